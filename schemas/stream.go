@@ -1,0 +1,90 @@
+package schemas
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions are the deployment-specific settings of the EVENTS stream.
+// The zero value is valid and means: one replica, a two-minute dedupe window,
+// keep events forever.
+type StreamOptions struct {
+	// Replicas is the number of stream replicas: 1 standalone, 3 in a cluster.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values.
+	DuplicateWindow time.Duration
+	// MaxAge drops events older than this; 0 keeps them forever.
+	MaxAge time.Duration
+	// MaxBytes caps the stream size; 0 is unlimited.
+	MaxBytes int64
+}
+
+// DefaultDuplicateWindow is the dedupe window when none is configured.
+const DefaultDuplicateWindow = 2 * time.Minute
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	return o
+}
+
+// Validate reports settings JetStream would refuse.
+func (o StreamOptions) Validate() error {
+	o = o.withDefaults()
+	switch {
+	case o.Replicas < 1 || o.Replicas > 5:
+		return fmt.Errorf("stream replicas must be between 1 and 5, got %d", o.Replicas)
+	case o.DuplicateWindow < 0:
+		return fmt.Errorf("stream duplicate window must not be negative, got %s", o.DuplicateWindow)
+	case o.MaxAge < 0:
+		return fmt.Errorf("stream max age must not be negative, got %s", o.MaxAge)
+	case o.MaxAge > 0 && o.DuplicateWindow > o.MaxAge:
+		return fmt.Errorf("stream duplicate window %s exceeds max age %s", o.DuplicateWindow, o.MaxAge)
+	case o.MaxBytes < 0:
+		return fmt.Errorf("stream max bytes must not be negative, got %d", o.MaxBytes)
+	}
+	return nil
+}
+
+// StreamConfig is the one definition of the EVENTS stream.
+func StreamConfig(o StreamOptions) jetstream.StreamConfig {
+	o = o.withDefaults()
+	maxBytes := o.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "Kiln events: the source of truth every read model is built from",
+		Subjects:    []string{SubjectAll},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Replicas:    o.Replicas,
+		Duplicates:  o.DuplicateWindow,
+		MaxAge:      o.MaxAge,
+		MaxBytes:    maxBytes,
+		MaxMsgs:     -1,
+		DenyPurge:   false,
+		AllowDirect: true,
+	}
+}
+
+// EnsureStream creates the EVENTS stream or updates it to the given options.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Stream, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(o))
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,30 @@
+package schemas
+
+import "strings"
+
+const (
+	// StreamName is the JetStream stream that holds every accepted event.
+	StreamName = "EVENTS"
+	// SubjectPrefix prefixes every event subject: events.<eventType>.
+	SubjectPrefix = "events."
+	// SubjectAll matches every event subject.
+	SubjectAll = SubjectPrefix + ">"
+
+	// HeaderMsgID is JetStream's de-duplication header; Kiln sets it to the event id.
+	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderUserID carries the event's userId so consumers can filter
+	// without decoding the body.
+	HeaderUserID = "Kiln-User-Id"
+)
+
+// Subject returns the subject an event of the given type is stored under.
+func Subject(eventType string) string {
+	return SubjectPrefix + eventType
+}
+
+// EventType returns the event type a subject was built from, and false when
+// the subject is not an event subject.
+func EventType(subject string) (string, bool) {
+	t, ok := strings.CutPrefix(subject, SubjectPrefix)
+	return t, ok && t != ""
+}
