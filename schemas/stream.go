@@ -9,17 +9,17 @@ import (
 )
 
 // StreamOptions are the deployment-specific settings of the EVENTS stream.
-// The zero value is valid and means: one replica, a two-minute dedupe window,
-// keep events forever.
+// The env tags name the variables services read them from. The zero value is
+// valid and means: one replica, a two-minute dedupe window, keep events forever.
 type StreamOptions struct {
 	// Replicas is the number of stream replicas: 1 standalone, 3 in a cluster.
-	Replicas int
+	Replicas int `env:"STREAM_REPLICAS" envDefault:"1"`
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values.
-	DuplicateWindow time.Duration
+	DuplicateWindow time.Duration `env:"STREAM_DUPLICATE_WINDOW" envDefault:"2m"`
 	// MaxAge drops events older than this; 0 keeps them forever.
-	MaxAge time.Duration
+	MaxAge time.Duration `env:"STREAM_MAX_AGE" envDefault:"0s"`
 	// MaxBytes caps the stream size; 0 is unlimited.
-	MaxBytes int64
+	MaxBytes int64 `env:"STREAM_MAX_BYTES" envDefault:"0"`
 }
 
 // DefaultDuplicateWindow is the dedupe window when none is configured.

@@ -1,0 +1,106 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kilnhq/kiln/schemas/problem"
+)
+
+// AppConfig configures a public Fiber app.
+type AppConfig struct {
+	// BodyLimit is the largest request body accepted; larger bodies get 413.
+	BodyLimit int
+	Log       *slog.Logger
+}
+
+// NewApp returns a Fiber app with Kiln's error handling and timeouts.
+func NewApp(cfg AppConfig) *fiber.App {
+	return fiber.New(fiber.Config{
+		AppName:               "kiln",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          ErrorHandler(cfg.Log),
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ReadBufferSize:        16 * 1024,
+	})
+}
+
+// ReadyFunc reports whether a service's dependencies are reachable.
+type ReadyFunc func(ctx context.Context) error
+
+// RegisterHealth adds GET /healthz (the process is alive) and GET /readyz
+// (every dependency answered within two seconds; 503 otherwise).
+func RegisterHealth(r fiber.Router, ready ReadyFunc) {
+	r.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	r.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			return problem.Unavailable(err.Error(), 1)
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// NewAdminApp returns the admin listener's app: /metrics (Prometheus),
+// /healthz and /readyz.
+func NewAdminApp(reg *prometheus.Registry, ready ReadyFunc, log *slog.Logger) *fiber.App {
+	app := NewApp(AppConfig{BodyLimit: 64 * 1024, Log: log})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	RegisterHealth(app, ready)
+	return app
+}
+
+// Serve runs app on addr until ctx is done, then shuts it down, giving
+// in-flight requests up to grace to finish.
+func Serve(ctx context.Context, app *fiber.App, addr string, grace time.Duration, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ServeListener(ctx, app, ln, grace, log)
+}
+
+// ServeListener is Serve on an existing listener (tests pass port 0).
+func ServeListener(ctx context.Context, app *fiber.App, ln net.Listener, grace time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := app.ShutdownWithContext(sctx); err != nil {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	<-errc
+	return nil
+}

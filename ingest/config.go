@@ -1,0 +1,57 @@
+package ingest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Config is ingest's configuration, read from the environment. Every field
+// is documented in the README's configuration table under its env var.
+type Config struct {
+	NATSURL        string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	HTTPAddr       string        `env:"INGEST_ADDR" envDefault:":8080"`
+	AdminAddr      string        `env:"INGEST_ADMIN_ADDR" envDefault:":9101"`
+	MaxBodyBytes   int           `env:"INGEST_MAX_BODY_BYTES" envDefault:"1048576"`
+	MaxBatch       int           `env:"INGEST_MAX_BATCH" envDefault:"1000"`
+	PublishTimeout time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"1500ms"`
+	// RateLimit is requests per second per client (API key, else IP); 0 is off.
+	RateLimit      int           `env:"INGEST_RATE_LIMIT" envDefault:"0"`
+	IdempotencyTTL time.Duration `env:"INGEST_IDEMPOTENCY_TTL" envDefault:"168h"`
+	APIKeys        []string      `env:"KILN_INGEST_KEYS" envSeparator:","`
+	Stream         schemas.StreamOptions
+}
+
+// Validate reports the first invalid setting, naming its env var.
+func (c *Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("INGEST_MAX_BODY_BYTES must be at least 1024, got %d", c.MaxBodyBytes)
+	case c.MaxBatch < 1 || c.MaxBatch > 100_000:
+		return fmt.Errorf("INGEST_MAX_BATCH must be between 1 and 100000, got %d", c.MaxBatch)
+	case c.PublishTimeout < 10*time.Millisecond:
+		return fmt.Errorf("INGEST_PUBLISH_TIMEOUT must be at least 10ms, got %s", c.PublishTimeout)
+	case c.RateLimit < 0:
+		return fmt.Errorf("INGEST_RATE_LIMIT must not be negative, got %d", c.RateLimit)
+	case c.IdempotencyTTL < c.Stream.DuplicateWindow:
+		return fmt.Errorf("INGEST_IDEMPOTENCY_TTL (%s) must not be shorter than STREAM_DUPLICATE_WINDOW (%s)",
+			c.IdempotencyTTL, c.Stream.DuplicateWindow)
+	}
+	return c.Stream.Validate()
+}
+
+// LoadConfig reads the configuration from environ (os.Environ form), applies
+// defaults and validates it.
+func LoadConfig(environ map[string]string) (Config, error) {
+	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	if err != nil {
+		return c, fmt.Errorf("ingest config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("ingest config: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,173 @@
+// Package httpapi is ingest's HTTP surface: POST /events.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/kilnhq/kiln/ingest/internal/eventbody"
+	"github.com/kilnhq/kiln/ingest/internal/metrics"
+	"github.com/kilnhq/kiln/ingest/internal/publish"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/problem"
+)
+
+// maxIdempotencyKey leaves room for the "/<index>" suffix of batch items.
+const maxIdempotencyKey = 120
+
+// Publisher appends events; *publish.Publisher in production.
+type Publisher interface {
+	Publish(ctx context.Context, events []publish.Event) []publish.Result
+}
+
+// Handler serves POST /events.
+type Handler struct {
+	Normalizer *eventbody.Normalizer
+	Publisher  Publisher
+	Metrics    *metrics.Ingest
+	MaxBatch   int
+	// RetryAfter is the Retry-After, in seconds, sent with 503 answers.
+	RetryAfter int
+	Log        *slog.Logger
+}
+
+// ItemResult is one entry of a batch answer.
+type ItemResult struct {
+	Index     int              `json:"index"`
+	ID        string           `json:"id,omitempty"`
+	Seq       uint64           `json:"seq,omitempty"`
+	Duplicate bool             `json:"duplicate"`
+	Error     *problem.Details `json:"error,omitempty"`
+	valid     bool             // the item passed validation
+	event     schemas.Event    // the normalised event, when valid
+	clientID  bool             // the id came from the client
+}
+
+// BatchResponse answers a JSON-array or NDJSON body.
+type BatchResponse struct {
+	Accepted   int          `json:"accepted"`
+	Duplicates int          `json:"duplicates"`
+	Rejected   int          `json:"rejected"`
+	Failed     int          `json:"failed"`
+	Results    []ItemResult `json:"results"`
+}
+
+// SingleResponse answers a single-object body (compat shape).
+type SingleResponse struct {
+	Accepted  bool   `json:"accepted"`
+	ID        string `json:"id"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// PostEvents handles POST /events.
+func (h *Handler) PostEvents(c *fiber.Ctx) error {
+	format, err := eventbody.FormatOf(c.Get(fiber.HeaderContentType))
+	if err != nil {
+		h.Metrics.Rejected.WithLabelValues(metrics.ReasonMediaType).Inc()
+		return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", err.Error())
+	}
+	key := c.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		return problem.Param("Idempotency-Key", "must be at most "+strconv.Itoa(maxIdempotencyKey)+" characters")
+	}
+	items, single, err := eventbody.Split(format, c.Body(), h.MaxBatch)
+	switch {
+	case errors.Is(err, eventbody.ErrTooMany):
+		h.Metrics.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
+		return problem.New(http.StatusRequestEntityTooLarge, "too-many-events", "Too many events", err.Error())
+	case errors.Is(err, eventbody.ErrMalformed):
+		h.Metrics.Rejected.WithLabelValues(metrics.ReasonMalformed).Inc()
+		return problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
+	case err != nil:
+		h.Metrics.Rejected.WithLabelValues(metrics.ReasonMalformed).Inc()
+		return problem.New(http.StatusBadRequest, "empty-body", "No events", err.Error())
+	}
+	h.Metrics.BatchSize.Observe(float64(len(items)))
+
+	results := h.normalize(items, key, single)
+	h.publish(c.UserContext(), results)
+	if single {
+		return h.answerSingle(c, results[0])
+	}
+	return h.answerBatch(c, results)
+}
+
+// normalize validates every item and prepares the valid ones.
+func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []ItemResult {
+	results := make([]ItemResult, len(items))
+	for i, it := range items {
+		r := &results[i]
+		r.Index = i
+		var index *int
+		if !single {
+			index = &r.Index
+		}
+		if it.Err != nil {
+			r.Error = problem.Invalid(it.Err.Error(), []problem.FieldError{{Index: index, Field: "", Message: it.Err.Error()}})
+			continue
+		}
+		fallback := key
+		if key != "" && !single {
+			fallback = key + "/" + strconv.Itoa(i)
+		}
+		ev, clientID, errs := h.Normalizer.Normalize(it.Value, fallback)
+		if errs != nil {
+			r.Error = problem.Invalid("the event does not match its schema", problem.FromSchema(index, errs))
+			continue
+		}
+		r.ID, r.valid, r.event, r.clientID = ev.ID, true, ev, clientID
+	}
+	return results
+}
+
+// publish appends the valid items and records each outcome in its result.
+func (h *Handler) publish(ctx context.Context, results []ItemResult) {
+	events := make([]publish.Event, 0, len(results))
+	positions := make([]int, 0, len(results))
+	for i := range results {
+		r := &results[i]
+		if !r.valid {
+			h.Metrics.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
+			continue
+		}
+		data, err := json.Marshal(r.event)
+		if err != nil { // cannot happen for a validated event; never hide it
+			r.valid, r.Error = false, problem.Invalid("the event cannot be encoded: "+err.Error(), nil)
+			continue
+		}
+		events = append(events, publish.Event{
+			ID: r.event.ID, Subject: schemas.Subject(r.event.EventType), UserID: r.event.UserID,
+			Data: data, ClientID: r.clientID,
+		})
+		positions = append(positions, i)
+	}
+	if len(events) == 0 {
+		return
+	}
+	start := time.Now()
+	outcomes := h.Publisher.Publish(ctx, events)
+	h.Metrics.PublishLatency.Observe(time.Since(start).Seconds())
+	for k, out := range outcomes {
+		r := &results[positions[k]]
+		switch {
+		case out.Err != nil:
+			h.Log.Warn("publish failed", "id", r.ID, "err", out.Err)
+			h.Metrics.Rejected.WithLabelValues(metrics.ReasonUnavailable).Inc()
+			r.Error = problem.Unavailable("JetStream did not confirm the write in time; retry with the same id", h.RetryAfter)
+		case out.Duplicate:
+			h.Metrics.Duplicates.Inc()
+			r.Seq, r.Duplicate = out.Seq, true
+		default:
+			h.Metrics.Accepted.Inc()
+			r.Seq = out.Seq
+		}
+	}
+}

@@ -1,0 +1,93 @@
+// Package publish appends events to the EVENTS stream and answers only once
+// JetStream has acknowledged them. It owns Kiln's idempotency: JetStream's
+// Nats-Msg-Id dedupe inside the stream's window, and a durable id ledger
+// (a KV bucket) beyond it.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// ErrUnavailable wraps every failure that means "JetStream did not confirm
+// the write in time": the caller answers 503 and the client retries with the
+// same id, which the dedupe turns into a no-op if the write did land.
+var ErrUnavailable = errors.New("event store unavailable")
+
+// Event is one validated event ready to append.
+type Event struct {
+	ID      string
+	Subject string
+	UserID  string
+	Data    []byte
+	// ClientID is true when the id came from the client (event id or
+	// Idempotency-Key). Only such ids can repeat, so only they are recorded
+	// in the durable ledger; server-assigned ULIDs are unique by construction.
+	ClientID bool
+}
+
+// Result is the outcome of appending one event.
+type Result struct {
+	Seq       uint64
+	Duplicate bool
+	Err       error
+}
+
+// Publisher appends events to the stream.
+type Publisher struct {
+	js      jetstream.JetStream
+	ledger  *Ledger
+	timeout time.Duration
+	stream  string
+}
+
+// NewPublisher returns a Publisher that waits at most timeout for the acks of
+// one call. ledger may be nil to rely on the stream's dedupe window alone.
+func NewPublisher(js jetstream.JetStream, ledger *Ledger, timeout time.Duration) *Publisher {
+	return &Publisher{js: js, ledger: ledger, timeout: timeout, stream: schemas.StreamName}
+}
+
+// Publish appends the events with asynchronous publishes awaited together and
+// returns one Result per event, in order. An event's Result has Err set when
+// its write was not confirmed; the others are unaffected.
+func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	results := make([]Result, len(events))
+	futures := make([]jetstream.PubAckFuture, len(events))
+	for i, e := range events {
+		msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}}
+		msg.Header.Set(schemas.HeaderMsgID, e.ID)
+		msg.Header.Set(schemas.HeaderUserID, e.UserID)
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream))
+		if err != nil {
+			results[i].Err = fmt.Errorf("%w: publish %s: %v", ErrUnavailable, e.ID, err)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			results[i] = Result{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+		case err := <-f.Err():
+			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, err)
+		case <-ctx.Done():
+			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, ctx.Err())
+		}
+	}
+	if p.ledger != nil {
+		p.ledger.settle(ctx, events, results)
+	}
+	return results
+}

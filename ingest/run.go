@@ -1,0 +1,43 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/httpserver"
+)
+
+// shutdownGrace bounds how long in-flight requests may finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
+// Run runs ingest alone: the public listener and the admin listener, until
+// ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	nc, err := Connect(cfg.NATSURL, "kiln-ingest", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	reg := httpserver.NewRegistry()
+	svc, err := New(ctx, cfg, Deps{NATS: nc, Metrics: reg, Log: log})
+	if err != nil {
+		return err
+	}
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.MaxBodyBytes, Log: log})
+	httpserver.RegisterHealth(app, svc.Ready)
+	svc.Register(app)
+	admin := httpserver.NewAdminApp(reg, svc.Ready, log)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpserver.Serve(ctx, app, cfg.HTTPAddr, shutdownGrace, log) })
+	g.Go(func() error { return httpserver.Serve(ctx, admin, cfg.AdminAddr, shutdownGrace, log) })
+	err = g.Wait()
+	// Wait for outstanding acks before closing; Close drops them.
+	if derr := nc.Drain(); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}

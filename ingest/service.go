@@ -1,0 +1,162 @@
+// Package ingest is the ingest service: POST /events validated against the
+// schema registry and appended to the EVENTS stream. Standalone mode mounts
+// it with Register; cmd/ingest runs it alone with Run.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest/internal/eventbody"
+	"github.com/kilnhq/kiln/ingest/internal/httpapi"
+	"github.com/kilnhq/kiln/ingest/internal/metrics"
+	"github.com/kilnhq/kiln/ingest/internal/publish"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/problem"
+)
+
+// Deps are what the ingest service runs on.
+type Deps struct {
+	// NATS is the connection to publish on. Connect makes one with the
+	// options ingest relies on (no reconnect buffer: a publish while
+	// disconnected fails at once instead of landing after a 503).
+	NATS *nats.Conn
+	// Registry validates events; nil compiles the embedded schemas.
+	Registry *schemas.Registry
+	// Metrics receives ingest's Prometheus collectors.
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
+}
+
+// Service is a ready-to-mount ingest.
+type Service struct {
+	cfg     Config
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	keys    httpserver.Keys
+	handler *httpapi.Handler
+	metrics *metrics.Ingest
+}
+
+// New prepares the stream and the id ledger and returns the service.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	js, err := jetstream.New(deps.NATS,
+		jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: jetstream: %w", err)
+	}
+	if _, err := schemas.EnsureStream(ctx, js, cfg.Stream); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	reg := deps.Registry
+	if reg == nil {
+		if reg, err = schemas.NewRegistry(); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	m := metrics.NewIngest(deps.Metrics)
+	retryAfter := max(1, int(cfg.PublishTimeout.Round(time.Second)/time.Second))
+	return &Service{
+		cfg:     cfg,
+		js:      js,
+		nc:      deps.NATS,
+		keys:    httpserver.NewKeys(cfg.APIKeys...),
+		metrics: m,
+		handler: &httpapi.Handler{
+			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now},
+			Publisher:  publish.NewPublisher(js, ledger, cfg.PublishTimeout),
+			Metrics:    m,
+			MaxBatch:   cfg.MaxBatch,
+			RetryAfter: retryAfter,
+			Log:        deps.Log,
+		},
+	}, nil
+}
+
+// Register mounts POST /events, behind API-key auth and the rate limit.
+func (s *Service) Register(r fiber.Router) {
+	handlers := []fiber.Handler{s.countRejections, httpserver.RequireKey(s.keys, false)}
+	if s.cfg.RateLimit > 0 {
+		handlers = append(handlers, limiter.New(limiter.Config{
+			Max:               s.cfg.RateLimit,
+			Expiration:        time.Second,
+			LimiterMiddleware: limiter.SlidingWindow{},
+			KeyGenerator: func(c *fiber.Ctx) string {
+				if key := httpserver.RequestKey(c, false); key != "" {
+					return "key:" + key
+				}
+				return "ip:" + c.IP()
+			},
+			LimitReached: func(c *fiber.Ctx) error {
+				retry, _ := strconv.Atoi(string(c.Response().Header.Peek(fiber.HeaderRetryAfter)))
+				p := problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too many requests",
+					fmt.Sprintf("more than %d requests per second from this client", s.cfg.RateLimit))
+				p.RetryAfter = max(1, retry)
+				return p
+			},
+		}))
+	}
+	handlers = append(handlers, s.handler.PostEvents)
+	r.Post("/events", handlers...)
+}
+
+// countRejections counts requests refused before the handler runs.
+func (s *Service) countRejections(c *fiber.Ctx) error {
+	err := c.Next()
+	var p *problem.Details
+	if errors.As(err, &p) {
+		switch p.Status {
+		case fiber.StatusUnauthorized:
+			s.metrics.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
+		case fiber.StatusTooManyRequests:
+			s.metrics.Rejected.WithLabelValues(metrics.ReasonRateLimited).Inc()
+		}
+	}
+	return err
+}
+
+// Ready reports whether NATS is connected and the EVENTS stream answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return fmt.Errorf("nats: %s", s.nc.Status())
+	}
+	if _, err := s.js.Stream(ctx, schemas.StreamName); err != nil {
+		return fmt.Errorf("jetstream stream %s: %w", schemas.StreamName, err)
+	}
+	return nil
+}
+
+// Connect opens the NATS connection ingest needs: reconnects forever, but
+// with no reconnect buffer, so nothing published while disconnected can
+// land after the client was told 503.
+func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+	}
+	return nc, nil
+}
