@@ -1,0 +1,76 @@
+// Package standalone runs all of Kiln in one process on one machine:
+// embedded NATS JetStream and FerretDB with their data under one directory,
+// Redis from REDIS_URL or in-process, and every service on one HTTP port.
+package standalone
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/kilnhq/kiln/ingest"
+)
+
+// Config is the standalone configuration, read from the environment. The
+// services' own settings (INGEST_*, STREAM_*, …) apply as documented; their
+// listen addresses and dependency URLs are replaced by the ones below.
+type Config struct {
+	Port      int    `env:"PORT" envDefault:"8080"`
+	AdminPort int    `env:"ADMIN_PORT" envDefault:"9100"`
+	DataDir   string `env:"KILN_DATA_DIR" envDefault:"./data"`
+	NATSPort  int    `env:"NATS_PORT" envDefault:"4222"`
+	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
+	MongoURI  string `env:"MONGO_URI"`
+	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
+	// RedisURL points at a real Redis; empty runs an in-process one on RedisPort (0: any free port).
+	RedisURL  string `env:"REDIS_URL"`
+	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+
+	Ingest ingest.Config
+}
+
+// Validate reports the first invalid setting, naming its env var.
+func (c *Config) Validate() error {
+	for name, p := range map[string]int{"PORT": c.Port, "ADMIN_PORT": c.AdminPort, "NATS_PORT": c.NATSPort, "MONGO_PORT": c.MongoPort} {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("%s must be a TCP port (1-65535), got %d", name, p)
+		}
+	}
+	if c.RedisPort < 0 || c.RedisPort > 65535 {
+		return fmt.Errorf("REDIS_PORT must be 0 or a TCP port, got %d", c.RedisPort)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("KILN_DATA_DIR must not be empty")
+	}
+	if _, err := c.logLevel(); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("LOG_FORMAT must be text or json, got %q", c.LogFormat)
+	}
+	return c.Ingest.Validate()
+}
+
+func (c *Config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		return l, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+// LoadConfig reads the configuration from environ and validates it.
+func LoadConfig(environ map[string]string) (Config, error) {
+	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	if err != nil {
+		return c, fmt.Errorf("standalone config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("standalone config: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,85 @@
+// Command kiln-load benchmarks a running Kiln: it drives POST /events over
+// HTTP and, in the same run, measures raw JetStream publishing against the
+// NATS server Kiln stores into, then prints one JSON line per scenario on
+// stdout. Progress goes to stderr.
+//
+//	kiln-load -url http://127.0.0.1:8080 -nats nats://127.0.0.1:4222 -duration 10s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kilnhq/kiln/loadtest/internal/scenario"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "kiln-load:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the scenarios and writes their result lines to
+// stdout; logs and usage go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("tool", "kiln-load")
+	return scenario.Run(ctx, cfg, stdout, log)
+}
+
+// parseFlags turns the command line into a validated scenario.Config.
+func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
+	var cfg scenario.Config
+	fs := flag.NewFlagSet("kiln-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "Kiln base URL (POST <url>/events)")
+	fs.StringVar(&cfg.NATSURL, "nats", "nats://127.0.0.1:4222", "NATS server Kiln stores into; the baseline publishes here")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration of each load phase (Kiln, then baseline)")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured warm-up before each load phase")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout of each request and publish")
+	fs.IntVar(&cfg.Clients, "clients", 64, "concurrent clients of ingest_batch and ingest_single")
+	fs.IntVar(&cfg.Batch, "batch", 100, "events per ingest_batch request")
+	fs.Float64Var(&cfg.Rate, "rate", 5000, "ingest_latency offered rate, events/s")
+	fs.IntVar(&cfg.Workers, "workers", 256, "ingest_latency worker pool (and connections)")
+	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("KILN_API_KEY"), "API key sent as a bearer token (default $KILN_API_KEY)")
+	fs.BoolVar(&cfg.KeepBaseline, "keep-baseline", false, "keep the baseline's messages instead of purging "+
+		"their subject after each baseline phase")
+	names := fs.String("scenarios", "all", "comma-separated scenarios to run: all or "+strings.Join(scenario.Names(), ","))
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: kiln-load [flags]\n\n"+
+			"Benchmarks a running Kiln over HTTP against raw JetStream publishing on the\n"+
+			"same NATS server. Prints one JSON line per scenario on stdout.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -help)", fs.Args())
+	}
+	scenarios, err := scenario.ParseNames(*names)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Scenarios = scenarios
+	return cfg, cfg.Validate()
+}

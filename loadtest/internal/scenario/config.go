@@ -1,0 +1,95 @@
+// Package scenario runs kiln-load's benchmarks against a running Kiln and
+// the NATS server behind it, and prints one JSON result line per scenario.
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Scenario names, in the order they run.
+const (
+	IngestBatch   = "ingest_batch"
+	IngestSingle  = "ingest_single"
+	IngestLatency = "ingest_latency"
+)
+
+// Names lists every scenario in run order.
+func Names() []string { return []string{IngestBatch, IngestSingle, IngestLatency} }
+
+// Config is one kiln-load run.
+type Config struct {
+	URL       string        // Kiln's base URL
+	NATSURL   string        // the NATS server Kiln stores into
+	Duration  time.Duration // measured time of each load phase
+	Warmup    time.Duration // unmeasured lead-in of each load phase
+	Timeout   time.Duration // per request / publish
+	Clients   int           // concurrent clients of the closed-loop scenarios
+	Batch     int           // events per ingest_batch request
+	Rate      float64       // ingest_latency offered events per second
+	Workers   int           // ingest_latency worker pool
+	APIKey    string        // sent as a bearer token when set
+	Scenarios []string      // which scenarios, in run order
+	// KeepBaseline leaves the baseline's messages in the stream instead of
+	// purging its subject after each baseline phase.
+	KeepBaseline bool
+}
+
+// Validate reports the first invalid setting, named as its flag.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(bad bool, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	u, err := url.Parse(c.URL)
+	check(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "",
+		"-url %q: want an absolute http:// or https:// URL such as http://127.0.0.1:8080", c.URL)
+	n, err := url.Parse(c.NATSURL)
+	check(err != nil || (n.Scheme != "nats" && n.Scheme != "tls") || n.Host == "",
+		"-nats %q: want a nats:// or tls:// URL such as nats://127.0.0.1:4222", c.NATSURL)
+	check(c.Duration < 100*time.Millisecond, "-duration %s: must be at least 100ms", c.Duration)
+	check(c.Warmup < 0, "-warmup %s: must not be negative", c.Warmup)
+	check(c.Timeout < time.Millisecond, "-timeout %s: must be at least 1ms", c.Timeout)
+	check(c.Clients < 1 || c.Clients > 10_000, "-clients %d: must be between 1 and 10000", c.Clients)
+	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)
+	check(!(c.Rate >= 1 && c.Rate <= 1_000_000), "-rate %g: must be between 1 and 1000000 events/s", c.Rate)
+	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
+	check(len(c.Scenarios) == 0, "-scenarios: name at least one of %s", strings.Join(Names(), ", "))
+	return errors.Join(errs...)
+}
+
+// ParseNames parses a comma-separated scenario list; "all" or "" selects
+// every scenario. The result is in run order, without repeats.
+func ParseNames(list string) ([]string, error) {
+	list = strings.TrimSpace(list)
+	if list == "" || list == "all" {
+		return Names(), nil
+	}
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(Names(), name) {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q; known: %s", name, strings.Join(Names(), ", "))
+		}
+		want[name] = true
+	}
+	var names []string
+	for _, name := range Names() {
+		if want[name] {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("-scenarios %q: name at least one of %s", list, strings.Join(Names(), ", "))
+	}
+	return names, nil
+}

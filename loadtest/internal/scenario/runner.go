@@ -1,0 +1,135 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/kilnhq/kiln/loadtest/internal/baseline"
+	"github.com/kilnhq/kiln/loadtest/internal/eventpost"
+	"github.com/kilnhq/kiln/loadtest/internal/loadgen"
+	"github.com/kilnhq/kiln/loadtest/internal/payload"
+	"github.com/kilnhq/kiln/loadtest/internal/report"
+	"github.com/kilnhq/kiln/loadtest/internal/stats"
+)
+
+// minPending is the least async-publish backlog the baseline allows; ingest
+// uses the same.
+const minPending = 16384
+
+// runner holds what every scenario shares.
+type runner struct {
+	cfg Config
+	out io.Writer
+	log *slog.Logger
+	pub *baseline.Publisher
+}
+
+// Run checks that Kiln and NATS answer, then runs the configured scenarios
+// in order and writes one JSON line per scenario to out. Progress goes to
+// log. Failed requests are counted in the results, not returned; Run fails
+// only when it cannot measure at all.
+func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	pub, err := baseline.Connect(ctx, baseline.Options{
+		URL:        cfg.NATSURL,
+		Subject:    payload.BaselineSubject,
+		Data:       payload.Envelope(),
+		UserID:     payload.BaselineUserID(),
+		MaxPending: max(minPending, cfg.Clients*cfg.Batch),
+		Timeout:    cfg.Timeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	if err := preflight(cfg); err != nil {
+		return err
+	}
+	r := &runner{cfg: cfg, out: out, log: log, pub: pub}
+	scenarios := map[string]func(context.Context) (any, error){
+		IngestBatch:   r.batch,
+		IngestSingle:  r.single,
+		IngestLatency: r.latency,
+	}
+	for _, name := range cfg.Scenarios {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Info("scenario", "name", name, "duration", cfg.Duration, "warmup", cfg.Warmup)
+		line, err := scenarios[name](ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := report.Write(out, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// preflight posts one event so a wrong -url fails with a clear message
+// instead of a result full of errors.
+func preflight(cfg Config) error {
+	c, err := eventpost.New(eventpost.Options{BaseURL: cfg.URL, MaxConns: 1, Timeout: cfg.Timeout, APIKey: cfg.APIKey})
+	if err != nil {
+		return err
+	}
+	if err := c.PostSingle(payload.Singles(1)[0]); err != nil {
+		return fmt.Errorf("kiln at %s does not accept events: %w", cfg.URL, err)
+	}
+	return nil
+}
+
+// client returns an HTTP client with conns connections.
+func (r *runner) client(conns int) (*eventpost.Client, error) {
+	return eventpost.New(eventpost.Options{BaseURL: r.cfg.URL, MaxConns: conns, Timeout: r.cfg.Timeout, APIKey: r.cfg.APIKey})
+}
+
+// closed runs op closed-loop with -clients workers.
+func (r *runner) closed(ctx context.Context, phase string, op loadgen.Op) loadgen.Result {
+	res := loadgen.Closed{Workers: r.cfg.Clients, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}.Run(ctx, op)
+	r.logResult(phase, res)
+	return res
+}
+
+// open runs op open-loop at -rate with -workers workers.
+func (r *runner) open(ctx context.Context, phase string, op loadgen.Op) loadgen.Result {
+	res := loadgen.Open{Rate: r.cfg.Rate, Workers: r.cfg.Workers, Warmup: r.cfg.Warmup,
+		Duration: r.cfg.Duration, Grace: max(r.cfg.Timeout, r.cfg.Duration/2)}.Run(ctx, op)
+	r.logResult(phase, res)
+	return res
+}
+
+// purge drops the baseline's messages unless they are to be kept.
+func (r *runner) purge(ctx context.Context) {
+	if r.cfg.KeepBaseline {
+		return
+	}
+	if err := r.pub.Purge(ctx); err != nil {
+		r.log.Warn("baseline purge failed", "err", err)
+	}
+}
+
+func (r *runner) logResult(phase string, res loadgen.Result) {
+	attrs := []any{
+		"phase", phase,
+		"ops", res.Ops,
+		"events", res.Events,
+		"errors", res.Errors,
+		"elapsed", res.Elapsed.Round(1e6),
+		"events_per_s", int64(stats.PerSecond(res.Events, res.Elapsed)),
+		"p50_ms", stats.Millis(res.Latency.Percentile(50)),
+		"p99_ms", stats.Millis(res.Latency.Percentile(99)),
+	}
+	if res.Dropped > 0 {
+		attrs = append(attrs, "dropped", res.Dropped)
+	}
+	if res.FirstErr != nil {
+		attrs = append(attrs, "first_err", res.FirstErr.Error())
+	}
+	r.log.Info("phase done", attrs...)
+}
