@@ -1,0 +1,121 @@
+package readmodel
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+//go:embed counters.lua
+var countersLua string
+
+// CountersOptions configure the Redis counters.
+type CountersOptions struct {
+	// Prefix namespaces every key ("kiln:" for the live generation).
+	Prefix string
+	// MinuteRetention is how long per-minute buckets are kept (default 24h).
+	MinuteRetention time.Duration
+}
+
+// DefaultPrefix is the key prefix of the live counters generation.
+const DefaultPrefix = "kiln:"
+
+const (
+	secondRetention = 3 * time.Minute
+	seenRetention   = 7 * 24 * time.Hour
+	totalField      = "_total"
+)
+
+// Counters are Kiln's metric counters in Redis: per-type and total counts in
+// per-second buckets (for the last-minute window), per-minute buckets (for
+// series) and all-time totals, by event timestamp.
+//
+// Exactly once: a bitmap keyed by stream sequence (one bit per event, 128 KiB
+// per million events) is tested-and-set in the same Lua script that
+// increments the counts, so redelivery, a crash between write and ack, two
+// projectors and a rebuild overlapping live traffic all count each event once.
+type Counters struct {
+	rdb    redis.UniversalClient
+	opts   CountersOptions
+	script *redis.Script
+	setMax *redis.Script
+}
+
+// NewCounters returns the counters stored in rdb.
+func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.MinuteRetention == 0 {
+		o.MinuteRetention = 24 * time.Hour
+	}
+	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua)}
+}
+
+// Prefix is the key prefix of these counters.
+func (c *Counters) Prefix() string { return c.opts.Prefix }
+
+// CountResult says what a counters write did.
+type CountResult struct {
+	Applied int  // events counted now (the rest were counted before)
+	Fresh   bool // the counters did not exist: Redis is new or was flushed
+}
+
+// Apply counts events (with Seq set).
+func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.Time) (CountResult, error) {
+	args := make([]any, 0, 6+3*len(events))
+	args = append(args, c.opts.Prefix, now.Unix(), int64(secondRetention/time.Second),
+		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), now.UnixMilli())
+	for _, ev := range events {
+		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
+	}
+	res, err := c.script.Run(ctx, c.rdb, nil, args...).Int64Slice()
+	if err != nil {
+		return CountResult{}, fmt.Errorf("count %d events: %w", len(events), err)
+	}
+	return CountResult{Applied: int(res[0]), Fresh: res[1] == 1}, nil
+}
+
+// Started reports whether the counters exist, creating their epoch marker if
+// not. false means Redis is new or was flushed: the counters must be rebuilt
+// from the stream.
+func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
+	created, err := c.rdb.HSetNX(ctx, c.opts.Prefix+"meta", "epoch", now.UnixMilli()).Result()
+	if err != nil {
+		return false, fmt.Errorf("check counters epoch: %w", err)
+	}
+	return !created, nil
+}
+
+// SetCheckpoint records seq as the last contiguous sequence applied, never
+// moving it backwards.
+func (c *Counters) SetCheckpoint(ctx context.Context, seq uint64) error {
+	err := c.setMax.Run(ctx, c.rdb, []string{c.opts.Prefix + "meta"}, "checkpoint", seq).Err()
+	if err != nil {
+		return fmt.Errorf("set counters checkpoint: %w", err)
+	}
+	return nil
+}
+
+const setMaxLua = `
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0`
+
+// Checkpoint returns the last contiguous sequence applied (0 if none).
+func (c *Counters) Checkpoint(ctx context.Context) (uint64, error) {
+	v, err := c.rdb.HGet(ctx, c.opts.Prefix+"meta", "checkpoint").Result()
+	if err == redis.Nil {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read counters checkpoint: %w", err)
+	}
+	return strconv.ParseUint(v, 10, 64)
+}

@@ -1,0 +1,197 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// ErrNotFound is returned for an event id the history does not hold.
+var ErrNotFound = errors.New("event not found")
+
+// ErrBadCursor is returned for a cursor Find did not produce.
+var ErrBadCursor = errors.New("malformed cursor")
+
+// Cursor is a keyset position in the newest-first order (timestamp, seq).
+type Cursor struct {
+	Timestamp int64
+	Seq       int64
+}
+
+// String encodes the cursor for a URL.
+func (c Cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.Timestamp, 10) + "." + strconv.FormatInt(c.Seq, 10)))
+}
+
+// ParseCursor decodes a cursor produced by Cursor.String.
+func ParseCursor(s string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, ErrBadCursor
+	}
+	ts, seq, ok := strings.Cut(string(b), ".")
+	if !ok {
+		return Cursor{}, ErrBadCursor
+	}
+	var c Cursor
+	if c.Timestamp, err = strconv.ParseInt(ts, 10, 64); err != nil {
+		return Cursor{}, ErrBadCursor
+	}
+	if c.Seq, err = strconv.ParseInt(seq, 10, 64); err != nil {
+		return Cursor{}, ErrBadCursor
+	}
+	return c, nil
+}
+
+// Query selects events, newest timestamp first.
+type Query struct {
+	Types  []string // any of these event types; empty is all
+	UserID string   // empty is all
+	From   int64    // timestamp ≥ From (ms); 0 is unbounded
+	To     int64    // timestamp ≤ To (ms); 0 is unbounded
+	Limit  int
+	After  *Cursor // continue after this position
+}
+
+func (q Query) filter() bson.D {
+	f := bson.D{}
+	switch len(q.Types) {
+	case 0:
+	case 1:
+		f = append(f, bson.E{Key: "eventType", Value: q.Types[0]})
+	default:
+		f = append(f, bson.E{Key: "eventType", Value: bson.D{{Key: "$in", Value: q.Types}}})
+	}
+	if q.UserID != "" {
+		f = append(f, bson.E{Key: "userId", Value: q.UserID})
+	}
+	ts := bson.D{}
+	if q.From > 0 {
+		ts = append(ts, bson.E{Key: "$gte", Value: q.From})
+	}
+	if q.To > 0 {
+		ts = append(ts, bson.E{Key: "$lte", Value: q.To})
+	}
+	if len(ts) > 0 {
+		f = append(f, bson.E{Key: "timestamp", Value: ts})
+	}
+	if q.After != nil {
+		f = append(f, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: q.After.Timestamp}}}},
+			bson.D{{Key: "timestamp", Value: q.After.Timestamp}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: q.After.Seq}}}},
+		}})
+	}
+	return f
+}
+
+// storedDoc is eventDoc as read back, with metadata left raw.
+type storedDoc struct {
+	ID           string   `bson:"_id"`
+	Seq          int64    `bson:"seq"`
+	EventType    string   `bson:"eventType"`
+	UserID       string   `bson:"userId"`
+	Timestamp    int64    `bson:"timestamp"`
+	ReceivedAt   int64    `bson:"receivedAt"`
+	Metadata     bson.Raw `bson:"metadata,omitempty"`
+	MetadataJSON string   `bson:"metadataJSON,omitempty"`
+}
+
+func (d storedDoc) event() (schemas.Event, error) {
+	ev := schemas.Event{
+		ID: d.ID, EventType: d.EventType, UserID: d.UserID, Timestamp: d.Timestamp,
+		ReceivedAt: d.ReceivedAt, Seq: uint64(d.Seq),
+	}
+	switch {
+	case len(d.Metadata) > 0:
+		md, err := metadataToJSON(d.Metadata)
+		if err != nil {
+			return ev, fmt.Errorf("event %s: %w", d.ID, err)
+		}
+		ev.Metadata = md
+	case d.MetadataJSON != "":
+		ev.Metadata = []byte(d.MetadataJSON)
+	}
+	return ev, nil
+}
+
+// Find returns up to q.Limit events matching q, newest first, and the cursor
+// of the next page (nil on the last page).
+func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, error) {
+	opts := options.Find().
+		SetSort(bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}).
+		SetLimit(int64(q.Limit) + 1)
+	cur, err := h.events.Find(ctx, q.filter(), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find events: %w", err)
+	}
+	var docs []storedDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, nil, fmt.Errorf("read events: %w", err)
+	}
+	var next *Cursor
+	if len(docs) > q.Limit {
+		docs = docs[:q.Limit]
+		last := docs[len(docs)-1]
+		next = &Cursor{Timestamp: last.Timestamp, Seq: last.Seq}
+	}
+	events := make([]schemas.Event, len(docs))
+	for i, d := range docs {
+		if events[i], err = d.event(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return events, next, nil
+}
+
+// Get returns one event by id.
+func (h *History) Get(ctx context.Context, id string) (schemas.Event, error) {
+	var d storedDoc
+	err := h.events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return schemas.Event{}, ErrNotFound
+	}
+	if err != nil {
+		return schemas.Event{}, fmt.Errorf("get event %s: %w", id, err)
+	}
+	return d.event()
+}
+
+// Count returns how many events the history holds.
+func (h *History) Count(ctx context.Context) (int64, error) {
+	n, err := h.events.CountDocuments(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// RollupPoint is one (minute, type) count.
+type RollupPoint struct {
+	Minute    int64  `json:"minute" bson:"minute"`
+	EventType string `json:"eventType" bson:"eventType"`
+	Count     int64  `json:"count" bson:"count"`
+}
+
+// Rollups returns the per-minute counts for minutes in [from, to].
+func (h *History) Rollups(ctx context.Context, from, to int64) ([]RollupPoint, error) {
+	cur, err := h.rollups.Find(ctx,
+		bson.D{{Key: "minute", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}},
+		options.Find().SetSort(bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find rollups: %w", err)
+	}
+	var out []RollupPoint
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	return out, nil
+}
