@@ -45,6 +45,7 @@ type Counters struct {
 	opts   CountersOptions
 	script *redis.Script
 	setMax *redis.Script
+	lease  *redis.Script
 }
 
 // NewCounters returns the counters stored in rdb.
@@ -55,7 +56,7 @@ func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 	if o.MinuteRetention == 0 {
 		o.MinuteRetention = 24 * time.Hour
 	}
-	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua)}
+	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua)}
 }
 
 // Prefix is the key prefix of these counters.

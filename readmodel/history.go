@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -34,44 +35,61 @@ type eventDoc struct {
 	MetadataJSON string `bson:"metadataJSON,omitempty"`
 }
 
-// rollupDoc counts the events of one type in one minute (by event timestamp).
+// rollupDoc counts the events of one type in one minute (by event
+// timestamp) as a bitmap of their stream sequences: field bits.<seq/64> has
+// bit seq%64 set for each counted event. Setting a bit is idempotent (a $bit
+// OR), so redelivery and a crash between the history write and the rollup
+// write count an event once; the count is the number of set bits, taken on
+// read.
+//
+// Each writer process has its own documents (the writer field, in the id)
+// and the reader ORs the bitmaps of all writers: an event counted by two
+// projectors is still one bit. Giving each writer its own document also
+// means no document has concurrent writers, which FerretDB v1 (whose SQLite
+// updates are read-modify-write) would otherwise lose updates under.
 type rollupDoc struct {
-	ID        string `bson:"_id"`
-	Minute    int64  `bson:"minute"`
-	EventType string `bson:"eventType"`
-	Count     int64  `bson:"count"`
+	ID        string           `bson:"_id"`
+	Minute    int64            `bson:"minute"`
+	EventType string           `bson:"eventType"`
+	Writer    string           `bson:"writer"`
+	Bits      map[string]int64 `bson:"bits"`
 }
 
 // History is the MongoDB event history and its per-minute rollups.
 type History struct {
 	events  *mongo.Collection
 	rollups *mongo.Collection
+	writer  string
 }
 
 // NewHistory returns the history stored in db under the given collections.
 func NewHistory(db *mongo.Database, c Collections) *History {
-	return &History{events: db.Collection(c.Events), rollups: db.Collection(c.Rollups)}
+	return &History{events: db.Collection(c.Events), rollups: db.Collection(c.Rollups), writer: "default"}
+}
+
+// Writer returns a copy of h that writes rollups as the named process. Every
+// concurrently running writer needs its own name.
+func (h *History) Writer(name string) *History {
+	c := *h
+	c.writer = name
+	return &c
 }
 
 // EnsureIndexes creates the query indexes. The unique index on _id (the
 // event id) is what makes history writes idempotent.
 func (h *History) EnsureIndexes(ctx context.Context) error {
-	_, err := h.events.Indexes().CreateMany(ctx, []mongo.IndexModel{
+	err := ensureIndexes(ctx, h.events, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "eventType", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "seq", Value: 1}}},
 	})
 	if err != nil {
-		return fmt.Errorf("create history indexes: %w", err)
+		return err
 	}
-	_, err = h.rollups.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}},
+	return ensureIndexes(ctx, h.rollups, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}},
 	})
-	if err != nil {
-		return fmt.Errorf("create rollup indexes: %w", err)
-	}
-	return nil
 }
 
 // ApplyResult says what a history write did.
@@ -80,10 +98,12 @@ type ApplyResult struct {
 	Duplicates int // events already in the history (redelivery, replay, late duplicates)
 }
 
-// Apply writes events (with Seq set) to the history. Events already present
-// are left untouched, so the first stored copy of an id wins and redelivery
-// is a no-op. Rollups are incremented for the newly inserted events only, so
-// two projectors racing on one event count it once.
+// Apply writes events (with Seq set) to the history and its rollups. Events
+// already present are left untouched, so the first stored copy of an id wins
+// and redelivery is a no-op. An event's rollup bit is set when its history
+// document holds its sequence — newly inserted, or inserted by an earlier
+// attempt that crashed before the rollup write — and not for a second copy
+// of an id under another sequence.
 func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResult, error) {
 	if len(events) == 0 {
 		return ApplyResult{}, nil
@@ -97,7 +117,7 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 		docs[i] = doc
 	}
 	_, err := h.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	dup := map[int]bool{}
+	var dups []int
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -107,39 +127,90 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 			if !mongo.IsDuplicateKeyError(we) {
 				return ApplyResult{}, fmt.Errorf("insert event %s: %w", events[we.Index].ID, we)
 			}
-			dup[we.Index] = true
+			dups = append(dups, we.Index)
 		}
 	}
-	res := ApplyResult{Duplicates: len(dup), Inserted: len(events) - len(dup)}
-	if res.Inserted == 0 {
-		return res, nil
+	res := ApplyResult{Duplicates: len(dups), Inserted: len(events) - len(dups)}
+	skip, err := h.otherCopies(ctx, events, dups)
+	if err != nil {
+		return res, err
 	}
-	return res, h.incrementRollups(ctx, events, dup)
+	return res, h.markRollups(ctx, events, skip)
 }
 
-func (h *History) incrementRollups(ctx context.Context, events []schemas.Event, skip map[int]bool) error {
+// otherCopies returns the indexes of duplicate events whose stored document
+// has a different sequence: second copies of an id, not to be counted.
+func (h *History) otherCopies(ctx context.Context, events []schemas.Event, dups []int) (map[int]bool, error) {
+	if len(dups) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(dups))
+	for i, d := range dups {
+		ids[i] = events[d].ID
+	}
+	cur, err := h.events.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "seq", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read duplicate events: %w", err)
+	}
+	var stored []struct {
+		ID  string `bson:"_id"`
+		Seq int64  `bson:"seq"`
+	}
+	if err := cur.All(ctx, &stored); err != nil {
+		return nil, fmt.Errorf("read duplicate events: %w", err)
+	}
+	seqOf := make(map[string]int64, len(stored))
+	for _, d := range stored {
+		seqOf[d.ID] = d.Seq
+	}
+	skip := map[int]bool{}
+	for _, d := range dups {
+		if seqOf[events[d].ID] != int64(events[d].Seq) {
+			skip[d] = true
+		}
+	}
+	return skip, nil
+}
+
+// markRollups sets the rollup bits of the events not skipped.
+func (h *History) markRollups(ctx context.Context, events []schemas.Event, skip map[int]bool) error {
 	type key struct {
 		minute    int64
 		eventType string
 	}
-	counts := map[key]int64{}
+	masks := map[key]map[string]int64{}
 	for i, ev := range events {
-		if !skip[i] {
-			counts[key{MinuteOf(ev.Timestamp), ev.EventType}]++
+		if skip[i] {
+			continue
 		}
+		k := key{MinuteOf(ev.Timestamp), ev.EventType}
+		if masks[k] == nil {
+			masks[k] = map[string]int64{}
+		}
+		masks[k]["bits."+strconv.FormatUint(ev.Seq/64, 10)] |= int64(uint64(1) << (ev.Seq % 64))
 	}
-	models := make([]mongo.WriteModel, 0, len(counts))
-	for k, n := range counts {
+	if len(masks) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, 0, len(masks))
+	for k, fields := range masks {
+		bits := make(bson.D, 0, len(fields))
+		for field, mask := range fields {
+			bits = append(bits, bson.E{Key: field, Value: bson.D{{Key: "or", Value: mask}}})
+		}
 		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("%d|%s", k.minute, k.eventType)}}).
+			SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("%d|%s|%s", k.minute, k.eventType, h.writer)}}).
 			SetUpdate(bson.D{
-				{Key: "$inc", Value: bson.D{{Key: "count", Value: n}}},
-				{Key: "$setOnInsert", Value: bson.D{{Key: "minute", Value: k.minute}, {Key: "eventType", Value: k.eventType}}},
+				{Key: "$bit", Value: bits},
+				{Key: "$setOnInsert", Value: bson.D{
+					{Key: "minute", Value: k.minute}, {Key: "eventType", Value: k.eventType}, {Key: "writer", Value: h.writer},
+				}},
 			}).
 			SetUpsert(true))
 	}
 	if _, err := h.rollups.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-		return fmt.Errorf("increment %d rollups: %w", len(models), err)
+		return fmt.Errorf("mark %d rollups: %w", len(models), err)
 	}
 	return nil
 }

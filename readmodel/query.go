@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -189,9 +190,26 @@ func (h *History) Rollups(ctx context.Context, from, to int64) ([]RollupPoint, e
 	if err != nil {
 		return nil, fmt.Errorf("find rollups: %w", err)
 	}
-	var out []RollupPoint
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []rollupDoc
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	// docs are sorted by (minute, eventType): OR each group's writers.
+	var out []RollupPoint
+	for i := 0; i < len(docs); {
+		j := i
+		merged := map[string]int64{}
+		for ; j < len(docs) && docs[j].Minute == docs[i].Minute && docs[j].EventType == docs[i].EventType; j++ {
+			for block, mask := range docs[j].Bits {
+				merged[block] |= mask
+			}
+		}
+		pt := RollupPoint{Minute: docs[i].Minute, EventType: docs[i].EventType}
+		for _, mask := range merged {
+			pt.Count += int64(bits.OnesCount64(uint64(mask)))
+		}
+		out = append(out, pt)
+		i = j
 	}
 	return out, nil
 }

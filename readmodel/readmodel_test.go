@@ -137,3 +137,12 @@ func TestCountersExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Fresh, "a flushed Redis is detected")
 }
+
+// FerretDB v1 panics on re-creating a compound index; EnsureIndexes must be
+// safe to run at every start.
+func TestEnsureIndexesTwice(t *testing.T) {
+	t.Parallel()
+	h := readmodel.NewHistory(testsupport.StartMongo(t).Database(t), readmodel.DefaultCollections)
+	require.NoError(t, h.EnsureIndexes(context.Background()))
+	require.NoError(t, h.EnsureIndexes(context.Background()))
+}

@@ -63,6 +63,9 @@ func StartMongo(t testing.TB) *Mongo {
 		_ = cmd.Wait()
 	}()
 	t.Cleanup(func() {
+		if t.Failed() && stderr.String() != "" {
+			t.Logf("testsupport: ferretdb-runner stderr:\n%s", stderr)
+		}
 		_ = stdin.Close() // the runner shuts down on stdin EOF
 		select {
 		case <-exited:

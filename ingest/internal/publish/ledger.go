@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -29,13 +31,14 @@ type LedgerOptions struct {
 
 // Ledger records the first stream sequence of every client-supplied event id.
 //
-// The write path is: publish with Nats-Msg-Id, then create ledger key → seq
-// (a compare-and-set: create fails if the key exists). Inside the stream's
-// window JetStream itself reports the duplicate. Beyond it the create fails,
-// the ledger holds the original sequence, the reply says duplicate with that
-// sequence, and the stray copy is deleted from the stream. Should the
-// process die between publish and delete, consumers still see one event per
-// id because every projection is keyed by event id.
+// The write path for a client id is: look the id up (a known id is answered
+// as a duplicate without publishing), publish with Nats-Msg-Id, then create
+// the ledger key → seq (a compare-and-set: create fails if the key exists).
+// Inside the stream's window JetStream itself also reports duplicates. Two
+// copies of one id racing past the lookup at the same moment after the
+// window both publish; the second create fails, its reply says duplicate
+// with the original sequence, and the stray copy is deleted from the stream
+// (the history, keyed by id, ignores it even if a consumer saw it first).
 type Ledger struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
@@ -74,14 +77,14 @@ func ledgerKey(id string) string {
 // settle records the acked client ids and rewrites late duplicates to the
 // original sequence. Ledger failures never fail an acked event: the event is
 // durable in the stream and projections are keyed by id.
-func (l *Ledger) settle(ctx context.Context, events []Event, results []Result) {
+func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, known map[int]uint64) {
 	type pending struct {
 		i int
 		f jetstream.PubAckFuture
 	}
 	var creates []pending
 	for i, e := range events {
-		if !e.ClientID || results[i].Err != nil {
+		if _, ok := known[i]; ok || !e.ClientID || results[i].Err != nil {
 			continue
 		}
 		msg := nats.NewMsg(l.subj + ledgerKey(e.ID))
@@ -104,6 +107,45 @@ func (l *Ledger) settle(ctx context.Context, events []Event, results []Result) {
 			return
 		}
 	}
+}
+
+// lookupConcurrency bounds the parallel ledger reads of one request.
+const lookupConcurrency = 32
+
+// lookup returns the recorded sequence of every client id the ledger knows,
+// by event index. A failed read counts as unknown: the publish that follows
+// is still deduplicated by JetStream's window and by settle.
+func (l *Ledger) lookup(ctx context.Context, events []Event) map[int]uint64 {
+	var (
+		mu    sync.Mutex
+		known map[int]uint64
+		g     errgroup.Group
+	)
+	g.SetLimit(lookupConcurrency)
+	for i, e := range events {
+		if !e.ClientID {
+			continue
+		}
+		g.Go(func() error {
+			entry, err := l.kv.Get(ctx, ledgerKey(e.ID))
+			if err != nil {
+				return nil
+			}
+			seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
+			if err != nil {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if known == nil {
+				known = map[int]uint64{}
+			}
+			known[i] = seq
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return known
 }
 
 // resolveExisting handles an id the ledger already holds.

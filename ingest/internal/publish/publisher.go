@@ -62,7 +62,15 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	defer cancel()
 	results := make([]Result, len(events))
 	futures := make([]jetstream.PubAckFuture, len(events))
+	var known map[int]uint64
+	if p.ledger != nil {
+		known = p.ledger.lookup(ctx, events)
+	}
 	for i, e := range events {
+		if seq, ok := known[i]; ok {
+			results[i] = Result{Seq: seq, Duplicate: true}
+			continue
+		}
 		msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}}
 		msg.Header.Set(schemas.HeaderMsgID, e.ID)
 		msg.Header.Set(schemas.HeaderUserID, e.UserID)
@@ -87,7 +95,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 		}
 	}
 	if p.ledger != nil {
-		p.ledger.settle(ctx, events, results)
+		p.ledger.settle(ctx, events, results, known)
 	}
 	return results
 }

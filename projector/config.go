@@ -1,0 +1,58 @@
+package projector
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the projector's configuration, read from the environment.
+type Config struct {
+	NATSURL       string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	MongoURI      string        `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string        `env:"MONGO_DATABASE" envDefault:"kiln"`
+	RedisURL      string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	AdminAddr     string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:":9103"`
+	BatchSize     int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
+	AckWait       time.Duration `env:"PROJECTOR_ACK_WAIT" envDefault:"30s"`
+	MaxDeliver    int           `env:"PROJECTOR_MAX_DELIVER" envDefault:"20"`
+	PoisonAfter   int           `env:"PROJECTOR_POISON_AFTER" envDefault:"5"`
+	// MinuteRetention is how long Redis keeps per-minute counters.
+	MinuteRetention time.Duration `env:"PROJECTOR_MINUTE_RETENTION" envDefault:"24h"`
+	// CheckInterval is how often checkpoints, lag and a lost Redis are checked.
+	CheckInterval time.Duration `env:"PROJECTOR_CHECK_INTERVAL" envDefault:"1s"`
+}
+
+// Validate reports the first invalid setting, naming its env var.
+func (c *Config) Validate() error {
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > 10_000:
+		return fmt.Errorf("PROJECTOR_BATCH_SIZE must be between 1 and 10000, got %d", c.BatchSize)
+	case c.AckWait < time.Second:
+		return fmt.Errorf("PROJECTOR_ACK_WAIT must be at least 1s, got %s", c.AckWait)
+	case c.MaxDeliver < 2:
+		return fmt.Errorf("PROJECTOR_MAX_DELIVER must be at least 2, got %d", c.MaxDeliver)
+	case c.PoisonAfter < 1 || c.PoisonAfter >= c.MaxDeliver:
+		return fmt.Errorf("PROJECTOR_POISON_AFTER must be between 1 and PROJECTOR_MAX_DELIVER-1, got %d", c.PoisonAfter)
+	case c.MinuteRetention < time.Hour:
+		return fmt.Errorf("PROJECTOR_MINUTE_RETENTION must be at least 1h (the /metrics series), got %s", c.MinuteRetention)
+	case c.CheckInterval < 10*time.Millisecond:
+		return fmt.Errorf("PROJECTOR_CHECK_INTERVAL must be at least 10ms, got %s", c.CheckInterval)
+	case c.MongoDatabase == "":
+		return fmt.Errorf("MONGO_DATABASE must not be empty")
+	}
+	return nil
+}
+
+// LoadConfig reads the configuration from environ and validates it.
+func LoadConfig(environ map[string]string) (Config, error) {
+	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	if err != nil {
+		return c, fmt.Errorf("projector config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("projector config: %w", err)
+	}
+	return c, nil
+}

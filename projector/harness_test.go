@@ -1,0 +1,156 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// testEnv is one set of real servers: NATS with the EVENTS stream, FerretDB,
+// redis-server.
+type testEnv struct {
+	js    jetstream.JetStream
+	db    *mongo.Database
+	redis *redis.Client
+	cfg   Config
+	sent  map[string]int // events published, by type
+	seq   int
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ns := testsupport.StartNATS(t)
+	js := ns.JetStream(t)
+	_, err := schemas.EnsureStream(context.Background(), js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	cfg, err := LoadConfig(map[string]string{
+		"PROJECTOR_ACK_WAIT": "1s", "PROJECTOR_BATCH_SIZE": "200", "PROJECTOR_CHECK_INTERVAL": "50ms",
+		"PROJECTOR_POISON_AFTER": "2",
+	})
+	require.NoError(t, err)
+	return &testEnv{
+		js: js, db: testsupport.StartMongo(t).Database(t), redis: testsupport.StartRedis(t).Client(t),
+		cfg: cfg, sent: map[string]int{},
+	}
+}
+
+var eventTypes = []string{"page_view", "signup", "order.created", "payment.failed"}
+
+// publish appends n events straight to the stream, timestamped now.
+func (e *testEnv) publish(t *testing.T, n int) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UnixMilli()
+	futures := make([]jetstream.PubAckFuture, 0, n)
+	for range n {
+		e.seq++
+		ev := schemas.Event{
+			ID: fmt.Sprintf("ev-%06d", e.seq), EventType: eventTypes[e.seq%len(eventTypes)],
+			UserID: fmt.Sprintf("u%d", e.seq%7), Timestamp: now, ReceivedAt: now,
+			Metadata: json.RawMessage(`{"n":1}`),
+		}
+		data, err := json.Marshal(ev)
+		require.NoError(t, err)
+		msg := nats.NewMsg(schemas.Subject(ev.EventType))
+		msg.Data = data
+		msg.Header.Set(schemas.HeaderMsgID, ev.ID)
+		f, err := e.js.PublishMsgAsync(msg)
+		require.NoError(t, err)
+		futures = append(futures, f)
+		e.sent[ev.EventType]++
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			require.NoError(t, err)
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (e *testEnv) total() int {
+	n := 0
+	for _, c := range e.sent {
+		n += c
+	}
+	return n
+}
+
+// start runs a projector until the test ends or stop is called.
+func (e *testEnv) start(t *testing.T, wrap func(string, consume.Projection) consume.Projection) (stop func()) {
+	t.Helper()
+	svc, err := New(context.Background(), e.cfg, Deps{
+		JetStream: e.js, Mongo: e.db, Redis: e.redis, Metrics: prometheus.NewRegistry(), Log: testsupport.Logger(t),
+	})
+	require.NoError(t, err)
+	svc.wrap = wrap
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// requireExact waits until both read models hold exactly what was sent.
+func (e *testEnv) requireExact(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	history := readmodel.NewHistory(e.db, readmodel.DefaultCollections)
+	counters := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
+	want := map[string]int64{}
+	for typ, n := range e.sent {
+		want[typ] = int64(n)
+	}
+	require.Eventually(t, func() bool {
+		n, err := history.Count(ctx)
+		if err != nil || n != int64(e.total()) {
+			return false
+		}
+		m, err := counters.Snapshot(ctx, time.Now())
+		return err == nil && m.Total == int64(e.total())
+	}, 60*time.Second, 50*time.Millisecond, "read models never reached %d events", e.total())
+
+	m, err := counters.Snapshot(ctx, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, want, m.Totals, "counters by type")
+	var lastMinute int64
+	for _, tc := range m.ByType {
+		lastMinute += tc.Count
+	}
+	require.EqualValues(t, e.total(), lastMinute, "last-minute window by type (tests publish within the last minute)")
+	for typ, n := range want {
+		page, _, err := history.Find(ctx, readmodel.Query{Types: []string{typ}, Limit: 100_000})
+		require.NoError(t, err)
+		require.Len(t, page, int(n), "history of %s", typ)
+	}
+	rollups, err := history.Rollups(ctx, 0, time.Now().UnixMilli())
+	require.NoError(t, err)
+	var rolled int64
+	for _, r := range rollups {
+		rolled += r.Count
+	}
+	require.EqualValues(t, e.total(), rolled, "rollups")
+}

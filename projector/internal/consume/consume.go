@@ -1,0 +1,213 @@
+// Package consume runs a projection on a durable JetStream pull consumer:
+// messages are gathered into batches, applied, and acked only after the
+// projection reports the batch durable. Several processes may run the same
+// durable consumer; JetStream shares the messages between them.
+package consume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Projection applies batches of events. Apply must be idempotent: a batch may
+// be applied again after a crash, redelivery, or by another process.
+type Projection interface {
+	Apply(ctx context.Context, events []schemas.Event) error
+}
+
+// PoisonRecorder keeps a message that can never be applied, before it is
+// terminated, so an operator can inspect it.
+type PoisonRecorder interface {
+	RecordPoison(ctx context.Context, p Poison) error
+}
+
+// Poison is a message given up on.
+type Poison struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	Reason  string
+}
+
+// Observer receives what the loop does, for metrics.
+type Observer interface {
+	Batch(size int, d time.Duration)
+	Redelivered(n int)
+	Poisoned()
+}
+
+// Spec describes one consumer loop.
+type Spec struct {
+	Stream     jetstream.Stream
+	Durable    string
+	Projection Projection
+	Poison     PoisonRecorder
+	Observe    Observer
+	Log        *slog.Logger
+	BatchSize  int
+	AckWait    time.Duration
+	MaxDeliver int
+	// PoisonAfter is the delivery count from which a message that fails on
+	// its own is recorded and terminated rather than retried.
+	PoisonAfter int
+}
+
+// ConsumerConfig is the durable consumer a Spec runs on.
+func (s Spec) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       s.Durable,
+		Description:   "Kiln projector: " + s.Durable,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.AckWait,
+		MaxDeliver:    s.MaxDeliver,
+		MaxAckPending: 20 * s.BatchSize,
+		FilterSubject: schemas.SubjectAll,
+	}
+}
+
+// Run consumes until ctx is done. Messages of an unfinished batch are not
+// acked and come back after AckWait.
+func Run(ctx context.Context, s Spec) error {
+	cons, err := s.Stream.CreateOrUpdateConsumer(ctx, s.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", s.Durable, err)
+	}
+	msgs := make(chan jetstream.Msg, 2*s.BatchSize)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*s.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			s.Log.Debug("consume", "consumer", s.Durable, "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", s.Durable, err)
+	}
+	defer cc.Stop()
+	batch := make([]jetstream.Msg, 0, s.BatchSize)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			batch = append(batch, m)
+		}
+	drain:
+		for len(batch) < s.BatchSize {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		s.handle(ctx, batch)
+	}
+}
+
+// handle applies one batch and settles every message in it.
+func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) {
+	start := time.Now()
+	events := make([]schemas.Event, 0, len(batch))
+	msgs := make([]jetstream.Msg, 0, len(batch))
+	redelivered := 0
+	for _, m := range batch {
+		ev, meta, err := Decode(m)
+		if err != nil {
+			s.poison(ctx, m, meta, err)
+			continue
+		}
+		if meta.NumDelivered > 1 {
+			redelivered++
+		}
+		events = append(events, ev)
+		msgs = append(msgs, m)
+	}
+	if redelivered > 0 {
+		s.Observe.Redelivered(redelivered)
+	}
+	if len(events) == 0 {
+		return
+	}
+	err := s.Projection.Apply(ctx, events)
+	if ctx.Err() != nil {
+		return // shutting down: whatever was written is idempotent; no ack
+	}
+	if err == nil {
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+		s.Observe.Batch(len(msgs), time.Since(start))
+		return
+	}
+	s.Log.Warn("batch failed, applying one by one", "consumer", s.Durable, "size", len(msgs), "err", err)
+	for i, m := range msgs {
+		s.single(ctx, m, events[i])
+	}
+}
+
+// single applies one event of a failed batch, isolating a poison message.
+func (s Spec) single(ctx context.Context, m jetstream.Msg, ev schemas.Event) {
+	err := s.Projection.Apply(ctx, []schemas.Event{ev})
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		_ = m.Ack()
+		return
+	}
+	meta, merr := m.Metadata()
+	if merr != nil || int(meta.NumDelivered) >= s.PoisonAfter {
+		s.poison(ctx, m, meta, err)
+		return
+	}
+	delay := time.Duration(1) << min(uint64(meta.NumDelivered), 5) * time.Second
+	s.Log.Warn("event failed, retrying", "consumer", s.Durable, "seq", ev.Seq, "delay", delay, "err", err)
+	_ = m.NakWithDelay(delay)
+}
+
+// poison records m and terminates it. If recording fails the message is
+// left unacked, to come back rather than vanish unrecorded.
+func (s Spec) poison(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, cause error) {
+	p := Poison{Subject: m.Subject(), Data: m.Data(), Reason: cause.Error()}
+	if meta != nil {
+		p.Seq = meta.Sequence.Stream
+	}
+	if err := s.Poison.RecordPoison(ctx, p); err != nil {
+		s.Log.Error("cannot record poison message", "consumer", s.Durable, "seq", p.Seq, "err", err)
+		return
+	}
+	s.Log.Error("poison message recorded and skipped", "consumer", s.Durable, "seq", p.Seq, "reason", p.Reason)
+	s.Observe.Poisoned()
+	_ = m.Term()
+}
+
+// Decode reads an event and its stream sequence from a message.
+func Decode(m jetstream.Msg) (schemas.Event, *jetstream.MsgMetadata, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return schemas.Event{}, nil, fmt.Errorf("not a JetStream message: %w", err)
+	}
+	var ev schemas.Event
+	if err := json.Unmarshal(m.Data(), &ev); err != nil {
+		return ev, meta, fmt.Errorf("undecodable event: %w", err)
+	}
+	if ev.ID == "" || ev.EventType == "" {
+		return ev, meta, errors.New("event without id or eventType")
+	}
+	ev.Seq = meta.Sequence.Stream
+	return ev, meta, nil
+}

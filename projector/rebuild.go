@@ -1,0 +1,126 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+const rebuildLease = 15 * time.Second
+
+// countersLost is called once when Redis is found without counters (new or
+// flushed): it marks a rebuild up to the stream's current last sequence.
+// Live projection keeps running; the per-sequence guard makes the overlap
+// between replay and live events count once.
+func (s *Service) countersLost(ctx context.Context) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		s.deps.Log.Error("counters lost but stream info failed; will retry", "err", err)
+		return
+	}
+	if info.State.LastSeq == 0 {
+		return
+	}
+	if err := s.counters.MarkRebuild(ctx, info.State.LastSeq); err != nil {
+		s.deps.Log.Error("mark counters rebuild", "err", err)
+		return
+	}
+	s.deps.Log.Warn("redis counters missing: rebuilding from the stream", "upTo", info.State.LastSeq)
+	s.kickRebuild()
+}
+
+func (s *Service) kickRebuild() {
+	select {
+	case s.rebuild <- struct{}{}:
+	default:
+	}
+}
+
+// rebuildLoop runs pending counters rebuilds, one at a time, when this
+// process holds the lease.
+func (s *Service) rebuildLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.rebuild:
+		}
+		upTo, pending, err := s.counters.PendingRebuild(ctx)
+		if err != nil || !pending {
+			continue
+		}
+		if ok, err := s.counters.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
+			continue
+		}
+		start := time.Now()
+		n, err := s.replayCounters(ctx, upTo)
+		if err != nil {
+			s.deps.Log.Error("counters rebuild failed; will retry", "err", err)
+			_ = s.counters.ReleaseLease(context.WithoutCancel(ctx), s.owner)
+			continue
+		}
+		if err := s.counters.EndRebuild(ctx, s.owner); err != nil {
+			s.deps.Log.Error("end counters rebuild", "err", err)
+			continue
+		}
+		s.deps.Log.Info("counters rebuilt", "events", n, "upTo", upTo, "took", time.Since(start))
+	}
+}
+
+// replayCounters reads the stream from its start to upTo with an ordered
+// consumer and counts every event (already counted ones are skipped by the
+// guard).
+func (s *Service) replayCounters(ctx context.Context, upTo uint64) (int, error) {
+	oc, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{schemas.SubjectAll},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay consumer: %w", err)
+	}
+	p := countersProjection{c: s.counters, onFresh: func(context.Context) {}}
+	total := 0
+	lastRenew := time.Now()
+	for {
+		batch, err := oc.Fetch(s.cfg.BatchSize*2, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return total, fmt.Errorf("replay fetch: %w", err)
+		}
+		var events []schemas.Event
+		var last uint64
+		for m := range batch.Messages() {
+			ev, meta, err := consume.Decode(m)
+			if meta != nil {
+				last = meta.Sequence.Stream
+			}
+			if err == nil {
+				events = append(events, ev)
+			}
+		}
+		if err := batch.Error(); err != nil && ctx.Err() == nil {
+			return total, fmt.Errorf("replay fetch: %w", err)
+		}
+		if len(events) > 0 {
+			if err := p.Apply(ctx, events); err != nil {
+				return total, err
+			}
+			total += len(events)
+		}
+		// Done at upTo, or when a full wait brought nothing: no message is
+		// left below upTo (the rest were deleted or aged out).
+		if last >= upTo || last == 0 || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		if time.Since(lastRenew) > rebuildLease/3 {
+			if ok, err := s.counters.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
+				return total, fmt.Errorf("lost the rebuild lease")
+			}
+			lastRenew = time.Now()
+		}
+	}
+}

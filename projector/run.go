@@ -1,0 +1,52 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/httpserver"
+)
+
+// Run runs the projector alone, with its admin listener, until ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kiln-projector"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI))
+	if err != nil {
+		return fmt.Errorf("connect to mongo: %w", err)
+	}
+	defer func() { _ = mc.Disconnect(context.WithoutCancel(ctx)) }()
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	reg := httpserver.NewRegistry()
+	svc, err := New(ctx, cfg, Deps{JetStream: js, Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, Metrics: reg, Log: log})
+	if err != nil {
+		return err
+	}
+	admin := httpserver.NewAdminApp(reg, svc.Ready, log)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Run(ctx) })
+	g.Go(func() error { return httpserver.Serve(ctx, admin, cfg.AdminAddr, 5*time.Second, log) })
+	return g.Wait()
+}

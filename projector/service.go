@@ -1,0 +1,151 @@
+// Package projector is the projector service: durable JetStream consumers
+// that build the MongoDB history and the Redis counters from the EVENTS
+// stream, idempotently, with checkpoints, lag metrics and an automatic
+// rebuild of counters lost with a flushed Redis.
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/projector/internal/metrics"
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Deps are what the projector runs on.
+type Deps struct {
+	JetStream jetstream.JetStream
+	Mongo     *mongo.Database
+	Redis     redis.UniversalClient
+	Metrics   prometheus.Registerer
+	Log       *slog.Logger
+}
+
+// Service runs the projections.
+type Service struct {
+	cfg      Config
+	deps     Deps
+	stream   jetstream.Stream
+	history  *readmodel.History
+	counters *readmodel.Counters
+	ledger   *readmodel.Ledger
+	metrics  *metrics.Projector
+	owner    string // names this process in the rebuild lease
+	rebuild  chan struct{}
+	// wrap lets tests interpose on a projection (crash simulations).
+	wrap func(name string, p consume.Projection) consume.Projection
+}
+
+// New prepares indexes and returns the service. It waits for the EVENTS
+// stream, which ingest creates.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	stream, err := waitForStream(ctx, deps)
+	if err != nil {
+		return nil, err
+	}
+	owner := processName()
+	s := &Service{
+		cfg:      cfg,
+		deps:     deps,
+		stream:   stream,
+		history:  readmodel.NewHistory(deps.Mongo, readmodel.DefaultCollections).Writer(owner),
+		counters: readmodel.NewCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention}),
+		ledger:   readmodel.NewLedger(deps.Mongo),
+		metrics:  metrics.New(deps.Metrics),
+		owner:    owner,
+		rebuild:  make(chan struct{}, 1),
+	}
+	if err := s.history.EnsureIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	return s, nil
+}
+
+// waitForStream returns the EVENTS stream, waiting while it does not exist
+// yet (ingest creates it; the projector may start first).
+func waitForStream(ctx context.Context, deps Deps) (jetstream.Stream, error) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		stream, err := deps.JetStream.Stream(ctx, schemas.StreamName)
+		if err == nil {
+			return stream, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("projector: stream %s: %w", schemas.StreamName, err)
+		}
+		deps.Log.Info("waiting for the stream to be created by ingest", "stream", schemas.StreamName)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("projector: stream %s: %w", schemas.StreamName, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func processName() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// Run runs both projections and their housekeeping until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return consume.Run(ctx, s.spec(History, historyProjection{s.history}))
+	})
+	g.Go(func() error {
+		return consume.Run(ctx, s.spec(Counters, countersProjection{c: s.counters, onFresh: s.countersLost}))
+	})
+	g.Go(func() error { return s.watch(ctx) })
+	g.Go(func() error { return s.rebuildLoop(ctx) })
+	return g.Wait()
+}
+
+func (s *Service) spec(name string, p consume.Projection) consume.Spec {
+	if s.wrap != nil {
+		p = s.wrap(name, p)
+	}
+	return consume.Spec{
+		Stream:      s.stream,
+		Durable:     Durable(name),
+		Projection:  p,
+		Poison:      poisonRecorder{ledger: s.ledger, projection: name},
+		Observe:     s.metrics.For(name),
+		Log:         s.deps.Log,
+		BatchSize:   s.cfg.BatchSize,
+		AckWait:     s.cfg.AckWait,
+		MaxDeliver:  s.cfg.MaxDeliver,
+		PoisonAfter: s.cfg.PoisonAfter,
+	}
+}
+
+// Durable is the durable consumer name of a projection.
+func Durable(projection string) string { return "projector-" + projection }
+
+// Ready reports whether NATS, MongoDB and Redis answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.stream.Info(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := s.deps.Mongo.Client().Ping(ctx, nil); err != nil {
+		return fmt.Errorf("mongo: %w", err)
+	}
+	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
