@@ -1,0 +1,39 @@
+// Command gateway runs Kiln's read API: GET /events, GET /events/{id},
+// GET /metrics, the OpenAPI document and the API docs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/kilnhq/kiln/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, environ []string, stderr io.Writer) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", "gateway")
+	cfg, err := gateway.LoadConfig(env)
+	if err != nil {
+		return err
+	}
+	return gateway.Run(ctx, cfg, log)
+}

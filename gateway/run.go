@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/httpserver"
+)
+
+// shutdownGrace bounds how long in-flight requests may finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
+// bodyLimit is the largest request body the gateway reads: it serves GETs only.
+const bodyLimit = 64 * 1024
+
+// Run runs the gateway alone: it connects to MongoDB and Redis, serves the
+// public and admin listeners until ctx is done, then shuts both down
+// gracefully and disconnects. Unreachable stores do not stop it from
+// starting: /readyz reports them until they answer.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetAppName("kiln-gateway"))
+	if err != nil {
+		return fmt.Errorf("connect to mongo: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := mc.Disconnect(dctx); err != nil {
+			log.Warn("disconnect from mongo", "err", err)
+		}
+	}()
+	redisOpts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(redisOpts)
+	defer func() { _ = rdb.Close() }()
+
+	reg := httpserver.NewRegistry()
+	svc, err := New(cfg, Deps{Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, Metrics: reg, Log: log})
+	if err != nil {
+		return err
+	}
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: bodyLimit, Log: log})
+	httpserver.RegisterHealth(app, svc.Ready)
+	svc.Register(app)
+	admin := httpserver.NewAdminApp(reg, svc.Ready, log)
+
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := svc.Ready(pctx); err != nil {
+		log.Warn("stores not ready yet; /readyz will say when they are", "err", err)
+	}
+	cancel()
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpserver.Serve(ctx, app, cfg.HTTPAddr, shutdownGrace, log) })
+	g.Go(func() error { return httpserver.Serve(ctx, admin, cfg.AdminAddr, shutdownGrace, log) })
+	return g.Wait()
+}

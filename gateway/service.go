@@ -1,0 +1,109 @@
+// Package gateway is Kiln's read API: the event history (GET /events,
+// GET /events/{id}) from MongoDB, the metric counters (GET /metrics) from
+// Redis, and the API's OpenAPI document and interactive docs. Standalone
+// mode mounts it with Register beside ingest; cmd/gateway runs it alone with
+// Run.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kilnhq/kiln/gateway/internal/httpapi"
+	"github.com/kilnhq/kiln/gateway/internal/metrics"
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/readmodel"
+)
+
+// Deps are what the gateway reads from.
+type Deps struct {
+	// Mongo is the database holding the event history.
+	Mongo *mongo.Database
+	// Redis holds the metric counters.
+	Redis redis.UniversalClient
+	// Metrics receives the gateway's Prometheus collectors; nil keeps them
+	// unexported.
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
+}
+
+// Service is a ready-to-mount gateway.
+type Service struct {
+	mongo   *mongo.Database
+	redis   redis.UniversalClient
+	keys    httpserver.Keys
+	api     *httpapi.Handler
+	docs    *httpapi.Docs
+	metrics *metrics.HTTP
+}
+
+// New returns the gateway reading from deps.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if deps.Mongo == nil || deps.Redis == nil {
+		return nil, errors.New("gateway: Deps.Mongo and Deps.Redis are required")
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := metrics.NewHTTP(reg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	docs, err := httpapi.NewDocs()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return &Service{
+		mongo:   deps.Mongo,
+		redis:   deps.Redis,
+		keys:    httpserver.NewKeys(cfg.ReadKeys...),
+		metrics: m,
+		docs:    docs,
+		api: &httpapi.Handler{
+			History:  readmodel.NewHistory(deps.Mongo, readmodel.DefaultCollections),
+			Counters: readmodel.NewCounters(deps.Redis, readmodel.CountersOptions{}),
+			Now:      time.Now,
+			Log:      log,
+		},
+	}, nil
+}
+
+// Register mounts the read API (behind the read keys, which may also come as
+// ?access_token=), GET /openapi.json and GET /docs (public). It adds no
+// middleware to r and no /healthz or /readyz: the caller owns those, and
+// ingest's POST /events may share r.
+func (s *Service) Register(r fiber.Router) {
+	observe, auth := s.metrics.Observe, httpserver.RequireKey(s.keys, true)
+	r.Get("/events", observe, auth, s.api.ListEvents)
+	r.Get("/events/:id", observe, auth, s.api.GetEvent)
+	r.Get("/metrics", observe, auth, s.api.Metrics)
+	r.Get("/openapi.json", observe, s.docs.OpenAPI)
+	r.Get("/docs", observe, s.docs.Page)
+	r.Get("/docs/:file", observe, s.docs.Asset)
+}
+
+// Ready reports whether MongoDB and Redis answer.
+func (s *Service) Ready(ctx context.Context) error {
+	var errs []error
+	if err := s.mongo.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("mongo: %w", err))
+	}
+	if err := s.redis.Ping(ctx).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("redis: %w", err))
+	}
+	return errors.Join(errs...)
+}
