@@ -10,7 +10,9 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/projector"
 )
 
 // Config is the standalone configuration, read from the environment. The
@@ -30,7 +32,9 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 
-	Ingest ingest.Config
+	Ingest    ingest.Config
+	Projector projector.Config
+	Gateway   gateway.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -51,6 +55,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("LOG_FORMAT must be text or json, got %q", c.LogFormat)
+	}
+	if err := c.Gateway.Validate(); err != nil {
+		return err
+	}
+	if err := c.Projector.Validate(); err != nil {
+		return err
 	}
 	return c.Ingest.Validate()
 }

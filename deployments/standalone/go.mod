@@ -8,10 +8,17 @@ require (
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/kilnhq/kiln/httpserver v0.0.0
 	github.com/kilnhq/kiln/ingest v0.0.0
+	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/stretchr/testify v1.12.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	golang.org/x/sync v0.24.0
+)
+
+require (
+	github.com/swaggo/files/v2 v2.0.2 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )
 
 require (
@@ -39,7 +46,10 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.7.5 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
-	github.com/kilnhq/kiln/schemas v0.0.0 // indirect
+	github.com/kilnhq/kiln/gateway v0.0.0
+	github.com/kilnhq/kiln/projector v0.0.0
+	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
+	github.com/kilnhq/kiln/schemas v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -48,7 +58,7 @@ require (
 	github.com/montanaflynn/stats v0.7.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nats.go v1.55.0
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
@@ -106,3 +116,9 @@ replace github.com/kilnhq/kiln/ingest => ../../ingest
 replace github.com/kilnhq/kiln/httpserver => ../../httpserver
 
 replace github.com/kilnhq/kiln/testsupport => ../../testsupport
+
+replace github.com/kilnhq/kiln/projector => ../../projector
+
+replace github.com/kilnhq/kiln/readmodel => ../../readmodel
+
+replace github.com/kilnhq/kiln/gateway => ../../gateway

@@ -11,13 +11,17 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/standalone/embedded"
 )
 
@@ -79,9 +83,54 @@ func startDeps(cfg Config, log, ferretLog *slog.Logger) (*deps, error) {
 	return d, nil
 }
 
+// clients are the connections the services share.
+type clients struct {
+	mongo *mongo.Client
+	redis *redis.Client
+	// ingestNATS has no reconnect buffer (see ingest.Connect); the consumers
+	// use their own connection.
+	ingestNATS, consumerNATS *nats.Conn
+}
+
+func connect(d *deps, log *slog.Logger) (*clients, error) {
+	c := &clients{}
+	var err error
+	if c.mongo, err = mongo.Connect(options.Client().ApplyURI(d.mongoURI)); err != nil {
+		return c, fmt.Errorf("mongo %s: %w", d.mongoURI, err)
+	}
+	redisOpts, err := redis.ParseURL(d.redisURL)
+	if err != nil {
+		return c, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	c.redis = redis.NewClient(redisOpts)
+	if c.ingestNATS, err = ingest.Connect(d.natsURL, "kiln-standalone-ingest", log); err != nil {
+		return c, err
+	}
+	c.consumerNATS, err = nats.Connect(d.natsURL, nats.Name("kiln-standalone-consumers"), nats.MaxReconnects(-1))
+	if err != nil {
+		return c, fmt.Errorf("connect to nats: %w", err)
+	}
+	return c, nil
+}
+
+func (c *clients) close() {
+	if c.consumerNATS != nil {
+		c.consumerNATS.Close()
+	}
+	if c.ingestNATS != nil {
+		c.ingestNATS.Close()
+	}
+	if c.redis != nil {
+		_ = c.redis.Close()
+	}
+	if c.mongo != nil {
+		_ = c.mongo.Disconnect(context.Background())
+	}
+}
+
 // Run starts everything and serves until ctx is done, then shuts down in
-// order: HTTP listeners, NATS connection (outstanding acks drained), then
-// the embedded servers.
+// order: HTTP listeners and consumers, NATS connections (outstanding acks
+// drained), then the embedded servers.
 func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	log := cfg.Logger(stderr)
 	ferretLevel := slog.LevelError
@@ -93,39 +142,39 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mongoClient, err := mongo.Connect(options.Client().ApplyURI(d.mongoURI))
-	if err != nil {
-		return fmt.Errorf("mongo %s: %w", d.mongoURI, err)
-	}
-	defer func() { _ = mongoClient.Disconnect(context.Background()) }()
-	redisOpts, err := redis.ParseURL(d.redisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	rdb := redis.NewClient(redisOpts)
-	defer rdb.Close()
-
-	nc, err := ingest.Connect(d.natsURL, "kiln-standalone", log)
+	c, err := connect(d, log)
+	defer c.close()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+
 	reg := httpserver.NewRegistry()
-	ingestCfg := cfg.Ingest
-	ingestSvc, err := ingest.New(ctx, ingestCfg, ingest.Deps{NATS: nc, Metrics: reg, Log: log.With("service", "ingest")})
+	ingestSvc, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: c.ingestNATS, Metrics: reg, Log: log.With("service", "ingest")})
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(c.consumerNATS)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	db := c.mongo.Database(cfg.Projector.MongoDatabase)
+	projectorSvc, err := projector.New(ctx, cfg.Projector, projector.Deps{
+		JetStream: js, Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "projector"),
+	})
+	if err != nil {
+		return err
+	}
+	gatewaySvc, err := gateway.New(cfg.Gateway, gateway.Deps{Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "gateway")})
 	if err != nil {
 		return err
 	}
 	ready := func(ctx context.Context) error {
-		return errors.Join(
-			ingestSvc.Ready(ctx),
-			wrap("mongo", mongoClient.Ping(ctx, nil)),
-			wrap("redis", rdb.Ping(ctx).Err()),
-		)
+		return errors.Join(ingestSvc.Ready(ctx), projectorSvc.Ready(ctx), gatewaySvc.Ready(ctx))
 	}
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: ingestCfg.MaxBodyBytes, Log: log})
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log})
 	httpserver.RegisterHealth(app, ready)
 	ingestSvc.Register(app)
+	gatewaySvc.Register(app)
 	admin := httpserver.NewAdminApp(reg, ready, log)
 
 	log.Info("kiln standalone starting",
@@ -136,9 +185,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	g.Go(func() error {
 		return httpserver.Serve(gctx, admin, ":"+strconv.Itoa(cfg.AdminPort), shutdownGrace, log)
 	})
+	g.Go(func() error { return projectorSvc.Run(gctx) })
 	err = g.Wait()
-	if derr := nc.Drain(); derr != nil && err == nil {
-		err = fmt.Errorf("drain nats: %w", derr)
+	for _, nc := range []*nats.Conn{c.ingestNATS, c.consumerNATS} {
+		if derr := nc.Drain(); derr != nil && err == nil {
+			err = fmt.Errorf("drain nats: %w", derr)
+		}
 	}
 	log.Info("kiln standalone stopped")
 	return err

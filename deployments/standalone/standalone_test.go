@@ -29,7 +29,7 @@ type instance struct {
 	done    chan error
 }
 
-func start(t *testing.T, dataDir string) *instance {
+func start(t *testing.T, dataDir string, extra ...string) *instance {
 	t.Helper()
 	env := map[string]string{
 		"KILN_DATA_DIR": dataDir,
@@ -38,6 +38,9 @@ func start(t *testing.T, dataDir string) *instance {
 		"NATS_PORT":     strconv.Itoa(testsupport.FreePort(t)),
 		"MONGO_PORT":    strconv.Itoa(testsupport.FreePort(t)),
 		"LOG_LEVEL":     "warn",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
 	}
 	cfg, err := standalone.LoadConfig(env)
 	require.NoError(t, err)

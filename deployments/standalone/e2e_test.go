@@ -1,0 +1,164 @@
+package standalone_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
+)
+
+// getJSON GETs base+path and decodes the answer.
+func getJSON(t *testing.T, url string, into any) http.Header {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, url)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
+	return resp.Header
+}
+
+type storedEvent struct {
+	ID        string `json:"id"`
+	EventType string `json:"eventType"`
+	Seq       uint64 `json:"seq"`
+}
+
+// allEvents pages through GET /events.
+func allEvents(t *testing.T, base string) []storedEvent {
+	t.Helper()
+	var out []storedEvent
+	url := base + "/events?limit=1000"
+	for {
+		var page []storedEvent
+		h := getJSON(t, url, &page)
+		out = append(out, page...)
+		next := h.Get("X-Next-Cursor")
+		if next == "" {
+			return out
+		}
+		url = base + "/events?limit=1000&cursor=" + next
+	}
+}
+
+type metrics struct {
+	TotalEventsLastMinute int64 `json:"totalEventsLastMinute"`
+	ByType                []struct {
+		ID    string `json:"_id"`
+		Count int64  `json:"count"`
+	} `json:"byType"`
+	Totals  map[string]int64 `json:"totals"`
+	Total   int64            `json:"total"`
+	AsOfSeq uint64           `json:"asOfSeq"`
+}
+
+func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
+	in := start(t, t.TempDir(), "STREAM_DUPLICATE_WINDOW", "1s", "PROJECTOR_CHECK_INTERVAL", "100ms")
+	types := []string{"page_view", "signup", "checkout", "search"}
+	sent := map[string]int64{}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(8)
+	for b := range 100 {
+		g.Go(func() error {
+			var lines []string
+			counts := map[string]int64{}
+			for i := range 100 {
+				typ := types[(b*100+i)%len(types)]
+				counts[typ]++
+				lines = append(lines, fmt.Sprintf(`{"id":"e2e-%d-%d","eventType":"%s","userId":"u%d","timestamp":%d}`,
+					b, i, typ, i%10, time.Now().UnixMilli()))
+			}
+			resp, err := http.Post(in.base+"/events", "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 202 {
+				return fmt.Errorf("batch %d: status %d", b, resp.StatusCode)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for typ, n := range counts {
+				sent[typ] += n
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
+
+	requireExact := func() {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			var m metrics
+			getJSON(t, in.base+"/metrics", &m)
+			return m.Total == 10_000
+		}, 90*time.Second, 100*time.Millisecond)
+		var m metrics
+		getJSON(t, in.base+"/metrics", &m)
+		require.Equal(t, sent, m.Totals)
+		lastMinute := map[string]int64{}
+		for _, tc := range m.ByType {
+			lastMinute[tc.ID] = tc.Count
+		}
+		require.Equal(t, sent, lastMinute, "compat byType over the last minute")
+		require.EqualValues(t, 10_000, m.TotalEventsLastMinute)
+
+		require.Eventually(t, func() bool {
+			return len(allEvents(t, in.base)) == 10_000
+		}, 90*time.Second, 250*time.Millisecond)
+		events := allEvents(t, in.base)
+		ids := map[string]bool{}
+		byType := map[string]int64{}
+		for _, ev := range events {
+			require.False(t, ids[ev.ID], "event %s listed twice", ev.ID)
+			ids[ev.ID] = true
+			byType[ev.EventType]++
+		}
+		require.Equal(t, sent, byType)
+	}
+	requireExact()
+
+	// The same ids again, after the 1s JetStream dedupe window: every one is a
+	// duplicate and no read model changes.
+	waitForDedupeWindow(t, in.natsURL)
+	resp, err := http.Post(in.base+"/events", "application/json",
+		strings.NewReader(`[{"id":"e2e-0-0","eventType":"page_view","userId":"u0","timestamp":1},{"id":"e2e-99-99","eventType":"search","userId":"u9","timestamp":1}]`))
+	require.NoError(t, err)
+	var batch struct {
+		Duplicates int `json:"duplicates"`
+		Accepted   int `json:"accepted"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&batch))
+	resp.Body.Close()
+	require.Equal(t, 2, batch.Duplicates)
+	require.Zero(t, batch.Accepted)
+	requireExact()
+}
+
+// waitForDedupeWindow returns once JetStream's dedupe window has passed: a
+// probe id stops being reported as a duplicate only then.
+func waitForDedupeWindow(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = js.Publish(ctx, "events.probe", []byte(`{}`), jetstream.WithMsgID("window-probe"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		ack, err := js.Publish(ctx, "events.probe", []byte(`{}`), jetstream.WithMsgID("window-probe"))
+		return err == nil && !ack.Duplicate
+	}, 30*time.Second, 50*time.Millisecond)
+}
