@@ -74,8 +74,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		metrics: m,
 		docs:    docs,
 		api: &httpapi.Handler{
-			History:  readmodel.NewHistory(deps.Mongo, readmodel.DefaultCollections),
-			Counters: readmodel.NewCounters(deps.Redis, readmodel.CountersOptions{}),
+			History:  readmodel.FollowHistory(deps.Mongo),
+			Counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{}),
 			Now:      time.Now,
 			Log:      log,
 		},

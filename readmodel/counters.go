@@ -46,6 +46,7 @@ type Counters struct {
 	script *redis.Script
 	setMax *redis.Script
 	lease  *redis.Script
+	follow bool // resolve the prefix from the generation pointer per call
 }
 
 // NewCounters returns the counters stored in rdb.
@@ -59,8 +60,25 @@ func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua)}
 }
 
-// Prefix is the key prefix of these counters.
-func (c *Counters) Prefix() string { return c.opts.Prefix }
+// FollowCounters returns the live counters: every call reads the
+// generation pointer (kiln:generation) and uses that generation's keys.
+func FollowCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
+	c := NewCounters(rdb, o)
+	c.follow = true
+	return c
+}
+
+// keyPrefix resolves the key prefix this call works on.
+func (c *Counters) keyPrefix(ctx context.Context) (string, error) {
+	if !c.follow {
+		return c.opts.Prefix, nil
+	}
+	gen, err := CountersGeneration(ctx, c.rdb)
+	if err != nil {
+		return "", err
+	}
+	return PrefixFor(gen), nil
+}
 
 // CountResult says what a counters write did.
 type CountResult struct {
@@ -70,8 +88,12 @@ type CountResult struct {
 
 // Apply counts events (with Seq set).
 func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.Time) (CountResult, error) {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return CountResult{}, err
+	}
 	args := make([]any, 0, 6+3*len(events))
-	args = append(args, c.opts.Prefix, now.Unix(), int64(secondRetention/time.Second),
+	args = append(args, p, now.Unix(), int64(secondRetention/time.Second),
 		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), now.UnixMilli())
 	for _, ev := range events {
 		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
@@ -87,7 +109,11 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 // not. false means Redis is new or was flushed: the counters must be rebuilt
 // from the stream.
 func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
-	created, err := c.rdb.HSetNX(ctx, c.opts.Prefix+"meta", "epoch", now.UnixMilli()).Result()
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	created, err := c.rdb.HSetNX(ctx, p+"meta", "epoch", now.UnixMilli()).Result()
 	if err != nil {
 		return false, fmt.Errorf("check counters epoch: %w", err)
 	}
@@ -97,7 +123,11 @@ func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
 // SetCheckpoint records seq as the last contiguous sequence applied, never
 // moving it backwards.
 func (c *Counters) SetCheckpoint(ctx context.Context, seq uint64) error {
-	err := c.setMax.Run(ctx, c.rdb, []string{c.opts.Prefix + "meta"}, "checkpoint", seq).Err()
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.setMax.Run(ctx, c.rdb, []string{p + "meta"}, "checkpoint", seq).Err()
 	if err != nil {
 		return fmt.Errorf("set counters checkpoint: %w", err)
 	}
@@ -111,7 +141,11 @@ return 0`
 
 // Checkpoint returns the last contiguous sequence applied (0 if none).
 func (c *Counters) Checkpoint(ctx context.Context) (uint64, error) {
-	v, err := c.rdb.HGet(ctx, c.opts.Prefix+"meta", "checkpoint").Result()
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return 0, err
+	}
+	v, err := c.rdb.HGet(ctx, p+"meta", "checkpoint").Result()
 	if err == redis.Nil {
 		return 0, nil
 	}

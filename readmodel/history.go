@@ -57,14 +57,36 @@ type rollupDoc struct {
 
 // History is the MongoDB event history and its per-minute rollups.
 type History struct {
-	events  *mongo.Collection
-	rollups *mongo.Collection
-	writer  string
+	db     *mongo.Database
+	fixed  *Collections // nil: follow the live generation pointer
+	writer string
 }
 
 // NewHistory returns the history stored in db under the given collections.
 func NewHistory(db *mongo.Database, c Collections) *History {
-	return &History{events: db.Collection(c.Events), rollups: db.Collection(c.Rollups), writer: "default"}
+	return &History{db: db, fixed: &c, writer: "default"}
+}
+
+// FollowHistory returns the live history: every call reads the generation
+// pointer and uses that generation's collections, so a call never mixes
+// generations and a switch takes effect on the next call.
+func FollowHistory(db *mongo.Database) *History {
+	return &History{db: db, writer: "default"}
+}
+
+// collections resolves the collections this call works on.
+func (h *History) collections(ctx context.Context) (events, rollups *mongo.Collection, err error) {
+	c := DefaultCollections
+	if h.fixed != nil {
+		c = *h.fixed
+	} else {
+		gen, err := HistoryGeneration(ctx, h.db)
+		if err != nil {
+			return nil, nil, err
+		}
+		c = CollectionsFor(gen)
+	}
+	return h.db.Collection(c.Events), h.db.Collection(c.Rollups), nil
 }
 
 // Writer returns a copy of h that writes rollups as the named process. Every
@@ -78,7 +100,11 @@ func (h *History) Writer(name string) *History {
 // EnsureIndexes creates the query indexes. The unique index on _id (the
 // event id) is what makes history writes idempotent.
 func (h *History) EnsureIndexes(ctx context.Context) error {
-	err := ensureIndexes(ctx, h.events, []mongo.IndexModel{
+	events, rollups, err := h.collections(ctx)
+	if err != nil {
+		return err
+	}
+	err = ensureIndexes(ctx, events, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "eventType", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
@@ -87,7 +113,7 @@ func (h *History) EnsureIndexes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return ensureIndexes(ctx, h.rollups, []mongo.IndexModel{
+	return ensureIndexes(ctx, rollups, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}},
 	})
 }
@@ -108,6 +134,10 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 	if len(events) == 0 {
 		return ApplyResult{}, nil
 	}
+	evColl, rollups, err := h.collections(ctx)
+	if err != nil {
+		return ApplyResult{}, err
+	}
 	docs := make([]any, len(events))
 	for i, ev := range events {
 		doc, err := toDoc(ev)
@@ -116,7 +146,7 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 		}
 		docs[i] = doc
 	}
-	_, err := h.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err = evColl.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	var dups []int
 	if err != nil {
 		var bwe mongo.BulkWriteException
@@ -131,16 +161,16 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 		}
 	}
 	res := ApplyResult{Duplicates: len(dups), Inserted: len(events) - len(dups)}
-	skip, err := h.otherCopies(ctx, events, dups)
+	skip, err := otherCopies(ctx, evColl, events, dups)
 	if err != nil {
 		return res, err
 	}
-	return res, h.markRollups(ctx, events, skip)
+	return res, h.markRollups(ctx, rollups, events, skip)
 }
 
 // otherCopies returns the indexes of duplicate events whose stored document
 // has a different sequence: second copies of an id, not to be counted.
-func (h *History) otherCopies(ctx context.Context, events []schemas.Event, dups []int) (map[int]bool, error) {
+func otherCopies(ctx context.Context, coll *mongo.Collection, events []schemas.Event, dups []int) (map[int]bool, error) {
 	if len(dups) == 0 {
 		return nil, nil
 	}
@@ -148,7 +178,7 @@ func (h *History) otherCopies(ctx context.Context, events []schemas.Event, dups 
 	for i, d := range dups {
 		ids[i] = events[d].ID
 	}
-	cur, err := h.events.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetProjection(bson.D{{Key: "seq", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("read duplicate events: %w", err)
@@ -174,7 +204,7 @@ func (h *History) otherCopies(ctx context.Context, events []schemas.Event, dups 
 }
 
 // markRollups sets the rollup bits of the events not skipped.
-func (h *History) markRollups(ctx context.Context, events []schemas.Event, skip map[int]bool) error {
+func (h *History) markRollups(ctx context.Context, coll *mongo.Collection, events []schemas.Event, skip map[int]bool) error {
 	type key struct {
 		minute    int64
 		eventType string
@@ -209,7 +239,7 @@ func (h *History) markRollups(ctx context.Context, events []schemas.Event, skip 
 			}).
 			SetUpsert(true))
 	}
-	if _, err := h.rollups.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("mark %d rollups: %w", len(models), err)
 	}
 	return nil

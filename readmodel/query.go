@@ -130,7 +130,11 @@ func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, 
 	opts := options.Find().
 		SetSort(bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}).
 		SetLimit(int64(q.Limit) + 1)
-	cur, err := h.events.Find(ctx, q.filter(), opts)
+	coll, _, err := h.collections(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := coll.Find(ctx, q.filter(), opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("find events: %w", err)
 	}
@@ -155,8 +159,12 @@ func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, 
 
 // Get returns one event by id.
 func (h *History) Get(ctx context.Context, id string) (schemas.Event, error) {
+	events, _, err := h.collections(ctx)
+	if err != nil {
+		return schemas.Event{}, err
+	}
 	var d storedDoc
-	err := h.events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	err = events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return schemas.Event{}, ErrNotFound
 	}
@@ -168,7 +176,11 @@ func (h *History) Get(ctx context.Context, id string) (schemas.Event, error) {
 
 // Count returns how many events the history holds.
 func (h *History) Count(ctx context.Context) (int64, error) {
-	n, err := h.events.CountDocuments(ctx, bson.D{})
+	events, _, err := h.collections(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := events.CountDocuments(ctx, bson.D{})
 	if err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
@@ -184,7 +196,11 @@ type RollupPoint struct {
 
 // Rollups returns the per-minute counts for minutes in [from, to].
 func (h *History) Rollups(ctx context.Context, from, to int64) ([]RollupPoint, error) {
-	cur, err := h.rollups.Find(ctx,
+	_, rollups, err := h.collections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := rollups.Find(ctx,
 		bson.D{{Key: "minute", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}},
 		options.Find().SetSort(bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}))
 	if err != nil {

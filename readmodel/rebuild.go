@@ -16,7 +16,11 @@ import (
 
 // MarkRebuild records that the counters must be rebuilt up to seq.
 func (c *Counters) MarkRebuild(ctx context.Context, upTo uint64) error {
-	if err := c.rdb.HSet(ctx, c.opts.Prefix+"meta", "rebuildUpTo", upTo).Err(); err != nil {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.rdb.HSet(ctx, p+"meta", "rebuildUpTo", upTo).Err(); err != nil {
 		return fmt.Errorf("mark counters rebuild: %w", err)
 	}
 	return nil
@@ -24,7 +28,11 @@ func (c *Counters) MarkRebuild(ctx context.Context, upTo uint64) error {
 
 // PendingRebuild returns the sequence a pending rebuild must reach.
 func (c *Counters) PendingRebuild(ctx context.Context) (upTo uint64, pending bool, err error) {
-	v, err := c.rdb.HGet(ctx, c.opts.Prefix+"meta", "rebuildUpTo").Result()
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	v, err := c.rdb.HGet(ctx, p+"meta", "rebuildUpTo").Result()
 	if err == redis.Nil {
 		return 0, false, nil
 	}
@@ -37,7 +45,11 @@ func (c *Counters) PendingRebuild(ctx context.Context) (upTo uint64, pending boo
 
 // EndRebuild clears the rebuild mark and releases the lease.
 func (c *Counters) EndRebuild(ctx context.Context, owner string) error {
-	if err := c.rdb.HDel(ctx, c.opts.Prefix+"meta", "rebuildUpTo").Err(); err != nil {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.rdb.HDel(ctx, p+"meta", "rebuildUpTo").Err(); err != nil {
 		return fmt.Errorf("end counters rebuild: %w", err)
 	}
 	return c.ReleaseLease(ctx, owner)
@@ -46,7 +58,11 @@ func (c *Counters) EndRebuild(ctx context.Context, owner string) error {
 // AcquireLease takes or renews the rebuild lease for owner; false means
 // another process holds it.
 func (c *Counters) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (bool, error) {
-	ok, err := c.lease.Run(ctx, c.rdb, []string{c.opts.Prefix + "rebuild-lease"}, owner, ttl.Milliseconds()).Bool()
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := c.lease.Run(ctx, c.rdb, []string{p + "rebuild-lease"}, owner, ttl.Milliseconds()).Bool()
 	if err != nil && err != redis.Nil {
 		return false, fmt.Errorf("acquire rebuild lease: %w", err)
 	}
@@ -55,7 +71,11 @@ func (c *Counters) AcquireLease(ctx context.Context, owner string, ttl time.Dura
 
 // ReleaseLease gives the lease up if owner holds it.
 func (c *Counters) ReleaseLease(ctx context.Context, owner string) error {
-	key := c.opts.Prefix + "rebuild-lease"
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	key := p + "rebuild-lease"
 	if v, _ := c.rdb.Get(ctx, key).Result(); v == owner {
 		return c.rdb.Del(ctx, key).Err()
 	}

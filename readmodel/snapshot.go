@@ -44,7 +44,10 @@ type Metrics struct {
 
 // Snapshot reads the metrics for the minute and hour up to now.
 func (c *Counters) Snapshot(ctx context.Context, now time.Time) (Metrics, error) {
-	p := c.opts.Prefix
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return Metrics{}, err
+	}
 	nowSec := now.Unix()
 	thisMinute := nowSec - nowSec%60
 	pipe := c.rdb.Pipeline()
