@@ -25,6 +25,11 @@ type Config struct {
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	// ReadKeys are the API keys allowed to read; empty turns read auth off.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
+	// NATSURL is the NATS server holding the EVENTS stream, which feeds
+	// GET /stream (used by Run; standalone passes its own connection).
+	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// SSE configures GET /stream (live.go).
+	SSE SSEConfig
 }
 
 // Validate reports every invalid setting, naming its env var.
@@ -48,6 +53,10 @@ func (c *Config) Validate() error {
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+	}
+	errs = append(errs, c.SSE.validate()...)
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("NATS_URL must not be empty"))
 	}
 	keys := 0
 	for _, k := range c.ReadKeys {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -18,7 +19,23 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MongoURI:      "mongodb://127.0.0.1:27017",
 		MongoDatabase: "kiln",
 		RedisURL:      "redis://127.0.0.1:6379/0",
+		NATSURL:       "nats://127.0.0.1:4222",
+		SSE: gateway.SSEConfig{
+			Buffer:          256,
+			MetricsInterval: 3 * time.Second,
+			Heartbeat:       15 * time.Second,
+			WriteTimeout:    10 * time.Second,
+		},
 	}, cfg)
+
+	cfg, err = gateway.LoadConfig(map[string]string{
+		"GATEWAY_SSE_BUFFER": "1024", "GATEWAY_SSE_METRICS_INTERVAL": "500ms",
+		"GATEWAY_SSE_HEARTBEAT": "30s", "GATEWAY_SSE_WRITE_TIMEOUT": "1m", "NATS_URL": "nats://nats:4222",
+	})
+	require.NoError(t, err)
+	require.Equal(t, gateway.SSEConfig{Buffer: 1024, MetricsInterval: 500 * time.Millisecond,
+		Heartbeat: 30 * time.Second, WriteTimeout: time.Minute}, cfg.SSE)
+	require.Equal(t, "nats://nats:4222", cfg.NATSURL)
 
 	cfg, err = gateway.LoadConfig(map[string]string{"KILN_READ_KEYS": "a,b", "MONGO_DATABASE": "kiln_test-1"})
 	require.NoError(t, err)
@@ -39,6 +56,11 @@ func TestLoadConfigRefusesBadSettings(t *testing.T) {
 		{map[string]string{"MONGO_DATABASE": "with space"}, "MONGO_DATABASE"},
 		{map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"},
 		{map[string]string{"KILN_READ_KEYS": " , "}, "KILN_READ_KEYS"},
+		{map[string]string{"GATEWAY_SSE_BUFFER": "0"}, "GATEWAY_SSE_BUFFER"},
+		{map[string]string{"GATEWAY_SSE_BUFFER": "100000"}, "GATEWAY_SSE_BUFFER"},
+		{map[string]string{"GATEWAY_SSE_METRICS_INTERVAL": "0s"}, "GATEWAY_SSE_METRICS_INTERVAL"},
+		{map[string]string{"GATEWAY_SSE_HEARTBEAT": "-1s"}, "GATEWAY_SSE_HEARTBEAT"},
+		{map[string]string{"GATEWAY_SSE_WRITE_TIMEOUT": "10ms"}, "GATEWAY_SSE_WRITE_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		_, err := gateway.LoadConfig(tt.env)

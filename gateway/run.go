@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -20,10 +22,10 @@ const shutdownGrace = 10 * time.Second
 // bodyLimit is the largest request body the gateway reads: it serves GETs only.
 const bodyLimit = 64 * 1024
 
-// Run runs the gateway alone: it connects to MongoDB and Redis, serves the
-// public and admin listeners until ctx is done, then shuts both down
-// gracefully and disconnects. Unreachable stores do not stop it from
-// starting: /readyz reports them until they answer.
+// Run runs the gateway alone: it connects to MongoDB, Redis and NATS, serves
+// the public and admin listeners and the live stream until ctx is done,
+// then shuts them down gracefully and disconnects. Unreachable stores do
+// not stop it from starting: /readyz reports them until they answer.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetAppName("kiln-gateway"))
 	if err != nil {
@@ -43,8 +45,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	rdb := redis.NewClient(redisOpts)
 	defer func() { _ = rdb.Close() }()
 
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kiln-gateway"),
+		nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
 	reg := httpserver.NewRegistry()
-	svc, err := New(cfg, Deps{Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, Metrics: reg, Log: log})
+	svc, err := New(cfg, Deps{Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, JetStream: js, Metrics: reg, Log: log})
 	if err != nil {
 		return err
 	}
@@ -60,6 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cancel()
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Run(ctx) })
 	g.Go(func() error { return httpserver.Serve(ctx, app, cfg.HTTPAddr, shutdownGrace, log) })
 	g.Go(func() error { return httpserver.Serve(ctx, admin, cfg.AdminAddr, shutdownGrace, log) })
 	return g.Wait()

@@ -1,8 +1,9 @@
 // Package gateway is Kiln's read API: the event history (GET /events,
 // GET /events/{id}) from MongoDB, the metric counters (GET /metrics) from
-// Redis, and the API's OpenAPI document and interactive docs. Standalone
-// mode mounts it with Register beside ingest; cmd/gateway runs it alone with
-// Run.
+// Redis, the live stream (GET /stream) from JetStream, and the API's
+// OpenAPI document and interactive docs. Standalone mode mounts it with
+// Register beside ingest and runs (*Service).Run; cmd/gateway runs it alone
+// with Run.
 package gateway
 
 import (
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -22,6 +24,7 @@ import (
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // Deps are what the gateway reads from.
@@ -30,6 +33,9 @@ type Deps struct {
 	Mongo *mongo.Database
 	// Redis holds the metric counters.
 	Redis redis.UniversalClient
+	// JetStream feeds GET /stream; nil leaves the live stream off (it
+	// answers 503).
+	JetStream jetstream.JetStream
 	// Metrics receives the gateway's Prometheus collectors; nil keeps them
 	// unexported.
 	Metrics prometheus.Registerer
@@ -44,6 +50,8 @@ type Service struct {
 	api     *httpapi.Handler
 	docs    *httpapi.Docs
 	metrics *metrics.HTTP
+	js      jetstream.JetStream
+	stream  *httpapi.Stream // its Hub is nil without JetStream
 }
 
 // New returns the gateway reading from deps.
@@ -67,38 +75,52 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	counters := readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{})
+	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	return &Service{
 		mongo:   deps.Mongo,
 		redis:   deps.Redis,
 		keys:    httpserver.NewKeys(cfg.ReadKeys...),
 		metrics: m,
 		docs:    docs,
+		js:      deps.JetStream,
+		stream:  &httpapi.Stream{Hub: hub},
 		api: &httpapi.Handler{
 			History:  readmodel.FollowHistory(deps.Mongo),
-			Counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{}),
+			Counters: counters,
 			Now:      time.Now,
 			Log:      log,
 		},
 	}, nil
 }
 
-// Register mounts the read API (behind the read keys, which may also come as
-// ?access_token=), GET /openapi.json and GET /docs (public). It adds no
-// middleware to r and no /healthz or /readyz: the caller owns those, and
-// ingest's POST /events may share r.
+// Register mounts the read API and the live stream (behind the read keys,
+// which may also come as ?access_token=), GET /openapi.json and GET /docs
+// (public). It adds no middleware to r and no /healthz or /readyz: the
+// caller owns those, and ingest's POST /events may share r.
 func (s *Service) Register(r fiber.Router) {
 	observe, auth := s.metrics.Observe, httpserver.RequireKey(s.keys, true)
 	r.Get("/events", observe, auth, s.api.ListEvents)
 	r.Get("/events/:id", observe, auth, s.api.GetEvent)
 	r.Get("/metrics", observe, auth, s.api.Metrics)
+	r.Get("/stream", observe, auth, s.stream.Handle)
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)
 	r.Get("/docs/:file", observe, s.docs.Asset)
 }
 
-// Ready reports whether MongoDB and Redis answer.
+// Ready reports whether MongoDB, Redis and (with JetStream) the EVENTS
+// stream answer.
 func (s *Service) Ready(ctx context.Context) error {
 	var errs []error
+	if s.js != nil {
+		if _, err := s.js.Stream(ctx, schemas.StreamName); err != nil {
+			errs = append(errs, fmt.Errorf("nats: %w", err))
+		}
+	}
 	if err := s.mongo.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
 		errs = append(errs, fmt.Errorf("mongo: %w", err))
 	}

@@ -1,5 +1,6 @@
 // Command gateway runs Kiln's read API: GET /events, GET /events/{id},
-// GET /metrics, the OpenAPI document and the API docs.
+// GET /metrics, the live stream GET /stream, the OpenAPI document and the
+// API docs.
 package main
 
 import (

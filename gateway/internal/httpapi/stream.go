@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/kilnhq/kiln/gateway/internal/live"
+	"github.com/kilnhq/kiln/schemas/problem"
+)
+
+// headerLastEventID is the header EventSource sends when it reconnects.
+const headerLastEventID = "Last-Event-ID"
+
+// Stream serves GET /stream, the live event stream (Server-Sent Events).
+type Stream struct {
+	// Hub is the process's live fan-out; nil when the gateway has no NATS
+	// connection, and then GET /stream answers 503.
+	Hub *live.Hub
+}
+
+// Handle handles GET /stream: it parses the request, then hands the
+// response body to the hub, which writes frames until the client leaves or
+// the server shuts down.
+func (h *Stream) Handle(c *fiber.Ctx) error {
+	req, err := parseStream(c)
+	if err != nil {
+		return err
+	}
+	if h.Hub == nil {
+		return problem.Unavailable("the live stream is not configured on this gateway", 0)
+	}
+	if err := h.Hub.Available(); err != nil {
+		return problem.Unavailable(err.Error(), 1)
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if c.Method() == fiber.MethodHead {
+		return nil
+	}
+	fc := c.Context()
+	// Browsers open a new connection to reconnect, and the write deadlines
+	// the stream sets must not outlive it.
+	fc.SetConnectionClose()
+	req.Conn, req.Done = fc.Conn(), fc.Done()
+	hub := h.Hub
+	fc.SetBodyStreamWriter(func(w *bufio.Writer) { hub.Serve(w, req) })
+	return nil
+}
+
+// streamParams are the query parameters GET /stream reads; access_token
+// (auth) is accepted too.
+func streamParams() []string {
+	return []string{"type", "userId", "since"}
+}
+
+// parseStream reads the GET /stream query and Last-Event-ID, naming every
+// bad parameter. Empty values count as absent. Last-Event-ID wins over
+// since: a browser reconnecting sends it with the original URL.
+func parseStream(c *fiber.Ctx) (live.Request, error) {
+	args := queryArgs(c)
+	var req live.Request
+	var errs paramErrors
+	var unknown []string
+	for name := range args {
+		if name != "access_token" && !slices.Contains(streamParams(), name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		errs.add(name, "is not a parameter of this endpoint (allowed: %s)", strings.Join(streamParams(), ", "))
+	}
+	for _, name := range streamParams() {
+		vals := slices.DeleteFunc(slices.Clone(args[name]), func(v string) bool { return v == "" })
+		switch {
+		case len(vals) == 0:
+		case name != "type" && len(vals) > 1:
+			errs.add(name, "must be given at most once")
+		case name == "type":
+			req.Filter.Types = parsePatterns(vals, &errs)
+		case name == "userId":
+			if len(vals[0]) > maxUserIDLen {
+				errs.add(name, "must be at most %d characters", maxUserIDLen)
+			}
+			req.Filter.UserID = vals[0]
+		case name == "since":
+			req.Since, req.Resume = parseSeq(name, vals[0], &errs), true
+		}
+	}
+	if id := strings.TrimSpace(c.Get(headerLastEventID)); id != "" {
+		req.Since, req.Resume = parseSeq(headerLastEventID, id, &errs), true
+	}
+	if err := errs.err(); err != nil {
+		return live.Request{}, err
+	}
+	return req, nil
+}
+
+// parseSeq reads a stream sequence: the id of the last event received.
+func parseSeq(name, v string, errs *paramErrors) uint64 {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		errs.add(name, "must be a stream sequence (the id of the last event received, an integer >= 0), got %q", v)
+	}
+	return n
+}
+
+// parsePatterns reads event-type patterns: event types whose tokens may be
+// '*' (exactly one token) or, as the last token, '>' (one or more).
+func parsePatterns(vals []string, errs *paramErrors) []string {
+	if len(vals) > maxTypes {
+		errs.add("type", "may be given at most %d times", maxTypes)
+		return nil
+	}
+	for _, p := range vals {
+		if err := checkPattern(p); err != nil {
+			errs.add("type", "%q is not an event type pattern: %v", p, err)
+		}
+	}
+	return vals
+}
+
+func checkPattern(p string) error {
+	if len(p) > maxTypeLen {
+		return fmt.Errorf("longer than %d characters", maxTypeLen)
+	}
+	tokens := strings.Split(p, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "*":
+		case t == ">" && i == len(tokens)-1:
+		case t == ">":
+			return errors.New("'>' may only be the last token")
+		case !isEventType(t):
+			return errors.New("dot-separated tokens of letters, digits, '_' or '-', or the wildcards '*' (one token) and '>' (the rest); repeat type for several patterns")
+		}
+	}
+	return nil
+}

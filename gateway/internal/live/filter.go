@@ -1,0 +1,79 @@
+package live
+
+import (
+	"strings"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Filter selects the events a client receives. The zero Filter selects
+// every event.
+type Filter struct {
+	// Types are event-type patterns with NATS subject wildcards, matched
+	// token by token on the dot-separated type: an exact type
+	// (order.created), '*' for exactly one token (order.* matches
+	// order.created, not order or order.a.b) and a trailing '>' for one or
+	// more tokens (order.> matches order.created and order.a.b, not order).
+	// An event matching any pattern is selected; none selects every type.
+	// The HTTP layer validates them.
+	Types []string
+	// UserID, when set, selects only that user's events.
+	UserID string
+}
+
+// Match reports whether an event of type typ by user is selected.
+func (f Filter) Match(typ, user string) bool {
+	if f.UserID != "" && user != f.UserID {
+		return false
+	}
+	if len(f.Types) == 0 {
+		return true
+	}
+	for _, p := range f.Types {
+		if MatchType(p, typ) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f Filter) matches(fr *Frame) bool {
+	return f.Match(fr.Type, fr.UserID)
+}
+
+// subjects is the server-side subject filter of a catch-up consumer: the
+// pattern's subject when there is exactly one, otherwise every event
+// (JetStream refuses overlapping filter subjects such as order.* and
+// order.>, so several patterns are matched here instead). The userId
+// filter is always applied here.
+func (f Filter) subjects() []string {
+	if len(f.Types) == 1 {
+		return []string{schemas.Subject(f.Types[0])}
+	}
+	return []string{schemas.SubjectAll}
+}
+
+// MatchType reports whether the event type typ matches pattern, with NATS
+// wildcard semantics ('*' one token, trailing '>' one or more tokens).
+func MatchType(pattern, typ string) bool {
+	for {
+		p, prest, pmore := strings.Cut(pattern, ".")
+		t, trest, tmore := strings.Cut(typ, ".")
+		switch p {
+		case ">":
+			return t != ""
+		case "*":
+			if t == "" {
+				return false
+			}
+		default:
+			if p != t {
+				return false
+			}
+		}
+		if !pmore || !tmore {
+			return pmore == tmore
+		}
+		pattern, typ = prest, trest
+	}
+}

@@ -1,0 +1,202 @@
+// Package live is the gateway's live event stream (GET /stream): one
+// JetStream ordered consumer per process feeds a hub that fans every event
+// out to the connected clients, each through a bounded buffer; a resuming
+// client catches up from the stream with its own short-lived ordered
+// consumer and then joins the fan-out with no gap and no duplicate.
+package live
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kilnhq/kiln/gateway/internal/metrics"
+)
+
+// Defaults of Options.
+const (
+	DefaultBuffer          = 256
+	DefaultHeartbeat       = 15 * time.Second
+	DefaultMetricsInterval = 3 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+)
+
+// Options configure a Hub.
+type Options struct {
+	JetStream jetstream.JetStream
+	// Buffer is how many event frames a client may have pending; a client
+	// whose buffer is full is disconnected as a slow consumer.
+	Buffer int
+	// Heartbeat is the period of the ": ping" comment frames.
+	Heartbeat time.Duration
+	// MetricsInterval is the period of the "metrics" frames.
+	MetricsInterval time.Duration
+	// WriteTimeout bounds how long one write to a client may block; a
+	// client that accepts no data for this long is disconnected.
+	WriteTimeout time.Duration
+	// Snapshot returns the metrics frames' payload (GET /metrics); nil
+	// sends no metrics frames. It is called once per interval for all
+	// clients, and only while there are clients.
+	Snapshot func(ctx context.Context) (any, error)
+	// Metrics receives the live stream's metrics; nil keeps them private.
+	Metrics *metrics.SSE
+	Log     *slog.Logger
+}
+
+// Errors of Available.
+var (
+	ErrNotRunning = errors.New("the live stream is not running")
+	ErrClosed     = errors.New("the live stream is shutting down")
+)
+
+// Hub is the process's live fan-out. Run it, then Serve clients.
+type Hub struct {
+	opts      Options
+	ping      *beacon
+	snapshots *beacon
+	// life is canceled at shutdown; catch-up consumers run under it.
+	life   context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed at shutdown
+	ready  chan struct{} // closed once lastSeq is known
+	// snapshotFailing is touched only by the metrics goroutine.
+	snapshotFailing bool
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	lastSeq uint64 // the last stream sequence fanned out
+	clients map[*session]struct{}
+	live    map[*session]struct{} // subscribed to the fan-out
+}
+
+// New returns a hub; zero options take their defaults.
+func New(o Options) *Hub {
+	if o.Buffer <= 0 {
+		o.Buffer = DefaultBuffer
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = DefaultMetricsInterval
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics, _ = metrics.NewSSE(prometheus.NewRegistry()) // a fresh registry takes them
+	}
+	life, cancel := context.WithCancel(context.Background())
+	return &Hub{
+		opts: o, ping: newBeacon(), snapshots: newBeacon(),
+		life: life, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{}),
+		clients: map[*session]struct{}{}, live: map[*session]struct{}{},
+	}
+}
+
+// Available reports whether the hub accepts clients: it is running and not
+// shutting down.
+func (h *Hub) Available() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		return ErrClosed
+	case !h.started:
+		return ErrNotRunning
+	}
+	return nil
+}
+
+// open registers a client; false when the hub does not accept clients.
+func (h *Hub) open(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || !h.started {
+		return false
+	}
+	h.clients[s] = struct{}{}
+	h.opts.Metrics.ClientsAdd(1)
+	return true
+}
+
+// leave forgets a client.
+func (h *Hub) leave(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.live, s)
+	delete(h.clients, s)
+	h.opts.Metrics.ClientsAdd(-1)
+}
+
+// subscribe adds s to the fan-out with a fresh buffer and returns the
+// buffer and the last sequence fanned out so far: every later event that
+// matches s's filter goes to the buffer, in order, until the buffer
+// overflows (then it is closed). The hub must be ready.
+func (h *Hub) subscribe(s *session, catchingUp bool) (<-chan *Frame, uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, 0, errShutdown
+	}
+	s.ch = make(chan *Frame, h.opts.Buffer)
+	s.catchingUp, s.overflowed = catchingUp, false
+	h.live[s] = struct{}{}
+	return s.ch, h.lastSeq, nil
+}
+
+// goLive ends s's catch-up; false when its buffer overflowed meanwhile.
+func (h *Hub) goLive(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.catchingUp = false
+	return !s.overflowed
+}
+
+// clientCount is the number of open streams.
+func (h *Hub) clientCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// start marks the hub running; false when it ran before.
+func (h *Hub) start() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started || h.closed {
+		return false
+	}
+	h.started = true
+	return true
+}
+
+// shutdownGrace is how long a client may still take to receive its final
+// frame at shutdown before its connection's writes fail.
+const shutdownGrace = 500 * time.Millisecond
+
+// shutdown stops accepting clients and ends every stream: the writers
+// select on done, and connections stuck in a write get a close deadline.
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	close(h.done)
+	h.cancel()
+	deadline := time.Now().Add(shutdownGrace)
+	for s := range h.clients {
+		s.kick(deadline)
+	}
+}

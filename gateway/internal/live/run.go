@@ -1,0 +1,198 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/gateway/internal/metrics"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Restart backoff of the hub's consumer.
+const (
+	minRestartWait = 250 * time.Millisecond
+	maxRestartWait = 5 * time.Second
+)
+
+// Run feeds the hub from the stream until ctx is done, then ends every
+// client's stream and returns nil. It keeps one ordered consumer on every
+// event subject, starting after the stream's last sequence at start; when
+// that consumer stops for good (the connection closed) it is recreated
+// after the last sequence fanned out, so clients see no gap and no
+// duplicate. The nats.go ordered consumer recreates itself the same way on
+// reconnects and missed heartbeats.
+func (h *Hub) Run(ctx context.Context) error {
+	if !h.start() {
+		return errors.New("live: the hub runs only once")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { every(ctx, h.opts.Heartbeat, func(context.Context) { h.ping.fire(nil) }) })
+	if h.opts.Snapshot != nil {
+		wg.Go(func() { every(ctx, h.opts.MetricsInterval, h.publishMetrics) })
+	}
+	wait := minRestartWait
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := h.consume(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(began) > time.Minute {
+			wait = minRestartWait
+		}
+		h.opts.Log.Warn("live stream consumer stopped; restarting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxRestartWait)
+	}
+	h.shutdown()
+	wg.Wait()
+	return nil
+}
+
+// consume runs one ordered consumer until ctx is done or it stops.
+func (h *Hub) consume(ctx context.Context) error {
+	start, err := h.startSeq(ctx)
+	if err != nil {
+		return err
+	}
+	oc, err := h.opts.JetStream.OrderedConsumer(ctx, schemas.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{schemas.SubjectAll},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return fmt.Errorf("create live consumer at seq %d: %w", start, err)
+	}
+	cc, err := oc.Consume(h.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		h.opts.Log.Debug("live stream consumer", "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("consume live events: %w", err)
+	}
+	closed := cc.Closed()
+	select {
+	case <-ctx.Done():
+		cc.Stop()
+		return nil
+	case <-closed:
+		return errors.New("live consumer closed")
+	}
+}
+
+// startSeq is where the next consumer starts: after the stream's last
+// sequence the first time (which makes the hub ready), after the last
+// sequence fanned out afterwards.
+func (h *Hub) startSeq(ctx context.Context) (uint64, error) {
+	h.mu.Lock()
+	last, ready := h.lastSeq, h.isReady()
+	h.mu.Unlock()
+	if ready {
+		return last + 1, nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := h.opts.JetStream.Stream(ictx, schemas.StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", schemas.StreamName, err)
+	}
+	last = st.CachedInfo().State.LastSeq
+	h.mu.Lock()
+	h.lastSeq = last
+	close(h.ready)
+	h.mu.Unlock()
+	h.opts.Metrics.LastSeq(last)
+	return last + 1, nil
+}
+
+func (h *Hub) isReady() bool {
+	select {
+	case <-h.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// handle fans one stored message out to the subscribed clients whose
+// filter it matches. A client whose buffer is full is unsubscribed and its
+// buffer closed, which its writer turns into the slow-consumer frame.
+func (h *Hub) handle(msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		h.opts.Log.Warn("live stream: message without metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	seq := meta.Sequence.Stream
+	f, ferr := eventFrame(msg, seq)
+	h.mu.Lock()
+	fresh := !h.closed && seq > h.lastSeq
+	if fresh {
+		h.lastSeq = seq
+		if ferr == nil {
+			h.fanOut(f)
+		}
+	}
+	h.mu.Unlock()
+	if !fresh {
+		return
+	}
+	h.opts.Metrics.LastSeq(seq)
+	if ferr != nil {
+		h.opts.Log.Warn("live stream: skipping a message that is not an event", "err", ferr)
+	}
+}
+
+// fanOut hands f to every subscribed client it matches. h.mu is held.
+func (h *Hub) fanOut(f *Frame) {
+	for s := range h.live {
+		if !s.req.Filter.matches(f) {
+			continue
+		}
+		select {
+		case s.ch <- f:
+		default:
+			delete(h.live, s)
+			s.overflowed = true
+			close(s.ch)
+			if !s.catchingUp { // a catch-up retries; see resume
+				h.opts.Metrics.Drop(metrics.DropSlowConsumer)
+			}
+		}
+	}
+}
+
+// publishMetrics computes the metrics frame once for every client.
+func (h *Hub) publishMetrics(ctx context.Context) {
+	if h.clientCount() == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, max(h.opts.MetricsInterval, time.Second))
+	defer cancel()
+	v, err := h.opts.Snapshot(sctx)
+	if err != nil {
+		if ctx.Err() == nil && !h.snapshotFailing {
+			h.opts.Log.Warn("live stream: metrics snapshot failed; retrying every interval", "err", err)
+		}
+		h.snapshotFailing = true
+		return
+	}
+	if h.snapshotFailing {
+		h.opts.Log.Info("live stream: metrics snapshots work again")
+		h.snapshotFailing = false
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		h.opts.Log.Error("live stream: encode metrics", "err", err)
+		return
+	}
+	h.snapshots.fire(dataFrame("metrics", data))
+}

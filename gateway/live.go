@@ -1,0 +1,98 @@
+// The live stream, GET /stream: its configuration, its hub and (*Service).Run.
+
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kilnhq/kiln/gateway/internal/live"
+	"github.com/kilnhq/kiln/gateway/internal/metrics"
+	"github.com/kilnhq/kiln/readmodel"
+)
+
+// maxSSEBuffer caps GATEWAY_SSE_BUFFER: a buffer slot is 8 bytes, so a
+// client's buffer is at most 512 KiB (the frames themselves are shared).
+const maxSSEBuffer = 1 << 16
+
+// SSEConfig configures the live stream, GET /stream. Zero fields take the
+// env defaults when the gateway is built from a Config literal.
+type SSEConfig struct {
+	// Buffer is how many event frames one client may have pending; a
+	// client whose buffer is full is disconnected with a final error frame.
+	Buffer int `env:"GATEWAY_SSE_BUFFER" envDefault:"256"`
+	// MetricsInterval is the period of the "metrics" frames (the
+	// GET /metrics payload), computed once per period for all clients.
+	MetricsInterval time.Duration `env:"GATEWAY_SSE_METRICS_INTERVAL" envDefault:"3s"`
+	// Heartbeat is the period of the ": ping" comment lines that keep
+	// proxies from closing idle streams.
+	Heartbeat time.Duration `env:"GATEWAY_SSE_HEARTBEAT" envDefault:"15s"`
+	// WriteTimeout cuts off a client that accepts no data for this long.
+	WriteTimeout time.Duration `env:"GATEWAY_SSE_WRITE_TIMEOUT" envDefault:"10s"`
+}
+
+func (c SSEConfig) validate() []error {
+	var errs []error
+	if c.Buffer < 1 || c.Buffer > maxSSEBuffer {
+		errs = append(errs, fmt.Errorf("GATEWAY_SSE_BUFFER must be between 1 and %d frames, got %d", maxSSEBuffer, c.Buffer))
+	}
+	for _, d := range []struct {
+		name    string
+		value   time.Duration
+		atLeast time.Duration
+	}{
+		{"GATEWAY_SSE_METRICS_INTERVAL", c.MetricsInterval, time.Millisecond},
+		{"GATEWAY_SSE_HEARTBEAT", c.Heartbeat, time.Millisecond},
+		{"GATEWAY_SSE_WRITE_TIMEOUT", c.WriteTimeout, 100 * time.Millisecond},
+	} {
+		if d.value < d.atLeast {
+			errs = append(errs, fmt.Errorf("%s must be at least %s, got %s", d.name, d.atLeast, d.value))
+		}
+	}
+	return errs
+}
+
+// newHub builds the live stream's hub; nil without JetStream.
+func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
+	reg prometheus.Registerer, log *slog.Logger) (*live.Hub, error) {
+	if js == nil {
+		return nil, nil
+	}
+	m, err := metrics.NewSSE(reg)
+	if err != nil {
+		return nil, err
+	}
+	return live.New(live.Options{
+		JetStream:       js,
+		Buffer:          cfg.Buffer,
+		Heartbeat:       cfg.Heartbeat,
+		MetricsInterval: cfg.MetricsInterval,
+		WriteTimeout:    cfg.WriteTimeout,
+		Snapshot: func(ctx context.Context) (any, error) {
+			return counters.Snapshot(ctx, time.Now())
+		},
+		Metrics: m,
+		Log:     log.With("component", "live"),
+	}), nil
+}
+
+// Run runs the live stream (GET /stream) until ctx is done: one JetStream
+// consumer for the whole process feeding every client. When ctx is done it
+// ends every open stream, so an HTTP server shutting down at the same time
+// is not held up by them, and returns nil. Without Deps.JetStream it
+// returns nil at once. Call it once, beside serving the app that Register
+// mounted the routes on.
+func (s *Service) Run(ctx context.Context) error {
+	if s.stream.Hub == nil {
+		return nil
+	}
+	if err := s.stream.Hub.Run(ctx); err != nil {
+		return fmt.Errorf("gateway live stream: %w", err)
+	}
+	return nil
+}
