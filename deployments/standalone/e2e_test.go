@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/standalone/standalonetest"
 )
 
 // getJSON GETs base+path and decodes the answer.
@@ -62,7 +64,7 @@ type metrics struct {
 }
 
 func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
-	in := start(t, t.TempDir(), "STREAM_DUPLICATE_WINDOW", "1s", "PROJECTOR_CHECK_INTERVAL", "100ms")
+	in := standalonetest.Start(t, t.TempDir(), "STREAM_DUPLICATE_WINDOW", "1s", "PROJECTOR_CHECK_INTERVAL", "100ms")
 	types := []string{"page_view", "signup", "checkout", "search"}
 	sent := map[string]int64{}
 	var mu sync.Mutex
@@ -78,7 +80,7 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 				lines = append(lines, fmt.Sprintf(`{"id":"e2e-%d-%d","eventType":"%s","userId":"u%d","timestamp":%d}`,
 					b, i, typ, i%10, time.Now().UnixMilli()))
 			}
-			resp, err := http.Post(in.base+"/events", "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
+			resp, err := http.Post(in.Base+"/events", "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")))
 			if err != nil {
 				return err
 			}
@@ -100,11 +102,11 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 		t.Helper()
 		require.Eventually(t, func() bool {
 			var m metrics
-			getJSON(t, in.base+"/metrics", &m)
+			getJSON(t, in.Base+"/metrics", &m)
 			return m.Total == 10_000
 		}, 90*time.Second, 100*time.Millisecond)
 		var m metrics
-		getJSON(t, in.base+"/metrics", &m)
+		getJSON(t, in.Base+"/metrics", &m)
 		require.Equal(t, sent, m.Totals)
 		lastMinute := map[string]int64{}
 		for _, tc := range m.ByType {
@@ -114,9 +116,9 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 		require.EqualValues(t, 10_000, m.TotalEventsLastMinute)
 
 		require.Eventually(t, func() bool {
-			return len(allEvents(t, in.base)) == 10_000
+			return len(allEvents(t, in.Base)) == 10_000
 		}, 90*time.Second, 250*time.Millisecond)
-		events := allEvents(t, in.base)
+		events := allEvents(t, in.Base)
 		ids := map[string]bool{}
 		byType := map[string]int64{}
 		for _, ev := range events {
@@ -130,8 +132,8 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 
 	// The same ids again, after the 1s JetStream dedupe window: every one is a
 	// duplicate and no read model changes.
-	waitForDedupeWindow(t, in.natsURL)
-	resp, err := http.Post(in.base+"/events", "application/json",
+	waitForDedupeWindow(t, in.NATSURL)
+	resp, err := http.Post(in.Base+"/events", "application/json",
 		strings.NewReader(`[{"id":"e2e-0-0","eventType":"page_view","userId":"u0","timestamp":1},{"id":"e2e-99-99","eventType":"search","userId":"u9","timestamp":1}]`))
 	require.NoError(t, err)
 	var batch struct {

@@ -164,7 +164,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gatewaySvc, err := gateway.New(cfg.Gateway, gateway.Deps{Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "gateway")})
+	gatewaySvc, err := gateway.New(cfg.Gateway, gateway.Deps{
+		Mongo: db, Redis: c.redis, JetStream: js, Metrics: reg, Log: log.With("service", "gateway"),
+	})
 	if err != nil {
 		return err
 	}
@@ -186,6 +188,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return httpserver.Serve(gctx, admin, ":"+strconv.Itoa(cfg.AdminPort), shutdownGrace, log)
 	})
 	g.Go(func() error { return projectorSvc.Run(gctx) })
+	g.Go(func() error { return gatewaySvc.Run(gctx) })
 	err = g.Wait()
 	for _, nc := range []*nats.Conn{c.ingestNATS, c.consumerNATS} {
 		if derr := nc.Drain(); derr != nil && err == nil {
