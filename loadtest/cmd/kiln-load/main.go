@@ -63,6 +63,10 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("KILN_API_KEY"), "API key sent as a bearer token (default $KILN_API_KEY)")
 	fs.BoolVar(&cfg.KeepBaseline, "keep-baseline", false, "keep the baseline's messages instead of purging "+
 		"their subject after each baseline phase")
+	fs.BoolVar(&cfg.PurgeIngested, "purge-ingested", false, "purge the posted events' subject (events.page_view) "+
+		"after each Kiln phase; only for throwaway deployments")
+	fs.DurationVar(&cfg.Settle, "settle", 0, "before each phase, wait up to this long for Kiln's projections "+
+		"(durable consumers of EVENTS) to catch up; 0 does not wait")
 	names := fs.String("scenarios", "all", "comma-separated scenarios to run: all or "+strings.Join(scenario.Names(), ","))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kiln-load [flags]\n\n"+

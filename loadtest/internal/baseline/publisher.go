@@ -111,14 +111,7 @@ func (p *Publisher) Window(ctx context.Context, n int) (int, error) {
 
 // Purge removes the baseline's messages from the stream.
 func (p *Publisher) Purge(ctx context.Context) error {
-	s, err := p.js.Stream(ctx, schemas.StreamName)
-	if err == nil {
-		err = s.Purge(ctx, jetstream.WithPurgeSubject(p.opts.Subject))
-	}
-	if err != nil {
-		return fmt.Errorf("purge %s: %w", p.opts.Subject, err)
-	}
-	return nil
+	return p.PurgeSubject(ctx, p.opts.Subject)
 }
 
 // keepFirst returns first unless it is nil.

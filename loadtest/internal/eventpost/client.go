@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -62,7 +63,7 @@ func New(opts Options) (*Client, error) {
 			MaxIdleConnDuration:      time.Minute,
 			NoDefaultUserAgentHeader: true,
 		},
-		uri: u.Scheme + "://" + u.Host + u.EscapedPath() + "/events",
+		uri: u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/") + "/events",
 	}
 	if opts.APIKey != "" {
 		c.auth = "Bearer " + opts.APIKey

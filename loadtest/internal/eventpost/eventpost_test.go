@@ -59,7 +59,7 @@ func TestClientAnswers(t *testing.T) {
 		"full":    {202, `{"accepted":2,"duplicates":1,"rejected":0,"failed":0,"results":[]}`},
 		"partial": {202, `{"accepted":1,"duplicates":0,"rejected":1,"failed":1,"results":[]}`},
 	})
-	c, err := New(Options{BaseURL: url, MaxConns: 2, Timeout: 5 * time.Second, APIKey: "k"})
+	c, err := New(Options{BaseURL: url + "/", MaxConns: 2, Timeout: 5 * time.Second, APIKey: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,13 @@ type Config struct {
 	// KeepBaseline leaves the baseline's messages in the stream instead of
 	// purging its subject after each baseline phase.
 	KeepBaseline bool
+	// PurgeIngested purges the posted events' subject after each Kiln
+	// phase. Only for throwaway deployments: it deletes every event of
+	// that type.
+	PurgeIngested bool
+	// Settle is how long to wait before each phase for Kiln's projections
+	// (durable consumers of EVENTS) to catch up; 0 does not wait.
+	Settle time.Duration
 }
 
 // Validate reports the first invalid setting, named as its flag.
@@ -55,6 +62,7 @@ func (c Config) Validate() error {
 		"-nats %q: want a nats:// or tls:// URL such as nats://127.0.0.1:4222", c.NATSURL)
 	check(c.Duration < 100*time.Millisecond, "-duration %s: must be at least 100ms", c.Duration)
 	check(c.Warmup < 0, "-warmup %s: must not be negative", c.Warmup)
+	check(c.Settle < 0, "-settle %s: must not be negative", c.Settle)
 	check(c.Timeout < time.Millisecond, "-timeout %s: must be at least 1ms", c.Timeout)
 	check(c.Clients < 1 || c.Clients > 10_000, "-clients %d: must be between 1 and 10000", c.Clients)
 	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/kilnhq/kiln/loadtest/internal/baseline"
 	"github.com/kilnhq/kiln/loadtest/internal/eventpost"
@@ -12,6 +13,7 @@ import (
 	"github.com/kilnhq/kiln/loadtest/internal/payload"
 	"github.com/kilnhq/kiln/loadtest/internal/report"
 	"github.com/kilnhq/kiln/loadtest/internal/stats"
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // minPending is the least async-publish backlog the baseline allows; ingest
@@ -64,6 +66,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		if ctx.Err() != nil { // interrupted: the numbers are not a full run
+			return ctx.Err()
+		}
 		if err := report.Write(out, line); err != nil {
 			return err
 		}
@@ -89,28 +94,55 @@ func (r *runner) client(conns int) (*eventpost.Client, error) {
 	return eventpost.New(eventpost.Options{BaseURL: r.cfg.URL, MaxConns: conns, Timeout: r.cfg.Timeout, APIKey: r.cfg.APIKey})
 }
 
+// phaseKind says what a load phase writes to the stream.
+type phaseKind int
+
+const (
+	kilnPhase     phaseKind = iota // events posted to Kiln
+	baselinePhase                  // raw publishes to the baseline subject
+)
+
 // closed runs op closed-loop with -clients workers.
-func (r *runner) closed(ctx context.Context, phase string, op loadgen.Op) loadgen.Result {
+func (r *runner) closed(ctx context.Context, phase string, kind phaseKind, op loadgen.Op) loadgen.Result {
+	r.settle(ctx)
 	res := loadgen.Closed{Workers: r.cfg.Clients, Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}.Run(ctx, op)
 	r.logResult(phase, res)
+	r.purge(ctx, kind)
 	return res
 }
 
 // open runs op open-loop at -rate with -workers workers.
-func (r *runner) open(ctx context.Context, phase string, op loadgen.Op) loadgen.Result {
+func (r *runner) open(ctx context.Context, phase string, kind phaseKind, op loadgen.Op) loadgen.Result {
+	r.settle(ctx)
 	res := loadgen.Open{Rate: r.cfg.Rate, Workers: r.cfg.Workers, Warmup: r.cfg.Warmup,
 		Duration: r.cfg.Duration, Grace: max(r.cfg.Timeout, r.cfg.Duration/2)}.Run(ctx, op)
 	r.logResult(phase, res)
+	r.purge(ctx, kind)
 	return res
 }
 
-// purge drops the baseline's messages unless they are to be kept.
-func (r *runner) purge(ctx context.Context) {
-	if r.cfg.KeepBaseline {
-		return
+// settle waits, up to -settle, for Kiln's projections to catch up.
+func (r *runner) settle(ctx context.Context) {
+	if r.cfg.Settle > 0 {
+		start := time.Now()
+		if r.pub.Settle(ctx, r.cfg.Settle, r.log) && time.Since(start) > time.Second {
+			r.log.Info("projections caught up", "waited", time.Since(start).Round(time.Millisecond))
+		}
 	}
-	if err := r.pub.Purge(ctx); err != nil {
-		r.log.Warn("baseline purge failed", "err", err)
+}
+
+// purge drops what a phase wrote when asked to: the baseline's messages
+// unless -keep-baseline, the posted events with -purge-ingested.
+func (r *runner) purge(ctx context.Context, kind phaseKind) {
+	subject := payload.BaselineSubject
+	switch {
+	case kind == baselinePhase && r.cfg.KeepBaseline, kind == kilnPhase && !r.cfg.PurgeIngested:
+		return
+	case kind == kilnPhase:
+		subject = schemas.Subject(payload.EventType)
+	}
+	if err := r.pub.PurgeSubject(ctx, subject); err != nil {
+		r.log.Warn("purge failed", "err", err)
 	}
 }
 

@@ -3,7 +3,6 @@ package scenario
 import (
 	"context"
 
-	"github.com/kilnhq/kiln/loadtest/internal/loadgen"
 	"github.com/kilnhq/kiln/loadtest/internal/payload"
 	"github.com/kilnhq/kiln/loadtest/internal/report"
 	"github.com/kilnhq/kiln/loadtest/internal/stats"
@@ -18,13 +17,12 @@ func (r *runner) batch(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Batches(r.cfg.Clients, r.cfg.Batch)
-	load := r.closed(ctx, "ingest_batch http", func(_ context.Context, w int) (int, error) {
+	load := r.closed(ctx, "ingest_batch http", kilnPhase, func(_ context.Context, w int) (int, error) {
 		return c.PostBatch(bodies[w], r.cfg.Batch)
 	})
-	base := r.closed(ctx, "ingest_batch baseline", func(ctx context.Context, _ int) (int, error) {
+	base := r.closed(ctx, "ingest_batch baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
 		return r.pub.Window(ctx, r.cfg.Batch)
 	})
-	r.purge(ctx)
 	rate := stats.PerSecond(load.Events, load.Elapsed)
 	baseRate := stats.PerSecond(base.Events, base.Elapsed)
 	return report.Batch{
@@ -47,13 +45,12 @@ func (r *runner) single(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Singles(r.cfg.Clients)
-	load := r.closed(ctx, "ingest_single http", func(_ context.Context, w int) (int, error) {
+	load := r.closed(ctx, "ingest_single http", kilnPhase, func(_ context.Context, w int) (int, error) {
 		return one(c.PostSingle(bodies[w]))
 	})
-	base := r.closed(ctx, "ingest_single baseline", func(ctx context.Context, _ int) (int, error) {
+	base := r.closed(ctx, "ingest_single baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
 		return one(r.pub.Sync(ctx))
 	})
-	r.purge(ctx)
 	// Every successful request stores one event, so requests/s is events/s.
 	rate := stats.PerSecond(load.Events, load.Elapsed)
 	baseRate := stats.PerSecond(base.Events, base.Elapsed)
@@ -78,13 +75,12 @@ func (r *runner) latency(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Singles(r.cfg.Workers)
-	load := r.open(ctx, "ingest_latency http", func(_ context.Context, w int) (int, error) {
+	load := r.open(ctx, "ingest_latency http", kilnPhase, func(_ context.Context, w int) (int, error) {
 		return one(c.PostSingle(bodies[w]))
 	})
-	base := r.open(ctx, "ingest_latency baseline", func(ctx context.Context, _ int) (int, error) {
+	base := r.open(ctx, "ingest_latency baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
 		return one(r.pub.Sync(ctx))
 	})
-	r.purge(ctx)
 	baseP99 := report.Millis(stats.Millis(base.Latency.Percentile(99)))
 	return report.Latency{
 		Bench:              IngestLatency,

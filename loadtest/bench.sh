@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench.sh: build kiln-standalone and kiln-load, start the standalone in a
+# temporary data directory on free ports, wait until it is ready, run
+# kiln-load against its HTTP port and embedded NATS, then stop it.
+#
+#   loadtest/bench.sh [kiln-load flags...]     e.g. loadtest/bench.sh -duration 5s
+#
+# Result lines (JSON, one per scenario) go to stdout; progress to stderr.
+# Set BENCH_KEEP=1 to keep the temporary directory (data and server log).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+command -v curl >/dev/null || { echo "bench.sh: curl is required" >&2; exit 1; }
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")"
+pid=""
+cleanup() {
+	status=$?
+	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [[ "${BENCH_KEEP:-}" == 1 || $status -ne 0 ]]; then
+		echo "bench.sh: kept $tmp (server log: $tmp/standalone.log)" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port prints a TCP port nothing listens on, not handed out before.
+taken=" "
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		[[ "$taken" == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	echo "bench.sh: no free port found" >&2
+	exit 1
+}
+
+echo "bench.sh: building into $tmp" >&2
+go build -o "$tmp/kiln-standalone" ./deployments/standalone/cmd/kiln-standalone
+go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
+
+http_port="$(free_port)"
+admin_port="$(free_port)"
+nats_port="$(free_port)"
+mongo_port="$(free_port)"
+
+KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
+	MONGO_PORT="$mongo_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
+	"$tmp/kiln-standalone" >"$tmp/standalone.log" 2>&1 &
+pid=$!
+
+echo "bench.sh: waiting for kiln-standalone (pid $pid) on :$http_port" >&2
+for i in $(seq 1 120); do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "bench.sh: kiln-standalone exited; its log:" >&2
+		cat "$tmp/standalone.log" >&2
+		exit 1
+	fi
+	if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")" == 200 ]]; then
+		break
+	fi
+	if [[ $i -eq 120 ]]; then
+		echo "bench.sh: kiln-standalone not ready after 60s; its log:" >&2
+		cat "$tmp/standalone.log" >&2
+		exit 1
+	fi
+	sleep 0.5
+done
+
+# The standalone projects every event into its read models in the same
+# process. -purge-ingested and -settle keep one phase's projection backlog
+# from eating the CPU of the next; flags given to bench.sh come last and win.
+"$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
+	-purge-ingested -settle 60s "$@"
