@@ -31,6 +31,8 @@ type Config struct {
 	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	// Services are the services to run (all by default).
+	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,gateway" envSeparator:","`
 
 	Ingest    ingest.Config
 	Projector projector.Config
@@ -46,6 +48,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisPort < 0 || c.RedisPort > 65535 {
 		return fmt.Errorf("REDIS_PORT must be 0 or a TCP port, got %d", c.RedisPort)
+	}
+	if err := validateServices(c.Services); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("KILN_DATA_DIR must not be empty")

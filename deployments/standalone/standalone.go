@@ -18,10 +18,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
-	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/standalone/embedded"
 )
 
@@ -149,37 +147,31 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 
 	reg := httpserver.NewRegistry()
-	ingestSvc, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: c.ingestNATS, Metrics: reg, Log: log.With("service", "ingest")})
-	if err != nil {
-		return err
-	}
 	js, err := jetstream.New(c.consumerNATS)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	db := c.mongo.Database(cfg.Projector.MongoDatabase)
-	projectorSvc, err := projector.New(ctx, cfg.Projector, projector.Deps{
-		JetStream: js, Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "projector"),
-	})
-	if err != nil {
-		return err
-	}
-	gatewaySvc, err := gateway.New(cfg.Gateway, gateway.Deps{
-		Mongo: db, Redis: c.redis, JetStream: js, Metrics: reg, Log: log.With("service", "gateway"),
-	})
+	parts, err := buildComponents(ctx, cfg, c, js, reg, log)
 	if err != nil {
 		return err
 	}
 	ready := func(ctx context.Context) error {
-		return errors.Join(ingestSvc.Ready(ctx), projectorSvc.Ready(ctx), gatewaySvc.Ready(ctx))
+		var errs []error
+		for _, p := range parts {
+			errs = append(errs, p.ready(ctx))
+		}
+		return errors.Join(errs...)
 	}
 	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log})
 	httpserver.RegisterHealth(app, ready)
-	ingestSvc.Register(app)
-	gatewaySvc.Register(app)
+	for _, p := range parts {
+		if p.register != nil {
+			p.register(app)
+		}
+	}
 	admin := httpserver.NewAdminApp(reg, ready, log)
 
-	log.Info("kiln standalone starting",
+	log.Info("kiln standalone starting", "services", cfg.Services,
 		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://localhost:"+strconv.Itoa(cfg.AdminPort),
 		"nats", d.natsURL, "mongo", d.mongoURI, "redis", d.redisURL, "data", cfg.DataDir)
 	g, gctx := errgroup.WithContext(ctx)
@@ -187,8 +179,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	g.Go(func() error {
 		return httpserver.Serve(gctx, admin, ":"+strconv.Itoa(cfg.AdminPort), shutdownGrace, log)
 	})
-	g.Go(func() error { return projectorSvc.Run(gctx) })
-	g.Go(func() error { return gatewaySvc.Run(gctx) })
+	for _, p := range parts {
+		if p.run != nil {
+			g.Go(func() error { return p.run(gctx) })
+		}
+	}
 	err = g.Wait()
 	for _, nc := range []*nats.Conn{c.ingestNATS, c.consumerNATS} {
 		if derr := nc.Drain(); derr != nil && err == nil {
