@@ -23,11 +23,15 @@ type AppConfig struct {
 	// BodyLimit is the largest request body accepted; larger bodies get 413.
 	BodyLimit int
 	Log       *slog.Logger
+	// BaseContext, when set, is every request's UserContext: cancelling it
+	// (at shutdown) aborts in-flight store calls so shutdown is not held up
+	// by a slow query.
+	BaseContext context.Context
 }
 
 // NewApp returns a Fiber app with Kiln's error handling and timeouts.
 func NewApp(cfg AppConfig) *fiber.App {
-	return fiber.New(fiber.Config{
+	app := fiber.New(fiber.Config{
 		AppName:               "kiln",
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(cfg.Log),
@@ -36,6 +40,13 @@ func NewApp(cfg AppConfig) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		ReadBufferSize:        16 * 1024,
 	})
+	if cfg.BaseContext != nil {
+		app.Use(func(c *fiber.Ctx) error {
+			c.SetUserContext(cfg.BaseContext)
+			return c.Next()
+		})
+	}
+	return app
 }
 
 // ReadyFunc reports whether a service's dependencies are reachable.

@@ -45,6 +45,9 @@ type Service struct {
 	metrics  *metrics.Projector
 	owner    string // names this process in the rebuild lease
 	rebuild  chan struct{}
+	// lastCheckpoint is the checkpoint last written, by projection (watch
+	// goroutine only).
+	lastCheckpoint map[string]uint64
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }
@@ -67,6 +70,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		metrics:  metrics.New(deps.Metrics),
 		owner:    owner,
 		rebuild:  make(chan struct{}, 1),
+
+		lastCheckpoint: map[string]uint64{},
 	}
 	if err := s.history.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)

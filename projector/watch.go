@@ -60,6 +60,9 @@ func (s *Service) checkpoint(ctx context.Context, name string) {
 		lagSeconds = time.Since(*info.AckFloor.Last).Seconds()
 	}
 	s.metrics.LagSeconds.WithLabelValues(name).Set(lagSeconds)
+	if name == History && floor == s.lastCheckpoint[name] {
+		return // unchanged: spare MongoDB a write (Redis is cheap, and may have been flushed)
+	}
 	var werr error
 	if name == Counters {
 		werr = s.counters.SetCheckpoint(ctx, floor)
@@ -67,6 +70,8 @@ func (s *Service) checkpoint(ctx context.Context, name string) {
 		werr = s.ledger.SetCheckpoint(ctx, name, floor, time.Now())
 	}
 	if werr != nil {
-		s.deps.Log.Warn("write checkpoint", "projection", name, "err", werr)
+		s.deps.Log.Debug("write checkpoint; will retry", "projection", name, "err", werr)
+		return
 	}
+	s.lastCheckpoint[name] = floor
 }

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 		return errors.Join(errs...)
 	}
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log})
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log, BaseContext: ctx})
 	httpserver.RegisterHealth(app, ready)
 	for _, p := range parts {
 		if p.register != nil {

@@ -93,7 +93,9 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 	h.Metrics.BatchSize.Observe(float64(len(items)))
 
 	results := h.normalize(items, key, single)
-	h.publish(c.UserContext(), results)
+	// A publish is bounded by its own timeout and must not be abandoned half-way
+	// by a server shutdown: the client deserves the outcome of what was sent.
+	h.publish(context.WithoutCancel(c.UserContext()), results)
 	if single {
 		return h.answerSingle(c, results[0])
 	}

@@ -142,7 +142,7 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) {
 	if len(events) == 0 {
 		return
 	}
-	err := s.Projection.Apply(ctx, events)
+	err := ApplyWithRetry(ctx, s.Projection, events)
 	if ctx.Err() != nil {
 		return // shutting down: whatever was written is idempotent; no ack
 	}
@@ -157,6 +157,31 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) {
 	for i, m := range msgs {
 		s.single(ctx, m, events[i])
 	}
+}
+
+// Batch retries: a store may refuse a write for a moment (FerretDB's SQLite
+// answers SQLITE_BUSY to concurrent writers), so a failed batch is retried
+// whole a few times before its events are isolated one by one.
+const (
+	batchAttempts = 4
+	batchBackoff  = 50 * time.Millisecond
+)
+
+// ApplyWithRetry applies events, retrying a failed write with backoff. Every
+// projection is idempotent, so a retry after a partial write is safe.
+func ApplyWithRetry(ctx context.Context, p Projection, events []schemas.Event) error {
+	var err error
+	for attempt := range batchAttempts {
+		if err = p.Apply(ctx, events); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(batchBackoff << (2 * attempt)):
+		}
+	}
+	return err
 }
 
 // single applies one event of a failed batch, isolating a poison message.

@@ -1,0 +1,98 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/kilnhq/kiln/projector/replay"
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+func projectionsCommand(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use:   "projections",
+		Short: "Show each projection's checkpoint, lag, generation, replay and last error",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			js, err := c.jetStream()
+			if err != nil {
+				return err
+			}
+			db, err := c.mongo()
+			if err != nil {
+				return err
+			}
+			rdb, err := c.redis()
+			if err != nil {
+				return err
+			}
+			stream, err := js.Stream(ctx, schemas.StreamName)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", schemas.StreamName, err)
+			}
+			states, err := replay.States(ctx, db)
+			if err != nil {
+				return err
+			}
+			errs, err := readmodel.NewLedger(db).Errors(ctx, 100)
+			if err != nil {
+				return err
+			}
+			gens := map[string]func(context.Context) (int64, error){
+				replay.History:  func(ctx context.Context) (int64, error) { return readmodel.HistoryGeneration(ctx, db) },
+				replay.Counters: func(ctx context.Context) (int64, error) { return readmodel.CountersGeneration(ctx, rdb) },
+			}
+			w := tabwriter.NewWriter(c.io.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG\tGENERATION\tREPLAY\tLAST ERROR")
+			for _, name := range replay.All {
+				checkpoint, lag := consumerState(ctx, stream, "projector-"+name)
+				gen, err := gens[name](ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", name, checkpoint, lag, gen, replayNote(states, name), lastError(errs, name))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func consumerState(ctx context.Context, stream jetstream.Stream, durable string) (checkpoint, lag string) {
+	cons, err := stream.Consumer(ctx, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return "-", "not running"
+	}
+	if err != nil {
+		return "?", err.Error()
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return "?", err.Error()
+	}
+	return fmt.Sprint(info.AckFloor.Stream), fmt.Sprint(info.NumPending + uint64(info.NumAckPending))
+}
+
+func replayNote(states []replay.State, name string) string {
+	for _, s := range states {
+		if s.Projection == name {
+			return fmt.Sprintf("%s (gen %d at seq %d)", s.Status, s.Generation, s.Position)
+		}
+	}
+	return "-"
+}
+
+func lastError(errs []readmodel.ProjectionError, name string) string {
+	for _, e := range errs {
+		if e.Projection == name {
+			return fmt.Sprintf("seq %d: %s", e.Seq, e.Reason)
+		}
+	}
+	return "-"
+}

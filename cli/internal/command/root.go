@@ -1,0 +1,100 @@
+// Package command implements the kiln CLI's subcommands.
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// IO is the CLI's environment.
+type IO struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	Getenv func(string) string
+}
+
+// conn holds the connection settings shared by every subcommand and opens
+// the connections a subcommand asks for.
+type conn struct {
+	natsURL, mongoURI, mongoDB, redisURL string
+	io                                   IO
+	closers                              []func()
+}
+
+func (c *conn) log() *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.io.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (c *conn) jetStream() (jetstream.JetStream, error) {
+	nc, err := nats.Connect(c.natsURL, nats.Name("kiln-cli"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", c.natsURL, err)
+	}
+	c.closers = append(c.closers, nc.Close)
+	return jetstream.New(nc)
+}
+
+func (c *conn) mongo() (*mongo.Database, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI))
+	if err != nil {
+		return nil, fmt.Errorf("connect to MongoDB at %s: %w", c.mongoURI, err)
+	}
+	c.closers = append(c.closers, func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(c.mongoDB), nil
+}
+
+func (c *conn) redis() (*redis.Client, error) {
+	opts, err := redis.ParseURL(c.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	c.closers = append(c.closers, func() { _ = rdb.Close() })
+	return rdb, nil
+}
+
+func (c *conn) close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+}
+
+func envOr(get func(string) string, key, def string) string {
+	if v := get(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Execute runs the CLI with args (without the program name).
+func Execute(ctx context.Context, args []string, io IO) error {
+	c := &conn{io: io}
+	defer c.close()
+	root := &cobra.Command{
+		Use:           "kiln",
+		Short:         "Operate Kiln: replay read models, inspect projections, the stream and dead letters",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.natsURL, "nats", envOr(io.Getenv, "NATS_URL", "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
+	pf.StringVar(&c.mongoURI, "mongo", envOr(io.Getenv, "MONGO_URI", "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
+	pf.StringVar(&c.mongoDB, "mongo-db", envOr(io.Getenv, "MONGO_DATABASE", "kiln"), "MongoDB database (env MONGO_DATABASE)")
+	pf.StringVar(&c.redisURL, "redis", envOr(io.Getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c))
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	return root.ExecuteContext(ctx)
+}

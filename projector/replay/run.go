@@ -1,0 +1,203 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// run is the replay of one projection.
+type run struct {
+	name   string
+	deps   Deps
+	opts   Options
+	stream jetstream.Stream
+	states stateStore
+	target target
+	p      Plan
+	st     State
+	// abandoned is the generation of an unfinished earlier replay that a
+	// fresh replay replaces (0: none).
+	abandoned int64
+}
+
+// plan decides the generation and the starting sequence.
+func (r *run) plan(ctx context.Context) error {
+	live, err := r.target.live(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream info: %w", err)
+	}
+	prev, found, err := r.states.Load(ctx, r.name)
+	if err != nil {
+		return err
+	}
+	resumable := found && (prev.Status == StatusInterrupted || prev.Status == StatusRunning || prev.Status == StatusFailed) && prev.Generation != live
+	r.p = Plan{Projection: r.name, LiveGeneration: live, HeadSeq: info.State.LastSeq}
+	switch {
+	case r.opts.Resume && !resumable:
+		r.p.Skip = "nothing to resume"
+		return nil
+	case r.opts.Resume:
+		r.p.Resume = true
+		r.p.NewGeneration = prev.Generation
+		r.p.FromSeq = prev.Position + 1
+		r.st = prev
+	default:
+		if resumable {
+			r.abandoned = prev.Generation
+		}
+		r.p.NewGeneration = max(live, prev.Generation) + 1
+		r.p.FromSeq = max(r.opts.FromSeq, info.State.FirstSeq)
+		r.st = State{Projection: r.name, Generation: r.p.NewGeneration, FromSeq: r.p.FromSeq, Position: r.p.FromSeq - 1}
+	}
+	r.p.Target = r.target.describe(r.p.NewGeneration)
+	if r.p.HeadSeq >= r.p.FromSeq {
+		r.p.Events = r.p.HeadSeq - r.p.FromSeq + 1
+	}
+	r.st.Owner, r.st.StartedAt = r.opts.Owner, time.Now().UnixMilli()
+	return nil
+}
+
+func (r *run) run(ctx context.Context) error {
+	if err := r.states.Claim(ctx, r.st, time.Now()); err != nil {
+		return fmt.Errorf("replay %s: %w", r.name, err)
+	}
+	err := r.replay(ctx)
+	if err == nil {
+		return nil
+	}
+	bg := context.WithoutCancel(ctx)
+	r.st.Status, r.st.Error = StatusFailed, err.Error()
+	if ctx.Err() != nil {
+		r.st.Status, r.st.Error, err = StatusInterrupted, "", ctx.Err()
+	}
+	if serr := r.states.Save(bg, r.st, time.Now()); serr != nil {
+		r.deps.Log.Error("save replay state", "projection", r.name, "err", serr)
+	}
+	return fmt.Errorf("replay %s: %w", r.name, err)
+}
+
+// replay fills the shadow, switches, finishes the seam and drops the old
+// generation.
+func (r *run) replay(ctx context.Context) error {
+	if r.abandoned > 0 {
+		// An interrupted replay that is not resumed leaves its shadow behind.
+		if err := r.target.drop(ctx, r.abandoned); err != nil {
+			return err
+		}
+	}
+	apply, err := r.target.open(ctx, r.p.NewGeneration)
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{schemas.SubjectAll}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.p.FromSeq}
+	if !r.opts.FromTime.IsZero() && !r.p.Resume {
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, &r.opts.FromTime
+	}
+	oc, err := r.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	prog := Progress{Projection: r.name, Start: r.p.FromSeq, Position: r.st.Position, Head: r.p.HeadSeq, Phase: "replaying"}
+	var (
+		switched  bool
+		seam      uint64 // after the switch: every sequence up to here must be in the shadow
+		lastSaved = time.Now()
+	)
+	for {
+		n, last, err := r.batch(ctx, oc, apply)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			r.st.Position, prog.Position = last, last
+			prog.Applied += n
+		}
+		if time.Since(lastSaved) > time.Second {
+			if err := r.states.Save(ctx, r.st, time.Now()); err != nil {
+				return err
+			}
+			if info, err := r.stream.Info(ctx); err == nil {
+				prog.Head = info.State.LastSeq
+			}
+			lastSaved = time.Now()
+		}
+		r.progress(prog)
+		caughtUp := n == 0 || r.st.Position >= prog.Head
+		if !switched && caughtUp {
+			if seam, err = r.switchLive(ctx); err != nil {
+				return err
+			}
+			switched, prog.Phase = true, "catching up after switch"
+		}
+		if switched && (r.st.Position >= seam || n == 0) {
+			break
+		}
+	}
+	r.st.Status = StatusDone
+	if err := r.states.Save(ctx, r.st, time.Now()); err != nil {
+		return err
+	}
+	prog.Phase = "done"
+	r.progress(prog)
+	return r.dropPrevious(ctx)
+}
+
+// batch fetches and applies one batch; it returns how many events it
+// applied and the last sequence seen.
+func (r *run) batch(ctx context.Context, oc jetstream.Consumer, apply func(context.Context, []schemas.Event) error) (int, uint64, error) {
+	msgs, err := oc.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return 0, 0, fmt.Errorf("fetch: %w", err)
+	}
+	events := make([]schemas.Event, 0, r.opts.BatchSize)
+	var last uint64
+	for m := range msgs.Messages() {
+		ev, meta, err := consume.Decode(m)
+		if meta != nil {
+			last = meta.Sequence.Stream
+		}
+		if err != nil {
+			r.deps.Log.Warn("replay skips an undecodable message", "projection", r.name, "seq", last, "err", err)
+			continue
+		}
+		events = append(events, ev)
+	}
+	if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		return 0, 0, fmt.Errorf("fetch: %w", err)
+	}
+	if ctx.Err() != nil {
+		return 0, 0, ctx.Err()
+	}
+	if len(events) > 0 {
+		if err := consume.ApplyWithRetry(ctx, projectionFunc(apply), events); err != nil {
+			return 0, 0, fmt.Errorf("apply: %w", err)
+		}
+	}
+	if last == 0 {
+		return 0, 0, nil
+	}
+	return max(len(events), 1), last, nil
+}
+
+func (r *run) progress(p Progress) {
+	if r.opts.OnProgress != nil {
+		r.opts.OnProgress(p)
+	}
+}
+
+// projectionFunc adapts a write function to consume.Projection.
+type projectionFunc func(context.Context, []schemas.Event) error
+
+// Apply calls f.
+func (f projectionFunc) Apply(ctx context.Context, evs []schemas.Event) error { return f(ctx, evs) }

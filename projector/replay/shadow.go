@@ -1,0 +1,95 @@
+package replay
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// target is one projection as a replay sees it: where its generations live
+// and how to fill and switch one.
+type target interface {
+	// live returns the live generation.
+	live(ctx context.Context) (int64, error)
+	// describe names a generation's storage, for plans and logs.
+	describe(gen int64) string
+	// open prepares a generation for writing and returns its writer.
+	open(ctx context.Context, gen int64) (func(context.Context, []schemas.Event) error, error)
+	// switchTo makes gen live at sequence pos.
+	switchTo(ctx context.Context, gen, previous int64, pos uint64, dropAfter time.Time) error
+	// drop deletes a generation that is not live.
+	drop(ctx context.Context, gen int64) error
+}
+
+type historyTarget struct{ db *mongo.Database }
+
+func (t historyTarget) live(ctx context.Context) (int64, error) {
+	return readmodel.HistoryGeneration(ctx, t.db)
+}
+
+func (t historyTarget) describe(gen int64) string {
+	c := readmodel.CollectionsFor(gen)
+	return "collections " + c.Events + ", " + c.Rollups
+}
+
+func (t historyTarget) open(ctx context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
+	h := readmodel.NewHistory(t.db, readmodel.CollectionsFor(gen)).Writer("replay")
+	if err := h.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, evs []schemas.Event) error {
+		_, err := h.Apply(ctx, evs)
+		return err
+	}, nil
+}
+
+func (t historyTarget) switchTo(ctx context.Context, gen, previous int64, _ uint64, dropAfter time.Time) error {
+	return readmodel.SwitchHistory(ctx, t.db, gen, previous, dropAfter)
+}
+
+func (t historyTarget) drop(ctx context.Context, gen int64) error {
+	return readmodel.DropHistory(ctx, t.db, gen)
+}
+
+type countersTarget struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+}
+
+func (t countersTarget) live(ctx context.Context) (int64, error) {
+	return readmodel.CountersGeneration(ctx, t.rdb)
+}
+
+func (t countersTarget) describe(gen int64) string {
+	return "redis keys " + readmodel.PrefixFor(gen) + "*"
+}
+
+func (t countersTarget) counters(gen int64) *readmodel.Counters {
+	return readmodel.NewCounters(t.rdb, readmodel.CountersOptions{Prefix: readmodel.PrefixFor(gen), MinuteRetention: t.retention})
+}
+
+func (t countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
+	c := t.counters(gen)
+	return func(ctx context.Context, evs []schemas.Event) error {
+		_, err := c.Apply(ctx, evs, time.Now())
+		return err
+	}, nil
+}
+
+func (t countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64, _ time.Time) error {
+	// The shadow's checkpoint says how far it is exact; the live projector
+	// moves it on from there.
+	if err := t.counters(gen).SetCheckpoint(ctx, pos); err != nil {
+		return err
+	}
+	return readmodel.SwitchCounters(ctx, t.rdb, gen)
+}
+
+func (t countersTarget) drop(ctx context.Context, gen int64) error {
+	return readmodel.DropCounters(ctx, t.rdb, gen)
+}
