@@ -50,7 +50,7 @@ func (s *Service) rebuildLoop(ctx context.Context) error {
 			return nil
 		case <-s.rebuild:
 		}
-		upTo, pending, err := s.counters.PendingRebuild(ctx)
+		r, pending, err := s.counters.PendingRebuild(ctx)
 		if err != nil || !pending {
 			continue
 		}
@@ -58,17 +58,23 @@ func (s *Service) rebuildLoop(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		n, err := s.replayCounters(ctx, upTo)
+		n, err := s.replayCounters(ctx, r.UpTo)
 		if err != nil {
 			s.deps.Log.Error("counters rebuild failed; will retry", "err", err)
 			_ = s.counters.ReleaseLease(context.WithoutCancel(ctx), s.owner)
 			continue
 		}
-		if err := s.counters.EndRebuild(ctx, s.owner); err != nil {
+		done, err := s.counters.EndRebuild(ctx, s.owner, r)
+		if err != nil {
 			s.deps.Log.Error("end counters rebuild", "err", err)
 			continue
 		}
-		s.deps.Log.Info("counters rebuilt", "events", n, "upTo", upTo, "took", time.Since(start))
+		if !done {
+			s.deps.Log.Warn("redis counters were flushed during their rebuild: rebuilding again")
+			s.kickRebuild()
+			continue
+		}
+		s.deps.Log.Info("counters rebuilt", "events", n, "upTo", r.UpTo, "took", time.Since(start))
 	}
 }
 
@@ -83,7 +89,9 @@ func (s *Service) replayCounters(ctx context.Context, upTo uint64) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("replay consumer: %w", err)
 	}
-	p := countersProjection{c: s.counters, onFresh: func(context.Context) {}}
+	// A flush during the replay restarts the counters: mark the rebuild
+	// they need (EndRebuild then sees the new epoch and leaves it pending).
+	p := countersProjection{c: s.counters, onFresh: s.countersLost}
 	total := 0
 	lastRenew := time.Now()
 	for {

@@ -46,7 +46,9 @@ type Counters struct {
 	script *redis.Script
 	setMax *redis.Script
 	lease  *redis.Script
-	follow bool // resolve the prefix from the generation pointer per call
+	// endRebuild clears a rebuild mark if the epoch is unchanged.
+	endRebuild *redis.Script
+	follow     bool // resolve the prefix from the generation pointer per call
 }
 
 // NewCounters returns the counters stored in rdb.
@@ -57,7 +59,7 @@ func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 	if o.MinuteRetention == 0 {
 		o.MinuteRetention = 24 * time.Hour
 	}
-	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua)}
+	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua), endRebuild: redis.NewScript(endRebuildLua)}
 }
 
 // FollowCounters returns the live counters: every call reads the
@@ -94,7 +96,7 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	}
 	args := make([]any, 0, 6+3*len(events))
 	args = append(args, p, now.Unix(), int64(secondRetention/time.Second),
-		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), now.UnixMilli())
+		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), epochOf(now))
 	for _, ev := range events {
 		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
 	}
@@ -113,11 +115,17 @@ func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	created, err := c.rdb.HSetNX(ctx, p+"meta", "epoch", now.UnixMilli()).Result()
+	created, err := c.rdb.HSetNX(ctx, p+"meta", "epoch", epochOf(now)).Result()
 	if err != nil {
 		return false, fmt.Errorf("check counters epoch: %w", err)
 	}
 	return !created, nil
+}
+
+// epochOf names counters started at now; a flush and restart within the
+// same nanosecond is not a concern.
+func epochOf(now time.Time) string {
+	return strconv.FormatInt(now.UnixNano(), 10)
 }
 
 // SetCheckpoint records seq as the last contiguous sequence applied, never

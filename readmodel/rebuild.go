@@ -26,34 +26,59 @@ func (c *Counters) MarkRebuild(ctx context.Context, upTo uint64) error {
 	return nil
 }
 
-// PendingRebuild returns the sequence a pending rebuild must reach.
-func (c *Counters) PendingRebuild(ctx context.Context) (upTo uint64, pending bool, err error) {
-	p, err := c.keyPrefix(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	v, err := c.rdb.HGet(ctx, p+"meta", "rebuildUpTo").Result()
-	if err == redis.Nil {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("read counters rebuild: %w", err)
-	}
-	upTo, err = strconv.ParseUint(v, 10, 64)
-	return upTo, err == nil, err
+// Rebuild is a pending counters rebuild.
+type Rebuild struct {
+	// UpTo is the stream sequence the replay must reach.
+	UpTo uint64
+	// Epoch identifies the counters the rebuild is for: a flush during the
+	// rebuild starts new counters with a new epoch, which need a rebuild
+	// of their own.
+	Epoch string
 }
 
-// EndRebuild clears the rebuild mark and releases the lease.
-func (c *Counters) EndRebuild(ctx context.Context, owner string) error {
+// PendingRebuild returns the rebuild to run, if any.
+func (c *Counters) PendingRebuild(ctx context.Context) (r Rebuild, pending bool, err error) {
 	p, err := c.keyPrefix(ctx)
 	if err != nil {
-		return err
+		return r, false, err
 	}
-	if err := c.rdb.HDel(ctx, p+"meta", "rebuildUpTo").Err(); err != nil {
-		return fmt.Errorf("end counters rebuild: %w", err)
+	v, err := c.rdb.HMGet(ctx, p+"meta", "rebuildUpTo", "epoch").Result()
+	if err != nil {
+		return r, false, fmt.Errorf("read counters rebuild: %w", err)
 	}
-	return c.ReleaseLease(ctx, owner)
+	upTo, _ := v[0].(string)
+	if upTo == "" {
+		return r, false, nil
+	}
+	r.Epoch, _ = v[1].(string)
+	r.UpTo, err = strconv.ParseUint(upTo, 10, 64)
+	if err != nil {
+		return r, false, fmt.Errorf("read counters rebuild: %w", err)
+	}
+	return r, true, nil
 }
+
+// EndRebuild clears the rebuild mark, if the counters are still those of
+// r's epoch, and releases the lease. done is false when Redis was flushed
+// during the rebuild: a rebuild for the new counters is still pending.
+func (c *Counters) EndRebuild(ctx context.Context, owner string, r Rebuild) (done bool, err error) {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	done, err = c.endRebuild.Run(ctx, c.rdb, []string{p + "meta"}, r.Epoch).Bool()
+	if err != nil && err != redis.Nil {
+		return false, fmt.Errorf("end counters rebuild: %w", err)
+	}
+	return done, c.ReleaseLease(ctx, owner)
+}
+
+const endRebuildLua = `
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'rebuildUpTo')
+  return 1
+end
+return 0`
 
 // AcquireLease takes or renews the rebuild lease for owner; false means
 // another process holds it.
