@@ -1,9 +1,9 @@
 // Package gateway is Kiln's read API: the event history (GET /events,
 // GET /events/{id}) from MongoDB, the metric counters (GET /metrics) from
-// Redis, the live stream (GET /stream) from JetStream, and the API's
-// OpenAPI document and interactive docs. Standalone mode mounts it with
-// Register beside ingest and runs (*Service).Run; cmd/gateway runs it alone
-// with Run.
+// Redis, the live stream (GET /stream) from JetStream, the API's OpenAPI
+// document and interactive docs, and the web dashboard (GET /). Standalone
+// mode mounts it with Register beside ingest and runs (*Service).Run;
+// cmd/gateway runs it alone with Run.
 package gateway
 
 import (
@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/kilnhq/kiln/dashboard"
 	"github.com/kilnhq/kiln/gateway/internal/httpapi"
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
 	"github.com/kilnhq/kiln/httpserver"
@@ -49,6 +50,7 @@ type Service struct {
 	keys    httpserver.Keys
 	api     *httpapi.Handler
 	docs    *httpapi.Docs
+	dash    *dashboard.Assets
 	metrics *metrics.HTTP
 	js      jetstream.JetStream
 	stream  *httpapi.Stream // its Hub is nil without JetStream
@@ -75,6 +77,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	dash, err := dashboard.New()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	counters := readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{})
 	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, log)
 	if err != nil {
@@ -86,6 +92,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		keys:    httpserver.NewKeys(cfg.ReadKeys...),
 		metrics: m,
 		docs:    docs,
+		dash:    dash,
 		js:      deps.JetStream,
 		stream:  &httpapi.Stream{Hub: hub},
 		api: &httpapi.Handler{
@@ -98,9 +105,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 }
 
 // Register mounts the read API and the live stream (behind the read keys,
-// which may also come as ?access_token=), GET /openapi.json and GET /docs
-// (public). It adds no middleware to r and no /healthz or /readyz: the
-// caller owns those, and ingest's POST /events may share r.
+// which may also come as ?access_token=), GET /openapi.json, GET /docs and
+// the dashboard, GET / and GET /dashboard/{file} (public; the page sends
+// the read key it is given). It adds no middleware to r and no /healthz or
+// /readyz: the caller owns those, and ingest's POST /events may share r.
 func (s *Service) Register(r fiber.Router) {
 	observe, auth := s.metrics.Observe, httpserver.RequireKey(s.keys, true)
 	r.Get("/events", observe, auth, s.api.ListEvents)
@@ -110,6 +118,7 @@ func (s *Service) Register(r fiber.Router) {
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)
 	r.Get("/docs/:file", observe, s.docs.Asset)
+	s.dash.Register(r, observe)
 }
 
 // Ready reports whether MongoDB, Redis and (with JetStream) the EVENTS

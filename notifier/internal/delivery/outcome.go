@@ -1,0 +1,89 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/notifier/internal/channel"
+	"github.com/kilnhq/kiln/notifier/internal/jobs"
+	"github.com/kilnhq/kiln/notifier/internal/metrics"
+	"github.com/kilnhq/kiln/readmodel"
+)
+
+// recordTries bounds how often "sent" is written before the job is left
+// to come back (and be sent again): a sent alert must be recorded.
+const recordTries = 5
+
+// sent records a delivery the channel accepted, then acks its job.
+func (w *Worker) sent(ctx context.Context, m jetstream.Msg, job jobs.Job, d readmodel.Delivery) {
+	now := time.Now().UnixMilli()
+	d.Status, d.Attempts, d.SentAt, d.UpdatedAt, d.LastError, d.NextAt = readmodel.DeliverySent, d.Attempts+1, now, now, "", 0
+	var err error
+	for try := range recordTries {
+		if err = w.Store.SaveDelivery(ctx, d); err == nil || ctx.Err() != nil {
+			break
+		}
+		_ = m.InProgress()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		w.Log.Error("sent but not recorded; the job comes back and may send again", "channel", w.Name, "delivery", d.ID, "err", err)
+		return
+	}
+	if w.crash(CrashAfterRecord, d.ID) {
+		return
+	}
+	_ = m.Ack()
+	w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Sent).Inc()
+	w.Log.Info("alert delivered", "channel", w.Name, "delivery", d.ID, "rule", job.Alert.Rule, "attempts", d.Attempts)
+}
+
+// failed records a failed attempt and schedules the next, or moves the job
+// to the DLQ after the last attempt or a permanent error.
+func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d readmodel.Delivery, attempt int, seq uint64, cause error) {
+	now := time.Now()
+	d.Attempts++
+	d.LastError, d.UpdatedAt = cause.Error(), now.UnixMilli()
+	if channel.IsPermanent(cause) || attempt >= w.Config.MaxAttempts {
+		dead := jobs.DeadLetter{Job: job, Error: cause.Error(), Attempts: attempt, FailedAt: now.UnixMilli()}
+		if err := jobs.PublishDead(ctx, w.JetStream, dead, seq); err != nil {
+			w.retryLater(ctx, m, d.ID, err)
+			return
+		}
+		d.Status, d.NextAt = readmodel.DeliveryDead, 0
+		if err := w.Store.SaveDelivery(ctx, d); err != nil {
+			w.Log.Warn("record dead delivery", "channel", w.Name, "delivery", d.ID, "err", err)
+		}
+		_ = m.TermWithReason("moved to " + jobs.DLQStream)
+		w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Dead).Inc()
+		w.Log.Error("alert delivery failed for good; moved to the DLQ", "channel", w.Name, "delivery", d.ID,
+			"rule", job.Alert.Rule, "attempts", attempt, "err", cause)
+		return
+	}
+	delay := Backoff(attempt, w.Config.BackoffBase, w.Config.BackoffMax)
+	if ra, ok := channel.RetryAfter(cause); ok {
+		delay = min(ra, w.Config.BackoffMax) // the receiver's wish, within reason
+	}
+	d.Status, d.NextAt = readmodel.DeliveryRetrying, now.Add(delay).UnixMilli()
+	if err := w.Store.SaveDelivery(ctx, d); err != nil {
+		w.Log.Warn("record failed attempt", "channel", w.Name, "delivery", d.ID, "err", err)
+	}
+	_ = m.NakWithDelay(delay)
+	w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Retry).Inc()
+	w.Log.Warn("alert delivery failed; retrying", "channel", w.Name, "delivery", d.ID, "attempt", attempt, "delay", delay, "err", cause)
+}
+
+// Backoff is the delay after failed attempt n (1-based): base·2^(n-1),
+// capped at max.
+func Backoff(n int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}

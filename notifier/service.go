@@ -1,0 +1,221 @@
+// Package notifier is the notifier service: it evaluates live events against
+// alert rules, decides each alert once, and delivers it to Slack, email or
+// the log with retries, a dead-letter stream and redrive. See the README's
+// Alerts section for the guarantees and their one unavoidable gap.
+package notifier
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/notifier/internal/alertstore"
+	"github.com/kilnhq/kiln/notifier/internal/channel"
+	"github.com/kilnhq/kiln/notifier/internal/decide"
+	"github.com/kilnhq/kiln/notifier/internal/delivery"
+	"github.com/kilnhq/kiln/notifier/internal/evaluate"
+	"github.com/kilnhq/kiln/notifier/internal/jobs"
+	"github.com/kilnhq/kiln/notifier/internal/metrics"
+	"github.com/kilnhq/kiln/notifier/internal/rules"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+//go:embed rules.example.yaml
+var exampleRules []byte
+
+// ExampleRules returns the example rules file built into the binary, used
+// when NOTIFIER_RULES_FILE is unset.
+func ExampleRules() []byte { return append([]byte(nil), exampleRules...) }
+
+// Deps are what the notifier runs on.
+type Deps struct {
+	JetStream jetstream.JetStream
+	Mongo     *mongo.Database
+	Metrics   prometheus.Registerer
+	Log       *slog.Logger
+}
+
+// Service is the notifier.
+type Service struct {
+	cfg      Config
+	deps     Deps
+	rules    *rules.Set
+	channels map[string]channel.Channel
+	events   jetstream.Stream
+	store    *alertstore.Store
+	metrics  *metrics.Notifier
+	// crash lets tests stop the service at a named point (see decide.Crash).
+	crash func(point, id string) bool
+}
+
+// New loads and checks the rules, sets up the channels, the ALERTS and
+// ALERTS_DLQ streams and the alert indexes. An invalid rules file fails
+// here, naming each bad rule and field. It waits for the EVENTS stream,
+// which ingest creates.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	set, err := loadRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	chans, err := newChannels(cfg, deps.Log)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	events, err := waitForStream(ctx, deps)
+	if err != nil {
+		return nil, err
+	}
+	if err := jobs.EnsureStreams(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	store := alertstore.New(deps.Mongo)
+	if err := store.EnsureIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	deps.Log.Info("notifier rules loaded", "file", rulesSource(cfg), "rules", ruleNames(set), "channels", cfg.Channels())
+	return &Service{cfg: cfg, deps: deps, rules: set, channels: chans, events: events, store: store,
+		metrics: metrics.New(deps.Metrics)}, nil
+}
+
+// CheckRules reads and checks the rules cfg names, as New does, and returns
+// their names.
+func CheckRules(cfg Config) ([]string, error) {
+	set, err := loadRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return ruleNames(set), nil
+}
+
+func ruleNames(set *rules.Set) []string {
+	names := make([]string, 0, len(set.Rules))
+	for _, r := range set.Rules {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// loadRules reads and checks the rules cfg names (the built-in example
+// when NOTIFIER_RULES_FILE is unset) against the configured channels.
+func loadRules(cfg Config) (*rules.Set, error) {
+	opts := rules.Options{Channels: cfg.Channels()}
+	if cfg.RulesFile == "" {
+		set, err := rules.Parse(exampleRules, opts)
+		if err != nil {
+			return nil, fmt.Errorf("notifier: built-in rules: %w", err)
+		}
+		return set, nil
+	}
+	set, err := rules.Load(cfg.RulesFile, opts)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	return set, nil
+}
+
+func rulesSource(cfg Config) string {
+	if cfg.RulesFile == "" {
+		return "built-in rules.example.yaml"
+	}
+	return cfg.RulesFile
+}
+
+func newChannels(cfg Config, log *slog.Logger) (map[string]channel.Channel, error) {
+	out := map[string]channel.Channel{channel.Log: channel.NewLog(log)}
+	if cfg.SlackWebhookURL != "" {
+		slack, err := channel.NewSlack(cfg.SlackWebhookURL.Reveal(), cfg.SendTimeout)
+		if err != nil {
+			return nil, err
+		}
+		out[channel.Slack] = slack
+	}
+	if cfg.SMTPHost != "" {
+		email, err := channel.NewEmail(cfg.email())
+		if err != nil {
+			return nil, err
+		}
+		out[channel.Email] = email
+	}
+	return out, nil
+}
+
+// waitForStream returns the EVENTS stream, waiting while it does not exist.
+func waitForStream(ctx context.Context, deps Deps) (jetstream.Stream, error) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		stream, err := deps.JetStream.Stream(ctx, schemas.StreamName)
+		if err == nil {
+			return stream, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("notifier: stream %s: %w", schemas.StreamName, err)
+		}
+		deps.Log.Info("waiting for the stream to be created by ingest", "stream", schemas.StreamName)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("notifier: stream %s: %w", schemas.StreamName, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Run consumes events and delivers alerts until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	consumer := &decide.Consumer{
+		Events: s.events, JetStream: s.deps.JetStream, Store: s.store, Engine: evaluate.New(s.rules),
+		Metrics: s.metrics, Log: s.deps.Log, AckWait: s.cfg.AckWait, Crash: s.crash,
+	}
+	g.Go(func() error { return consumer.Run(ctx) })
+	for name, ch := range s.channels {
+		w := &delivery.Worker{
+			Name: name, Channel: ch, JetStream: s.deps.JetStream, Store: s.store, Metrics: s.metrics,
+			Log: s.deps.Log, Crash: s.crash,
+			Config: delivery.Config{
+				MaxAttempts: s.cfg.MaxAttempts, BackoffBase: s.cfg.BackoffBase, BackoffMax: s.cfg.BackoffMax,
+				AckWait: s.cfg.AckWait, SendTimeout: s.cfg.SendTimeout, Concurrency: s.cfg.Concurrency,
+			},
+		}
+		g.Go(func() error { return w.Run(ctx) })
+	}
+	g.Go(func() error { return s.watchDLQ(ctx) })
+	return g.Wait()
+}
+
+// watchDLQ keeps the dead-letter gauge current.
+func (s *Service) watchDLQ(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if st, err := s.deps.JetStream.Stream(ctx, jobs.DLQStream); err == nil {
+			if info, err := st.Info(ctx); err == nil {
+				s.metrics.DLQ.Set(float64(info.State.Msgs))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Ready reports whether NATS and MongoDB answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.events.Info(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("mongo: %w", err)
+	}
+	return nil
+}
