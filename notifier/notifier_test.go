@@ -74,10 +74,14 @@ func TestEachRuleSendsOneSlackMessageAndOneEmailPerMatchingEvent(t *testing.T) {
 	for range 2 {
 		m, err := sub.NextMsg(5 * time.Second)
 		require.NoError(t, err)
-		var a readmodel.Alert
+		var a readmodel.AlertView
 		require.NoError(t, json.Unmarshal(m.Data, &a))
 		require.Equal(t, "big-order", a.Rule)
 		require.Equal(t, readmodel.DeliveryPending, a.Status)
+		require.Len(t, a.Channels, 3)
+		require.Equal(t, readmodel.ChannelView{Name: "slack", Status: readmodel.DeliveryPending}, a.Channels[0])
+		require.Positive(t, a.Seq)
+		require.Positive(t, a.CreatedAt)
 	}
 	_, err = sub.NextMsg(100 * time.Millisecond)
 	require.Error(t, err, "no third announcement")

@@ -22,8 +22,9 @@ const (
 	AlertsCollection     = "alerts"
 	DeliveriesCollection = "alert_deliveries"
 	// NewAlertSubject is the core NATS subject on which the notifier
-	// announces each newly decided alert (the JSON of an [Alert] whose
-	// deliveries are pending); the gateway forwards it on SSE as "event: alert".
+	// announces each newly decided alert: the JSON of its [AlertView] (the
+	// item GET /alerts returns) with every channel pending; the gateway
+	// forwards it on SSE as "event: alert".
 	NewAlertSubject = "kiln.alerts.new"
 )
 
@@ -86,11 +87,12 @@ func DeliveryID(alertID, channel string) string { return alertID + ":" + channel
 
 // AlertFilter selects alerts, newest decision first.
 type AlertFilter struct {
-	Limit   int    // 1..1000; 0 means 50
-	Rule    string // exact rule name
-	Channel string // alerts sent (or to be sent) on this channel
-	Status  string // alerts with a delivery in this status (on Channel, if set)
-	Before  int64  // decidedAt < Before (ms), for paging; 0 is unbounded
+	Limit   int          // 1..1000; 0 means 50
+	Rule    string       // exact rule name
+	Channel string       // alerts sent (or to be sent) on this channel
+	Status  string       // alerts with a delivery in this status (on Channel, if set)
+	Before  int64        // decidedAt < Before (ms); 0 is unbounded
+	After   *AlertCursor // continue after this position (a page's next cursor)
 }
 
 // Alerts reads the alerts and their deliveries.
@@ -126,6 +128,14 @@ func (a *Alerts) EnsureIndexes(ctx context.Context) error {
 // List returns alerts matching f, newest decision first, each with its
 // deliveries and overall status.
 func (a *Alerts) List(ctx context.Context, f AlertFilter) ([]Alert, error) {
+	out, _, err := a.Find(ctx, f)
+	return out, err
+}
+
+// Find returns up to f.Limit alerts matching f, newest decision first (ties
+// by id, descending), each with its deliveries and overall status, and the
+// cursor of the next page (nil on the last page).
+func (a *Alerts) Find(ctx context.Context, f AlertFilter) ([]Alert, *AlertCursor, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
@@ -136,26 +146,41 @@ func (a *Alerts) List(ctx context.Context, f AlertFilter) ([]Alert, error) {
 	if f.Before > 0 {
 		filter = append(filter, bson.E{Key: "decidedAt", Value: bson.D{{Key: "$lt", Value: f.Before}}})
 	}
+	if f.After != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "decidedAt", Value: bson.D{{Key: "$lt", Value: f.After.DecidedAt}}}},
+			bson.D{{Key: "decidedAt", Value: f.After.DecidedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: f.After.ID}}}},
+		}})
+	}
 	switch {
 	case f.Status != "":
 		ids, err := a.alertIDsWithStatus(ctx, f.Status, f.Channel)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}})
 	case f.Channel != "":
 		filter = append(filter, bson.E{Key: "channels", Value: f.Channel})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "decidedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit))
+	opts := options.Find().SetSort(bson.D{{Key: "decidedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit) + 1)
 	cur, err := a.alerts.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("find alerts: %w", err)
+		return nil, nil, fmt.Errorf("find alerts: %w", err)
 	}
 	out := []Alert{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("read alerts: %w", err)
+		return nil, nil, fmt.Errorf("read alerts: %w", err)
 	}
-	return out, a.attachDeliveries(ctx, out)
+	var next *AlertCursor
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = &AlertCursor{DecidedAt: last.DecidedAt, ID: last.ID}
+	}
+	if err := a.attachDeliveries(ctx, out); err != nil {
+		return nil, nil, err
+	}
+	return out, next, nil
 }
 
 // Get returns one alert with its deliveries, or ErrAlertNotFound.

@@ -94,3 +94,61 @@ func TestAlertsListWithDeliveriesAndFilters(t *testing.T) {
 	_, err = store.Get(ctx, "nope")
 	require.ErrorIs(t, err, readmodel.ErrAlertNotFound)
 }
+
+func TestAlertsPageWithCursorAcrossTies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := readmodel.NewAlerts(testsupport.StartMongo(t).Database(t))
+	require.NoError(t, store.EnsureIndexes(ctx))
+	alerts, _ := store.Collections()
+	// 7 alerts, several decided in the same millisecond: paging by time
+	// alone would drop or repeat some.
+	for i, at := range []int64{1000, 1000, 1000, 999, 999, 998, 1000} {
+		id := fmt.Sprintf("a%d", i)
+		_, err := alerts.InsertOne(ctx, readmodel.Alert{ID: id, Rule: "r", Kind: "each", Channels: []string{"log"}, DecidedAt: at})
+		require.NoError(t, err)
+	}
+	want := []string{"a6", "a2", "a1", "a0", "a4", "a3", "a5"}
+
+	var got []string
+	var after *readmodel.AlertCursor
+	for page := 0; ; page++ {
+		require.Less(t, page, 10)
+		list, next, err := store.Find(ctx, readmodel.AlertFilter{Limit: 2, After: after})
+		require.NoError(t, err)
+		for _, a := range list {
+			got = append(got, a.ID)
+		}
+		if next == nil {
+			require.Len(t, list, 1, "the last page")
+			break
+		}
+		parsed, err := readmodel.ParseAlertCursor(next.String())
+		require.NoError(t, err)
+		require.Equal(t, *next, parsed)
+		after = &parsed
+	}
+	require.Equal(t, want, got)
+
+	for _, bad := range []string{"", "!!", "MTAw", "eC55"} { // "", not base64, "100", "x.y"
+		_, err := readmodel.ParseAlertCursor(bad)
+		require.ErrorIs(t, err, readmodel.ErrBadCursor, bad)
+	}
+}
+
+func TestAlertViewShape(t *testing.T) {
+	t.Parallel()
+	a := readmodel.Alert{
+		ID: "x", Rule: "big-order", Kind: "each", Message: "m", Channels: []string{"slack", "email"},
+		EventID: "e1", EventType: "order.created", EventSeq: 42, EventTimestamp: 7, DecidedAt: 9,
+		Deliveries: []readmodel.Delivery{{Channel: "slack", Status: readmodel.DeliveryDead, Attempts: 5, LastError: "slack webhook answered 500"}},
+	}
+	a.Status = readmodel.OverallStatus(a.Deliveries)
+	body, err := json.Marshal(a.View())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":"x","rule":"big-order","kind":"each","message":"m","status":"dead","dedupeKey":"",
+		"eventId":"e1","eventType":"order.created","seq":42,"eventTimestamp":7,"createdAt":9,
+		"channels":[{"name":"slack","status":"dead","attempts":5,"lastError":"slack webhook answered 500"},
+		            {"name":"email","status":"pending","attempts":0}]}`, string(body))
+	require.Equal(t, readmodel.DeliveryPending, readmodel.Alert{Channels: []string{"log"}}.View().Status)
+}

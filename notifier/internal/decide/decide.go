@@ -117,13 +117,11 @@ func (c *Consumer) ensure(ctx context.Context, a readmodel.Alert, fresh bool) er
 }
 
 // announce publishes a new alert on core NATS for the gateway's SSE
-// clients (best effort: the alert is stored whatever happens here).
+// clients, as GET /alerts shows it with every channel pending (best
+// effort: the alert is stored whatever happens here).
 func (c *Consumer) announce(a readmodel.Alert) {
-	a.Status = readmodel.DeliveryPending
-	for _, ch := range a.Channels {
-		a.Deliveries = append(a.Deliveries, readmodel.Delivery{Channel: ch, Status: readmodel.DeliveryPending})
-	}
-	data, err := json.Marshal(a)
+	a.Status, a.Deliveries = readmodel.DeliveryPending, nil
+	data, err := json.Marshal(a.View())
 	if err == nil {
 		err = c.JetStream.Conn().Publish(readmodel.NewAlertSubject, data)
 	}
