@@ -47,8 +47,8 @@ type Assets struct {
 
 // file is one embedded file with its precomputed encodings.
 type file struct {
-	ctype        string
-	etag         string
+	ctype         string
+	etag          string
 	plain, gz, br []byte
 }
 
