@@ -73,6 +73,7 @@ func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
 		Heartbeat:       cfg.Heartbeat,
 		MetricsInterval: cfg.MetricsInterval,
 		WriteTimeout:    cfg.WriteTimeout,
+		AlertSubject:    readmodel.NewAlertSubject,
 		Snapshot: func(ctx context.Context) (any, error) {
 			return counters.Snapshot(ctx, time.Now())
 		},

@@ -212,6 +212,7 @@ func TestStreamRefusesBadParameters(t *testing.T) {
 		{"since=1&since=2", nil, "since"},
 		{"userId=" + strings.Repeat("u", 257), nil, "userId"},
 		{"limit=5", nil, "limit"},
+		{"alerts=maybe", nil, "alerts"},
 		{"", []string{"Last-Event-ID", "abc"}, "Last-Event-ID"},
 	}
 	for _, tt := range tests {

@@ -57,7 +57,7 @@ func (h *Stream) Handle(c *fiber.Ctx) error {
 // streamParams are the query parameters GET /stream reads; access_token
 // (auth) is accepted too.
 func streamParams() []string {
-	return []string{"type", "userId", "since"}
+	return []string{"type", "userId", "since", "alerts"}
 }
 
 // parseStream reads the GET /stream query and Last-Event-ID, naming every
@@ -92,6 +92,12 @@ func parseStream(c *fiber.Ctx) (live.Request, error) {
 			req.Filter.UserID = vals[0]
 		case name == "since":
 			req.Since, req.Resume = parseSeq(name, vals[0], &errs), true
+		case name == "alerts":
+			on, err := strconv.ParseBool(vals[0])
+			if err != nil {
+				errs.add(name, "must be 1 or true (the default: send alert frames) or 0 or false (leave them out), got %q", vals[0])
+			}
+			req.Filter.NoAlerts = err == nil && !on
 		}
 	}
 	if id := strings.TrimSpace(c.Get(headerLastEventID)); id != "" {

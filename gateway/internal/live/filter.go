@@ -19,6 +19,9 @@ type Filter struct {
 	Types []string
 	// UserID, when set, selects only that user's events.
 	UserID string
+	// NoAlerts leaves out the "alert" frames, which otherwise go to every
+	// client whatever Types and UserID select.
+	NoAlerts bool
 }
 
 // Match reports whether an event of type typ by user is selected.
@@ -38,6 +41,9 @@ func (f Filter) Match(typ, user string) bool {
 }
 
 func (f Filter) matches(fr *Frame) bool {
+	if fr.alert {
+		return !f.NoAlerts
+	}
 	return f.Match(fr.Type, fr.UserID)
 }
 

@@ -1,7 +1,9 @@
 package live
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -20,9 +22,12 @@ const EventName = "message"
 // Frame is one event as the hub fans it out: encoded once, shared
 // read-only by every client it goes to.
 type Frame struct {
-	Seq    uint64
+	Seq    uint64 // 0 for an alert
 	Type   string
 	UserID string
+	// alert marks an "alert" frame: no id, sent to every client that did
+	// not opt out, whatever its event filter.
+	alert bool
 	// wire is the encoded frame: id, event and data lines and the blank
 	// line that ends it.
 	wire []byte
@@ -50,6 +55,23 @@ func eventFrame(msg jetstream.Msg, seq uint64) (*Frame, error) {
 	wire = append(wire, data...)
 	wire = append(wire, "\n\n"...)
 	return &Frame{Seq: seq, Type: ev.EventType, UserID: ev.UserID, wire: wire}, nil
+}
+
+// AlertEvent is the SSE event name of the frames announcing new alerts.
+const AlertEvent = "alert"
+
+// alertFrame wraps a new alert as the notifier announced it (the JSON of a
+// readmodel.Alert) in an "alert" frame without id, so it does not move the
+// client's Last-Event-ID. The JSON is compacted onto one data line.
+func alertFrame(payload []byte) (*Frame, error) {
+	var data bytes.Buffer
+	if err := json.Compact(&data, payload); err != nil {
+		return nil, fmt.Errorf("alert is not JSON: %w", err)
+	}
+	if data.Len() == 0 || data.Bytes()[0] != '{' {
+		return nil, errors.New("alert is not a JSON object")
+	}
+	return &Frame{alert: true, wire: dataFrame(AlertEvent, data.Bytes())}, nil
 }
 
 const (

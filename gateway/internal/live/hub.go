@@ -43,6 +43,11 @@ type Options struct {
 	// sends no metrics frames. It is called once per interval for all
 	// clients, and only while there are clients.
 	Snapshot func(ctx context.Context) (any, error)
+	// AlertSubject is the core NATS subject on which the notifier
+	// announces new alerts (readmodel.NewAlertSubject), read on the
+	// JetStream's connection: each is fanned out as an "alert" frame to
+	// every client that did not opt out. Empty sends no alert frames.
+	AlertSubject string
 	// Metrics receives the live stream's metrics; nil keeps them private.
 	Metrics *metrics.SSE
 	Log     *slog.Logger

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
@@ -30,6 +31,14 @@ const (
 func (h *Hub) Run(ctx context.Context) error {
 	if !h.start() {
 		return errors.New("live: the hub runs only once")
+	}
+	if h.opts.AlertSubject != "" {
+		sub, err := h.opts.JetStream.Conn().Subscribe(h.opts.AlertSubject, h.handleAlert)
+		if err != nil {
+			h.shutdown()
+			return fmt.Errorf("live: subscribe to new alerts on %s: %w", h.opts.AlertSubject, err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { every(ctx, h.opts.Heartbeat, func(context.Context) { h.ping.fire(nil) }) })
@@ -148,6 +157,22 @@ func (h *Hub) handle(msg jetstream.Msg) {
 	h.opts.Metrics.LastSeq(seq)
 	if ferr != nil {
 		h.opts.Log.Warn("live stream: skipping a message that is not an event", "err", ferr)
+	}
+}
+
+// handleAlert fans a new alert out to the subscribed clients. Alerts are
+// live only: a client that is not subscribed (connecting, or replaying a
+// large backlog) does not get them later; GET /alerts lists them all.
+func (h *Hub) handleAlert(msg *nats.Msg) {
+	f, err := alertFrame(msg.Data)
+	if err != nil {
+		h.opts.Log.Warn("live stream: skipping an alert announcement", "subject", msg.Subject, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.fanOut(f)
 	}
 }
 

@@ -160,15 +160,22 @@ func (s *session) live(ch <-chan *Frame, cursor uint64) error {
 // drain writes f and whatever else the buffer holds, up to drainBatch
 // frames; false when the buffer was closed (the client overflowed it).
 func (s *session) drain(ch <-chan *Frame, f *Frame, cursor *uint64) bool {
-	n := 0
-	defer func() { s.hub.opts.Metrics.Frames(metrics.FrameEvent, n) }()
+	n, alerts := 0, 0
+	defer func() {
+		s.hub.opts.Metrics.Frames(metrics.FrameEvent, n)
+		s.hub.opts.Metrics.Frames(metrics.FrameAlert, alerts)
+	}()
 	for {
-		if f.Seq > *cursor {
+		switch {
+		case f.alert:
+			_, _ = s.w.Write(f.wire)
+			alerts++
+		case f.Seq > *cursor:
 			_, _ = s.w.Write(f.wire)
 			*cursor = f.Seq
 			n++
 		}
-		if n >= drainBatch {
+		if n+alerts >= drainBatch {
 			return true
 		}
 		var ok bool

@@ -11,6 +11,7 @@ const (
 	FrameEvent     = "event"
 	FrameMetrics   = "metrics"
 	FrameHeartbeat = "heartbeat"
+	FrameAlert     = "alert"
 	// FrameControl counts the connected, reset and error frames.
 	FrameControl = "control"
 )
@@ -39,7 +40,7 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 		}),
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kiln", Subsystem: "gateway", Name: "sse_frames_total",
-			Help: "Frames written to GET /stream clients, by kind (event, metrics, heartbeat, control).",
+			Help: "Frames written to GET /stream clients, by kind (event, alert, metrics, heartbeat, control).",
 		}, []string{"kind"}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kiln", Subsystem: "gateway", Name: "sse_drops_total",
@@ -50,7 +51,7 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 			Help: "Stream sequence of the last event the live fan-out received.",
 		}),
 	}
-	for _, kind := range []string{FrameEvent, FrameMetrics, FrameHeartbeat, FrameControl} {
+	for _, kind := range []string{FrameEvent, FrameAlert, FrameMetrics, FrameHeartbeat, FrameControl} {
 		m.frames.WithLabelValues(kind)
 	}
 	for _, reason := range []string{DropSlowConsumer, DropReplayError, DropShutdown} {

@@ -1,0 +1,53 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/readmodel"
+)
+
+// TestStreamForwardsNewAlerts announces alerts on core NATS as the
+// notifier does and checks they reach every client that did not opt out,
+// whatever its event filter, between the events and without an id.
+func TestStreamForwardsNewAlerts(t *testing.T) {
+	t.Parallel()
+	g := newLiveGateway(t, liveOptions{})
+	all := openStream(t, g.url+"/stream")
+	narrow := openStream(t, g.url+"/stream?type=order.*&userId=u9")
+	off := openStream(t, g.url+"/stream?alerts=0")
+	for _, c := range []*sseClient{all, narrow, off} {
+		c.requireConnected(t)
+	}
+	alert := readmodel.Alert{ID: "a-1", Rule: "big-orders", Kind: "each", Message: "order over 100\nby u1",
+		Channels: []string{"slack"}, EventID: "e-1", EventType: "page_view", EventSeq: 1, UserID: "u1",
+		DecidedAt: 1767225600000, Status: readmodel.DeliveryPending,
+		Deliveries: []readmodel.Delivery{{Channel: "slack", Status: readmodel.DeliveryPending}}}
+	pretty, err := json.MarshalIndent(alert, "", "  ") // several lines: the frame must still be one data line
+	require.NoError(t, err)
+	nc := g.js.Conn()
+
+	first := publish(t, g.js, event{Type: "page_view", User: "u1"})
+	f := all.nextEvent(t)
+	require.Equal(t, "message", f.event)
+	require.Equal(t, first[0], f.seq(t))
+	require.NoError(t, nc.Publish(readmodel.NewAlertSubject, []byte("not json")))
+	require.NoError(t, nc.Publish(readmodel.NewAlertSubject, pretty))
+	f = all.nextEvent(t)
+	require.Equal(t, "alert", f.event, "the malformed announcement is skipped")
+	require.Empty(t, f.id, "alert frames do not move Last-Event-ID")
+	var got readmodel.Alert
+	require.NoError(t, json.Unmarshal([]byte(f.data), &got))
+	require.Equal(t, alert, got)
+	second := publish(t, g.js, event{Type: "order.created", User: "u9"})
+	require.Equal(t, second, all.eventsUntil(t, second[0]))
+
+	f = narrow.nextEvent(t)
+	require.Equal(t, "alert", f.event, "alerts ignore the event filter")
+	require.Equal(t, second, narrow.eventsUntil(t, second[0]), "one alert frame, then the matching event")
+
+	require.Equal(t, []uint64{first[0], second[0]}, off.eventsUntil(t, second[0]), "alerts=0: events only")
+	require.EqualValues(t, 2, promValue(g.reg, `kiln_gateway_sse_frames_total{kind="alert"}`))
+}
