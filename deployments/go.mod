@@ -24,12 +24,19 @@ replace github.com/kilnhq/kiln/standalone => ./standalone
 
 require (
 	github.com/kilnhq/kiln/gateway v0.0.0
+	github.com/kilnhq/kiln/httpserver v0.0.0
 	github.com/kilnhq/kiln/ingest v0.0.0
-	github.com/kilnhq/kiln/notifier v0.0.0-00010101000000-000000000000
+	github.com/kilnhq/kiln/notifier v0.0.0
 	github.com/kilnhq/kiln/projector v0.0.0
+	github.com/kilnhq/kiln/readmodel v0.0.0
+	github.com/kilnhq/kiln/schemas v0.0.0
 	github.com/kilnhq/kiln/standalone v0.0.0-00010101000000-000000000000
+	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
+	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
+	go.mongodb.org/mongo-driver/v2 v2.10.0
 	go.yaml.in/yaml/v3 v3.0.5
 )
 
@@ -62,9 +69,6 @@ require (
 	github.com/jackc/pgx/v5 v5.7.5 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/kilnhq/kiln/dashboard v0.0.0 // indirect
-	github.com/kilnhq/kiln/httpserver v0.0.0 // indirect
-	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
-	github.com/kilnhq/kiln/schemas v0.0.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -73,14 +77,12 @@ require (
 	github.com/montanaflynn/stats v0.7.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
 	github.com/philhofer/fwd v1.1.3-0.20240916144458-20a13a1f6b7c // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -102,7 +104,6 @@ require (
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.mongodb.org/mongo-driver v1.17.3 // indirect
-	go.mongodb.org/mongo-driver/v2 v2.10.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.1.0 // indirect
 	go.opentelemetry.io/otel v1.36.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.36.0 // indirect
