@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -16,8 +17,17 @@ type FieldError struct {
 }
 
 // FieldErrors flattens a schema validation failure into field-level errors,
-// one per failing leaf, sorted by field and de-duplicated.
-func FieldErrors(ve *jsonschema.ValidationError) []FieldError {
+// one per failing leaf, sorted by field and de-duplicated. The fields named
+// by "required" and "additionalProperties" are read from jsonschema's
+// messages, which cannot render every name unambiguously; the Registry
+// resolves them against the schema and the event instead.
+func FieldErrors(ve *jsonschema.ValidationError) []FieldError { return fieldErrors(ve, nil) }
+
+// nameResolver returns the fields a "required" or "additionalProperties"
+// failure is about; ok false leaves them to be read from the message.
+type nameResolver func(e *jsonschema.ValidationError, keyword string) (names []string, ok bool)
+
+func fieldErrors(ve *jsonschema.ValidationError, resolve nameResolver) []FieldError {
 	var out []FieldError
 	var walk func(*jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
@@ -27,7 +37,7 @@ func FieldErrors(ve *jsonschema.ValidationError) []FieldError {
 			}
 			return
 		}
-		out = append(out, leafErrors(e)...)
+		out = append(out, leafErrors(e, resolve)...)
 	}
 	walk(ve)
 	slices.SortFunc(out, func(a, b FieldError) int {
@@ -42,19 +52,27 @@ func FieldErrors(ve *jsonschema.ValidationError) []FieldError {
 // leafErrors turns one failing keyword into field errors. "required" and
 // "additionalProperties" fail on the parent object but name child fields, so
 // they are split into one error per named field.
-func leafErrors(e *jsonschema.ValidationError) []FieldError {
+func leafErrors(e *jsonschema.ValidationError, resolve nameResolver) []FieldError {
 	parent := pointerToField(e.InstanceLocation)
 	keyword := e.KeywordLocation[strings.LastIndex(e.KeywordLocation, "/")+1:]
+	names := func() []string {
+		if resolve != nil {
+			if names, ok := resolve(e, keyword); ok {
+				return names
+			}
+		}
+		return quotedNames(e.Message)
+	}
 	switch keyword {
 	case "required":
 		var out []FieldError
-		for _, name := range quotedNames(e.Message) {
+		for _, name := range names() {
 			out = append(out, FieldError{Field: joinField(parent, name), Message: "is required"})
 		}
 		return out
 	case "additionalProperties":
 		var out []FieldError
-		for _, name := range quotedNames(e.Message) {
+		for _, name := range names() {
 			out = append(out, FieldError{Field: joinField(parent, name), Message: "is not an allowed field"})
 		}
 		return out
@@ -66,22 +84,46 @@ func leafErrors(e *jsonschema.ValidationError) []FieldError {
 	return []FieldError{{Field: parent, Message: e.Message}}
 }
 
-// quotedNames extracts the 'quoted' property names from messages such as
-// "missing properties: 'userId', 'timestamp'".
+// quotedNames extracts the quoted property names from messages such as
+// "missing properties: 'userId', 'timestamp'". jsonschema quotes a name as
+// Go's %q does, then unescapes double quotes and escapes single quotes
+// (its quote function); this undoes that. Some names (a lone backslash)
+// come out ambiguous, which is why the Registry resolves names instead.
 func quotedNames(msg string) []string {
 	var names []string
-	for {
-		start := strings.IndexByte(msg, '\'')
-		if start < 0 {
+	for i := 0; i < len(msg); i++ {
+		if msg[i] != '\'' {
+			continue
+		}
+		var b strings.Builder
+		b.WriteByte('"')
+		j := i + 1
+		for ; j < len(msg) && msg[j] != '\''; j++ {
+			switch c := msg[j]; {
+			case c == '\\' && j+1 < len(msg) && msg[j+1] == '\'':
+				b.WriteByte('\'')
+				j++
+			case c == '\\' && j+1 < len(msg):
+				b.WriteString(msg[j : j+2])
+				j++
+			case c == '"':
+				b.WriteString(`\"`)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		if j >= len(msg) {
 			return names
 		}
-		end := strings.IndexByte(msg[start+1:], '\'')
-		if end < 0 {
-			return names
+		b.WriteByte('"')
+		name, err := strconv.Unquote(b.String())
+		if err != nil {
+			name = msg[i+1 : j]
 		}
-		names = append(names, msg[start+1:start+1+end])
-		msg = msg[start+end+2:]
+		names = append(names, name)
+		i = j
 	}
+	return names
 }
 
 // pointerToField converts a JSON Pointer ("/metadata/amount") to a dotted

@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/kilnhq/kiln/schemas/jsonscan"
 )
 
 //go:embed json/*.json
@@ -27,6 +30,20 @@ type Registry struct {
 	envelope *jsonschema.Schema
 	byType   map[string]*jsonschema.Schema
 	raw      map[string][]byte
+	// docs holds the decoded schema documents by URL, to name fields.
+	docs map[string]any
+	// fastEnvelope is true when envelope.json is the schema the fast path
+	// implements (envelopeSpec).
+	fastEnvelope bool
+	// fastTypes holds the registered types the fast path can check.
+	fastTypes map[string]typeCheck
+}
+
+// typeCheck is what a type schema adds to the envelope, for the fast path.
+type typeCheck struct {
+	requireMetadata bool
+	// metadata is the type schema's "properties.metadata", nil when none.
+	metadata *jsonschema.Schema
 }
 
 // NewRegistry compiles the embedded schemas. Call it once at start-up.
@@ -50,8 +67,13 @@ func NewRegistry() (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load schemas: %w", err)
 	}
-	r := &Registry{byType: map[string]*jsonschema.Schema{}, raw: map[string][]byte{}}
+	r := &Registry{byType: map[string]*jsonschema.Schema{}, raw: map[string][]byte{}, docs: map[string]any{}, fastTypes: map[string]typeCheck{}}
 	for name, b := range raw {
+		var d any
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("load schema %s: %w", name, err)
+		}
+		r.docs[schemaBaseURL+name] = d
 		s, err := c.Compile(schemaBaseURL + name)
 		if err != nil {
 			return nil, fmt.Errorf("compile schema %s: %w", name, err)
@@ -59,11 +81,17 @@ func NewRegistry() (*Registry, error) {
 		if name == envelopeFile {
 			r.envelope = s
 			r.raw[""] = b
+			r.fastEnvelope = implementsEnvelope(b)
 			continue
 		}
 		eventType := strings.TrimSuffix(name, ".json")
 		r.byType[eventType] = s
 		r.raw[eventType] = b
+		if tc, ok, err := compileTypeCheck(c, name, b); err != nil {
+			return nil, err
+		} else if ok {
+			r.fastTypes[eventType] = tc
+		}
 	}
 	if r.envelope == nil {
 		return nil, fmt.Errorf("load schemas: %s is missing", envelopeFile)
@@ -88,10 +116,82 @@ func (r *Registry) Schema(eventType string) ([]byte, bool) {
 	return b, ok
 }
 
+// compileTypeCheck prepares the fast path's check of a type schema; ok is
+// false when the schema has a form the fast path does not handle.
+func compileTypeCheck(c *jsonschema.Compiler, name string, raw []byte) (tc typeCheck, ok bool, err error) {
+	requireMetadata, metadataSchema, ok := typeShape(name, raw)
+	if !ok {
+		return tc, false, nil
+	}
+	tc.requireMetadata = requireMetadata
+	if metadataSchema {
+		if tc.metadata, err = c.Compile(schemaBaseURL + name + "#/properties/metadata"); err != nil {
+			return tc, false, fmt.Errorf("compile schema %s metadata: %w", name, err)
+		}
+	}
+	return tc, true, nil
+}
+
 // Validate checks a decoded JSON value (as produced by encoding/json with
 // UseNumber) against the schema of its eventType, or the envelope schema when
-// the type has none. It returns nil when the event is valid.
+// the type has none. It returns nil when the event is valid. The fast path
+// decides valid events; the JSON Schema explains invalid ones.
 func (r *Registry) Validate(doc any) []FieldError {
+	if f, metadata, ok := fieldsOf(doc); ok && r.fastValid(&f, metadata, true) {
+		return nil
+	}
+	return r.validateSchema(doc)
+}
+
+// ValidateFields is Validate for an event read with ScanEvent from the JSON
+// text raw: valid events are decided on f alone (the metadata is decoded
+// only for a type with a schema of its own); for invalid ones raw is
+// decoded and checked by the JSON Schema, which names every failing field.
+func (r *Registry) ValidateFields(f *EventFields, raw []byte) []FieldError {
+	if r.fastValid(f, nil, false) {
+		return nil
+	}
+	doc, ok := jsonscan.Decode(raw)
+	if !ok {
+		return []FieldError{{Field: "", Message: "is not well-formed JSON"}}
+	}
+	return r.validateSchema(doc)
+}
+
+// fastValid reports whether the fast path finds the event valid; false
+// means invalid, or a schema the fast path does not handle. metadata is
+// the decoded metadata when decoded is true; otherwise f.Metadata is
+// decoded if the type's schema must see it.
+func (r *Registry) fastValid(f *EventFields, metadata any, decoded bool) bool {
+	if !r.fastEnvelope || !envelopeValid(f) {
+		return false
+	}
+	if _, registered := r.byType[f.EventType]; !registered {
+		return true
+	}
+	tc, ok := r.fastTypes[f.EventType]
+	switch {
+	case !ok:
+		return false
+	case f.MetadataKind == jsonscan.None:
+		return !tc.requireMetadata
+	case tc.metadata == nil:
+		return true
+	}
+	if !decoded {
+		if metadata, ok = jsonscan.Decode(f.Metadata); !ok {
+			return false
+		}
+	}
+	return tameNumbers(metadata) && tc.metadata.Validate(metadata) == nil
+}
+
+// validateSchema checks doc with the JSON Schema of its type, after
+// refusing the numbers jsonschema cannot compare safely (see numbers.go).
+func (r *Registry) validateSchema(doc any) []FieldError {
+	if errs := r.untamed(doc); errs != nil {
+		return errs
+	}
 	s := r.envelope
 	if m, ok := doc.(map[string]any); ok {
 		if t, ok := m["eventType"].(string); ok {
@@ -106,7 +206,7 @@ func (r *Registry) Validate(doc any) []FieldError {
 	}
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
-		return FieldErrors(ve)
+		return fieldErrors(ve, r.namesIn(doc))
 	}
 	return []FieldError{{Field: "", Message: err.Error()}}
 }

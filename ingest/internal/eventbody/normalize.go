@@ -3,44 +3,51 @@ package eventbody
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/jsonscan"
 )
 
-// Normalizer validates decoded items and builds the stored envelopes.
+// Normalizer validates items and builds the stored envelopes.
 type Normalizer struct {
 	Registry *schemas.Registry
 	// Now returns the server time; tests may fix it.
 	Now func() time.Time
 }
 
-// Normalize validates one decoded value and returns its stored envelope.
-// fallbackID, when not empty, is the id to use if the event has none (from
-// the Idempotency-Key header). clientID reports whether the id came from the
-// client. A non-nil field error slice means the event is invalid.
-func (n *Normalizer) Normalize(v any, fallbackID string) (ev schemas.Event, clientID bool, errs []schemas.FieldError) {
-	if errs := n.Registry.Validate(v); errs != nil {
-		return ev, false, errs
+// Normalize validates one item read by Split and returns its stored
+// envelope. fallbackID, when not empty, is the id to use if the event has
+// none (from the Idempotency-Key header). clientID reports whether the id
+// came from the client. A non-nil field error slice means the event is
+// invalid. The envelope's Metadata is compact JSON (as json.Marshal writes
+// it) in a buffer of its own, appended to buf, which is returned grown.
+func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev schemas.Event, clientID bool, errs []schemas.FieldError, _ []byte) {
+	f := &it.Fields
+	if errs := n.Registry.ValidateFields(f, it.Raw); errs != nil {
+		return ev, false, errs, buf
 	}
-	m := v.(map[string]any) // the envelope schema requires an object
-	ev.EventType = m["eventType"].(string)
-	ev.UserID = m["userId"].(string)
-	ts, err := m["timestamp"].(json.Number).Float64()
+	// Valid: the envelope schema guarantees an object with string eventType
+	// and userId, a number timestamp, and an object metadata if present.
+	ev.EventType, ev.UserID = f.EventType, f.UserID
+	ts, err := strconv.ParseFloat(string(f.Timestamp), 64)
 	if err != nil {
-		return ev, false, []schemas.FieldError{{Field: "timestamp", Message: "is not a finite number"}}
+		return ev, false, []schemas.FieldError{{Field: "timestamp", Message: "is not a finite number"}}, buf
 	}
 	ev.Timestamp = schemas.TimestampMillis(ts)
-	if md, ok := m["metadata"]; ok {
-		if ev.Metadata, err = json.Marshal(md); err != nil {
-			return ev, false, []schemas.FieldError{{Field: "metadata", Message: fmt.Sprintf("cannot be encoded: %v", err)}}
+	if f.MetadataKind != jsonscan.None {
+		start := len(buf)
+		if buf, err = appendMetadata(buf, f.Metadata); err != nil {
+			return ev, false, []schemas.FieldError{{Field: "metadata", Message: fmt.Sprintf("cannot be encoded: %v", err)}}, buf[:start]
 		}
+		ev.Metadata = buf[start:len(buf):len(buf)]
 	}
-	switch id, _ := m["id"].(string); {
+	switch id := f.ID; {
 	case id != "" && fallbackID != "" && id != fallbackID:
-		return ev, false, []schemas.FieldError{{Field: "id", Message: "differs from the Idempotency-Key header"}}
+		return ev, false, []schemas.FieldError{{Field: "id", Message: "differs from the Idempotency-Key header"}}, buf
 	case id != "":
 		ev.ID, clientID = id, true
 	case fallbackID != "":
@@ -49,5 +56,26 @@ func (n *Normalizer) Normalize(v any, fallbackID string) (ev schemas.Event, clie
 		ev.ID = ulid.Make().String()
 	}
 	ev.ReceivedAt = n.Now().UnixMilli()
-	return ev, clientID, nil
+	return ev, clientID, nil, buf
+}
+
+// appendMetadata appends the stored form of a metadata object: its text
+// compacted when every JSON reader reads it the same way (the common case),
+// otherwise re-encoded from its decoded value, which settles repeated keys
+// (the last wins, as the validator saw it) and invalid UTF-8.
+func appendMetadata(buf, raw []byte) ([]byte, error) {
+	if jsonscan.Unambiguous(raw) {
+		if out, ok := jsonscan.AppendCompact(buf, raw); ok {
+			return out, nil
+		}
+	}
+	v, ok := jsonscan.Decode(raw)
+	if !ok {
+		return buf, fmt.Errorf("not well-formed")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return buf, err
+	}
+	return append(buf, b...), nil
 }

@@ -11,6 +11,9 @@ import (
 	"io"
 	"mime"
 	"strings"
+
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/jsonscan"
 )
 
 // Format is the shape of a request body.
@@ -48,16 +51,22 @@ func FormatOf(contentType string) (Format, error) {
 	return 0, fmt.Errorf("%w: %q; send application/json or application/x-ndjson", ErrUnsupportedMediaType, mt)
 }
 
-// Item is one element of a body: a decoded JSON value, or the reason it
-// could not be decoded (NDJSON lines fail one by one).
+// Item is one element of a body: its JSON text with the envelope members
+// read from it, or the reason it could not be read (NDJSON lines fail one
+// by one).
 type Item struct {
-	Value any
-	Err   error
+	// Raw is the item's JSON text; it aliases the request body.
+	Raw []byte
+	// Fields are the envelope members of Raw.
+	Fields schemas.EventFields
+	Err    error
 }
 
-// Split decodes a body into items. Single reports whether the body was one
-// JSON object (the compat form, answered with a single result). A JSON body
-// that is not well-formed fails as a whole; an NDJSON line that is not fails
+// Split reads a body into items in one pass, without decoding them: each
+// item is checked for well-formedness (as encoding/json would) and its
+// envelope members are read. Single reports whether the body was one JSON
+// object (the compat form, answered with a single result). A JSON body that
+// is not well-formed fails as a whole; an NDJSON line that is not fails
 // alone.
 func Split(format Format, body []byte, maxItems int) (items []Item, single bool, err error) {
 	if format == FormatNDJSON {
@@ -69,25 +78,54 @@ func Split(format Format, body []byte, maxItems int) (items []Item, single bool,
 		return nil, false, ErrEmpty
 	}
 	if trimmed[0] != '[' {
-		v, err := decodeOne(trimmed)
-		if err != nil {
-			return nil, false, err
+		f, ok := schemas.ReadEvent(trimmed)
+		if !ok {
+			return nil, false, malformedText(trimmed)
 		}
-		return []Item{{Value: v}}, true, nil
+		return []Item{{Raw: trimmed, Fields: f}}, true, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(trimmed, &raws); err != nil {
-		return nil, false, malformed(err)
-	}
-	if len(raws) == 0 {
+	return splitArray(trimmed, maxItems)
+}
+
+// splitArray reads a JSON array body (b[0] == '[').
+func splitArray(b []byte, maxItems int) (items []Item, single bool, err error) {
+	i := jsonscan.SkipSpace(b, 1)
+	if i < len(b) && b[i] == ']' {
+		if jsonscan.SkipSpace(b, i+1) != len(b) {
+			return nil, false, malformedText(b)
+		}
 		return nil, false, ErrEmpty
 	}
-	if len(raws) > maxItems {
-		return nil, false, fmt.Errorf("%w: %d events, the limit is %d", ErrTooMany, len(raws), maxItems)
+	// Most bodies are batches of similar events: guess the count from the
+	// first one to allocate once.
+	n := 0
+	for {
+		f, end, ok := schemas.ScanEvent(b, i, 1)
+		if !ok {
+			return nil, false, malformedText(b)
+		}
+		if items == nil {
+			items = make([]Item, 0, min(maxItems, len(b)/max(end-i, 1)+1))
+		}
+		if n++; n <= maxItems {
+			items = append(items, Item{Raw: b[i:end], Fields: f})
+		}
+		if i = jsonscan.SkipSpace(b, end); i >= len(b) {
+			return nil, false, malformedText(b)
+		}
+		if b[i] == ']' {
+			break
+		}
+		if b[i] != ',' {
+			return nil, false, malformedText(b)
+		}
+		i = jsonscan.SkipSpace(b, i+1)
 	}
-	items = make([]Item, len(raws))
-	for i, raw := range raws {
-		items[i].Value, items[i].Err = decodeOne(raw)
+	if jsonscan.SkipSpace(b, i+1) != len(b) {
+		return nil, false, malformedText(b)
+	}
+	if n > maxItems {
+		return nil, false, fmt.Errorf("%w: %d events, the limit is %d", ErrTooMany, n, maxItems)
 	}
 	return items, false, nil
 }
@@ -102,8 +140,15 @@ func splitNDJSON(body []byte, maxItems int) ([]Item, error) {
 		if len(items) == maxItems {
 			return nil, fmt.Errorf("%w: more than %d lines, the limit is %d", ErrTooMany, maxItems, maxItems)
 		}
-		v, err := decodeOne(line)
-		items = append(items, Item{Value: v, Err: err})
+		if items == nil {
+			items = make([]Item, 0, min(maxItems, len(body)/len(line)+1))
+		}
+		f, ok := schemas.ReadEvent(line)
+		if !ok {
+			items = append(items, Item{Err: malformedText(line)})
+			continue
+		}
+		items = append(items, Item{Raw: line, Fields: f})
 	}
 	if len(items) == 0 {
 		return nil, ErrEmpty
@@ -111,18 +156,27 @@ func splitNDJSON(body []byte, maxItems int) ([]Item, error) {
 	return items, nil
 }
 
-// decodeOne decodes exactly one JSON value, keeping numbers exact.
-func decodeOne(b []byte) (any, error) {
+// malformedText explains why b, which the scanner found not well-formed,
+// is malformed, in encoding/json's words.
+func malformedText(b []byte) error {
+	if err := decodeOne(b); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: not well-formed", ErrMalformed) // unreachable while the scanner agrees with encoding/json
+}
+
+// decodeOne decodes exactly one JSON value and returns why it is malformed,
+// nil if it is not.
+func decodeOne(b []byte) error {
 	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return nil, malformed(err)
+		return malformed(err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: unexpected data after the JSON value", ErrMalformed)
+		return fmt.Errorf("%w: unexpected data after the JSON value", ErrMalformed)
 	}
-	return v, nil
+	return nil
 }
 
 func malformed(err error) error {

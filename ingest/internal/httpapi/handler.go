@@ -3,7 +3,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -16,8 +15,13 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/jsonscan"
 	"github.com/kilnhq/kiln/schemas/problem"
 )
+
+// envelopeOverhead is the usual size of a stored envelope without its
+// metadata, to size the encoding buffer.
+const envelopeOverhead = 160
 
 // maxIdempotencyKey leaves room for the "/<index>" suffix of batch items.
 const maxIdempotencyKey = 120
@@ -105,7 +109,9 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 // normalize validates every item and prepares the valid ones.
 func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []ItemResult {
 	results := make([]ItemResult, len(items))
-	for i, it := range items {
+	var metadata []byte // the items' compacted metadata, one buffer for all
+	for i := range items {
+		it := &items[i]
 		r := &results[i]
 		r.Index = i
 		var index *int
@@ -120,7 +126,11 @@ func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []I
 		if key != "" && !single {
 			fallback = key + "/" + strconv.Itoa(i)
 		}
-		ev, clientID, errs := h.Normalizer.Normalize(it.Value, fallback)
+		if metadata == nil && it.Fields.MetadataKind != jsonscan.None {
+			metadata = make([]byte, 0, len(it.Fields.Metadata)*(len(items)-i))
+		}
+		ev, clientID, errs, grown := h.Normalizer.Normalize(it, fallback, metadata)
+		metadata = grown
 		if errs != nil {
 			r.Error = problem.Invalid("the event does not match its schema", problem.FromSchema(index, errs))
 			continue
@@ -134,17 +144,22 @@ func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []I
 func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 	events := make([]publish.Event, 0, len(results))
 	positions := make([]int, 0, len(results))
+	// One buffer holds every stored envelope of the request. It is not
+	// pooled: the client library may keep a message for a retry after
+	// Publish returned.
+	var buf []byte
 	for i := range results {
 		r := &results[i]
 		if !r.valid {
 			h.Metrics.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
 			continue
 		}
-		data, err := json.Marshal(r.event)
-		if err != nil { // cannot happen for a validated event; never hide it
-			r.valid, r.Error = false, problem.Invalid("the event cannot be encoded: "+err.Error(), nil)
-			continue
+		if buf == nil {
+			buf = make([]byte, 0, (len(r.event.Metadata)+envelopeOverhead)*(len(results)-i))
 		}
+		start := len(buf)
+		buf = eventbody.AppendEvent(buf, &r.event)
+		data := buf[start:len(buf):len(buf)]
 		events = append(events, publish.Event{
 			ID: r.event.ID, Subject: schemas.Subject(r.event.EventType), UserID: r.event.UserID,
 			Data: data, ClientID: r.clientID,
