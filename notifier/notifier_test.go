@@ -14,7 +14,7 @@ import (
 
 	"github.com/kilnhq/kiln/notifier/dlq"
 	"github.com/kilnhq/kiln/notifier/internal/jobs"
-	"github.com/kilnhq/kiln/notifier/internal/slacktest"
+	"github.com/kilnhq/kiln/notifier/slacktest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"

@@ -12,13 +12,14 @@ import (
 
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/schemas"
 )
 
 // knownServices are the services the standalone can run; KILN_SERVICES
 // picks a subset.
-func knownServices() []string { return []string{"ingest", "projector", "gateway"} }
+func knownServices() []string { return []string{"ingest", "projector", "notifier", "gateway"} }
 
 // component is one service in the standalone process.
 type component struct {
@@ -46,6 +47,18 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 	if cfg.runs("projector") {
 		svc, err := projector.New(ctx, cfg.Projector, projector.Deps{
 			JetStream: js, Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "projector"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, component{ready: svc.Ready, run: svc.Run})
+	}
+	if cfg.runs("notifier") {
+		// The alerts live beside the history, where the gateway reads them;
+		// channels without settings (Slack, email) stay off and the log
+		// channel shows what would be sent.
+		svc, err := notifier.New(ctx, cfg.Notifier, notifier.Deps{
+			JetStream: js, Mongo: db, Metrics: reg, Log: log.With("service", "notifier"),
 		})
 		if err != nil {
 			return nil, err

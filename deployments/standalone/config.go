@@ -12,6 +12,7 @@ import (
 
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
 )
 
@@ -32,11 +33,14 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	// Services are the services to run (all by default).
-	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,gateway" envSeparator:","`
+	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway" envSeparator:","`
 
 	Ingest    ingest.Config
 	Projector projector.Config
 	Gateway   gateway.Config
+	// Notifier runs with NOTIFIER_RULES_FILE or the built-in example rules;
+	// Slack and email only with SLACK_WEBHOOK_URL and SMTP_HOST.
+	Notifier notifier.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -66,6 +70,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Projector.Validate(); err != nil {
 		return err
+	}
+	if c.runs("notifier") {
+		if err := c.Notifier.Validate(); err != nil {
+			return err
+		}
 	}
 	return c.Ingest.Validate()
 }

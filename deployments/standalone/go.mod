@@ -47,6 +47,7 @@ require (
 	github.com/jackc/pgx/v5 v5.7.5 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/kilnhq/kiln/gateway v0.0.0
+	github.com/kilnhq/kiln/notifier v0.0.0
 	github.com/kilnhq/kiln/projector v0.0.0
 	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
 	github.com/kilnhq/kiln/schemas v0.0.0
@@ -122,3 +123,5 @@ replace github.com/kilnhq/kiln/projector => ../../projector
 replace github.com/kilnhq/kiln/readmodel => ../../readmodel
 
 replace github.com/kilnhq/kiln/gateway => ../../gateway
+
+replace github.com/kilnhq/kiln/notifier => ../../notifier

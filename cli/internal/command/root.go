@@ -91,7 +91,7 @@ func Execute(ctx context.Context, args []string, io IO) error {
 	pf.StringVar(&c.mongoURI, "mongo", envOr(io.Getenv, "MONGO_URI", "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
 	pf.StringVar(&c.mongoDB, "mongo-db", envOr(io.Getenv, "MONGO_DATABASE", "kiln"), "MongoDB database (env MONGO_DATABASE)")
 	pf.StringVar(&c.redisURL, "redis", envOr(io.Getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
-	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c))
+	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c))
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/notifier/internal/channel"
-	"github.com/kilnhq/kiln/notifier/internal/slacktest"
-	"github.com/kilnhq/kiln/notifier/internal/smtptest"
+	"github.com/kilnhq/kiln/notifier/slacktest"
+	"github.com/kilnhq/kiln/notifier/smtptest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/testsupport"
 )

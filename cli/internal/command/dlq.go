@@ -1,0 +1,100 @@
+package command
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnhq/kiln/notifier/dlq"
+)
+
+// dlqCommand lists and redrives the notifier's dead letters: alert
+// deliveries that ran out of attempts and wait in the ALERTS_DLQ stream.
+func dlqCommand(c *conn) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "List and redrive the notifier's dead letters (ALERTS_DLQ)",
+	}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead alert deliveries, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			js, err := c.jetStream()
+			if err != nil {
+				return err
+			}
+			letters, err := dlq.List(cmd.Context(), js)
+			if err != nil {
+				return err
+			}
+			return printDeadLetters(c.io.Out, letters, asJSON)
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print the dead letters as JSON")
+
+	var ids []string
+	var all bool
+	redrive := &cobra.Command{
+		Use:   "redrive [--id ALERT:CHANNEL]... | --all",
+		Short: "Queue dead deliveries again; a delivery sent meanwhile is not sent twice",
+		Example: `  kiln dlq redrive --id 3f2a…:slack
+  kiln dlq redrive --all`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids = append(ids, args...)
+			if all == (len(ids) > 0) {
+				return errors.New("dlq redrive: give --all or delivery ids (--id alertID:channel), not both")
+			}
+			js, err := c.jetStream()
+			if err != nil {
+				return err
+			}
+			var done []dlq.DeadLetter
+			if all {
+				done, err = dlq.RedriveAll(cmd.Context(), js)
+			} else {
+				done, err = dlq.Redrive(cmd.Context(), js, ids)
+			}
+			for _, d := range done {
+				fmt.Fprintf(c.io.Out, "redriven %s (dead letter %d)\n", d.Job.ID(), d.Seq)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.io.Out, "%d redriven\n", len(done))
+			return nil
+		},
+	}
+	redrive.Flags().StringArrayVar(&ids, "id", nil, "a dead delivery, alertID:channel as `kiln dlq list` shows it (repeatable)")
+	redrive.Flags().BoolVar(&all, "all", false, "redrive every dead letter")
+	cmd.AddCommand(list, redrive)
+	return cmd
+}
+
+func printDeadLetters(w io.Writer, letters []dlq.DeadLetter, asJSON bool) error {
+	if asJSON {
+		if letters == nil {
+			letters = []dlq.DeadLetter{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(letters)
+	}
+	if len(letters) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tDELIVERY\tRULE\tATTEMPTS\tFAILED AT\tERROR")
+	for _, d := range letters {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", d.Seq, d.Job.ID(), d.Job.Alert.Rule, d.Attempts,
+			time.UnixMilli(d.FailedAt).UTC().Format(time.RFC3339), d.Error)
+	}
+	return tw.Flush()
+}
