@@ -75,6 +75,11 @@ func (c *Config) Validate() error {
 		if err := c.Notifier.Validate(); err != nil {
 			return err
 		}
+		// A bad rules file stops start-up before anything starts, naming
+		// each bad rule and field.
+		if _, err := notifier.CheckRules(c.Notifier); err != nil {
+			return err
+		}
 	}
 	return c.Ingest.Validate()
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +65,9 @@ func TestNotifierIsADefaultService(t *testing.T) {
 	require.ErrorContains(t, err, "NOTIFIER_MAX_ATTEMPTS")
 	_, err = standalone.LoadConfig(map[string]string{"NOTIFIER_MAX_ATTEMPTS": "0", "KILN_SERVICES": "ingest,gateway"})
 	require.NoError(t, err, "the notifier's settings matter only when it runs")
+
+	bad := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("rules:\n  - {name: loud, match: {type: x}, channels: [slack]}\n"), 0o600))
+	_, err = standalone.LoadConfig(map[string]string{"NOTIFIER_RULES_FILE": bad})
+	require.ErrorContains(t, err, `rule "loud" (rules[0], line 2): channels[0]: channel "slack" is not configured`)
 }

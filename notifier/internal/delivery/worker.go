@@ -35,6 +35,7 @@ import (
 // Crash points (see decide.Crash).
 const (
 	CrashBeforeSend  = "before-send"
+	CrashAfterSend   = "after-send" // the unavoidable window: sent, not recorded
 	CrashAfterRecord = "after-record"
 )
 
@@ -165,6 +166,9 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	err = w.Channel.Send(sendCtx, job.Alert)
 	cancelSend()
 	if err == nil {
+		if w.crash(CrashAfterSend, id) {
+			return
+		}
 		w.sent(work, m, job, d)
 		return
 	}
