@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh: build kiln-standalone and kiln-load, start the standalone in a
-# temporary data directory on free ports, wait until it is ready, run
-# kiln-load against its HTTP port and embedded NATS, then stop it.
+# temporary data directory on free ports (with a throwaway redis-server when
+# one is installed), wait until it is ready, run
+# kiln-load against its HTTP port, embedded NATS, FerretDB and Redis, then
+# stop it.
 #
 #   loadtest/bench.sh [kiln-load flags...]     e.g. loadtest/bench.sh -duration 5s
 #
@@ -16,6 +18,7 @@ command -v curl >/dev/null || { echo "bench.sh: curl is required" >&2; exit 1; }
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")"
 pid=""
+redis_pid=""
 cleanup() {
 	status=$?
 	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
@@ -23,6 +26,10 @@ cleanup() {
 		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
+	fi
+	if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
+		kill -TERM "$redis_pid" 2>/dev/null || true
+		wait "$redis_pid" 2>/dev/null || true
 	fi
 	if [[ "${BENCH_KEEP:-}" == 1 || $status -ne 0 ]]; then
 		echo "bench.sh: kept $tmp (server log: $tmp/standalone.log)" >&2
@@ -59,8 +66,29 @@ admin_port="$(free_port)"
 nats_port="$(free_port)"
 mongo_port="$(free_port)"
 
-KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
-	MONGO_PORT="$mongo_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
+# Redis: a real redis-server when one is installed (the projector_throughput
+# and replay_rate targets are for Redis itself), else the standalone's
+# in-process one. BENCH_REDIS_URL points at a Redis of your own instead.
+redis_port="$(free_port)"
+redis_url="${BENCH_REDIS_URL:-}"
+if [[ -z "$redis_url" ]] && command -v redis-server >/dev/null; then
+	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+		>"$tmp/redis.log" 2>&1 &
+	redis_pid=$!
+	redis_url="redis://127.0.0.1:$redis_port/0"
+	echo "bench.sh: redis-server (pid $redis_pid) on :$redis_port" >&2
+elif [[ -z "$redis_url" ]]; then
+	echo "bench.sh: no redis-server on PATH; using the standalone's in-process Redis (slow: not a Redis benchmark)" >&2
+	redis_url="redis://127.0.0.1:$redis_port/0"
+fi
+
+redis_env="REDIS_PORT=$redis_port"
+if [[ -n "$redis_pid" || -n "${BENCH_REDIS_URL:-}" ]]; then
+	redis_env="REDIS_URL=$redis_url"
+fi
+
+env KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
+	MONGO_PORT="$mongo_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
 	"$tmp/kiln-standalone" >"$tmp/standalone.log" 2>&1 &
 pid=$!
 
@@ -86,4 +114,5 @@ done
 # process. -purge-ingested and -settle keep one phase's projection backlog
 # from eating the CPU of the next; flags given to bench.sh come last and win.
 "$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
+	-mongo "mongodb://127.0.0.1:$mongo_port" -redis "$redis_url" \
 	-purge-ingested -settle 60s "$@"

@@ -1,7 +1,7 @@
 // Package notifier is the notifier service: it evaluates live events against
 // alert rules, decides each alert once, and delivers it to Slack, email or
 // the log with retries, a dead-letter stream and redrive. See the README's
-// Alerts section for the guarantees and their one unavoidable gap.
+// Notifier section (and notifier/README.md) for the guarantees and their one unavoidable gap.
 package notifier
 
 import (

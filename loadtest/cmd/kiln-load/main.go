@@ -67,6 +67,13 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 		"after each Kiln phase; only for throwaway deployments")
 	fs.DurationVar(&cfg.Settle, "settle", 0, "before each phase, wait up to this long for Kiln's projections "+
 		"(durable consumers of EVENTS) to catch up; 0 does not wait")
+	fs.StringVar(&cfg.MongoURL, "mongo", "mongodb://127.0.0.1:27017", "MongoDB Kiln's read models live in "+
+		"(projector_throughput and replay_rate write scratch collections there; replay_rate rebuilds the history)")
+	fs.StringVar(&cfg.MongoDatabase, "mongo-db", "kiln", "database of Kiln's read models")
+	fs.StringVar(&cfg.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis of Kiln's counters "+
+		"(projector_throughput writes keys under kilnbench:; replay_rate rebuilds the counters)")
+	fs.IntVar(&cfg.ProjBatch, "proj-batch", 500, "events per Apply call in projector_throughput (PROJECTOR_BATCH_SIZE)")
+	fs.IntVar(&cfg.ReplayEvents, "replay-events", 50_000, "events replay_rate publishes to the stream before replaying it")
 	names := fs.String("scenarios", "all", "comma-separated scenarios to run: all or "+strings.Join(scenario.Names(), ","))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kiln-load [flags]\n\n"+

@@ -16,10 +16,22 @@ const (
 	IngestBatch   = "ingest_batch"
 	IngestSingle  = "ingest_single"
 	IngestLatency = "ingest_latency"
+	// ProjectorThroughput prints one line per store (redis, mongo).
+	ProjectorThroughput = "projector_throughput"
+	// E2EVisible also prints the ProjectionLag line, sampled under its load.
+	E2EVisible   = "e2e_visible_ms"
+	ReplayRate   = "replay_rate"
+	NotifierEval = "notifier_eval"
 )
 
+// ProjectionLag is the bench of the second line E2EVisible prints.
+const ProjectionLag = "projection_lag"
+
 // Names lists every scenario in run order.
-func Names() []string { return []string{IngestBatch, IngestSingle, IngestLatency} }
+func Names() []string {
+	return []string{IngestBatch, IngestSingle, IngestLatency,
+		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval}
+}
 
 // Config is one kiln-load run.
 type Config struct {
@@ -44,6 +56,12 @@ type Config struct {
 	// Settle is how long to wait before each phase for Kiln's projections
 	// (durable consumers of EVENTS) to catch up; 0 does not wait.
 	Settle time.Duration
+	// The read models' stores, for projector_throughput and replay_rate.
+	MongoURL      string
+	MongoDatabase string
+	RedisURL      string
+	ProjBatch     int // events per Apply call in projector_throughput
+	ReplayEvents  int // events replay_rate adds to the stream before replaying it
 }
 
 // Validate reports the first invalid setting, named as its flag.
@@ -68,6 +86,15 @@ func (c Config) Validate() error {
 	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)
 	check(!(c.Rate >= 1 && c.Rate <= 1_000_000), "-rate %g: must be between 1 and 1000000 events/s", c.Rate)
 	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
+	m, err := url.Parse(c.MongoURL)
+	check(err != nil || (m.Scheme != "mongodb" && m.Scheme != "mongodb+srv") || m.Host == "",
+		"-mongo %q: want a mongodb:// URL such as mongodb://127.0.0.1:27017", c.MongoURL)
+	check(c.MongoDatabase == "", "-mongo-db: must not be empty")
+	rd, err := url.Parse(c.RedisURL)
+	check(err != nil || (rd.Scheme != "redis" && rd.Scheme != "rediss") || rd.Host == "",
+		"-redis %q: want a redis:// URL such as redis://127.0.0.1:6379/0", c.RedisURL)
+	check(c.ProjBatch < 1 || c.ProjBatch > 10_000, "-proj-batch %d: must be between 1 and 10000", c.ProjBatch)
+	check(c.ReplayEvents < 0 || c.ReplayEvents > 1_000_000, "-replay-events %d: must be between 0 and 1000000", c.ReplayEvents)
 	check(len(c.Scenarios) == 0, "-scenarios: name at least one of %s", strings.Join(Names(), ", "))
 	return errors.Join(errs...)
 }

@@ -53,9 +53,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	}
 	r := &runner{cfg: cfg, out: out, log: log, pub: pub}
 	scenarios := map[string]func(context.Context) (any, error){
-		IngestBatch:   r.batch,
-		IngestSingle:  r.single,
-		IngestLatency: r.latency,
+		IngestBatch:         r.batch,
+		IngestSingle:        r.single,
+		IngestLatency:       r.latency,
+		ProjectorThroughput: r.projector,
+		E2EVisible:          r.visible,
+		ReplayRate:          r.replayRate,
+		NotifierEval:        r.notifierEval,
 	}
 	for _, name := range cfg.Scenarios {
 		if ctx.Err() != nil {
@@ -69,8 +73,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		if ctx.Err() != nil { // interrupted: the numbers are not a full run
 			return ctx.Err()
 		}
-		if err := report.Write(out, line); err != nil {
-			return err
+		lines, ok := line.([]any) // a scenario may print several lines
+		if !ok {
+			lines = []any{line}
+		}
+		for _, line := range lines {
+			if err := report.Write(out, line); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

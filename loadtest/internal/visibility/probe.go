@@ -1,0 +1,115 @@
+// Package visibility measures how long an accepted event takes to become
+// readable: it posts a probe event with a client id to POST /events and
+// polls GET /events/{id} until the read API returns it.
+package visibility
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Prober.
+type Options struct {
+	BaseURL string        // Kiln's base URL (ingest and read API on one port)
+	APIKey  string        // sent as a bearer token when set
+	Poll    time.Duration // between reads of GET /events/{id}
+	Timeout time.Duration // give up on a probe after this long
+}
+
+// Prober posts probe events and waits for them to be visible. It is safe
+// for concurrent use.
+type Prober struct {
+	opts  Options
+	hc    *http.Client
+	nonce string
+	n     atomic.Int64
+}
+
+// New returns a Prober for opts.BaseURL.
+func New(opts Options) *Prober {
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	return &Prober{
+		opts:  opts,
+		hc:    &http.Client{Timeout: opts.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		nonce: strconv.FormatInt(time.Now().UnixNano(), 36),
+	}
+}
+
+// Close releases idle connections.
+func (p *Prober) Close() { p.hc.CloseIdleConnections() }
+
+// probe is the body of a probe event: a page_view with a client id.
+type probe struct {
+	ID        string         `json:"id"`
+	EventType string         `json:"eventType"`
+	UserID    string         `json:"userId"`
+	Timestamp int64          `json:"timestamp"`
+	Metadata  map[string]any `json:"metadata"`
+}
+
+// Probe posts one event and returns the time from its 202 Accepted to the
+// first GET /events/{id} that answers 200.
+func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
+	id := "probe-" + p.nonce + "-" + strconv.FormatInt(p.n.Add(1), 10)
+	body, err := json.Marshal(probe{ID: id, EventType: "page_view", UserID: "kiln-load-probe",
+		Timestamp: time.Now().UnixMilli(), Metadata: map[string]any{"path": "/probe", "durationMs": 1}})
+	if err != nil {
+		return 0, fmt.Errorf("encode probe: %w", err)
+	}
+	status, err := p.do(ctx, http.MethodPost, "/events", body)
+	if err != nil {
+		return 0, err
+	}
+	if status != http.StatusAccepted {
+		return 0, fmt.Errorf("POST /events: status %d", status)
+	}
+	accepted := time.Now()
+	deadline := accepted.Add(p.opts.Timeout)
+	for {
+		status, err := p.do(ctx, http.MethodGet, "/events/"+id, nil)
+		switch {
+		case err != nil:
+			return 0, err
+		case status == http.StatusOK:
+			return time.Since(accepted), nil
+		case status != http.StatusNotFound:
+			return 0, fmt.Errorf("GET /events/{id}: status %d", status)
+		case time.Now().After(deadline):
+			return 0, fmt.Errorf("probe %s not visible after %s", id, p.opts.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(p.opts.Poll):
+		}
+	}
+}
+
+// do sends one request and returns the status, the body read and dropped.
+func (p *Prober) do(ctx context.Context, method, path string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, p.opts.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if p.opts.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+p.opts.APIKey)
+	}
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
