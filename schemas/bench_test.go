@@ -56,3 +56,28 @@ func BenchmarkEncodeEventMarshal(b *testing.B) {
 		}
 	}
 }
+
+func benchValidateFields(b *testing.B, eventType string) {
+	reg, err := schemas.NewRegistry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := []byte(`{"eventType":"` + eventType + `","userId":"bench-user-3","timestamp":1700000000003,"metadata":` + benchMetadata + `}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, ok := schemas.ReadEvent(raw)
+		if !ok {
+			b.Fatal("not read")
+		}
+		if errs := reg.ValidateFields(&f, raw); errs != nil {
+			b.Fatal(errs)
+		}
+	}
+}
+
+// BenchmarkValidateFields is what ingest does per event: read the envelope
+// members from the text, then validate (page_view: its metadata checked on
+// the text too).
+func BenchmarkValidateFields(b *testing.B) { benchValidateFields(b, "page_view") }
+
+func BenchmarkValidateFieldsUnregistered(b *testing.B) { benchValidateFields(b, "signup.completed") }

@@ -13,3 +13,7 @@ func (r *Registry) FastValid(b []byte) (valid, read bool) {
 // SchemaErrors is the JSON Schema's verdict on a decoded event, without the
 // fast path.
 func (r *Registry) SchemaErrors(doc any) []FieldError { return r.validateSchema(doc) }
+
+// ScansMetadata reports whether the fast path checks eventType's metadata
+// on the JSON text.
+func (r *Registry) ScansMetadata(eventType string) bool { return r.fastTypes[eventType].meta != nil }

@@ -81,7 +81,34 @@ func fastPathCases() []fastPathCase {
 		{"payment.failed", typed("payment.failed", `{"amount":0,"currency":"USD"}`), true},
 		{"payment.failed tiny", typed("payment.failed", `{"amount":1e-5,"currency":"USD","orderId":"o"}`), true},
 
+		{"page_view escaped path 2048", typed("page_view", `{"path":"`+r(`\u00e9`, 2048)+`"}`), true},
+		{"page_view durationMs -0.0e5", typed("page_view", `{"durationMs":-0.0e5}`), true},
+		{"page_view durationMs 0e0", typed("page_view", `{"durationMs":0e0}`), true},
+		{"page_view escaped key", typed("page_view", `{"\u0070ath":"/"}`), true},
+		{"page_view unicode referrer", typed("page_view", `{"referrer":"é😀\n"}`), true},
+		{"order.canceled numeric createdAt", typed("order.canceled", strings.Replace(orderCanceled, `1700000000`, `1.5e3`, 1)), true},
+		{"order.created plus email", typed("order.created", strings.Replace(orderCreated, "a@b.co", "a.b+c@d-e.example", 1)), true},
+		{"order.created escaped currency", typed("order.created", strings.Replace(orderCreated, `"EUR"`, `"\u0045UR"`, 1)), true},
+		{"payment.failed duplicate amount", typed("payment.failed", `{"amount":-1,"amount":1,"currency":"USD"}`), false}, // valid, left to jsonschema
+		{"payment.failed extra", typed("payment.failed", `{"amount":1,"currency":"USD","x":{"y":[true,null]}}`), true},
+
 		// Invalid: the fast path must defer, the schema explains.
+		{"page_view escaped path 2049", typed("page_view", `{"path":"`+r(`\u00e9`, 2049)+`"}`), false},
+		{"page_view path number", typed("page_view", `{"path":1}`), false},
+		{"page_view durationMs string", typed("page_view", `{"durationMs":"1"}`), false},
+		{"page_view durationMs -1e-5", typed("page_view", `{"durationMs":-1e-5}`), false},
+		{"page_view escaped key bad", typed("page_view", `{"\u0070ath":1}`), false},
+		{"page_view deep untamed", typed("page_view", `{"x":{"y":[1,2,1e99999]}}`), false},
+		{"order.created status empty", typed("order.created", strings.Replace(orderCreated, `"new"`, `""`, 1)), false},
+		{"order.created currency newline", typed("order.created", strings.Replace(orderCreated, `"EUR"`, `"EUR\n"`, 1)), false},
+		{"order.created currency unicode", typed("order.created", strings.Replace(orderCreated, `"EUR"`, `"ÉUR"`, 1)), false},
+		{"order.created currency long", typed("order.created", strings.Replace(orderCreated, `"EUR"`, `"EURO"`, 1)), false},
+		{"order.created email no at", typed("order.created", strings.Replace(orderCreated, "a@b.co", "a.b.co", 1)), false},
+		{"order.created email null", typed("order.created", strings.Replace(orderCreated, `"a@b.co"`, `null`, 1)), false},
+		{"order.created createdAt bool", typed("order.created", strings.Replace(orderCreated, `"2026-01-01T00:00:00Z"`, `true`, 1)), false},
+		{"order.created missing id", typed("order.created", strings.Replace(orderCreated, `"id":"o1",`, ``, 1)), false},
+		{"order.canceled reason number", typed("order.canceled", strings.Replace(orderCanceled, `"reason":""`, `"reason":5`, 1)), false},
+		{"payment.failed duplicate bad amount", typed("payment.failed", `{"amount":1,"amount":-1,"currency":"USD"}`), false},
 		{"not object array", `[]`, false},
 		{"not object string", `"x"`, false},
 		{"not object number", `1`, false},
@@ -155,6 +182,9 @@ func fastPathCases() []fastPathCase {
 func TestFastPathAgreesWithSchema(t *testing.T) {
 	reg, err := schemas.NewRegistry()
 	require.NoError(t, err)
+	for _, typ := range reg.Types() {
+		require.True(t, reg.ScansMetadata(typ), "the fast path checks %s metadata itself", typ)
+	}
 	for _, tc := range fastPathCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			fast := checkFastPath(t, reg, []byte(tc.body))

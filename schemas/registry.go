@@ -44,6 +44,9 @@ type typeCheck struct {
 	requireMetadata bool
 	// metadata is the type schema's "properties.metadata", nil when none.
 	metadata *jsonschema.Schema
+	// meta is the same schema when the fast path checks it on the JSON
+	// text (see metaspec.go), nil otherwise.
+	meta *metaSpec
 }
 
 // NewRegistry compiles the embedded schemas. Call it once at start-up.
@@ -128,6 +131,7 @@ func compileTypeCheck(c *jsonschema.Compiler, name string, raw []byte) (tc typeC
 		if tc.metadata, err = c.Compile(schemaBaseURL + name + "#/properties/metadata"); err != nil {
 			return tc, false, fmt.Errorf("compile schema %s metadata: %w", name, err)
 		}
+		tc.meta = metaSpecOf(raw)
 	}
 	return tc, true, nil
 }
@@ -179,6 +183,9 @@ func (r *Registry) fastValid(f *EventFields, metadata any, decoded bool) bool {
 		return true
 	}
 	if !decoded {
+		if tc.meta != nil {
+			return numbersTame(f.Metadata) && tc.meta.valid(f.Metadata)
+		}
 		if metadata, ok = jsonscan.Decode(f.Metadata); !ok {
 			return false
 		}

@@ -149,6 +149,12 @@ func AppendCompact(dst, b []byte) ([]byte, bool) {
 	if _, ok := Whole(b); !ok {
 		return dst, false
 	}
+	return AppendCompactValid(dst, b), true
+}
+
+// AppendCompactValid is AppendCompact for b already known to be one
+// well-formed value (e.g. read by Value): it skips the check.
+func AppendCompactValid(dst, b []byte) []byte {
 	inString := false
 	start := 0
 	for i := 0; i < len(b); i++ {
@@ -172,5 +178,5 @@ func AppendCompact(dst, b []byte) ([]byte, bool) {
 			start = i + 1
 		}
 	}
-	return append(dst, b[start:]...), true
+	return append(dst, b[start:]...)
 }

@@ -61,6 +61,7 @@ func checkAgainstEncodingJSON(t *testing.T, b []byte) {
 		return
 	}
 	require.Equal(t, "x"+string(want), string(compact), "compact %q", b)
+	require.Equal(t, string(want), string(jsonscan.AppendCompactValid(nil, b)), "compact %q", b)
 
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()

@@ -32,10 +32,12 @@ func AppendEvent(dst []byte, ev *schemas.Event) []byte {
 	return append(dst, '}')
 }
 
-// appendString appends s as encoding/json writes it: printable ASCII other
+func appendString(dst []byte, s string) []byte { return AppendString(dst, s) }
+
+// AppendString appends s as encoding/json writes it: printable ASCII other
 // than the characters it escapes is copied, anything else is left to
 // encoding/json.
-func appendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			b, _ := json.Marshal(s) // a string always encodes

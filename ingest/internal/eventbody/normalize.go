@@ -64,10 +64,8 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 // otherwise re-encoded from its decoded value, which settles repeated keys
 // (the last wins, as the validator saw it) and invalid UTF-8.
 func appendMetadata(buf, raw []byte) ([]byte, error) {
-	if jsonscan.Unambiguous(raw) {
-		if out, ok := jsonscan.AppendCompact(buf, raw); ok {
-			return out, nil
-		}
+	if jsonscan.Unambiguous(raw) { // raw was read by Split: well-formed
+		return jsonscan.AppendCompactValid(buf, raw), nil
 	}
 	v, ok := jsonscan.Decode(raw)
 	if !ok {

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 
 	"github.com/kilnhq/kiln/schemas/problem"
 )
@@ -19,7 +22,8 @@ func (h *Handler) answerSingle(c *fiber.Ctx, r ItemResult) error {
 		}
 		return r.Error
 	}
-	return c.Status(http.StatusAccepted).JSON(SingleResponse{Accepted: true, ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate})
+	c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	return c.Send(appendSingle(make([]byte, 0, 64+len(r.ID)), &SingleResponse{Accepted: true, ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate}))
 }
 
 // answerBatch replies to a batch. Any stored item makes it a 202 with one
@@ -46,7 +50,12 @@ func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(h.RetryAfter))
 	}
 	if resp.Accepted+resp.Duplicates > 0 {
-		return c.Status(http.StatusAccepted).JSON(resp)
+		c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+		body, err := appendBatch(make([]byte, 0, 96+len(results)*64), &resp)
+		if err != nil {
+			return err
+		}
+		return c.Send(body)
 	}
 	var p *problem.Details
 	if resp.Failed > 0 {
@@ -70,4 +79,67 @@ func writeBatchProblem(c *fiber.Ctx, p *problem.Details, resp BatchResponse) err
 	p.Instance = c.Path()
 	c.Status(p.Status)
 	return c.JSON(batchProblem{Details: p, BatchResponse: resp}, problem.ContentType)
+}
+
+// appendSingle appends json.Marshal(*r), without reflection.
+func appendSingle(dst []byte, r *SingleResponse) []byte {
+	dst = append(dst, `{"accepted":`...)
+	dst = strconv.AppendBool(dst, r.Accepted)
+	dst = append(dst, `,"id":`...)
+	dst = eventbody.AppendString(dst, r.ID)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, r.Seq, 10)
+	dst = append(dst, `,"duplicate":`...)
+	dst = strconv.AppendBool(dst, r.Duplicate)
+	return append(dst, '}')
+}
+
+// appendBatch appends json.Marshal(*r), without reflection for the
+// results that carry no error.
+func appendBatch(dst []byte, r *BatchResponse) ([]byte, error) {
+	dst = append(dst, `{"accepted":`...)
+	dst = strconv.AppendInt(dst, int64(r.Accepted), 10)
+	dst = append(dst, `,"duplicates":`...)
+	dst = strconv.AppendInt(dst, int64(r.Duplicates), 10)
+	dst = append(dst, `,"rejected":`...)
+	dst = strconv.AppendInt(dst, int64(r.Rejected), 10)
+	dst = append(dst, `,"failed":`...)
+	dst = strconv.AppendInt(dst, int64(r.Failed), 10)
+	dst = append(dst, `,"results":`...)
+	if r.Results == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range r.Results {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendItem(dst, &r.Results[i]); err != nil {
+				return nil, err
+			}
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}'), nil
+}
+
+func appendItem(dst []byte, r *ItemResult) ([]byte, error) {
+	if r.Error != nil {
+		b, err := json.Marshal(r)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"index":`...)
+	dst = strconv.AppendInt(dst, int64(r.Index), 10)
+	if r.ID != "" {
+		dst = append(dst, `,"id":`...)
+		dst = eventbody.AppendString(dst, r.ID)
+	}
+	if r.Seq != 0 {
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, r.Seq, 10)
+	}
+	dst = append(dst, `,"duplicate":`...)
+	dst = strconv.AppendBool(dst, r.Duplicate)
+	return append(dst, '}'), nil
 }

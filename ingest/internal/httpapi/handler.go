@@ -19,9 +19,10 @@ import (
 	"github.com/kilnhq/kiln/schemas/problem"
 )
 
-// envelopeOverhead is the usual size of a stored envelope without its
-// metadata, to size the encoding buffer.
-const envelopeOverhead = 160
+// envelopeOverhead is the size of a stored envelope without its strings
+// and metadata (names, punctuation, two numbers of up to 20 digits), to
+// size the encoding buffer.
+const envelopeOverhead = 128
 
 // maxIdempotencyKey leaves room for the "/<index>" suffix of batch items.
 const maxIdempotencyKey = 120
@@ -147,15 +148,18 @@ func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 	// One buffer holds every stored envelope of the request. It is not
 	// pooled: the client library may keep a message for a retry after
 	// Publish returned.
-	var buf []byte
+	size := 0
+	for i := range results {
+		if ev := &results[i].event; results[i].valid {
+			size += envelopeOverhead + len(ev.ID) + len(ev.EventType) + len(ev.UserID) + len(ev.Metadata)
+		}
+	}
+	buf := make([]byte, 0, size)
 	for i := range results {
 		r := &results[i]
 		if !r.valid {
 			h.Metrics.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
 			continue
-		}
-		if buf == nil {
-			buf = make([]byte, 0, (len(r.event.Metadata)+envelopeOverhead)*(len(results)-i))
 		}
 		start := len(buf)
 		buf = eventbody.AppendEvent(buf, &r.event)

@@ -45,13 +45,15 @@ type Publisher struct {
 	js      jetstream.JetStream
 	ledger  *Ledger
 	timeout time.Duration
-	stream  string
+	// expect makes JetStream refuse a publish that would land outside the
+	// EVENTS stream; built once, as it is the same for every message.
+	expect jetstream.PublishOpt
 }
 
 // NewPublisher returns a Publisher that waits at most timeout for the acks of
 // one call. ledger may be nil to rely on the stream's dedupe window alone.
 func NewPublisher(js jetstream.JetStream, ledger *Ledger, timeout time.Duration) *Publisher {
-	return &Publisher{js: js, ledger: ledger, timeout: timeout, stream: schemas.StreamName}
+	return &Publisher{js: js, ledger: ledger, timeout: timeout, expect: jetstream.WithExpectStream(schemas.StreamName)}
 }
 
 // Publish appends the events with asynchronous publishes awaited together and
@@ -71,10 +73,11 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 			results[i] = Result{Seq: seq, Duplicate: true}
 			continue
 		}
-		msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{}}
-		msg.Header.Set(schemas.HeaderMsgID, e.ID)
-		msg.Header.Set(schemas.HeaderUserID, e.UserID)
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream))
+		msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{
+			schemas.HeaderMsgID:  {e.ID},
+			schemas.HeaderUserID: {e.UserID},
+		}}
+		f, err := p.js.PublishMsgAsync(msg, p.expect)
 		if err != nil {
 			results[i].Err = fmt.Errorf("%w: publish %s: %v", ErrUnavailable, e.ID, err)
 			continue
