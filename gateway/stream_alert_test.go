@@ -1,8 +1,15 @@
 package gateway_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,4 +57,38 @@ func TestStreamForwardsNewAlerts(t *testing.T) {
 
 	require.Equal(t, []uint64{first[0], second[0]}, off.eventsUntil(t, second[0]), "alerts=0: events only")
 	require.EqualValues(t, 2, promValue(g.reg, `kiln_gateway_sse_frames_total{kind="alert"}`))
+}
+
+// TestStreamResponseIsPlainHTTP reads GET /stream off the wire: the
+// stream takes its connection over, so the head is written by hand and the
+// body is delimited by the connection's end.
+func TestStreamResponseIsPlainHTTP(t *testing.T) {
+	t.Parallel()
+	g := newLiveGateway(t, liveOptions{})
+	host := strings.TrimPrefix(g.url, "http://")
+	conn, err := net.Dial("tcp", host)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /stream?type=a HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(frameWait)))
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	require.True(t, resp.Close, "Connection: close")
+	require.Empty(t, resp.Header.Get("Content-Length"))
+	require.Empty(t, resp.TransferEncoding)
+	seqs := publish(t, g.js, same(1, "a", "u1")...)
+	want := fmt.Sprintf("data: {\"connected\":true}\n\nid: %d\nevent: message\ndata: {", seqs[0])
+	got := make([]byte, len(want))
+	_, err = io.ReadFull(resp.Body, got)
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+	g.stop()
+	rest, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "the body ends with the connection")
+	require.True(t, strings.HasSuffix(string(rest), "event: error\ndata: {\"reason\":\"server shutting down\"}\n\n"), "%q", rest)
 }

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,13 +44,27 @@ func (h *Stream) Handle(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		return nil
 	}
+	// The stream takes the connection over: fasthttp's reader, writer and
+	// connection goroutine are released, and one goroutine per client
+	// writes the frames straight to the socket, buffering only while it
+	// has something to send (see live.Hub.Serve). The body ends when the
+	// connection closes (no Content-Length, no chunking); browsers open a
+	// new connection to reconnect anyway.
 	fc := c.Context()
-	// Browsers open a new connection to reconnect, and the write deadlines
-	// the stream sets must not outlive it.
-	fc.SetConnectionClose()
-	req.Conn, req.Done = fc.Conn(), fc.Done()
+	fc.Response.Header.Del(fiber.HeaderContentLength)
+	fc.Response.Header.Del(fiber.HeaderTransferEncoding)
+	fc.Response.Header.SetConnectionClose()
+	head := slices.Clone(fc.Response.Header.Header())
+	req.Done = fc.Done()
 	hub := h.Hub
-	fc.SetBodyStreamWriter(func(w *bufio.Writer) { hub.Serve(w, req) })
+	fc.HijackSetNoResponse(true)
+	fc.Hijack(func(conn net.Conn) {
+		if _, err := conn.Write(head); err != nil {
+			return
+		}
+		req.Conn = conn
+		hub.Serve(conn, req)
+	})
 	return nil
 }
 

@@ -44,9 +44,11 @@ func (b *beacon) fire(value []byte) {
 	b.ch = make(chan struct{})
 }
 
-// every calls fn every interval until ctx is done.
+// every calls fn, then waits interval, until ctx is done: the calls
+// start at least interval apart, and a slow call delays the next instead
+// of making the calls pile up.
 func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -54,6 +56,7 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 			return
 		case <-t.C:
 			fn(ctx)
+			t.Reset(interval)
 		}
 	}
 }

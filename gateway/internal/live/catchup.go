@@ -154,7 +154,7 @@ func (s *session) replay(after uint64, done func(seq, pending uint64) bool) (uin
 		}
 		seq := meta.Sequence.Stream
 		if f, err := eventFrame(msg, seq); err == nil && s.req.Filter.matches(f) {
-			_, _ = s.w.Write(f.wire)
+			s.w.Write(f.wire)
 			n++
 		}
 		last = seq

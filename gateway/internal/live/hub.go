@@ -72,6 +72,10 @@ type Hub struct {
 	// snapshotFailing is touched only by the metrics goroutine.
 	snapshotFailing bool
 
+	// sessions counts the streams being served, so shutdown can let them
+	// send their final frame.
+	sessions sync.WaitGroup
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -130,6 +134,7 @@ func (h *Hub) open(s *session) bool {
 		return false
 	}
 	h.clients[s] = struct{}{}
+	h.sessions.Add(1)
 	h.opts.Metrics.ClientsAdd(1)
 	return true
 }
@@ -140,6 +145,7 @@ func (h *Hub) leave(s *session) {
 	defer h.mu.Unlock()
 	delete(h.live, s)
 	delete(h.clients, s)
+	h.sessions.Done()
 	h.opts.Metrics.ClientsAdd(-1)
 }
 
@@ -188,6 +194,20 @@ func (h *Hub) start() bool {
 // shutdownGrace is how long a client may still take to receive its final
 // frame at shutdown before its connection's writes fail.
 const shutdownGrace = 500 * time.Millisecond
+
+// waitSessions waits up to timeout for every stream to end.
+func (h *Hub) waitSessions(timeout time.Duration) {
+	ended := make(chan struct{})
+	go func() {
+		h.sessions.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(timeout):
+		h.opts.Log.Warn("live stream: streams still open after shutdown", "waited", timeout)
+	}
+}
 
 // shutdown stops accepting clients and ends every stream: the writers
 // select on done, and connections stuck in a write get a close deadline.

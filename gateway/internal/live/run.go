@@ -64,6 +64,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.shutdown()
 	wg.Wait()
+	// The streams' writes fail after shutdownGrace; catch-ups delete their
+	// consumer within deleteTimeout.
+	h.waitSessions(shutdownGrace + deleteTimeout)
 	return nil
 }
 

@@ -1,10 +1,10 @@
 package live
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -44,7 +44,7 @@ const drainBatch = 128
 // session is one client's stream.
 type session struct {
 	hub *Hub
-	w   *bufio.Writer
+	w   connWriter
 	req Request
 	// ctx bounds a catch-up's JetStream requests: canceled when the hub
 	// or the HTTP server shuts down. Set by resume.
@@ -60,11 +60,12 @@ type session struct {
 	extendedAt time.Time
 }
 
-// Serve writes one client's stream to w until the client leaves, is too
-// slow, or the hub or the HTTP server shuts down. It is the body writer of
-// a GET /stream response.
-func (h *Hub) Serve(w *bufio.Writer, req Request) {
-	s := &session{hub: h, w: w, req: req}
+// Serve writes one client's stream to conn until the client leaves, is
+// too slow, or the hub or the HTTP server shuts down: the body of a
+// GET /stream response, whose header the caller wrote. It buffers writes
+// only while it has something to send.
+func (h *Hub) Serve(conn io.Writer, req Request) {
+	s := &session{hub: h, w: connWriter{conn: conn}, req: req}
 	if !h.open(s) {
 		return
 	}
@@ -168,10 +169,10 @@ func (s *session) drain(ch <-chan *Frame, f *Frame, cursor *uint64) bool {
 	for {
 		switch {
 		case f.alert:
-			_, _ = s.w.Write(f.wire)
+			s.w.Write(f.wire)
 			alerts++
 		case f.Seq > *cursor:
-			_, _ = s.w.Write(f.wire)
+			s.w.Write(f.wire)
 			*cursor = f.Seq
 			n++
 		}
@@ -192,18 +193,18 @@ func (s *session) drain(ch <-chan *Frame, f *Frame, cursor *uint64) bool {
 
 // put buffers one frame; errors surface at flush.
 func (s *session) put(kind string, wire []byte) {
-	_, _ = s.w.Write(wire)
+	s.w.Write(wire)
 	s.hub.opts.Metrics.Frames(kind, 1)
 }
 
 func (s *session) control(frame string) error {
-	_, _ = s.w.WriteString(frame)
+	s.w.WriteString(frame)
 	s.hub.opts.Metrics.Frames(metrics.FrameControl, 1)
 	return s.flush()
 }
 
 func (s *session) heartbeat() error {
-	_, _ = s.w.WriteString(pingFrame)
+	s.w.WriteString(pingFrame)
 	s.hub.opts.Metrics.Frames(metrics.FrameHeartbeat, 1)
 	return s.flush()
 }
@@ -240,7 +241,7 @@ func (s *session) kick(deadline time.Time) {
 
 // end sends the final error frame, best effort.
 func (s *session) end(text string) {
-	_, _ = s.w.Write(errorFrame(text))
+	s.w.Write(errorFrame(text))
 	s.hub.opts.Metrics.Frames(metrics.FrameControl, 1)
 	_ = s.flush()
 }
