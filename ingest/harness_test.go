@@ -33,7 +33,7 @@ type harness struct {
 
 // newHarness starts NATS and an ingest service on it; mutate adjusts the
 // default config.
-func newHarness(t *testing.T, mutate func(*ingest.Config)) *harness {
+func newHarness(t testing.TB, mutate func(*ingest.Config)) *harness {
 	t.Helper()
 	ns := testsupport.StartNATS(t)
 	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
