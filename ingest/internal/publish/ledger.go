@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -116,6 +117,9 @@ const lookupConcurrency = 32
 // by event index. A failed read counts as unknown: the publish that follows
 // is still deduplicated by JetStream's window and by settle.
 func (l *Ledger) lookup(ctx context.Context, events []Event) map[int]uint64 {
+	if !slices.ContainsFunc(events, func(e Event) bool { return e.ClientID }) {
+		return nil // server-assigned ids only (the common case): nothing to read
+	}
 	var (
 		mu    sync.Mutex
 		known map[int]uint64
