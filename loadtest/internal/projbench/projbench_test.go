@@ -115,3 +115,15 @@ func TestFillReadStreamAndReplay(t *testing.T) {
 		t.Fatalf("raw incr: %v, %v", took, err)
 	}
 }
+
+func TestParseCommandStats(t *testing.T) {
+	t.Parallel()
+	got := parseCommandStats("# Commandstats\r\ncmdstat_evalsha:calls=658,usec=838489,usec_per_call=1274.30,rejected_calls=0\r\n" +
+		"cmdstat_hincrby:calls=3,usec=12,usec_per_call=4.00\r\nnot_a_stat:usec=1\r\n")
+	if got["evalsha"] != 838489*time.Microsecond || got["hincrby"] != 12*time.Microsecond || len(got) != 2 {
+		t.Errorf("parsed %v", got)
+	}
+	if d := Since(map[string]time.Duration{"hincrby": 2 * time.Microsecond}, got); d["hincrby"] != 10*time.Microsecond {
+		t.Errorf("since: %v", d)
+	}
+}

@@ -46,9 +46,15 @@ func Replay(ctx context.Context, deps replay.Deps, projection string) (applied i
 	return applied, done.Sub(start), nil
 }
 
-// Fill publishes n synthesized events (async, in windows of 1,000, each
-// window's acks awaited) to their subjects in the EVENTS stream, as ingest
-// stores them, and returns the subjects it wrote to.
+// FillPrefix starts the event types Fill publishes (kiln_load.page_view,
+// …): types no alert rule matches, so filling the stream does not make the
+// notifier send anything.
+const FillPrefix = "kiln_load."
+
+// Fill publishes n synthesized events, their types under FillPrefix,
+// (async, in windows of 1,000, each window's acks awaited) to their
+// subjects in the EVENTS stream, as ingest stores them, and returns the
+// subjects it wrote to.
 func Fill(ctx context.Context, js jetstream.JetStream, n int) ([]string, error) {
 	const window = 1000
 	events := Synthesize(n, 0, time.Now())
@@ -56,6 +62,7 @@ func Fill(ctx context.Context, js jetstream.JetStream, n int) ([]string, error) 
 		acks := make([]jetstream.PubAckFuture, 0, len(part))
 		for _, ev := range part {
 			ev.Seq = 0
+			ev.EventType = FillPrefix + ev.EventType
 			data, err := json.Marshal(ev)
 			if err != nil {
 				return nil, fmt.Errorf("encode event: %w", err)
@@ -78,7 +85,7 @@ func Fill(ctx context.Context, js jetstream.JetStream, n int) ([]string, error) 
 	}
 	subjects := make([]string, 0, len(Types()))
 	for _, t := range Types() {
-		subjects = append(subjects, schemas.Subject(t))
+		subjects = append(subjects, schemas.Subject(FillPrefix+t))
 	}
 	return subjects, nil
 }

@@ -108,12 +108,21 @@ func (r *runner) projector(ctx context.Context) (any, error) {
 	}
 	defer s.close(ctx)
 	r.settle(ctx)
+	before, statErr := projbench.ServerTime(ctx, s.rdb)
 	ct, err := projbench.MeasureCounters(ctx, s.rdb, r.cfg.ProjBatch, r.cfg.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	r.log.Info("phase done", "phase", "projector_throughput redis", "events", ct.Events,
-		"counters_apply", ct.Measured.Round(time.Millisecond), "hincrby", ct.Baseline.Round(time.Millisecond))
+	attrs := []any{"phase", "projector_throughput redis", "events", ct.Events,
+		"counters_apply", ct.Measured.Round(time.Millisecond), "hincrby", ct.Baseline.Round(time.Millisecond)}
+	if after, err := projbench.ServerTime(ctx, s.rdb); err == nil && statErr == nil {
+		// Where the time goes: inside Redis (the Lua script, the
+		// HINCRBYs) and, the rest, in the client and on the wire.
+		server := projbench.Since(before, after)
+		attrs = append(attrs, "server_evalsha", server["evalsha"].Round(time.Millisecond),
+			"server_hincrby", server["hincrby"].Round(time.Millisecond))
+	}
+	r.log.Info("phase done", attrs...)
 	ht, err := projbench.MeasureHistory(ctx, s.db, r.cfg.ProjBatch, r.cfg.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: %w", err)
@@ -344,10 +353,12 @@ func (r *runner) replayRate(ctx context.Context) (any, error) {
 		}
 	}()
 	r.settle(ctx)
+	start = time.Now()
 	events, err := projbench.ReadStream(ctx, s.js, maxReplayEvents)
 	if err != nil {
 		return nil, err
 	}
+	r.log.Info("stream read for the baselines", "events", len(events), "took", time.Since(start).Round(time.Millisecond))
 	deps := replay.Deps{JetStream: s.js, Mongo: s.db, Redis: s.rdb, Log: r.log}
 
 	cn, ctook, err := projbench.Replay(ctx, deps, replay.Counters)
