@@ -16,6 +16,13 @@ cd "$root"
 
 command -v curl >/dev/null || { echo "bench.sh: curl is required" >&2; exit 1; }
 
+# sse_fanout holds about 2,000 streams open: a descriptor each in kiln-load
+# and in the standalone. Raise the soft limit as far as the hard one allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt 8192 ]]; then
+	echo "bench.sh: open-files limit $(ulimit -n) is below 8192; sse_fanout may fail (raise ulimit -n)" >&2
+fi
+
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")"
 pid=""
 redis_pid=""
@@ -115,4 +122,4 @@ done
 # from eating the CPU of the next; flags given to bench.sh come last and win.
 "$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
 	-mongo "mongodb://127.0.0.1:$mongo_port" -redis "$redis_url" \
-	-purge-ingested -settle 60s "$@"
+	-gateway-pid "$pid" -purge-ingested -settle 60s "$@"

@@ -74,6 +74,11 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 		"(projector_throughput writes keys under kilnbench:; replay_rate rebuilds the counters)")
 	fs.IntVar(&cfg.ProjBatch, "proj-batch", 500, "events per Apply call in projector_throughput (PROJECTOR_BATCH_SIZE)")
 	fs.IntVar(&cfg.ReplayEvents, "replay-events", 50_000, "events replay_rate publishes to the stream before replaying it")
+	fs.IntVar(&cfg.SSENarrow, "sse-narrow", 2000, "sse_fanout clients following one event type each (about one event/s)")
+	fs.IntVar(&cfg.SSEWide, "sse-wide", 10, "sse_fanout clients taking the whole stream")
+	fs.Float64Var(&cfg.SSERate, "sse-rate", 5000, "sse_fanout offered events/s (POST /events)")
+	fs.IntVar(&cfg.GatewayPID, "gateway-pid", 0, "process id of the gateway (or standalone) serving GET /stream, "+
+		"for sse_fanout's memory per client (/proc/<pid>/status); 0 skips it")
 	names := fs.String("scenarios", "all", "comma-separated scenarios to run: all or "+strings.Join(scenario.Names(), ","))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kiln-load [flags]\n\n"+

@@ -27,10 +27,13 @@ const (
 // ProjectionLag is the bench of the second line E2EVisible prints.
 const ProjectionLag = "projection_lag"
 
+// SSEFanout is the live stream's fan-out (package ssefanout).
+const SSEFanout = "sse_fanout"
+
 // Names lists every scenario in run order.
 func Names() []string {
 	return []string{IngestBatch, IngestSingle, IngestLatency,
-		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval}
+		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval, SSEFanout}
 }
 
 // Config is one kiln-load run.
@@ -56,6 +59,13 @@ type Config struct {
 	// Settle is how long to wait before each phase for Kiln's projections
 	// (durable consumers of EVENTS) to catch up; 0 does not wait.
 	Settle time.Duration
+	// sse_fanout: narrow clients (one event type each, about one event/s),
+	// wide clients (the whole stream), the offered events/s, and the
+	// process serving GET /stream whose memory is read (0: not measured).
+	SSENarrow  int
+	SSEWide    int
+	SSERate    float64
+	GatewayPID int
 	// The read models' stores, for projector_throughput and replay_rate.
 	MongoURL      string
 	MongoDatabase string

@@ -56,6 +56,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		IngestBatch:         r.batch,
 		IngestSingle:        r.single,
 		IngestLatency:       r.latency,
+		SSEFanout:           r.sseFanout,
 		ProjectorThroughput: r.projector,
 		E2EVisible:          r.visible,
 		ReplayRate:          r.replayRate,
