@@ -21,7 +21,8 @@ type Store struct {
 // Visible is the e2e_visible_ms line: from a probe's 202 Accepted to the
 // first GET /events/{id} that finds it, while single events are offered in
 // the background at OfferedEventsPerS. Errors counts failed or timed-out
-// probes, BackgroundErrors failed background posts.
+// probes, BackgroundErrors failed or never-sent background posts; the
+// latencies are null when no probe became visible.
 type Visible struct {
 	Bench              string `json:"bench"`
 	OfferedEventsPerS  Rate   `json:"offered_events_per_s"`

@@ -20,7 +20,8 @@ import (
 type Options struct {
 	BaseURL string        // Kiln's base URL (ingest and read API on one port)
 	APIKey  string        // sent as a bearer token when set
-	Poll    time.Duration // between reads of GET /events/{id}
+	Poll    time.Duration // first wait between reads of GET /events/{id}
+	MaxPoll time.Duration // the wait grows by half each read up to this
 	Timeout time.Duration // give up on a probe after this long
 }
 
@@ -73,6 +74,10 @@ func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
 	}
 	accepted := time.Now()
 	deadline := accepted.Add(p.opts.Timeout)
+	// Polling backs off so that probes of a lagging read model do not
+	// load the store they wait for; the reading is late by at most the
+	// current wait.
+	wait := p.opts.Poll
 	for {
 		status, err := p.do(ctx, http.MethodGet, "/events/"+id, nil)
 		switch {
@@ -88,8 +93,9 @@ func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(p.opts.Poll):
+		case <-time.After(wait):
 		}
+		wait = min(wait+wait/2, max(p.opts.MaxPoll, p.opts.Poll))
 	}
 }
 
