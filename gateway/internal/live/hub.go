@@ -81,7 +81,7 @@ type Hub struct {
 	closed  bool
 	lastSeq uint64 // the last stream sequence fanned out
 	clients map[*session]struct{}
-	live    map[*session]struct{} // subscribed to the fan-out
+	live    index // subscribed to the fan-out
 }
 
 // New returns a hub; zero options take their defaults.
@@ -108,7 +108,7 @@ func New(o Options) *Hub {
 	return &Hub{
 		opts: o, ping: newBeacon(), snapshots: newBeacon(),
 		life: life, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{}),
-		clients: map[*session]struct{}{}, live: map[*session]struct{}{},
+		clients: map[*session]struct{}{}, live: newIndex(),
 	}
 }
 
@@ -143,7 +143,7 @@ func (h *Hub) open(s *session) bool {
 func (h *Hub) leave(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.live, s)
+	h.live.remove(s)
 	delete(h.clients, s)
 	h.sessions.Done()
 	h.opts.Metrics.ClientsAdd(-1)
@@ -161,7 +161,7 @@ func (h *Hub) subscribe(s *session, catchingUp bool) (<-chan *Frame, uint64, err
 	}
 	s.ch = make(chan *Frame, h.opts.Buffer)
 	s.catchingUp, s.overflowed = catchingUp, false
-	h.live[s] = struct{}{}
+	h.live.add(s)
 	return s.ch, h.lastSeq, nil
 }
 

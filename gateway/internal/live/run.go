@@ -181,21 +181,21 @@ func (h *Hub) handleAlert(msg *nats.Msg) {
 
 // fanOut hands f to every subscribed client it matches. h.mu is held.
 func (h *Hub) fanOut(f *Frame) {
-	for s := range h.live {
+	h.live.each(f, func(s *session) {
 		if !s.req.Filter.matches(f) {
-			continue
+			return
 		}
 		select {
 		case s.ch <- f:
 		default:
-			delete(h.live, s)
+			h.live.remove(s)
 			s.overflowed = true
 			close(s.ch)
 			if !s.catchingUp { // a catch-up retries; see resume
 				h.opts.Metrics.Drop(metrics.DropSlowConsumer)
 			}
 		}
-	}
+	})
 }
 
 // publishMetrics computes the metrics frame once for every client.
