@@ -1,7 +1,7 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test check bench build clean
+.PHONY: run test check bench build build-linux release clean
 
 ## run: Kiln standalone on http://localhost:8080 (PORT to change it), data in ./data
 run:
@@ -25,5 +25,39 @@ bench:
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./ingest/cmd/ingest ./deployments/standalone/cmd/kiln-standalone
 
+# Kiln's commands as name=package: what build-linux and release build (and
+# the Dockerfiles and .goreleaser.yaml; deployments/release_test.go checks).
+BINARIES := kiln-ingest=./ingest/cmd/ingest kiln-projector=./projector/cmd/projector \
+	kiln-gateway=./gateway/cmd/gateway kiln-notifier=./notifier/cmd/notifier kiln=./cli/cmd/kiln \
+	kiln-standalone=./deployments/standalone/cmd/kiln-standalone \
+	kiln-healthcheck=./deployments/cmd/kiln-healthcheck
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+## build-linux: every binary, static (CGO_ENABLED=0), for linux in ./bin/linux
+build-linux:
+	@set -e; for b in $(BINARIES); do \
+		echo "bin/linux/$${b%%=*}"; \
+		CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/linux/$${b%%=*} $${b#*=}; \
+	done
+
+## release: goreleaser if installed (binaries, archives, images); else linux/amd64+arm64 archives in ./dist
+release:
+	@set -e; if command -v goreleaser >/dev/null 2>&1; then \
+		if git describe --exact-match --tags >/dev/null 2>&1; then goreleaser release --clean; \
+		else goreleaser release --snapshot --clean; fi; \
+	else \
+		rm -rf dist; \
+		for arch in amd64 arm64; do \
+			dir=kiln_$(VERSION)_linux_$$arch; \
+			for b in $(BINARIES); do \
+				echo "dist/$$dir/$${b%%=*}"; \
+				CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/$$dir/$${b%%=*} $${b#*=}; \
+			done; \
+			tar -czf dist/$$dir.tar.gz -C dist $$dir; \
+		done; \
+		cd dist && sha256sum *.tar.gz > checksums.txt; \
+	fi
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

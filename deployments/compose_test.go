@@ -175,11 +175,15 @@ func TestDockerfiles(t *testing.T) {
 		for _, want := range []string{
 			"AS build", "ARG VERSION", "CGO_ENABLED=0", "-X main.version=${VERSION}",
 			"-o /out/kiln-" + svc + " " + pkg,
-			"FROM gcr.io/distroless/static-debian12:nonroot", "USER nonroot:nonroot",
+			"FROM gcr.io/distroless/static-debian12:nonroot AS base", "USER nonroot:nonroot",
 			`ENTRYPOINT ["kiln-` + svc + `"]`, "HEALTHCHECK",
+			// goreleaser's target copies its binaries from the context.
+			"FROM base AS release\nCOPY kiln-" + svc + " kiln-healthcheck /usr/local/bin/",
 		} {
 			require.Contains(t, d, want, "%s.Dockerfile", svc)
 		}
+		// The default (last) stage is the one built from source.
+		require.True(t, strings.HasSuffix(d, "FROM base\nCOPY --from=build /out/ /usr/local/bin/\n"), "%s.Dockerfile ends with the source-built stage", svc)
 		require.FileExists(t, filepath.Join("..", strings.TrimPrefix(pkg, "./"), "main.go"))
 	}
 }

@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # kiln-standalone image. Build it from the workspace root:
 #   docker build -f deployments/docker/standalone.Dockerfile --build-arg VERSION=v1.2.3 -t kiln-standalone:v1.2.3 .
+# goreleaser builds the "release" target instead, from the binaries it compiled.
 ARG GO_VERSION=1.26
 
+# Static binaries from source, cross-compiled for the target platform.
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
@@ -13,22 +15,29 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/kiln-standalone ./deployments/standalone/cmd/kiln-standalone && \
-    go build -trimpath -ldflags "-s -w" -o /out/kiln-healthcheck ./deployments/cmd/kiln-healthcheck && \
-    mkdir /data
+    go build -trimpath -ldflags "-s -w" -o /out/kiln-healthcheck ./deployments/cmd/kiln-healthcheck
 
-# Static binaries only: no shell, no package manager, uid 65532.
-FROM gcr.io/distroless/static-debian12:nonroot
+# What runs: distroless static (no shell, no package manager), uid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot AS base
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="kiln-standalone" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/kilnhq/kiln" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /out/ /usr/local/bin/
-# Embedded NATS and FerretDB keep their data here: mount a volume.
-COPY --from=build --chown=nonroot:nonroot /data /data
+# Embedded NATS and FerretDB keep their data in /data: an empty directory
+# owned by nonroot (the image's own home), to mount a volume on.
+COPY --from=gcr.io/distroless/static-debian12:nonroot --chown=nonroot:nonroot /home/nonroot /data
 ENV KILN_DATA_DIR=/data
 VOLUME /data
 USER nonroot:nonroot
 EXPOSE 8080 9100
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["kiln-healthcheck", "http://127.0.0.1:9100/readyz"]
 ENTRYPOINT ["kiln-standalone"]
+
+# goreleaser: its binaries are the build context.
+FROM base AS release
+COPY kiln-standalone kiln-healthcheck /usr/local/bin/
+
+# Default target: the binaries built above.
+FROM base
+COPY --from=build /out/ /usr/local/bin/

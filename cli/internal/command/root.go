@@ -21,6 +21,8 @@ type IO struct {
 	Out    io.Writer
 	Err    io.Writer
 	Getenv func(string) string
+	// Version is printed by kiln --version.
+	Version string
 }
 
 // conn holds the connection settings shared by every subcommand and opens
@@ -85,6 +87,7 @@ func Execute(ctx context.Context, args []string, io IO) error {
 		Short:         "Operate Kiln: replay read models, inspect projections, the stream and dead letters",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       io.Version,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.natsURL, "nats", envOr(io.Getenv, "NATS_URL", "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")

@@ -16,7 +16,15 @@ import (
 	"github.com/kilnhq/kiln/gateway"
 )
 
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3" (Makefile, Dockerfiles, goreleaser).
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println(version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
@@ -31,7 +39,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", "gateway")
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", "gateway", "version", version)
 	cfg, err := gateway.LoadConfig(env)
 	if err != nil {
 		return err

@@ -29,7 +29,15 @@ const usage = `usage:
   notifier dlq redrive -all     queue every dead delivery again
   notifier dlq redrive ID...    queue deliveries (alertID:channel) again`
 
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3" (Makefile, Dockerfiles, goreleaser).
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println(version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
@@ -50,7 +58,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	switch cmd {
 	case "", "serve":
-		log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", "notifier")
+		log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", "notifier", "version", version)
 		cfg, err := notifier.LoadConfig(env)
 		if err != nil {
 			return err

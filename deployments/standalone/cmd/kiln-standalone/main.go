@@ -15,7 +15,15 @@ import (
 	"github.com/kilnhq/kiln/standalone"
 )
 
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3" (Makefile, Dockerfiles, goreleaser).
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println(version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
