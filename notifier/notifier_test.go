@@ -273,3 +273,20 @@ func TestInvalidRulesFileStopsStartUp(t *testing.T) {
 	require.Contains(t, err.Error(), `rule "broken-threshold" (rules[1], line 3): threshold.window`)
 	require.True(t, strings.HasPrefix(err.Error(), "notifier: "+e.cfg.RulesFile+": invalid rules"), err.Error())
 }
+
+// TestSlack429WaitsForRetryAfter: Slack's Retry-After sets the next
+// attempt's delay (within NOTIFIER_BACKOFF_MAX), not the backoff.
+func TestSlack429WaitsForRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, slackOnly, map[string]string{"NOTIFIER_BACKOFF_BASE": "10ms", "NOTIFIER_BACKOFF_MAX": "5s"})
+	e.slack.Script(slacktest.Answer{Status: http.StatusTooManyRequests, RetryAfter: time.Second})
+	e.start(t, nil)
+	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), ""))
+	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	e.settle(t)
+	reqs := e.slack.Requests()
+	require.Len(t, reqs, 2)
+	require.Equal(t, []int{429, 200}, []int{reqs[0].Status, reqs[1].Status})
+	require.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), time.Second, "the retry waited for Retry-After, not the 10ms backoff")
+	require.Equal(t, readmodel.DeliverySent, e.alerts(t)[0].Status)
+}

@@ -25,6 +25,7 @@ type Payload struct {
 type Request struct {
 	Payload Payload
 	Status  int
+	At      time.Time // when it arrived
 }
 
 // Answer is one scripted response.
@@ -98,7 +99,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if len(s.script) > 0 {
 		a, s.script = s.script[0], s.script[1:]
 	}
-	s.reqs = append(s.reqs, Request{Payload: p, Status: a.Status})
+	s.reqs = append(s.reqs, Request{Payload: p, Status: a.Status, At: time.Now()})
 	s.mu.Unlock()
 	if a.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(a.RetryAfter/time.Second)))
