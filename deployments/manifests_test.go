@@ -61,6 +61,7 @@ type k8sContainer struct {
 	} `yaml:"envFrom"`
 	Env []struct {
 		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
 		ValueFrom *struct {
 			SecretKeyRef *struct {
 				Name string `yaml:"name"`
@@ -126,22 +127,29 @@ func findObject(t *testing.T, objs []k8sObject, kind, name string) k8sObject {
 	return k8sObject{}
 }
 
-// deploymentEnv is every variable the Deployment's container gets: its env
-// entries and the keys of the ConfigMaps it takes with envFrom.
-func deploymentEnv(t *testing.T, objs []k8sObject, name string) map[string]bool {
+// fromSecret is deploymentEnv's value of a variable taken from a Secret.
+const fromSecret = "(secret)"
+
+// deploymentEnv is every variable the Deployment's container gets, with its
+// value: its env entries and the keys of the ConfigMaps it takes with
+// envFrom (env wins, as in Kubernetes).
+func deploymentEnv(t *testing.T, objs []k8sObject, name string) map[string]string {
 	t.Helper()
 	d := findObject(t, objs, "Deployment", name)
 	require.Len(t, d.Spec.Template.Spec.Containers, 1, name)
 	c := d.Spec.Template.Spec.Containers[0]
-	set := map[string]bool{}
-	for _, e := range c.Env {
-		set[e.Name] = true
-	}
+	set := map[string]string{}
 	for _, ef := range c.EnvFrom {
 		require.NotNil(t, ef.ConfigMapRef, "%s: envFrom only from ConfigMaps (secrets by key, so each is visible)", name)
 		cm := findObject(t, objs, "ConfigMap", ef.ConfigMapRef.Name)
-		for k := range cm.Data {
-			set[k] = true
+		for k, v := range cm.Data {
+			set[k] = v.Value
+		}
+	}
+	for _, e := range c.Env {
+		set[e.Name] = e.Value
+		if e.ValueFrom != nil {
+			set[e.Name] = fromSecret
 		}
 	}
 	return set

@@ -1,6 +1,8 @@
 package deployments
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,13 +46,45 @@ func notDeployed() map[string]string {
 	return map[string]string{}
 }
 
+// deploymentValues lists variables that compose or the manifests set to
+// something other than the service's default, on purpose. Every other
+// variable is left empty there (the service applies its own default) or
+// spelled out with the default itself, so a changed default cannot be
+// silently pinned to its old value by a deployment file.
+func deploymentValues() map[string]string {
+	return map[string]string{
+		"NATS_URL":            "the NATS service(s) instead of localhost",
+		"MONGO_URI":           "the MongoDB replica set instead of localhost",
+		"REDIS_URL":           "the Redis service instead of localhost",
+		"STREAM_REPLICAS":     "3 on the Kubernetes NATS cluster",
+		"NOTIFIER_RULES_FILE": "the mounted rules file",
+		"SMTP_HOST":           "compose: Mailpit",
+		"SMTP_PORT":           "compose: Mailpit's port 1025",
+		"SMTP_TLS":            "compose: Mailpit speaks plain SMTP",
+		"SMTP_FROM":           "compose: a sender for Mailpit",
+		"SMTP_TO":             "compose: a recipient for Mailpit",
+	}
+}
+
 // envVars returns every variable the struct type t reads, following nested
 // structs (with their envPrefix), as caarlos0/env does.
 func envVars(t reflect.Type, prefix string) []string {
+	defaults := envDefaults(t, prefix)
+	out := make([]string, 0, len(defaults))
+	for v := range defaults {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// envDefaults maps every variable the struct type t reads to its
+// envDefault ("" without one).
+func envDefaults(t reflect.Type, prefix string) map[string]string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var out []string
+	out := map[string]string{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -59,7 +93,7 @@ func envVars(t reflect.Type, prefix string) []string {
 		if tag, ok := f.Tag.Lookup("env"); ok {
 			name, _, _ := strings.Cut(tag, ",")
 			if name != "" {
-				out = append(out, prefix+name)
+				out[prefix+name] = f.Tag.Get("envDefault")
 				continue
 			}
 		}
@@ -68,11 +102,20 @@ func envVars(t reflect.Type, prefix string) []string {
 			ft = ft.Elem()
 		}
 		if ft.Kind() == reflect.Struct && ft.PkgPath() != "time" {
-			out = append(out, envVars(ft, prefix+f.Tag.Get("envPrefix"))...)
+			maps.Copy(out, envDefaults(ft, prefix+f.Tag.Get("envPrefix")))
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
+}
+
+// composeValue is the value compose gives a variable without a .env:
+// the default of ${VAR:-default}, or the literal.
+func composeValue(v any) string {
+	s := fmt.Sprint(v)
+	if m := regexp.MustCompile(`^\$\{[A-Z0-9_]+:-(.*)\}$`).FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return s
 }
 
 func TestEnvVarsReflection(t *testing.T) {
@@ -162,6 +205,16 @@ func TestConfigParityCompose(t *testing.T) {
 			}
 			require.Contains(t, s.Environment, v, "docker-compose.yml: service %s does not set %s", svc.name, v)
 		}
+		for v, def := range envDefaults(reflect.TypeOf(svc.config), "") {
+			val, ok := s.Environment[v]
+			if _, special := deploymentValues()[v]; !ok || special {
+				continue
+			}
+			got := composeValue(val)
+			require.True(t, got == "" || got == def,
+				"docker-compose.yml: service %s sets %s to %q, but its default is %q: leave it empty (${%s:-}) or list it in deploymentValues",
+				svc.name, v, got, def, v)
+		}
 	}
 }
 
@@ -175,6 +228,15 @@ func TestConfigParityKubernetes(t *testing.T) {
 				continue
 			}
 			require.Contains(t, set, v, "deployments/k8s: Deployment kiln-%s does not set %s", svc.name, v)
+		}
+		for v, def := range envDefaults(reflect.TypeOf(svc.config), "") {
+			got, ok := set[v]
+			if _, special := deploymentValues()[v]; !ok || special || got == fromSecret {
+				continue
+			}
+			require.True(t, got == "" || got == def,
+				"deployments/k8s: kiln-%s sets %s to %q, but its default is %q: leave it empty or list it in deploymentValues",
+				svc.name, v, got, def)
 		}
 	}
 }
