@@ -111,6 +111,8 @@ func TestListAlerts(t *testing.T) {
 			"status=sent&channel=email":       {"a0"},
 			"status=pending&channel=slack":    {"a6", "a4"},
 			"status=retrying":                 {"a2"},
+			"status=sent":                     {"a0"},
+			"status=dead&channel=slack":       {},
 			"rule=big-order&status=sent":      {"a0"},
 			"before=1767225600002":            {"a1", "a0"},
 			"before=2026-01-01T00:00:00.003Z": {"a2", "a1", "a0"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -90,7 +91,7 @@ type AlertFilter struct {
 	Limit   int          // 1..1000; 0 means 50
 	Rule    string       // exact rule name
 	Channel string       // alerts sent (or to be sent) on this channel
-	Status  string       // alerts with a delivery in this status (on Channel, if set)
+	Status  string       // alerts in this overall status, or with their Channel delivery in it
 	Before  int64        // decidedAt < Before (ms); 0 is unbounded
 	After   *AlertCursor // continue after this position (a page's next cursor)
 }
@@ -152,15 +153,25 @@ func (a *Alerts) Find(ctx context.Context, f AlertFilter) ([]Alert, *AlertCursor
 			bson.D{{Key: "decidedAt", Value: f.After.DecidedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: f.After.ID}}}},
 		}})
 	}
-	switch {
-	case f.Status != "":
-		ids, err := a.alertIDsWithStatus(ctx, f.Status, f.Channel)
+	if f.Channel != "" {
+		filter = append(filter, bson.E{Key: "channels", Value: f.Channel})
+	}
+	if f.Status != "" {
+		byStatus, err := a.unsentByStatus(ctx, f.Channel)
 		if err != nil {
 			return nil, nil, err
 		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}})
-	case f.Channel != "":
-		filter = append(filter, bson.E{Key: "channels", Value: f.Channel})
+		if f.Status == DeliverySent {
+			// Every alert whose deliveries (on the channel) are all sent:
+			// the complement of the few that are not, yet.
+			var unsent []string
+			for _, ids := range byStatus {
+				unsent = append(unsent, ids...)
+			}
+			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$nin", Value: append([]string{}, unsent...)}}})
+		} else {
+			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: append([]string{}, byStatus[f.Status]...)}}})
+		}
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "decidedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit) + 1)
 	cur, err := a.alerts.Find(ctx, filter, opts)
@@ -179,6 +190,13 @@ func (a *Alerts) Find(ctx context.Context, f AlertFilter) ([]Alert, *AlertCursor
 	}
 	if err := a.attachDeliveries(ctx, out); err != nil {
 		return nil, nil, err
+	}
+	if f.Status != "" {
+		// An alert whose delivery documents are not written yet (decided a
+		// moment ago) is pending, not sent: drop what the status filter let
+		// through by their absence. The page may come out short; the cursor
+		// still continues after it.
+		out = slices.DeleteFunc(out, func(al Alert) bool { return alertStatus(al, f.Channel) != f.Status })
 	}
 	return out, next, nil
 }
@@ -200,12 +218,16 @@ func (a *Alerts) Get(ctx context.Context, id string) (Alert, error) {
 	return list[0], nil
 }
 
-func (a *Alerts) alertIDsWithStatus(ctx context.Context, status, channel string) ([]string, error) {
-	filter := bson.D{{Key: "status", Value: status}}
+// unsentByStatus returns the ids of the alerts that are not fully sent (on
+// channel, if given), by their status there: the worst of their deliveries'
+// (see OverallStatus). Only deliveries in flight or dead are read, few
+// however many alerts were ever sent.
+func (a *Alerts) unsentByStatus(ctx context.Context, channel string) (map[string][]string, error) {
+	filter := bson.D{{Key: "status", Value: bson.D{{Key: "$ne", Value: DeliverySent}}}}
 	if channel != "" {
 		filter = append(filter, bson.E{Key: "channel", Value: channel})
 	}
-	cur, err := a.deliveries.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "alertId", Value: 1}}))
+	cur, err := a.deliveries.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "alertId", Value: 1}, {Key: "status", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries: %w", err)
 	}
@@ -213,11 +235,29 @@ func (a *Alerts) alertIDsWithStatus(ctx context.Context, status, channel string)
 	if err := cur.All(ctx, &ds); err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
-	ids := make([]string, 0, len(ds))
+	perAlert := map[string][]Delivery{}
 	for _, d := range ds {
-		ids = append(ids, d.AlertID)
+		perAlert[d.AlertID] = append(perAlert[d.AlertID], d)
 	}
-	return ids, nil
+	out := map[string][]string{}
+	for id, dels := range perAlert {
+		st := OverallStatus(dels)
+		out[st] = append(out[st], id)
+	}
+	return out, nil
+}
+
+// alertStatus is al's overall status, or its delivery's on channel.
+func alertStatus(al Alert, channel string) string {
+	if channel == "" {
+		return al.Status
+	}
+	for _, d := range al.Deliveries {
+		if d.Channel == channel {
+			return d.Status
+		}
+	}
+	return ""
 }
 
 // attachDeliveries fills each alert's deliveries (in its channel order; a

@@ -59,6 +59,11 @@ func TestAlertsListWithDeliveriesAndFilters(t *testing.T) {
 		{"before", readmodel.AlertFilter{Before: 1003}, []string{"a2", "a1", "a0"}},
 		{"rule", readmodel.AlertFilter{Rule: "big-order"}, []string{"a4", "a2", "a0"}},
 		{"dead", readmodel.AlertFilter{Status: readmodel.DeliveryDead}, []string{"a1"}},
+		{"retrying", readmodel.AlertFilter{Status: readmodel.DeliveryRetrying}, []string{"a2"}},
+		{"sent on every channel", readmodel.AlertFilter{Status: readmodel.DeliverySent}, []string{"a0"}},
+		{"sent, a page at a time", readmodel.AlertFilter{Status: readmodel.DeliverySent, Limit: 1}, []string{}}, // a5, dropped: no deliveries recorded yet
+		{"dead on slack", readmodel.AlertFilter{Status: readmodel.DeliveryDead, Channel: "slack"}, []string{"a1"}},
+		{"dead on email", readmodel.AlertFilter{Status: readmodel.DeliveryDead, Channel: "email"}, []string{}},
 		{"sent on email", readmodel.AlertFilter{Status: readmodel.DeliverySent, Channel: "email"}, []string{"a1", "a0"}},
 		{"channel", readmodel.AlertFilter{Channel: "slack"}, []string{"a5", "a4", "a3", "a2", "a1", "a0"}},
 		{"no match", readmodel.AlertFilter{Channel: "pager"}, []string{}},
