@@ -21,7 +21,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		RedisURL:      "redis://127.0.0.1:6379/0",
 		NATSURL:       "nats://127.0.0.1:4222",
 		SSE: gateway.SSEConfig{
-			Buffer:          256,
+			Buffer:          4096,
 			MetricsInterval: 3 * time.Second,
 			Heartbeat:       15 * time.Second,
 			WriteTimeout:    10 * time.Second,

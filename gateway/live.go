@@ -16,16 +16,19 @@ import (
 	"github.com/kilnhq/kiln/readmodel"
 )
 
-// maxSSEBuffer caps GATEWAY_SSE_BUFFER: a buffer slot is 8 bytes, so a
-// client's buffer is at most 512 KiB (the frames themselves are shared).
+// maxSSEBuffer caps GATEWAY_SSE_BUFFER: a pending frame costs a client 8
+// to 16 bytes (a pointer in a queue that grows only while the client is
+// behind; the frames themselves are shared), so at most 1 MiB.
 const maxSSEBuffer = 1 << 16
 
 // SSEConfig configures the live stream, GET /stream. Zero fields take the
 // env defaults when the gateway is built from a Config literal.
 type SSEConfig struct {
-	// Buffer is how many event frames one client may have pending; a
-	// client whose buffer is full is disconnected with a final error frame.
-	Buffer int `env:"GATEWAY_SSE_BUFFER" envDefault:"256"`
+	// Buffer is how many frames one client may have pending; a client
+	// that falls further behind is disconnected with a final error frame.
+	// The queue grows only as far as the client is behind: an idle or
+	// keeping-up client holds almost nothing.
+	Buffer int `env:"GATEWAY_SSE_BUFFER" envDefault:"4096"`
 	// MetricsInterval is the period of the "metrics" frames (the
 	// GET /metrics payload), computed once per period for all clients.
 	MetricsInterval time.Duration `env:"GATEWAY_SSE_METRICS_INTERVAL" envDefault:"3s"`

@@ -81,7 +81,7 @@ func (s *session) resume() error {
 		}
 	}
 	for range joinRounds {
-		ch, hubSeq, err := s.join(true)
+		box, hubSeq, err := s.join(true)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *session) resume() error {
 			}
 		}
 		if s.hub.goLive(s) {
-			return s.live(ch, cursor)
+			return s.live(box, cursor)
 		}
 	}
 	s.hub.opts.Metrics.Drop(metrics.DropSlowConsumer)

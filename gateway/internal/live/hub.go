@@ -20,7 +20,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBuffer          = 256
+	DefaultBuffer          = 4096
 	DefaultHeartbeat       = 15 * time.Second
 	DefaultMetricsInterval = 3 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
@@ -29,8 +29,8 @@ const (
 // Options configure a Hub.
 type Options struct {
 	JetStream jetstream.JetStream
-	// Buffer is how many event frames a client may have pending; a client
-	// whose buffer is full is disconnected as a slow consumer.
+	// Buffer is how many frames a client may have pending; a client that
+	// falls further behind is disconnected as a slow consumer.
 	Buffer int
 	// Heartbeat is the period of the ": ping" comment frames.
 	Heartbeat time.Duration
@@ -150,19 +150,19 @@ func (h *Hub) leave(s *session) {
 }
 
 // subscribe adds s to the fan-out with a fresh buffer and returns the
-// buffer and the last sequence fanned out so far: every later event that
-// matches s's filter goes to the buffer, in order, until the buffer
-// overflows (then it is closed). The hub must be ready.
-func (h *Hub) subscribe(s *session, catchingUp bool) (<-chan *Frame, uint64, error) {
+// mailbox and the last sequence fanned out so far: every later event that
+// matches s's filter goes to the mailbox, in order, until it overflows
+// (then it is closed). The hub must be ready.
+func (h *Hub) subscribe(s *session, catchingUp bool) (*mailbox, uint64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, 0, errShutdown
 	}
-	s.ch = make(chan *Frame, h.opts.Buffer)
+	s.box = newMailbox(h.opts.Buffer)
 	s.catchingUp, s.overflowed = catchingUp, false
 	h.live.add(s)
-	return s.ch, h.lastSeq, nil
+	return s.box, h.lastSeq, nil
 }
 
 // goLive ends s's catch-up; false when its buffer overflowed meanwhile.

@@ -135,8 +135,8 @@ func (h *Hub) isReady() bool {
 }
 
 // handle fans one stored message out to the subscribed clients whose
-// filter it matches. A client whose buffer is full is unsubscribed and its
-// buffer closed, which its writer turns into the slow-consumer frame.
+// filter it matches. A client whose mailbox is full is unsubscribed and
+// its mailbox closed, which its writer turns into the slow-consumer frame.
 func (h *Hub) handle(msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -185,12 +185,9 @@ func (h *Hub) fanOut(f *Frame) {
 		if !s.req.Filter.matches(f) {
 			return
 		}
-		select {
-		case s.ch <- f:
-		default:
+		if !s.box.put(f) {
 			h.live.remove(s)
 			s.overflowed = true
-			close(s.ch)
 			if !s.catchingUp { // a catch-up retries; see resume
 				h.opts.Metrics.Drop(metrics.DropSlowConsumer)
 			}

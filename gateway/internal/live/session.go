@@ -38,7 +38,7 @@ var (
 	errSlow     = errors.New("slow consumer")
 )
 
-// drainBatch is the most event frames written per flush.
+// drainBatch is the most frames written per flush.
 const drainBatch = 128
 
 // session is one client's stream.
@@ -51,7 +51,7 @@ type session struct {
 	ctx context.Context
 
 	// guarded by hub.mu
-	ch         chan *Frame
+	box        *mailbox
 	catchingUp bool
 	overflowed bool
 
@@ -89,19 +89,19 @@ func (s *session) run() error {
 	if s.req.Resume {
 		return s.resume()
 	}
-	ch, cursor, err := s.join(false)
+	box, cursor, err := s.join(false)
 	if err != nil {
 		return err
 	}
 	if err := s.control(connectedFrame); err != nil {
 		return err
 	}
-	return s.live(ch, cursor)
+	return s.live(box, cursor)
 }
 
 // join waits until the hub is ready (sending heartbeats meanwhile), then
 // subscribes to the fan-out.
-func (s *session) join(catchingUp bool) (<-chan *Frame, uint64, error) {
+func (s *session) join(catchingUp bool) (*mailbox, uint64, error) {
 	ping := s.hub.ping.wait()
 	for {
 		select {
@@ -122,17 +122,14 @@ func (s *session) join(catchingUp bool) (<-chan *Frame, uint64, error) {
 
 // live relays the fan-out, dropping frames at or before cursor (already
 // sent by the catch-up), plus metrics and heartbeats.
-func (s *session) live(ch <-chan *Frame, cursor uint64) error {
+func (s *session) live(box *mailbox, cursor uint64) error {
 	h := s.hub
 	ping, snaps := h.ping.wait(), h.snapshots.wait()
 	for {
 		select {
-		case f, ok := <-ch:
-			if !ok {
-				return errSlow
-			}
-			open := s.drain(ch, f, &cursor)
-			if err := s.flush(); err != nil {
+		case <-box.wake:
+			frames, open := box.take()
+			if err := s.send(frames, &cursor); err != nil {
 				return err
 			}
 			if !open {
@@ -158,37 +155,37 @@ func (s *session) live(ch <-chan *Frame, cursor uint64) error {
 	}
 }
 
-// drain writes f and whatever else the buffer holds, up to drainBatch
-// frames; false when the buffer was closed (the client overflowed it).
-func (s *session) drain(ch <-chan *Frame, f *Frame, cursor *uint64) bool {
+// send writes frames, skipping events at or before cursor, flushing every
+// drainBatch frames and at the end.
+func (s *session) send(frames []*Frame, cursor *uint64) error {
 	n, alerts := 0, 0
 	defer func() {
 		s.hub.opts.Metrics.Frames(metrics.FrameEvent, n)
 		s.hub.opts.Metrics.Frames(metrics.FrameAlert, alerts)
 	}()
-	for {
+	pending := 0
+	for _, f := range frames {
 		switch {
 		case f.alert:
-			s.w.Write(f.wire)
 			alerts++
 		case f.Seq > *cursor:
-			s.w.Write(f.wire)
 			*cursor = f.Seq
 			n++
-		}
-		if n+alerts >= drainBatch {
-			return true
-		}
-		var ok bool
-		select {
-		case f, ok = <-ch:
-			if !ok {
-				return false
-			}
 		default:
-			return true
+			continue
+		}
+		s.w.Write(f.wire)
+		if pending++; pending == drainBatch {
+			pending = 0
+			if err := s.flush(); err != nil {
+				return err
+			}
 		}
 	}
+	if pending == 0 {
+		return nil
+	}
+	return s.flush()
 }
 
 // put buffers one frame; errors surface at flush.
