@@ -96,8 +96,11 @@ func Unambiguous(b []byte) bool {
 func unambiguous(b []byte, i int) (int, bool) {
 	switch b[i] {
 	case '{':
+		// Keys seen: a few in an array, many in a set, so that a huge
+		// object costs linear time, not quadratic.
 		var small [16][]byte
 		keys := small[:0]
+		var many map[string]struct{}
 		i = SkipSpace(b, i+1)
 		for b[i] != '}' {
 			end, _, _ := ScanString(b, i)
@@ -107,12 +110,29 @@ func unambiguous(b []byte, i int) (int, bool) {
 					return i, false
 				}
 			}
-			for _, k := range keys {
-				if string(k) == string(key) {
+			switch {
+			case many != nil:
+				if _, dup := many[string(key)]; dup {
 					return i, false
 				}
+				many[string(key)] = struct{}{}
+			case len(keys) == len(small):
+				many = make(map[string]struct{}, 2*len(small))
+				for _, k := range keys {
+					many[string(k)] = struct{}{}
+				}
+				if _, dup := many[string(key)]; dup {
+					return i, false
+				}
+				many[string(key)] = struct{}{}
+			default:
+				for _, k := range keys {
+					if string(k) == string(key) {
+						return i, false
+					}
+				}
+				keys = append(keys, key)
 			}
-			keys = append(keys, key)
 			var ok bool
 			if i, ok = unambiguous(b, SkipSpace(b, SkipSpace(b, end)+1)); !ok {
 				return i, false

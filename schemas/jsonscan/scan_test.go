@@ -3,6 +3,7 @@ package jsonscan_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -159,6 +160,19 @@ func TestUnambiguous(t *testing.T) {
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, jsonscan.Unambiguous([]byte(tt.doc)), tt.doc)
+	}
+	// Around the switch from a list of seen keys to a set.
+	for n := 1; n <= 40; n++ {
+		var keys []string
+		for k := range n {
+			keys = append(keys, fmt.Sprintf(`"k%d":%d`, k, k))
+		}
+		doc := "{" + strings.Join(keys, ",") + "}"
+		require.True(t, jsonscan.Unambiguous([]byte(doc)), doc)
+		for j := range n {
+			doc := "{" + strings.Join(keys, ",") + "," + keys[j] + "}"
+			require.False(t, jsonscan.Unambiguous([]byte(doc)), doc)
+		}
 	}
 }
 
