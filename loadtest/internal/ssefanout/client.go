@@ -29,6 +29,7 @@ type client struct {
 
 	mu       sync.Mutex
 	samples  *stats.Samples // POST→frame latency of measured frames
+	stored   *stats.Samples // receivedAt→frame latency of measured frames
 	measured int64          // event frames of events sent in the window
 	missed   int64          // ids skipped (wide clients)
 	ended    bool           // the stream ended before close
@@ -61,7 +62,7 @@ func (c *client) connect(ctx context.Context, hc *http.Client, o Options) error 
 		size = 64 << 10
 	}
 	c.body, c.r, c.cancel = resp.Body, bufio.NewReaderSize(resp.Body, size), cancel
-	c.samples = stats.NewSamples(0)
+	c.samples, c.stored = stats.NewSamples(0), stats.NewSamples(0)
 	timer := time.AfterFunc(o.Timeout, cancel)
 	defer timer.Stop()
 	for {
@@ -80,7 +81,7 @@ func (c *client) connect(ctx context.Context, hc *http.Client, o Options) error 
 func (c *client) read() {
 	var lastID uint64
 	var event []byte
-	sentAtKey := []byte(`"sentAt":`)
+	sentAtKey, receivedAtKey := []byte(`"sentAt":`), []byte(`"receivedAt":`)
 	for {
 		line, err := c.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull { // a longer line than the buffer: not ours
@@ -127,9 +128,16 @@ func (c *client) read() {
 			}
 			sentAt := parseInt(line[i+len(sentAtKey):])
 			if c.win.contains(sentAt) {
+				var received int64 // ms, stamped by ingest
+				if j := bytes.Index(line, receivedAtKey); j >= 0 {
+					received = parseInt(line[j+len(receivedAtKey):])
+				}
 				c.mu.Lock()
 				c.measured++
 				c.samples.Add(time.Duration(now - sentAt))
+				if received > 0 {
+					c.stored.Add(time.Duration(now - received*1e6))
+				}
 				c.mu.Unlock()
 			}
 		}

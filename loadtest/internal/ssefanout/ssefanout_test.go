@@ -37,6 +37,7 @@ func TestFanOutAgainstStandalone(t *testing.T) {
 	// 200 events/s for 1s: 20 to the narrow clients (one each), all to the 2 wide ones.
 	require.InDelta(t, 20+2*float64(res.EventsPerS), float64(res.ExpectedFramesPerS), 2)
 	require.Positive(t, float64(res.P99Ms))
+	require.Positive(t, float64(res.ReceivedP99Ms))
 	require.NotNil(t, res.RSSPerIdleClientKiB)
 	require.NotNil(t, res.RSSUnderLoadKiB)
 }
