@@ -89,6 +89,7 @@ type postResult struct {
 	start, end time.Time
 	status     int
 	id         string
+	duplicate  bool // a retried id that had been stored before
 	err        error
 }
 
@@ -96,8 +97,9 @@ type postResult struct {
 // JetStream cluster with EVENTS at three replicas, posts events without a
 // pause, shuts the stream leader's server down mid-load (the node ingest is
 // connected to, so its client must move to another) and keeps posting.
-// Every event answered 202 must be in the read model exactly once. It
-// reports how long ingest answered 503 while the stream elected a new leader.
+// Half the clients send their own ids and retry 503s with them. Every event
+// answered 202 must be in the read model exactly once. It reports how long
+// ingest answered 503 while the stream elected a new leader.
 func TestClusterStreamLeaderLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS cluster, FerretDB and redis-server")
@@ -187,17 +189,30 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 	stopLoad := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range workers {
+		// Odd workers send their own ids and, like a well-behaved client,
+		// retry a 503 with the same id; even workers let Kiln assign ids
+		// and move on.
+		clientIDs := w%2 == 1
 		wg.Go(func() {
 			for n := 0; ; n++ {
-				select {
-				case <-stopLoad:
-					return
-				default:
+				id := ""
+				if clientIDs {
+					id = fmt.Sprintf("cluster-w%d-%06d", w, n)
 				}
-				r := postEvent(client, ingestURL, fmt.Sprintf("w%d", w), n)
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
+				for {
+					select {
+					case <-stopLoad:
+						return
+					default:
+					}
+					r := postEvent(client, ingestURL, fmt.Sprintf("w%d", w), id, n)
+					mu.Lock()
+					results = append(results, r)
+					mu.Unlock()
+					if !clientIDs || r.status != http.StatusServiceUnavailable {
+						break
+					}
+				}
 			}
 		})
 	}
@@ -234,13 +249,21 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 	// Every answer was a 202 or a 503; measure the 503s around the change.
 	var acked []string
 	var first503, last503 time.Time
-	n503 := 0
+	n503, duplicates := 0, 0
+	seen := map[string]bool{}
 	for _, r := range results {
 		require.NoError(t, r.err)
 		switch r.status {
 		case http.StatusAccepted:
 			require.NotEmpty(t, r.id)
-			acked = append(acked, r.id)
+			if r.duplicate {
+				duplicates++
+			}
+			require.False(t, seen[r.id] && !r.duplicate, "id %s stored twice", r.id)
+			if !seen[r.id] {
+				seen[r.id] = true
+				acked = append(acked, r.id)
+			}
 		case http.StatusServiceUnavailable:
 			n503++
 			if first503.IsZero() || r.start.Before(first503) {
@@ -257,8 +280,8 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 	if n503 > 0 {
 		window, sinceKill = last503.Sub(first503), last503.Sub(killedAt)
 	}
-	t.Logf("leader change: %d requests, %d accepted, %d answered 503 over %s (last 503 answered %s after the shutdown)",
-		len(results), len(acked), n503, window.Round(time.Millisecond), sinceKill.Round(time.Millisecond))
+	t.Logf("leader change: %d requests, %d events accepted, %d answers 503 over %s (last 503 answered %s after the shutdown), %d retries answered duplicate",
+		len(results), len(acked), n503, window.Round(time.Millisecond), sinceKill.Round(time.Millisecond), duplicates)
 	line, err := json.Marshal(map[string]any{
 		"bench": "cluster_leader_change_503_window", "value": window.Milliseconds(), "unit": "ms",
 		"requests": len(results), "accepted": len(acked), "unavailable": n503, "since_shutdown_ms": sinceKill.Milliseconds(),
@@ -287,11 +310,6 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 1, n, "event %s", id)
 	}
-	distinct := map[string]bool{}
-	for _, id := range acked {
-		require.False(t, distinct[id], "id %s acknowledged twice", id)
-		distinct[id] = true
-	}
 	require.GreaterOrEqual(t, info.State.Msgs, uint64(len(acked)))
 }
 
@@ -308,10 +326,15 @@ func replicasCurrent(info *jetstream.StreamInfo) bool {
 	return true
 }
 
-// postEvent posts one event and returns the answer.
-func postEvent(client *http.Client, target, user string, n int) postResult {
-	body := fmt.Sprintf(`{"eventType":"page_view","userId":%q,"timestamp":%d,"metadata":{"n":%d}}`,
-		user, time.Now().UnixMilli(), n)
+// postEvent posts one event (with the client id id, unless empty) and
+// returns the answer.
+func postEvent(client *http.Client, target, user, id string, n int) postResult {
+	clientID := ""
+	if id != "" {
+		clientID = fmt.Sprintf(`"id":%q,`, id)
+	}
+	body := fmt.Sprintf(`{%s"eventType":"page_view","userId":%q,"timestamp":%d,"metadata":{"n":%d}}`,
+		clientID, user, time.Now().UnixMilli(), n)
 	r := postResult{start: time.Now()}
 	resp, err := client.Post(target, "application/json", strings.NewReader(body))
 	r.end = time.Now()
@@ -328,10 +351,14 @@ func postEvent(client *http.Client, target, user string, n int) postResult {
 	r.status = resp.StatusCode
 	if r.status == http.StatusAccepted {
 		var ans struct {
-			ID string `json:"id"`
+			ID        string `json:"id"`
+			Duplicate bool   `json:"duplicate"`
 		}
 		r.err = json.Unmarshal(b, &ans)
-		r.id = ans.ID
+		r.id, r.duplicate = ans.ID, ans.Duplicate
+		if id != "" && r.id != id {
+			r.err = fmt.Errorf("posted id %s, answered %s", id, r.id)
+		}
 	}
 	return r
 }
