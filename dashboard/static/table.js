@@ -17,7 +17,16 @@ export class EventsTable {
     this.paused = false;
     this.pausedNew = 0; // events that arrived while paused
     this.lastFocused = null;
+    this.pressed = null; // the row Enter or Space went down on
     tbody.addEventListener('keydown', (e) => this.key(e));
+    // Enter and Space open the row on keyup, as a button acts on Space: on
+    // keydown the dialog would take focus and its Close button would get
+    // the rest of the same key press and close it again.
+    tbody.addEventListener('keyup', (e) => {
+      const tr = e.target.closest('tr');
+      if (tr && (e.key === 'Enter' || e.key === ' ') && this.pressed === tr) this.open(tr);
+      this.pressed = null;
+    });
     tbody.addEventListener('click', (e) => {
       const tr = e.target.closest('tr');
       if (tr) { this.focus(tr); this.open(tr); }
@@ -135,7 +144,7 @@ export class EventsTable {
       case 'End': next = rows.length - 1; break;
       case 'PageDown': next = Math.min(i + PAGE, rows.length - 1); break;
       case 'PageUp': next = Math.max(i - PAGE, 0); break;
-      case 'Enter': case ' ': e.preventDefault(); this.open(tr); return;
+      case 'Enter': case ' ': e.preventDefault(); this.pressed = tr; return;
       default: return;
     }
     e.preventDefault();
