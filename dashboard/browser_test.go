@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/notifier/slacktest"
 	"github.com/kilnhq/kiln/standalone/standalonetest"
 	"github.com/kilnhq/kiln/testsupport"
 )
@@ -68,7 +69,10 @@ func (k *kiln) restart() {
 
 func TestDashboardInBrowser(t *testing.T) {
 	b := startBrowser(t) // skips before starting Kiln when there is no browser
-	k := startKiln(t)
+	slack := slacktest.Start(t)
+	// The notifier runs the built-in example rules; alerts go to the log
+	// and to a stand-in Slack.
+	k := startKiln(t, "SLACK_WEBHOOK_URL", slack.URL, "NOTIFIER_BACKOFF_BASE", "100ms")
 	p := newPoster(k.base)
 
 	// Some history before the page opens: the table starts from GET /events.
@@ -159,6 +163,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		plainEventSource(t, b, k, p)
 	})
 
+	t.Run("an alert fired by a rule appears in the alerts panel with its deliveries", func(t *testing.T) {
+		page := page.with(t)
+		alertPanel(t, page, p, slack)
+	})
+
 	t.Run("the table continues across a restart with no missing or duplicate seq", func(t *testing.T) {
 		page := page.with(t)
 		acrossRestart(t, page, k, p)
@@ -219,6 +228,30 @@ func typeFilter(t *testing.T, page *tab, p *poster) {
 	page.do(chromedp.Click(chromedp.ID("f-clear")))
 	page.waitJS(`location.search === '' && document.body.dataset.state === 'live'`, 5*time.Second, "Clear removes the filter")
 	page.waitJS(`document.querySelector('#events-body tr')?.dataset.seq === '`+strconv.FormatInt(more[2], 10)+`'`, 10*time.Second, "all events again")
+}
+
+// alertPanel crosses the example rule payment-failed-burst (more than 5
+// payment.failed for one user within a minute) and waits for the alert in
+// the panel, sooner than the panel's 15 s poll: it comes on the stream.
+func alertPanel(t *testing.T, page *tab, p *poster, slack *slacktest.Server) {
+	ts := time.Now().UnixMilli()
+	evs := make([]event, 6)
+	for i := range evs {
+		evs[i] = p.make("payment.failed", "card-tester")
+		evs[i].Timestamp = ts // one window, whatever the clock
+	}
+	seqs := p.mustPost(t, evs...)
+	sel := `document.querySelector('#alerts-list li[data-rule="payment-failed-burst"]')`
+	page.waitJS(sel+` !== null`, 10*time.Second, "the alert is in the panel")
+	page.waitJS(sel+`.classList.contains('status-sent')`, 10*time.Second, "its deliveries are sent")
+	chips := eval[[]string](page, `[...`+sel+`.querySelectorAll('.channels .chip')].map((c) => c.textContent)`)
+	require.ElementsMatch(t, []string{"log: sent", "slack: sent"}, chips)
+	text := eval[string](page, sel+`.textContent`)
+	require.Contains(t, text, "card-tester")
+	require.Contains(t, text, "event seq "+strconv.FormatInt(seqs[5], 10))
+	require.Contains(t, eval[string](page, `document.getElementById('alerts-note').textContent`), "1 recent")
+	require.Eventually(t, func() bool { return len(slack.Delivered()) >= 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Contains(t, slack.Delivered()[0].Text, "card-tester")
 }
 
 // acrossRestart keeps posting while the standalone restarts and checks the

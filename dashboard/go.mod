@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/gofiber/fiber/v2 v2.52.15
+	github.com/kilnhq/kiln/notifier v0.0.0
 	github.com/kilnhq/kiln/standalone v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/stretchr/testify v1.12.1
@@ -42,7 +43,6 @@ require (
 	github.com/kilnhq/kiln/gateway v0.0.0 // indirect
 	github.com/kilnhq/kiln/httpserver v0.0.0 // indirect
 	github.com/kilnhq/kiln/ingest v0.0.0 // indirect
-	github.com/kilnhq/kiln/notifier v0.0.0 // indirect
 	github.com/kilnhq/kiln/projector v0.0.0 // indirect
 	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
 	github.com/kilnhq/kiln/schemas v0.0.0 // indirect
