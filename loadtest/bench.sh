@@ -26,8 +26,15 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")"
 pid=""
 redis_pid=""
+gw_pid=""
 cleanup() {
 	status=$?
+	if [[ -n "$gw_pid" ]] && kill -0 "$gw_pid" 2>/dev/null; then
+		kill -TERM "$gw_pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$gw_pid" 2>/dev/null || true
+		wait "$gw_pid" 2>/dev/null || true
+	fi
 	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -67,6 +74,7 @@ free_port() {
 echo "bench.sh: building into $tmp" >&2
 go build -o "$tmp/kiln-standalone" ./deployments/standalone/cmd/kiln-standalone
 go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
+go build -o "$tmp/kiln-gateway" ./gateway/cmd/gateway
 
 http_port="$(free_port)"
 admin_port="$(free_port)"
@@ -117,9 +125,31 @@ for i in $(seq 1 120); do
 	sleep 0.5
 done
 
+# sse_fanout's clients use a gateway of their own (cmd/gateway, fed by the
+# standalone's NATS, FerretDB and Redis), so the memory per client is read
+# from a process that serves nothing else; events are still posted to the
+# standalone's ingest.
+gw_port="$(free_port)"
+gw_admin_port="$(free_port)"
+GATEWAY_ADDR="127.0.0.1:$gw_port" GATEWAY_ADMIN_ADDR="127.0.0.1:$gw_admin_port" \
+	NATS_URL="nats://127.0.0.1:$nats_port" MONGO_URI="mongodb://127.0.0.1:$mongo_port" REDIS_URL="$redis_url" \
+	LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$tmp/kiln-gateway" >"$tmp/gateway.log" 2>&1 &
+gw_pid=$!
+for i in $(seq 1 60); do
+	if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gw_port/readyz")" == 200 ]]; then
+		break
+	fi
+	if ! kill -0 "$gw_pid" 2>/dev/null || [[ $i -eq 60 ]]; then
+		echo "bench.sh: kiln-gateway (for sse_fanout) not ready; its log:" >&2
+		cat "$tmp/gateway.log" >&2
+		exit 1
+	fi
+	sleep 0.5
+done
+
 # The standalone projects every event into its read models in the same
 # process. -purge-ingested and -settle keep one phase's projection backlog
 # from eating the CPU of the next; flags given to bench.sh come last and win.
 "$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
 	-mongo "mongodb://127.0.0.1:$mongo_port" -redis "$redis_url" \
-	-gateway-pid "$pid" -purge-ingested -settle 60s "$@"
+	-sse-url "http://127.0.0.1:$gw_port" -gateway-pid "$gw_pid" -purge-ingested -settle 60s "$@"

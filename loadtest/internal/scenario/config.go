@@ -62,6 +62,7 @@ type Config struct {
 	// sse_fanout: narrow clients (one event type each, about one event/s),
 	// wide clients (the whole stream), the offered events/s, and the
 	// process serving GET /stream whose memory is read (0: not measured).
+	SSEURL     string // where the sse_fanout clients connect; "" is URL
 	SSENarrow  int
 	SSEWide    int
 	SSERate    float64
@@ -96,14 +97,17 @@ func (c Config) Validate() error {
 	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)
 	check(!(c.Rate >= 1 && c.Rate <= 1_000_000), "-rate %g: must be between 1 and 1000000 events/s", c.Rate)
 	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
-	m, err := url.Parse(c.MongoURL)
-	check(err != nil || (m.Scheme != "mongodb" && m.Scheme != "mongodb+srv") || m.Host == "",
-		"-mongo %q: want a mongodb:// URL such as mongodb://127.0.0.1:27017", c.MongoURL)
-	check(c.MongoDatabase == "", "-mongo-db: must not be empty")
-	rd, err := url.Parse(c.RedisURL)
-	check(err != nil || (rd.Scheme != "redis" && rd.Scheme != "rediss") || rd.Host == "",
-		"-redis %q: want a redis:// URL such as redis://127.0.0.1:6379/0", c.RedisURL)
-	check(c.ProjBatch < 1 || c.ProjBatch > 10_000, "-proj-batch %d: must be between 1 and 10000", c.ProjBatch)
+	if slices.Contains(c.Scenarios, ProjectorThroughput) || slices.Contains(c.Scenarios, ReplayRate) {
+		m, err := url.Parse(c.MongoURL)
+		check(err != nil || (m.Scheme != "mongodb" && m.Scheme != "mongodb+srv") || m.Host == "",
+			"-mongo %q: want a mongodb:// URL such as mongodb://127.0.0.1:27017", c.MongoURL)
+		check(c.MongoDatabase == "", "-mongo-db: must not be empty")
+		rd, err := url.Parse(c.RedisURL)
+		check(err != nil || (rd.Scheme != "redis" && rd.Scheme != "rediss") || rd.Host == "",
+			"-redis %q: want a redis:// URL such as redis://127.0.0.1:6379/0", c.RedisURL)
+	}
+	check(slices.Contains(c.Scenarios, ProjectorThroughput) && (c.ProjBatch < 1 || c.ProjBatch > 10_000),
+		"-proj-batch %d: must be between 1 and 10000", c.ProjBatch)
 	check(c.ReplayEvents < 0 || c.ReplayEvents > 1_000_000, "-replay-events %d: must be between 0 and 1000000", c.ReplayEvents)
 	check(len(c.Scenarios) == 0, "-scenarios: name at least one of %s", strings.Join(Names(), ", "))
 	return errors.Join(errs...)

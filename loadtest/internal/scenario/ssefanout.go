@@ -14,7 +14,7 @@ import (
 func (r *runner) sseFanout(ctx context.Context) (any, error) {
 	r.settle(ctx)
 	res, err := ssefanout.Run(ctx, ssefanout.Options{
-		URL: r.cfg.URL, APIKey: r.cfg.APIKey,
+		URL: r.cfg.URL, StreamURL: r.cfg.SSEURL, APIKey: r.cfg.APIKey,
 		Narrow: r.cfg.SSENarrow, Wide: r.cfg.SSEWide, Rate: r.cfg.SSERate,
 		Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Timeout: r.cfg.Timeout,
 		GatewayPID: r.cfg.GatewayPID, Log: r.log,

@@ -38,7 +38,11 @@ type client struct {
 // connect opens the stream and reads up to the connected frame.
 func (c *client) connect(ctx context.Context, hc *http.Client, o Options) error {
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, o.URL+"/stream?"+c.query, nil)
+	base := o.StreamURL
+	if base == "" {
+		base = o.URL
+	}
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, base+"/stream?"+c.query, nil)
 	if err != nil {
 		cancel()
 		return err

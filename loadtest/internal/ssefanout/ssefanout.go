@@ -29,8 +29,11 @@ const Bench = "sse_fanout"
 
 // Options configure one run.
 type Options struct {
-	URL    string // Kiln's base URL: POST /events and GET /stream
-	APIKey string // sent as a bearer token when set
+	URL string // Kiln's base URL: POST /events (and GET /stream)
+	// StreamURL is the base URL of the gateway the clients connect to
+	// (GET /stream); empty is URL.
+	StreamURL string
+	APIKey    string // sent as a bearer token when set
 	// Narrow clients each follow one event type of their own
 	// (?type=ssebench.n<i>) that is posted once per second; Wide clients
 	// take the whole stream.
