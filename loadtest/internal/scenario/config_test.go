@@ -81,6 +81,11 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	c := valid()
+	c.Scenarios, c.MongoURL, c.RedisURL, c.ProjBatch = []string{IngestBatch}, "", "", 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("the ingest scenarios need no store flags: %v", err)
+	}
+	c = valid()
 	c.Clients, c.Batch = 0, 0
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "-clients") || !strings.Contains(err.Error(), "-batch") {
 		t.Errorf("every bad flag is reported: %v", err)
