@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -84,6 +85,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	call(page, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true})
 	// The budget is for gzip: ask for it, as a browser without brotli would.
 	call(page, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Encoding": "gzip"}})
+	// The dashboard's own look is dark; headless Chromium would ask for light.
+	call(page, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	})
 	page.do(chromedp.Navigate(k.base + "/"))
 	page.waitJS(`document.body.dataset.state === 'live'`, 30*time.Second, "the stream connects")
 	page.waitJS(`document.querySelectorAll('#events-body tr').length === 5`, 10*time.Second, "the history loads")
@@ -322,9 +327,10 @@ func acrossRestart(t *testing.T, page *tab, k *kiln, p *poster) {
 	t.Logf("%d events posted across the restart, %d rows", len(want), len(got))
 }
 
-// screenshots take the README picture at 1280×800 while events flow, and a
-// phone-width one. They are written where KILN_SCREENSHOT says (a .png
-// path; the phone one gets -390 before .png), else into a temp dir.
+// screenshots take the README picture (1280 wide, tall enough for the
+// alerts) while events flow, and the first screen at 1280×800 and at a
+// phone's width. They are written where KILN_SCREENSHOT says (a .png
+// path; the others get -800 and -390 before .png), else into a temp dir.
 func screenshots(t *testing.T, page *tab, p *poster) {
 	out := os.Getenv("KILN_SCREENSHOT")
 	if out == "" {
@@ -351,19 +357,23 @@ func screenshots(t *testing.T, page *tab, p *poster) {
 		done <- nil
 	}()
 	page.waitJS(`Number(document.getElementById('chart').dataset.liveSum) >= 300`, 30*time.Second, "load flows")
-	shot := func(path string) {
-		png, err := chromedp.Run(page.ctx, chromedp.CaptureScreenshot())
+	shot := func(path string, action chromedp.Action[[]byte]) {
+		png, err := chromedp.Run(page.ctx, action)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(path, png, 0o644))
 		t.Logf("screenshot %s (%d bytes)", path, len(png))
 	}
 	page.do(chromedp.EmulateViewport(1280, 800))
-	page.waitJS(`document.getElementById('chart').querySelector('canvas').width >= 700`, 5*time.Second, "the chart fills its panel")
-	shot(out)
+	page.waitJS(`document.getElementById('chart').querySelector('canvas').getBoundingClientRect().width >= 400`, 5*time.Second, "the chart fills its panel")
+	require.LessOrEqual(t, eval[int](page, `document.documentElement.scrollWidth`), 1280, "no sideways scrolling at 1280×800")
+	shot(strings.TrimSuffix(out, ".png")+"-800.png", chromedp.CaptureScreenshot())
+	page.do(chromedp.EmulateViewport(1280, 1160)) // taller, for the alerts below the fold
+	page.waitJS(`document.querySelectorAll('#alerts-list li').length > 0`, 10*time.Second, "alerts to show")
+	shot(out, chromedp.CaptureScreenshot())
 	page.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	page.waitJS(`document.getElementById('chart').querySelector('canvas').getBoundingClientRect().width <= 390`, 5*time.Second, "the chart fits a phone")
 	require.LessOrEqual(t, eval[int](page, `document.documentElement.scrollWidth`), 390, "no sideways scrolling at phone width")
-	shot(strings.TrimSuffix(out, ".png") + "-390.png")
+	shot(strings.TrimSuffix(out, ".png")+"-390.png", chromedp.CaptureScreenshot())
 	cancel()
 	require.NoError(t, <-done)
 }

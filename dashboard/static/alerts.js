@@ -11,6 +11,9 @@ import { getJSON, HTTPError } from './api.js';
 
 const LIMIT = 50;
 const POLL_MS = 15000;
+// While a shown alert's deliveries are still pending or retrying, poll
+// sooner: delivery status changes are not announced on the stream.
+const POLL_UNSETTLED_MS = 3000;
 const AFTER_NEW_MS = 2000;
 // Worst first: the overall status of an alert is its worst channel's.
 const SEVERITY = ['dead', 'failed', 'retrying', 'pending', 'sent'];
@@ -22,6 +25,7 @@ export class AlertsPanel {
     this.alerts = new Map(); // id → normalized alert
     this.available = null; // unknown until the first answer
     this.timer = 0;
+    this.due = 0;
   }
 
   /** Loads GET /alerts now and then every POLL_MS while it exists. */
@@ -48,7 +52,17 @@ export class AlertsPanel {
       }
       this.note.textContent = `alerts unavailable (${err.message}); retrying`;
     }
-    this.timer = setTimeout(() => this.load(), POLL_MS);
+    const unsettled = [...this.alerts.values()].some((a) => a.status === 'pending' || a.status === 'retrying');
+    this.schedule(unsettled ? POLL_UNSETTLED_MS : POLL_MS);
+  }
+
+  /** Loads again in ms, unless a load is already due sooner. */
+  schedule(ms) {
+    const at = Date.now() + ms;
+    if (this.timer && this.due <= at) return;
+    clearTimeout(this.timer);
+    this.due = at;
+    this.timer = setTimeout(() => { this.timer = 0; this.load(); }, ms);
   }
 
   /** Adds (or updates) an alert from an "alert" frame. */
@@ -58,10 +72,8 @@ export class AlertsPanel {
     n.fromStream = true;
     this.alerts.set(n.id, { ...this.alerts.get(n.id), ...n });
     this.render();
-    if (this.available) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.load(), AFTER_NEW_MS);
-    }
+    // Fetch its delivery status soon; a burst of alerts costs one load.
+    if (this.available) this.schedule(AFTER_NEW_MS);
   }
 
   render() {
@@ -91,7 +103,8 @@ function normalize(a) {
   return {
     id: String(a.id),
     rule: a.rule || '',
-    message: a.message || '',
+    // Slack emoji codes at the start (":rotating_light: …") are noise here.
+    message: String(a.message || '').replace(/^(:[a-z0-9_+-]+:\s*)+/, ''),
     eventId: a.eventId || '',
     seq: Number(a.seq ?? a.eventSeq) || 0,
     time: Number(a.createdAt ?? a.decidedAt) || 0,

@@ -134,7 +134,7 @@ function renderFacts() {
   const lag = state.lagSeq === null ? '–' : `${state.lagSeq} events`;
   $('fact-seq').textContent = $('h-seq').textContent = seq === null ? '–' : String(seq);
   $('fact-lag').textContent = state.lagSeq === null ? '–' : String(state.lagSeq);
-  $('h-lag').textContent = state.lagSeq === null ? '–' : `counters ${lag} behind the stream`;
+  $('h-lag').textContent = state.lagSeq === null ? '–' : `${lag} newer than the counters' checkpoint`;
   $('h-asof').textContent = state.asOfSeq === null ? '–' : String(state.asOfSeq);
   $('fact-reconnects').textContent = $('h-reconnects').textContent = String(stream.reconnects);
   $('h-last-event').textContent = ago(state.lastEventAt);

@@ -113,5 +113,5 @@ function nowSec() {
 }
 
 function chartHeight() {
-  return window.matchMedia('(max-width: 700px)').matches ? 180 : 240;
+  return window.matchMedia('(max-width: 700px)').matches ? 180 : 200;
 }
