@@ -64,7 +64,7 @@ func publish(t *testing.T, url string, n int) {
 		msg := nats.NewMsg(schemas.Subject(ev.EventType))
 		msg.Data = data
 		msg.Header.Set(schemas.HeaderMsgID, ev.ID)
-		_, err := js.PublishMsgAsync(msg)
+		_, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second)) // a loaded machine acks slowly
 		require.NoError(t, err)
 	}
 	select {

@@ -34,6 +34,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(ctx, app, cfg.HTTPAddr, shutdownGrace, log) })
 	g.Go(func() error { return httpserver.Serve(ctx, admin, cfg.AdminAddr, shutdownGrace, log) })
+	g.Go(func() error { return svc.Run(ctx) })
 	err = g.Wait()
 	// Wait for outstanding acks before closing; Close drops them.
 	if derr := nc.Drain(); derr != nil && err == nil {

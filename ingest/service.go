@@ -47,6 +47,8 @@ type Service struct {
 	keys    httpserver.Keys
 	handler *httpapi.Handler
 	metrics *metrics.Ingest
+	// resolver settles writes left in doubt by an ack timeout; Run runs it.
+	resolver *publish.Resolver
 }
 
 // New prepares the stream and the id ledger and returns the service.
@@ -57,7 +59,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: jetstream: %w", err)
 	}
-	if _, err := schemas.EnsureStream(ctx, js, cfg.Stream); err != nil {
+	stream, err := schemas.EnsureStream(ctx, js, cfg.Stream)
+	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
@@ -71,22 +74,32 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	m := metrics.NewIngest(deps.Metrics)
+	resolver := publish.NewResolver(js, ledger, stream.CachedInfo().Config.Duplicates, deps.Log,
+		func(outcome string) { m.InDoubt.WithLabelValues(outcome).Inc() })
 	retryAfter := max(1, int(cfg.PublishTimeout.Round(time.Second)/time.Second))
 	return &Service{
-		cfg:     cfg,
-		js:      js,
-		nc:      deps.NATS,
-		keys:    httpserver.NewKeys(cfg.APIKeys...),
-		metrics: m,
+		cfg:      cfg,
+		js:       js,
+		nc:       deps.NATS,
+		keys:     httpserver.NewKeys(cfg.APIKeys...),
+		metrics:  m,
+		resolver: resolver,
 		handler: &httpapi.Handler{
 			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now},
-			Publisher:  publish.NewPublisher(js, ledger, cfg.PublishTimeout),
+			Publisher:  publish.NewPublisher(js, ledger, resolver, cfg.PublishTimeout),
 			Metrics:    m,
 			MaxBatch:   cfg.MaxBatch,
 			RetryAfter: retryAfter,
 			Log:        deps.Log,
 		},
 	}, nil
+}
+
+// Run settles in-doubt writes (see publish.Resolver) until ctx ends. Without
+// it ingest still works, but a client retry of a write whose ack timed out
+// is deduplicated only inside the stream's dedupe window.
+func (s *Service) Run(ctx context.Context) error {
+	return s.resolver.Run(ctx)
 }
 
 // Register mounts POST /events, behind API-key auth and the rate limit.

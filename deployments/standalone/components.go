@@ -42,7 +42,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{ready: svc.Ready, register: svc.Register})
+		parts = append(parts, component{ready: svc.Ready, register: svc.Register, run: svc.Run})
 	}
 	if cfg.runs("projector") {
 		svc, err := projector.New(ctx, cfg.Projector, projector.Deps{

@@ -10,6 +10,8 @@ type Ingest struct {
 	Rejected       *prometheus.CounterVec
 	PublishLatency prometheus.Histogram
 	BatchSize      prometheus.Histogram
+	// InDoubt counts writes whose ack timed out, by how they were settled.
+	InDoubt *prometheus.CounterVec
 }
 
 // Rejection reasons, the values of the "reason" label.
@@ -48,8 +50,12 @@ func NewIngest(reg prometheus.Registerer) *Ingest {
 			Help:    "Events per request.",
 			Buckets: []float64{1, 2, 5, 10, 50, 100, 250, 500, 1000},
 		}),
+		InDoubt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kiln", Subsystem: "ingest", Name: "in_doubt_total",
+			Help: "Client-id writes whose ack timed out, by outcome: resolved (republished within the dedupe window and recorded in the id ledger), unresolved (the window passed), dropped (resolver queue full).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.Accepted, m.Duplicates, m.Rejected, m.PublishLatency, m.BatchSize)
+	reg.MustRegister(m.Accepted, m.Duplicates, m.Rejected, m.PublishLatency, m.BatchSize, m.InDoubt)
 	for _, r := range []string{ReasonInvalid, ReasonMalformed, ReasonTooLarge, ReasonMediaType, ReasonUnauthorized, ReasonRateLimited, ReasonUnavailable} {
 		m.Rejected.WithLabelValues(r)
 	}

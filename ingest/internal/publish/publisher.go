@@ -45,15 +45,19 @@ type Publisher struct {
 	js      jetstream.JetStream
 	ledger  *Ledger
 	timeout time.Duration
+	// resolver settles client-id writes left in doubt by an ack timeout;
+	// nil leaves them to the stream's dedupe window alone.
+	resolver *Resolver
 	// expect makes JetStream refuse a publish that would land outside the
 	// EVENTS stream; built once, as it is the same for every message.
 	expect jetstream.PublishOpt
 }
 
 // NewPublisher returns a Publisher that waits at most timeout for the acks of
-// one call. ledger may be nil to rely on the stream's dedupe window alone.
-func NewPublisher(js jetstream.JetStream, ledger *Ledger, timeout time.Duration) *Publisher {
-	return &Publisher{js: js, ledger: ledger, timeout: timeout, expect: jetstream.WithExpectStream(schemas.StreamName)}
+// one call. ledger may be nil to rely on the stream's dedupe window alone,
+// and resolver nil to leave in-doubt writes to it too.
+func NewPublisher(js jetstream.JetStream, ledger *Ledger, resolver *Resolver, timeout time.Duration) *Publisher {
+	return &Publisher{js: js, ledger: ledger, resolver: resolver, timeout: timeout, expect: jetstream.WithExpectStream(schemas.StreamName)}
 }
 
 // Publish appends the events with asynchronous publishes awaited together and
@@ -68,6 +72,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	if p.ledger != nil {
 		known = p.ledger.lookup(ctx, events)
 	}
+	sent := time.Now()
 	for i, e := range events {
 		if seq, ok := known[i]; ok {
 			results[i] = Result{Seq: seq, Duplicate: true}
@@ -93,12 +98,23 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 			results[i] = Result{Seq: ack.Sequence, Duplicate: ack.Duplicate}
 		case err := <-f.Err():
 			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, err)
+			if inDoubtErr(err) {
+				p.inDoubt(events[i], sent)
+			}
 		case <-ctx.Done():
 			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, ctx.Err())
+			p.inDoubt(events[i], sent)
 		}
 	}
 	if p.ledger != nil {
 		p.ledger.settle(ctx, events, results, known)
 	}
 	return results
+}
+
+// inDoubt hands a sent but unconfirmed client-id write to the resolver.
+func (p *Publisher) inDoubt(e Event, sent time.Time) {
+	if p.resolver != nil && p.ledger != nil && e.ClientID {
+		p.resolver.add(e, sent)
+	}
 }

@@ -1,0 +1,139 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// An in-doubt write is a client-id event whose publish was sent but not
+// acknowledged in time: the client got a 503 and may retry, but the event
+// may already be in the stream. Inside the stream's dedupe window a retry is
+// harmless (same Nats-Msg-Id); after it, only the id ledger can tell. The
+// Resolver closes that gap: it republishes each in-doubt event with its
+// Nats-Msg-Id while the window still covers the first attempt — JetStream
+// answers with the original sequence if the first write landed, or stores
+// the event now — and records the id in the ledger. A client retry after
+// the window then finds the ledger entry and gets duplicate:true.
+//
+// What remains: the ingest process dying, or JetStream staying unreachable
+// for longer than the window, while writes are in doubt (counted in
+// kiln_ingest_in_doubt_total{outcome="unresolved"}).
+type Resolver struct {
+	js     jetstream.JetStream
+	ledger *Ledger
+	// within is how long after the first attempt republishing is safe:
+	// most of the dedupe window, leaving room for the republish itself.
+	within  time.Duration
+	queue   chan inDoubt
+	expect  jetstream.PublishOpt
+	log     *slog.Logger
+	outcome func(string) // counts resolved/unresolved/dropped
+}
+
+type inDoubt struct {
+	ev   Event
+	sent time.Time
+}
+
+// resolverQueue bounds the in-doubt writes waiting; beyond it they are
+// dropped (and counted), as the stream is then clearly in trouble.
+const resolverQueue = 16384
+
+// NewResolver returns a Resolver for a stream whose dedupe window is
+// window. outcome, if not nil, is called with "resolved", "unresolved" or
+// "dropped" per in-doubt event.
+func NewResolver(js jetstream.JetStream, ledger *Ledger, window time.Duration, log *slog.Logger, outcome func(string)) *Resolver {
+	if outcome == nil {
+		outcome = func(string) {}
+	}
+	return &Resolver{
+		js: js, ledger: ledger, within: window * 3 / 4, log: log, outcome: outcome,
+		queue:  make(chan inDoubt, resolverQueue),
+		expect: jetstream.WithExpectStream(schemas.StreamName),
+	}
+}
+
+// inDoubtErr reports whether an ack failure leaves the write in doubt: a
+// timeout or a lost connection may hide a stored event, while "no
+// responders" or an API error means JetStream did not store it.
+func inDoubtErr(err error) bool {
+	var apiErr *jetstream.APIError
+	return !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.As(err, &apiErr)
+}
+
+// add queues an in-doubt event without blocking.
+func (r *Resolver) add(ev Event, sent time.Time) {
+	select {
+	case r.queue <- inDoubt{ev, sent}:
+	default:
+		r.outcome("dropped")
+		r.log.Warn("in-doubt write not queued for resolution: queue full", "id", ev.ID)
+	}
+}
+
+// resolverWorkers is how many in-doubt writes are republished at once: a
+// burst of timeouts (a slow disk, a leader change) leaves thousands in
+// doubt, each of which must be settled before the dedupe window passes.
+const resolverWorkers = 32
+
+// Run resolves queued in-doubt writes until ctx ends.
+func (r *Resolver) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range resolverWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case d := <-r.queue:
+					r.resolve(ctx, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
+	deadline := d.sent.Add(r.within)
+	backoff := 100 * time.Millisecond
+	for {
+		if time.Now().After(deadline) {
+			r.outcome("unresolved")
+			r.log.Error("in-doubt write unresolved within the dedupe window: a retry after it may store the event twice",
+				"id", d.ev.ID, "sentAt", d.sent)
+			return
+		}
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		msg := &nats.Msg{Subject: d.ev.Subject, Data: d.ev.Data, Header: nats.Header{
+			schemas.HeaderMsgID:  {d.ev.ID},
+			schemas.HeaderUserID: {d.ev.UserID},
+		}}
+		ack, err := r.js.PublishMsg(actx, msg, r.expect)
+		cancel()
+		if err == nil {
+			results := []Result{{Seq: ack.Sequence, Duplicate: ack.Duplicate}}
+			r.ledger.settle(ctx, []Event{d.ev}, results, nil)
+			r.outcome("resolved")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
