@@ -120,6 +120,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		page.waitJS(`Number(document.getElementById('chart').dataset.liveSum) >= 50`, 5*time.Second, "the chart counts received events")
 		page.waitJS(`Number(document.getElementById('chart').dataset.minuteSum) >= 55`, 10*time.Second, "the chart has the server's per-minute counts")
+		page.waitJS(`/^\d+(\.\d+)?$/.test(document.querySelector('#chart .u-legend .u-series:nth-child(3) .u-value')?.textContent)`,
+			5*time.Second, "the legend shows the latest per-minute rate")
 		page.waitJS(`document.getElementById('fact-seq').textContent === `+jsString(strconv.FormatInt(seqs[len(seqs)-1], 10)), 5*time.Second, "the last seq is shown")
 	})
 

@@ -20,7 +20,7 @@ const HISTORY_WILDCARD_LIMIT = 500;
 // The history projection may trail the counters' checkpoint a little: the
 // stream resumes at most this far before asOfSeq when the history has less.
 const SINCE_MARGIN = 1000;
-const FACTS_MS = 250;
+const FACTS_MS = 100;
 
 const $ = (id) => document.getElementById(id);
 

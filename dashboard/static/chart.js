@@ -79,6 +79,8 @@ export class RateChart {
     const now = nowSec();
     for (const s of this.live.keys()) if (s <= now - HOUR) this.live.delete(s);
     this.u.setData(this.data(now));
+    // Away from the cursor, the legend shows the last complete second.
+    if (!(this.u.cursor.left >= 0)) this.u.setLegend({ idx: HOUR - 2 });
     this.updates++;
     let avgSum = 0;
     for (const n of this.minutes.values()) avgSum += n;
