@@ -46,6 +46,9 @@ func Replay(ctx context.Context, deps replay.Deps, projection string) (applied i
 	return applied, done.Sub(start), nil
 }
 
+// fillAckTimeout bounds the wait for one window's acknowledgements.
+const fillAckTimeout = time.Minute
+
 // FillPrefix starts the event types Fill publishes (kiln_load.page_view,
 // …): types no alert rule matches, so filling the stream does not make the
 // notifier send anything.
@@ -73,15 +76,21 @@ func Fill(ctx context.Context, js jetstream.JetStream, n int) ([]string, error) 
 			}
 			acks = append(acks, f)
 		}
+		timeout := time.NewTimer(fillAckTimeout)
 		for _, f := range acks {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
+				timeout.Stop()
 				return nil, fmt.Errorf("publish: %w", err)
+			case <-timeout.C:
+				return nil, fmt.Errorf("publish: no acknowledgement within %s", fillAckTimeout)
 			case <-ctx.Done():
+				timeout.Stop()
 				return nil, ctx.Err()
 			}
 		}
+		timeout.Stop()
 	}
 	subjects := make([]string, 0, len(Types()))
 	for _, t := range Types() {
