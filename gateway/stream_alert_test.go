@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // TestStreamForwardsNewAlerts announces alerts on core NATS as the
@@ -91,4 +94,40 @@ func TestStreamResponseIsPlainHTTP(t *testing.T) {
 	rest, err := io.ReadAll(resp.Body)
 	require.NoError(t, err, "the body ends with the connection")
 	require.True(t, strings.HasSuffix(string(rest), "event: error\ndata: {\"reason\":\"server shutting down\"}\n\n"), "%q", rest)
+}
+
+// TestStreamFramesEveryStoredShape checks the frame of envelopes stored
+// the way ingest stores them (spliced with seq, not decoded) and of others
+// (decoded and re-encoded): both are the envelope plus seq, on one line.
+func TestStreamFramesEveryStoredShape(t *testing.T) {
+	t.Parallel()
+	g := newLiveGateway(t, liveOptions{})
+	c := openStream(t, g.url+"/stream")
+	c.requireConnected(t)
+	stored := []struct {
+		body   string
+		header bool
+	}{
+		{`{"id":"a","eventType":"x.y","userId":"u1","timestamp":1,"metadata":{"k":1},"receivedAt":2}`, true},
+		{`{"id":"b","eventType":"x.y","userId":"u1","timestamp":1,"receivedAt":2}`, false},                  // no user header
+		{"{\"id\":\"c\",\"eventType\":\"x.y\",\"userId\":\"u1\",\n\"timestamp\":1,\"receivedAt\":2}", true}, // two lines
+		{`{"id":"d","eventType":"x.y","userId":"u1","timestamp":1,"metadata":{"seq":7},"receivedAt":2}`, true},
+	}
+	for _, s := range stored {
+		msg := &nats.Msg{Subject: schemas.Subject("x.y"), Data: []byte(s.body), Header: nats.Header{}}
+		if s.header {
+			msg.Header.Set(schemas.HeaderUserID, "u1")
+		}
+		_, err := g.js.PublishMsg(context.Background(), msg)
+		require.NoError(t, err)
+	}
+	for i, s := range stored {
+		f := c.nextEvent(t)
+		require.Equal(t, uint64(i+1), f.seq(t))
+		require.NotContains(t, f.data, "\n")
+		var want map[string]any
+		require.NoError(t, json.Unmarshal([]byte(s.body), &want))
+		want["seq"] = float64(i + 1)
+		require.Equal(t, want, decodeData(t, f), "%s", s.body)
+	}
 }

@@ -33,9 +33,12 @@ type Frame struct {
 	wire []byte
 }
 
-// eventFrame decodes a stored message into its frame: the stored envelope
+// eventFrame turns a stored message into its frame: the stored envelope
 // plus seq.
 func eventFrame(msg jetstream.Msg, seq uint64) (*Frame, error) {
+	if f, ok := splicedFrame(msg, seq); ok {
+		return f, nil
+	}
 	var ev schemas.Event
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 		return nil, fmt.Errorf("decode event at seq %d on %s: %w", seq, msg.Subject(), err)
@@ -48,13 +51,38 @@ func eventFrame(msg jetstream.Msg, seq uint64) (*Frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode event at seq %d: %w", seq, err)
 	}
-	wire := make([]byte, 0, len(data)+48)
+	return &Frame{Seq: seq, Type: ev.EventType, UserID: ev.UserID, wire: eventWire(seq, data, nil)}, nil
+}
+
+// splicedFrame is eventFrame without decoding, for envelopes as ingest
+// stores them: one line of JSON without "seq", the type in the subject and
+// the userId in the Kiln-User-Id header. The seq is spliced in before the
+// closing brace. false when the message is not like that.
+func splicedFrame(msg jetstream.Msg, seq uint64) (*Frame, bool) {
+	data := msg.Data()
+	users := msg.Headers().Values(schemas.HeaderUserID)
+	typ, ok := schemas.EventType(msg.Subject())
+	if !ok || len(users) != 1 || len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' ||
+		bytes.ContainsAny(data, "\r\n") || bytes.Contains(data, []byte(`"seq"`)) || !json.Valid(data) {
+		return nil, false
+	}
+	return &Frame{Seq: seq, Type: typ, UserID: users[0], wire: eventWire(seq, data[:len(data)-1], []byte(`,"seq":`))}, true
+}
+
+// eventWire encodes an event frame: data, then (when splice is set) splice,
+// seq and the closing brace.
+func eventWire(seq uint64, data, splice []byte) []byte {
+	wire := make([]byte, 0, len(data)+64)
 	wire = append(wire, "id: "...)
 	wire = strconv.AppendUint(wire, seq, 10)
 	wire = append(wire, "\nevent: "+EventName+"\ndata: "...)
 	wire = append(wire, data...)
-	wire = append(wire, "\n\n"...)
-	return &Frame{Seq: seq, Type: ev.EventType, UserID: ev.UserID, wire: wire}, nil
+	if splice != nil {
+		wire = append(wire, splice...)
+		wire = strconv.AppendUint(wire, seq, 10)
+		wire = append(wire, '}')
+	}
+	return append(wire, "\n\n"...)
 }
 
 // AlertEvent is the SSE event name of the frames announcing new alerts.
