@@ -11,8 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -126,4 +129,28 @@ func redrive(ctx context.Context, js jetstream.JetStream, pick func(DeadLetter) 
 		return done, fmt.Errorf("redrive: no dead letter for %s", strings.Join(missing, ", "))
 	}
 	return done, nil
+}
+
+// Print writes letters as a table, or as indented JSON when asJSON is set,
+// for the CLIs that list dead letters.
+func Print(w io.Writer, letters []DeadLetter, asJSON bool) error {
+	if asJSON {
+		if letters == nil {
+			letters = []DeadLetter{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(letters)
+	}
+	if len(letters) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tDELIVERY\tRULE\tATTEMPTS\tFAILED AT\tERROR")
+	for _, d := range letters {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", d.Seq, d.Job.ID(), d.Job.Alert.Rule, d.Attempts,
+			time.UnixMilli(d.FailedAt).UTC().Format(time.RFC3339), d.Error)
+	}
+	return tw.Flush()
 }

@@ -1,12 +1,8 @@
 package command
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +30,7 @@ func dlqCommand(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printDeadLetters(c.io.Out, letters, asJSON)
+			return dlq.Print(c.io.Out, letters, asJSON)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print the dead letters as JSON")
@@ -75,26 +71,4 @@ func dlqCommand(c *conn) *cobra.Command {
 	redrive.Flags().BoolVar(&all, "all", false, "redrive every dead letter")
 	cmd.AddCommand(list, redrive)
 	return cmd
-}
-
-func printDeadLetters(w io.Writer, letters []dlq.DeadLetter, asJSON bool) error {
-	if asJSON {
-		if letters == nil {
-			letters = []dlq.DeadLetter{}
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(letters)
-	}
-	if len(letters) == 0 {
-		_, err := fmt.Fprintln(w, "no dead letters")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDELIVERY\tRULE\tATTEMPTS\tFAILED AT\tERROR")
-	for _, d := range letters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", d.Seq, d.Job.ID(), d.Job.Alert.Rule, d.Attempts,
-			time.UnixMilli(d.FailedAt).UTC().Format(time.RFC3339), d.Error)
-	}
-	return tw.Flush()
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,7 +43,7 @@ func dlqCommand(ctx context.Context, args []string, env map[string]string, stdou
 		if err != nil {
 			return err
 		}
-		return printLetters(stdout, letters, *asJSON)
+		return dlq.Print(stdout, letters, *asJSON)
 	case "redrive":
 		var done []dlq.DeadLetter
 		switch {
@@ -66,26 +63,4 @@ func dlqCommand(ctx context.Context, args []string, env map[string]string, stdou
 		return err
 	}
 	return fmt.Errorf("unknown dlq command %q\n%s", args[0], usage)
-}
-
-func printLetters(w io.Writer, letters []dlq.DeadLetter, asJSON bool) error {
-	if asJSON {
-		if letters == nil {
-			letters = []dlq.DeadLetter{}
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(letters)
-	}
-	if len(letters) == 0 {
-		_, err := fmt.Fprintln(w, "no dead letters")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tDELIVERY\tRULE\tATTEMPTS\tFAILED AT\tERROR")
-	for _, d := range letters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", d.Seq, d.Job.ID(), d.Job.Alert.Rule, d.Attempts,
-			time.UnixMilli(d.FailedAt).UTC().Format(time.RFC3339), d.Error)
-	}
-	return tw.Flush()
 }
