@@ -74,8 +74,12 @@ func (s Spec) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// Run consumes until ctx is done. Messages of an unfinished batch are not
-// acked and come back after AckWait.
+// Run consumes until ctx is done. On the way out, once the subscription is
+// stopped, the messages of an unfinished batch and those fetched but not yet
+// applied are nak'd, so that another projector gets them at once instead of
+// after AckWait (a crash still leaves them to AckWait). Naking only after
+// the stop matters: a nak'd message redelivered to this still-subscribed,
+// stopping consumer would burn a delivery attempt each time.
 func Run(ctx context.Context, s Spec) error {
 	cons, err := s.Stream.CreateOrUpdateConsumer(ctx, s.ConsumerConfig())
 	if err != nil {
@@ -95,7 +99,21 @@ func Run(ctx context.Context, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", s.Durable, err)
 	}
-	defer cc.Stop()
+	var unsettled []jetstream.Msg
+	defer func() {
+		cc.Stop()
+		for _, m := range unsettled {
+			_ = m.Nak()
+		}
+		for {
+			select {
+			case m := <-msgs:
+				_ = m.Nak()
+			default:
+				return
+			}
+		}
+	}()
 	batch := make([]jetstream.Msg, 0, s.BatchSize)
 	for {
 		batch = batch[:0]
@@ -114,12 +132,15 @@ func Run(ctx context.Context, s Spec) error {
 				break drain
 			}
 		}
-		s.handle(ctx, batch)
+		if unsettled = s.handle(ctx, batch); unsettled != nil {
+			return nil
+		}
 	}
 }
 
-// handle applies one batch and settles every message in it.
-func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) {
+// handle applies one batch and settles every message in it, except when ctx
+// ends first: then it returns the messages left unsettled.
+func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) (unsettled []jetstream.Msg) {
 	start := time.Now()
 	events := make([]schemas.Event, 0, len(batch))
 	msgs := make([]jetstream.Msg, 0, len(batch))
@@ -140,23 +161,24 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) {
 		s.Observe.Redelivered(redelivered)
 	}
 	if len(events) == 0 {
-		return
+		return nil
 	}
 	err := ApplyWithRetry(ctx, s.Projection, events)
 	if ctx.Err() != nil {
-		return // shutting down: whatever was written is idempotent; no ack
+		return msgs // shutting down: whatever was written is idempotent; no ack
 	}
 	if err == nil {
 		for _, m := range msgs {
 			_ = m.Ack()
 		}
 		s.Observe.Batch(len(msgs), time.Since(start))
-		return
+		return nil
 	}
 	s.Log.Warn("batch failed, applying one by one", "consumer", s.Durable, "size", len(msgs), "err", err)
 	for i, m := range msgs {
 		s.single(ctx, m, events[i])
 	}
+	return nil
 }
 
 // Batch retries: a store may refuse a write for a moment (FerretDB's SQLite
