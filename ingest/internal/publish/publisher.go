@@ -33,6 +33,15 @@ type Event struct {
 	ClientID bool
 }
 
+// msg is the stream message of e; its Nats-Msg-Id makes a republish of the
+// same event a duplicate inside the dedupe window.
+func (e Event) msg() *nats.Msg {
+	return &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{
+		schemas.HeaderMsgID:  {e.ID},
+		schemas.HeaderUserID: {e.UserID},
+	}}
+}
+
 // Result is the outcome of appending one event.
 type Result struct {
 	Seq       uint64
@@ -78,11 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 			results[i] = Result{Seq: seq, Duplicate: true}
 			continue
 		}
-		msg := &nats.Msg{Subject: e.Subject, Data: e.Data, Header: nats.Header{
-			schemas.HeaderMsgID:  {e.ID},
-			schemas.HeaderUserID: {e.UserID},
-		}}
-		f, err := p.js.PublishMsgAsync(msg, p.expect)
+		f, err := p.js.PublishMsgAsync(e.msg(), p.expect)
 		if err != nil {
 			results[i].Err = fmt.Errorf("%w: publish %s: %v", ErrUnavailable, e.ID, err)
 			continue

@@ -106,6 +106,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 	deadline := d.sent.Add(r.within)
 	backoff := 100 * time.Millisecond
+	msg := d.ev.msg()
 	for {
 		if time.Now().After(deadline) {
 			r.outcome("unresolved")
@@ -114,10 +115,6 @@ func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 			return
 		}
 		actx, cancel := context.WithDeadline(ctx, deadline)
-		msg := &nats.Msg{Subject: d.ev.Subject, Data: d.ev.Data, Header: nats.Header{
-			schemas.HeaderMsgID:  {d.ev.ID},
-			schemas.HeaderUserID: {d.ev.UserID},
-		}}
 		ack, err := r.js.PublishMsg(actx, msg, r.expect)
 		cancel()
 		if err == nil {

@@ -46,8 +46,7 @@ func TestResolverSettlesInDoubtWrites(t *testing.T) {
 	}
 	// landed: the first attempt was stored, only its ack was lost.
 	landed := event("landed")
-	first, err := js.PublishMsg(ctx, &nats.Msg{Subject: landed.Subject, Data: landed.Data,
-		Header: nats.Header{schemas.HeaderMsgID: {landed.ID}}})
+	first, err := js.PublishMsg(ctx, landed.msg())
 	require.NoError(t, err)
 	r.add(landed, time.Now())
 	// lost: the first attempt never reached the stream.
