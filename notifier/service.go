@@ -7,7 +7,6 @@ package notifier
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -69,9 +68,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	events, err := waitForStream(ctx, deps)
+	events, err := schemas.WaitForStream(ctx, deps.JetStream, deps.Log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("notifier: %w", err)
 	}
 	if err := jobs.EnsureStreams(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
@@ -145,27 +144,6 @@ func newChannels(cfg Config, log *slog.Logger) (map[string]channel.Channel, erro
 		out[channel.Email] = email
 	}
 	return out, nil
-}
-
-// waitForStream returns the EVENTS stream, waiting while it does not exist.
-func waitForStream(ctx context.Context, deps Deps) (jetstream.Stream, error) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		stream, err := deps.JetStream.Stream(ctx, schemas.StreamName)
-		if err == nil {
-			return stream, nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("notifier: stream %s: %w", schemas.StreamName, err)
-		}
-		deps.Log.Info("waiting for the stream to be created by ingest", "stream", schemas.StreamName)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("notifier: stream %s: %w", schemas.StreamName, ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 // Run consumes events and delivers alerts until ctx is done.

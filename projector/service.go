@@ -6,7 +6,6 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,9 +54,9 @@ type Service struct {
 // New prepares indexes and returns the service. It waits for the EVENTS
 // stream, which ingest creates.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	stream, err := waitForStream(ctx, deps)
+	stream, err := schemas.WaitForStream(ctx, deps.JetStream, deps.Log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("projector: %w", err)
 	}
 	owner := processName()
 	s := &Service{
@@ -77,28 +76,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	return s, nil
-}
-
-// waitForStream returns the EVENTS stream, waiting while it does not exist
-// yet (ingest creates it; the projector may start first).
-func waitForStream(ctx context.Context, deps Deps) (jetstream.Stream, error) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		stream, err := deps.JetStream.Stream(ctx, schemas.StreamName)
-		if err == nil {
-			return stream, nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("projector: stream %s: %w", schemas.StreamName, err)
-		}
-		deps.Log.Info("waiting for the stream to be created by ingest", "stream", schemas.StreamName)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("projector: stream %s: %w", schemas.StreamName, ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 func processName() string {

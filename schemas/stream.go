@@ -2,7 +2,9 @@ package schemas
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,4 +89,26 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) 
 		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
 	}
 	return s, nil
+}
+
+// WaitForStream returns the EVENTS stream, waiting while it does not exist
+// yet: ingest creates it, and its consumers may start first.
+func WaitForStream(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jetstream.Stream, error) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		stream, err := js.Stream(ctx, StreamName)
+		if err == nil {
+			return stream, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+		}
+		log.Info("waiting for the stream to be created by ingest", "stream", StreamName)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stream %s: %w", StreamName, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
