@@ -7,7 +7,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kilnhq/kiln/projector/internal/consume"
 	"github.com/kilnhq/kiln/schemas"
 )
 
@@ -102,7 +101,7 @@ func (s *Service) replayCounters(ctx context.Context, upTo uint64) (int, error) 
 		var events []schemas.Event
 		var last uint64
 		for m := range batch.Messages() {
-			ev, meta, err := consume.Decode(m)
+			ev, meta, err := schemas.DecodeMsg(m)
 			if meta != nil {
 				last = meta.Sequence.Stream
 			}

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,4 +112,22 @@ func WaitForStream(ctx context.Context, js jetstream.JetStream, log *slog.Logger
 		case <-t.C:
 		}
 	}
+}
+
+// DecodeMsg reads a stored event and its stream sequence from a message of
+// the EVENTS stream; an error means the message is not a Kiln event.
+func DecodeMsg(m jetstream.Msg) (Event, *jetstream.MsgMetadata, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("not a JetStream message: %w", err)
+	}
+	var ev Event
+	if err := json.Unmarshal(m.Data(), &ev); err != nil {
+		return ev, meta, fmt.Errorf("undecodable event: %w", err)
+	}
+	if ev.ID == "" || ev.EventType == "" {
+		return ev, meta, errors.New("event without id or eventType")
+	}
+	ev.Seq = meta.Sequence.Stream
+	return ev, meta, nil
 }

@@ -163,7 +163,7 @@ func (r *run) batch(ctx context.Context, oc jetstream.Consumer, apply func(conte
 	events := make([]schemas.Event, 0, r.opts.BatchSize)
 	var last uint64
 	for m := range msgs.Messages() {
-		ev, meta, err := consume.Decode(m)
+		ev, meta, err := schemas.DecodeMsg(m)
 		if meta != nil {
 			last = meta.Sequence.Stream
 		}

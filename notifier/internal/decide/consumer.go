@@ -8,7 +8,6 @@ package decide
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,7 +117,7 @@ func (c *Consumer) run(ctx context.Context) error {
 // handle evaluates one event and settles it: acked once every alert it
 // decided is stored and queued, retried with backoff when that failed.
 func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
-	ev, meta, err := decode(m)
+	ev, meta, err := schemas.DecodeMsg(m)
 	if err != nil {
 		c.Log.Error("undecodable event skipped", "subject", m.Subject(), "err", err)
 		c.Metrics.Poison.Inc()
@@ -141,20 +140,4 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	_ = m.Ack()
 	c.Metrics.Evaluated.Inc()
-}
-
-func decode(m jetstream.Msg) (schemas.Event, *jetstream.MsgMetadata, error) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return schemas.Event{}, nil, fmt.Errorf("not a JetStream message: %w", err)
-	}
-	var ev schemas.Event
-	if err := json.Unmarshal(m.Data(), &ev); err != nil {
-		return ev, meta, fmt.Errorf("undecodable event: %w", err)
-	}
-	if ev.ID == "" || ev.EventType == "" {
-		return ev, meta, errors.New("event without id or eventType")
-	}
-	ev.Seq = meta.Sequence.Stream
-	return ev, meta, nil
 }

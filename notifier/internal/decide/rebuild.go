@@ -56,7 +56,7 @@ func (c *Consumer) rebuild(ctx context.Context, consumerCreated time.Time) error
 		got, done := 0, false
 		for m := range batch.Messages() {
 			got++
-			ev, meta, err := decode(m)
+			ev, meta, err := schemas.DecodeMsg(m)
 			if err == nil {
 				c.Engine.Observe(&ev)
 				n++

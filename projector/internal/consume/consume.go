@@ -6,7 +6,6 @@ package consume
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,7 +145,7 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) (unsettled []je
 	msgs := make([]jetstream.Msg, 0, len(batch))
 	redelivered := 0
 	for _, m := range batch {
-		ev, meta, err := Decode(m)
+		ev, meta, err := schemas.DecodeMsg(m)
 		if err != nil {
 			s.poison(ctx, m, meta, err)
 			continue
@@ -240,21 +239,4 @@ func (s Spec) poison(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMe
 	s.Log.Error("poison message recorded and skipped", "consumer", s.Durable, "seq", p.Seq, "reason", p.Reason)
 	s.Observe.Poisoned()
 	_ = m.Term()
-}
-
-// Decode reads an event and its stream sequence from a message.
-func Decode(m jetstream.Msg) (schemas.Event, *jetstream.MsgMetadata, error) {
-	meta, err := m.Metadata()
-	if err != nil {
-		return schemas.Event{}, nil, fmt.Errorf("not a JetStream message: %w", err)
-	}
-	var ev schemas.Event
-	if err := json.Unmarshal(m.Data(), &ev); err != nil {
-		return ev, meta, fmt.Errorf("undecodable event: %w", err)
-	}
-	if ev.ID == "" || ev.EventType == "" {
-		return ev, meta, errors.New("event without id or eventType")
-	}
-	ev.Seq = meta.Sequence.Stream
-	return ev, meta, nil
 }
