@@ -1,15 +1,19 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test check bench build build-linux release clean
+.PHONY: run test test-deps check bench build build-linux release clean
 
 ## run: Kiln standalone on http://localhost:8080 (PORT to change it), data in ./data
 run:
 	$(GO) run ./deployments/standalone/cmd/kiln-standalone
 
-## test: gofmt + go vet, then every test of every module, with the race detector
-test: check
+## test: installs what is missing (redis-server, chromium, npm test packages), gofmt + go vet, then every test of every module, with the race detector
+test: test-deps check
 	$(GO) test -race -count=1 -timeout 20m work
+
+## test-deps: install what the tests need and this machine lacks (sudo when not root)
+test-deps:
+	@bash scripts/install-test-deps
 
 ## check: formatting and vet across the workspace
 check:
