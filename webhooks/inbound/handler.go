@@ -1,0 +1,126 @@
+package inbound
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/webhooks/signature"
+)
+
+// Appender appends one event (a POST /events object) through ingest's
+// durable, idempotent path. It returns nil once the event is stored (or was
+// before, under the same id), else a *problem.Details: 400 for an invalid
+// event, 503 when the store did not confirm.
+type Appender interface {
+	AppendEvent(ctx context.Context, event []byte) error
+}
+
+// Handler serves POST /webhooks/:provider.
+type Handler struct {
+	providers map[string]*Provider
+	legacy    string
+	tolerance time.Duration
+	appender  Appender
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// NewHandler loads the providers of cfg (already validated).
+func NewHandler(cfg Config, appender Appender, log *slog.Logger) (*Handler, error) {
+	providers := map[string]*Provider{}
+	if cfg.ProvidersFile != "" {
+		var err error
+		if providers, err = LoadProviders(cfg.ProvidersFile); err != nil {
+			return nil, err
+		}
+	}
+	return &Handler{providers: providers, legacy: cfg.LegacySecret, tolerance: cfg.Tolerance,
+		appender: appender, now: time.Now, log: log}, nil
+}
+
+// Register mounts the route on r.
+func (h *Handler) Register(r fiber.Router) { r.Post("/webhooks/:provider", h.Serve) }
+
+var accepted = []byte(`{"status":"accepted"}`)
+
+// Serve verifies, maps and appends one webhook.
+func (h *Handler) Serve(c *fiber.Ctx) error {
+	name := c.Params("provider")
+	p := h.provider(name)
+	if p == nil {
+		return problem.New(http.StatusNotFound, "unknown-provider", "Unknown webhook provider",
+			"no webhook provider of this name is configured")
+	}
+	body := c.Body()
+	id, ts, err := h.verify(p, c, body)
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `HMAC realm="kiln-webhooks"`)
+		return problem.New(http.StatusUnauthorized, "bad-signature", "Webhook signature not verified", err.Error())
+	}
+	event, perr := Map(p, id, ts, body)
+	if perr != nil {
+		return perr
+	}
+	if err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event); err != nil {
+		var pd *problem.Details
+		if errors.As(err, &pd) {
+			return pd
+		}
+		return err
+	}
+	c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	return c.Send(accepted)
+}
+
+// provider returns the named provider: from the file, or, when
+// WEBHOOK_SECRET is set, an old-scheme provider with that secret.
+func (h *Handler) provider(name string) *Provider {
+	if p := h.providers[name]; p != nil {
+		return p
+	}
+	if h.legacy == "" || !providerName.MatchString(name) {
+		return nil
+	}
+	p := &Provider{Name: name, LegacySecrets: []string{h.legacy}}
+	p.Mapping.setDefaults()
+	return p
+}
+
+// verify checks the request with the scheme its headers use and returns
+// the event id it stands for (stable across deliveries of the webhook) and
+// its timestamp.
+func (h *Handler) verify(p *Provider, c *fiber.Ctx, body []byte) (string, time.Time, error) {
+	now := h.now()
+	if sig := c.Get("webhook-signature"); sig != "" || len(p.LegacySecrets) == 0 {
+		if len(p.Secrets) == 0 {
+			return "", time.Time{}, errors.New("this provider does not use Standard Webhooks signatures; send X-Signature and X-Timestamp")
+		}
+		hdr := signature.Headers{ID: c.Get("webhook-id"), Timestamp: c.Get("webhook-timestamp"), Signature: sig}
+		ts, err := signature.Verify(p.Secrets, hdr, body, now, h.tolerance)
+		return eventID(p.Name, "id", hdr.ID), ts, err
+	}
+	sig := c.Get(signature.LegacySignatureHeader)
+	ts, err := signature.LegacyVerify(p.LegacySecrets, p.Name, sig, c.Get(signature.LegacyTimestampHeader), body, now, h.tolerance)
+	return eventID(p.Name, "sig", sig), ts, err
+}
+
+// eventID derives the event id from what identifies a webhook: the
+// webhook-id, or for the old scheme the signature (which covers the
+// timestamp and body). The same webhook delivered twice is the same event,
+// which ingest's idempotency stores once.
+func eventID(provider, kind, key string) string {
+	sum := sha256.Sum256([]byte(provider + "\x00" + kind + "\x00" + key))
+	return "wh_" + provider + "_" + hex.EncodeToString(sum[:16])
+}
+
+// timestampMillis is the event timestamp of a webhook.
+func timestampMillis(ts time.Time) string { return strconv.FormatInt(ts.UnixMilli(), 10) }
