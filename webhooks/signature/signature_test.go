@@ -95,4 +95,3 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
-
