@@ -22,7 +22,7 @@ func decode(t *testing.T, s string) any {
 func TestRegistryValidate(t *testing.T) {
 	reg, err := schemas.NewRegistry()
 	require.NoError(t, err)
-	require.Equal(t, []string{"order.canceled", "order.created", "page_view", "payment.failed"}, reg.Types())
+	require.Equal(t, []string{"chat.message", "order.canceled", "order.chat", "order.created", "page_view", "payment.failed"}, reg.Types())
 
 	order := `"metadata":{"id":"o1","status":"new","amount":12.5,"currency":"EUR","customerEmail":"a@b.co","createdAt":"2026-01-01T00:00:00Z"}`
 	tests := []struct {
