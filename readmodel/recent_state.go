@@ -1,0 +1,128 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RecentState is the cache's bookkeeping (its meta hash).
+type RecentState struct {
+	// Epoch names this incarnation of the cache ("" when Redis holds none).
+	Epoch string
+	// Complete: the cache holds every event of the stream above its floor
+	// (it was rebuilt from the stream, or started with it).
+	Complete bool
+	// Checkpoint is the recent projection's ack floor; HistoryDelivered the
+	// highest sequence delivered to the history projection. The cache is
+	// used only while Checkpoint ≥ HistoryDelivered: it then holds every
+	// event MongoDB may hold.
+	Checkpoint, HistoryDelivered uint64
+	// Floor is the newest position trimmed ("" if none): the cache is
+	// complete only above it.
+	Floor string
+	// Count is how many events the cache holds.
+	Count int64
+}
+
+// Oldest is the position the cache is complete from (exclusive): a cursor
+// at or below it is answered by MongoDB. Zero when nothing was trimmed.
+func (s RecentState) Oldest() Cursor {
+	c, _ := parsePosition(s.Floor)
+	return c
+}
+
+// State reads the cache's bookkeeping.
+func (r *Recent) State(ctx context.Context) (RecentState, error) {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return RecentState{}, err
+	}
+	pipe := r.rdb.Pipeline()
+	m := pipe.HMGet(ctx, p+"recent:meta", "epoch", "complete", "checkpoint", "historyDelivered", "floor")
+	n := pipe.ZCard(ctx, p+"recent:all")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return RecentState{}, fmt.Errorf("read recent cache state: %w", err)
+	}
+	str := func(i int) string { s, _ := m.Val()[i].(string); return s }
+	s := RecentState{Epoch: str(0), Floor: str(4), Count: n.Val()}
+	s.Complete = s.Epoch != "" && str(1) == s.Epoch
+	s.Checkpoint, _ = strconv.ParseUint(str(2), 10, 64)
+	s.HistoryDelivered, _ = strconv.ParseUint(str(3), 10, 64)
+	return s, nil
+}
+
+// Start creates the cache's epoch if it has none and returns the epoch;
+// created is true when it did (Redis is new or was flushed).
+func (r *Recent) Start(ctx context.Context, now time.Time) (epoch string, created bool, err error) {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	if created, err = r.rdb.HSetNX(ctx, p+"recent:meta", "epoch", epochOf(now)).Result(); err != nil {
+		return "", false, fmt.Errorf("start recent cache: %w", err)
+	}
+	if epoch, err = r.rdb.HGet(ctx, p+"recent:meta", "epoch").Result(); err != nil {
+		return "", false, fmt.Errorf("start recent cache: %w", err)
+	}
+	return epoch, created, nil
+}
+
+// MarkComplete records that the cache of epoch holds every event of the
+// stream above its floor. false: the cache was flushed meanwhile (another
+// epoch), and stays incomplete.
+func (r *Recent) MarkComplete(ctx context.Context, epoch string) (bool, error) {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := r.mark.Run(ctx, r.rdb, []string{p + "recent:meta"}, epoch).Bool()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("mark recent cache complete: %w", err)
+	}
+	return ok, nil
+}
+
+const markCompleteLua = `
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'complete', ARGV[1])
+  return 1
+end
+return 0`
+
+// SetPositions records the recent projection's ack floor and the highest
+// sequence delivered to the history projection (see RecentState). The
+// history value is read before the cache's, so a cache that is caught up
+// never looks behind.
+func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyDelivered uint64) error {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	// Only an existing cache gets positions: a flushed one must not look
+	// started without an epoch.
+	err = r.rdb.Eval(ctx, `if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
+  redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyDelivered', ARGV[2]) end
+return 0`, []string{p + "recent:meta"}, checkpoint, historyDelivered).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("set recent cache positions: %w", err)
+	}
+	return nil
+}
+
+// AcquireLease takes or renews the rebuild lease of the cache for owner.
+func (r *Recent) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (bool, error) {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := r.lease.Run(ctx, r.rdb, []string{p + "recent:lease"}, owner, ttl.Milliseconds()).Bool()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("acquire recent cache lease: %w", err)
+	}
+	return ok, nil
+}

@@ -1,0 +1,152 @@
+package readmodel_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// randomEvents are n events in stream order with colliding timestamps,
+// mixed metadata and a few second copies of an id.
+func randomEvents(rng *rand.Rand, n int, base int64) []schemas.Event {
+	metas := []string{
+		`{"n":%d,"f":1.5,"s":"x","nested":{"k":[1,"two",null,true]}}`,
+		`{"z":%d,"a":{"y":-2.25,"b":"\u00e9<&>"},"big":12345678901234}`,
+		`{"$odd.key":%d}`,
+		`{"list":[%d,{"b":1,"a":2}],"neg":-0.5,"e":1e21}`,
+	}
+	out := make([]schemas.Event, n)
+	for i := range out {
+		out[i] = schemas.Event{
+			ID: fmt.Sprintf("r%04d", i), EventType: []string{"a", "b", "c", "order.created"}[rng.IntN(4)],
+			UserID: fmt.Sprintf("u%d", rng.IntN(6)), Timestamp: base + rng.Int64N(120)*1000,
+			ReceivedAt: base + int64(i), Seq: uint64(i + 1),
+		}
+		if k := rng.IntN(5); k < len(metas) {
+			out[i].Metadata = json.RawMessage(fmt.Sprintf(metas[k], i))
+		}
+		if i%50 != 0 && rng.IntN(25) == 0 { // a retried event stored twice
+			out[i].ID, out[i].Timestamp = out[i-1].ID, out[i-1].Timestamp
+		}
+	}
+	return out
+}
+
+func randomQuery(rng *rand.Rand, base int64) readmodel.Query {
+	q := readmodel.Query{Limit: 1 + rng.IntN(40)}
+	for range rng.IntN(3) {
+		q.Types = append(q.Types, []string{"a", "b", "c", "order.created", "none"}[rng.IntN(5)])
+	}
+	if rng.IntN(3) == 0 {
+		q.UserID = fmt.Sprintf("u%d", rng.IntN(7))
+	}
+	if rng.IntN(3) == 0 {
+		q.From = base + rng.Int64N(120)*1000
+	}
+	if rng.IntN(3) == 0 {
+		q.To = base + rng.Int64N(120)*1000
+		if q.From > q.To {
+			q.From, q.To = q.To, q.From
+		}
+	}
+	return q
+}
+
+// TestRecentAnswersLikeMongoDB runs random queries as page walks twice: once
+// all from MongoDB, once cache-first (falling back to MongoDB page by page,
+// as the gateway does), and requires the same bytes and cursors on every
+// page, including walks that cross from the cache into MongoDB.
+func TestRecentAnswersLikeMongoDB(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testsupport.StartMongo(t).Database(t)
+	rdb := testsupport.StartRedis(t).Client(t)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	require.NoError(t, h.EnsureIndexes(ctx))
+	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150})
+	now := time.Now()
+
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	const base = int64(1767225600000)
+	evs := randomEvents(rng, 400, base)
+	for i := 0; i < len(evs); i += 50 {
+		batch := evs[i:min(i+50, len(evs))]
+		_, err := h.Apply(ctx, batch)
+		require.NoError(t, err)
+		_, err = rc.Apply(ctx, batch, now)
+		require.NoError(t, err)
+		_, err = rc.Apply(ctx, batch[:len(batch)/2], now) // redelivery changes nothing
+		require.NoError(t, err)
+	}
+
+	q := readmodel.Query{Limit: 10}
+	_, ok, reason, err := rc.Find(ctx, q)
+	require.NoError(t, err)
+	require.False(t, ok, "an incomplete cache is not used")
+	require.Equal(t, "rebuilding", reason)
+	epoch, _, err := rc.Start(ctx, now)
+	require.NoError(t, err)
+	done, err := rc.MarkComplete(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.NoError(t, rc.SetPositions(ctx, 399, 400))
+	_, ok, reason, err = rc.Find(ctx, q)
+	require.NoError(t, err)
+	require.False(t, ok, "a cache behind the history is not used")
+	require.Equal(t, "behind", reason)
+	require.NoError(t, rc.SetPositions(ctx, 400, 400))
+	st, err := rc.State(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 150, st.Count, "trimmed to its bound")
+	require.NotZero(t, st.Oldest().Timestamp)
+
+	var cachePages, mongoPages, crossings int
+	for i := range 300 {
+		q := randomQuery(rng, base)
+		var after *readmodel.Cursor
+		prevCache := false
+		for page := 0; ; page++ {
+			require.Less(t, page, 500, "walk did not end")
+			q.After = after
+			events, next, err := h.Find(ctx, q)
+			require.NoError(t, err)
+			if events == nil {
+				events = []schemas.Event{}
+			}
+			want, err := json.Marshal(events)
+			require.NoError(t, err)
+			got, ok, _, err := rc.Find(ctx, q)
+			require.NoError(t, err)
+			if ok {
+				cachePages++
+				require.Equal(t, string(want), string(got.Body), "query %d page %d: %+v", i, page, q)
+				require.Equal(t, next, got.Next, "query %d page %d: %+v", i, page, q)
+			} else {
+				mongoPages++
+				if prevCache {
+					crossings++
+				}
+			}
+			prevCache = ok
+			if next == nil {
+				break
+			}
+			after = next
+		}
+	}
+	t.Logf("pages from the cache %d, from MongoDB %d, walks crossing %d", cachePages, mongoPages, crossings)
+	require.Greater(t, cachePages, 100)
+	require.Greater(t, mongoPages, 50)
+	require.Greater(t, crossings, 10, "walks cross from the cache into MongoDB")
+}
