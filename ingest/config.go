@@ -7,6 +7,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/webhooks/inbound"
 )
 
 // Config is ingest's configuration, read from the environment. Every field
@@ -21,8 +22,14 @@ type Config struct {
 	// RateLimit is requests per second per client (API key, else IP); 0 is off.
 	RateLimit      int           `env:"INGEST_RATE_LIMIT" envDefault:"0"`
 	IdempotencyTTL time.Duration `env:"INGEST_IDEMPOTENCY_TTL" envDefault:"168h"`
-	APIKeys        []string      `env:"KILN_INGEST_KEYS" envSeparator:","`
-	Stream         schemas.StreamOptions
+	// MaxFutureSkew is how far ahead of the server clock an event's
+	// timestamp may be; later ones get 400. Retention (counters, alert
+	// windows) is bounded for anything accepted.
+	MaxFutureSkew time.Duration `env:"INGEST_MAX_FUTURE_SKEW" envDefault:"24h"`
+	APIKeys       []string      `env:"KILN_INGEST_KEYS" envSeparator:","`
+	Stream        schemas.StreamOptions
+	// Webhooks configures POST /webhooks/:provider.
+	Webhooks inbound.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -36,9 +43,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("INGEST_PUBLISH_TIMEOUT must be at least 10ms, got %s", c.PublishTimeout)
 	case c.RateLimit < 0:
 		return fmt.Errorf("INGEST_RATE_LIMIT must not be negative, got %d", c.RateLimit)
+	case c.MaxFutureSkew < time.Second:
+		return fmt.Errorf("INGEST_MAX_FUTURE_SKEW must be at least 1s, got %s", c.MaxFutureSkew)
 	case c.IdempotencyTTL < c.Stream.DuplicateWindow:
 		return fmt.Errorf("INGEST_IDEMPOTENCY_TTL (%s) must not be shorter than STREAM_DUPLICATE_WINDOW (%s)",
 			c.IdempotencyTTL, c.Stream.DuplicateWindow)
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
 	}
 	return c.Stream.Validate()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,9 @@ func TestBadRequestsGetProblems(t *testing.T) {
 		{"empty body", jsonType, ``, 400, nil},
 		{"empty array", jsonType, `[]`, 400, nil},
 		{"all invalid batch", jsonType, `[{},{}]`, 400, []string{"eventType", "timestamp", "userId", "eventType", "timestamp", "userId"}},
+		{"year 9999", jsonType, `{"eventType":"t","userId":"u","timestamp":253402300799999}`, 400, []string{"timestamp"}},
+		{"a day and more ahead, seconds", jsonType, `{"eventType":"t","userId":"u","timestamp":` +
+			strconv.FormatInt(time.Now().Add(25*time.Hour).Unix(), 10) + `}`, 400, []string{"timestamp"}},
 		{"oversize body", jsonType, `{"eventType":"t","userId":"` + strings.Repeat("x", 5000) + `","timestamp":1}`, 413, nil},
 		{"too many events", jsonType, "[" + strings.Repeat(valid+",", 3) + valid + "]", 413, nil},
 		{"wrong content type", "text/plain", valid, 415, nil},

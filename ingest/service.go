@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		metrics:  m,
 		resolver: resolver,
 		handler: &httpapi.Handler{
-			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now},
+			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now, MaxFutureSkew: cfg.MaxFutureSkew},
 			Publisher:  publish.NewPublisher(js, ledger, resolver, cfg.PublishTimeout),
 			Metrics:    m,
 			MaxBatch:   cfg.MaxBatch,

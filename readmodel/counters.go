@@ -21,6 +21,11 @@ type CountersOptions struct {
 	Prefix string
 	// MinuteRetention is how long per-minute buckets are kept (default 24h).
 	MinuteRetention time.Duration
+	// MaxFutureSkew bounds how far ahead of now a bucket's expiry may be
+	// pushed by a future timestamp: a bucket expires at its minute plus
+	// retention, but never later than now + retention + MaxFutureSkew
+	// (default 24h, ingest's INGEST_MAX_FUTURE_SKEW default).
+	MaxFutureSkew time.Duration
 }
 
 // DefaultPrefix is the key prefix of the live counters generation.
@@ -59,6 +64,9 @@ func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 	if o.MinuteRetention == 0 {
 		o.MinuteRetention = 24 * time.Hour
 	}
+	if o.MaxFutureSkew == 0 {
+		o.MaxFutureSkew = 24 * time.Hour
+	}
 	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua), endRebuild: redis.NewScript(endRebuildLua)}
 }
 
@@ -94,9 +102,10 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	if err != nil {
 		return CountResult{}, err
 	}
-	args := make([]any, 0, 6+3*len(events))
+	args := make([]any, 0, 7+3*len(events))
 	args = append(args, p, now.Unix(), int64(secondRetention/time.Second),
-		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), epochOf(now))
+		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), epochOf(now),
+		int64(c.opts.MaxFutureSkew/time.Second))
 	for _, ev := range events {
 		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
 	}

@@ -1,7 +1,7 @@
 -- Apply a batch of events to Kiln's Redis counters, exactly once per stream
 -- sequence. ARGV: prefix, now (s), second-bucket TTL (s), minute-bucket TTL
--- (s), seen-bitmap TTL (s), epoch, then (seq, eventType, timestamp ms)
--- triples. Returns {applied, fresh}: fresh is 1 when the counters did not
+-- (s), seen-bitmap TTL (s), epoch, max future skew (s), then (seq,
+-- eventType, timestamp ms) triples. Returns {applied, fresh}: fresh is 1 when the counters did not
 -- exist (a new or flushed Redis) and were started by this call.
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -9,6 +9,7 @@ local secTTL = tonumber(ARGV[3])
 local minTTL = tonumber(ARGV[4])
 local seenTTL = tonumber(ARGV[5])
 local fresh = redis.call('HSETNX', p .. 'meta', 'epoch', ARGV[6])
+local skew = tonumber(ARGV[7])
 
 local block = 1048576
 local applied = 0
@@ -20,7 +21,7 @@ local function add(t, bucket, typ)
   b[typ] = (b[typ] or 0) + 1
 end
 
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   local typ = ARGV[i + 1]
   local s = math.floor(tonumber(ARGV[i + 2]) / 1000)
@@ -47,9 +48,15 @@ local function flush(key, counts, expireAt)
   if expireAt then redis.call('EXPIREAT', key, expireAt) end
 end
 
+-- A bucket expires retention after its own second or minute, but never
+-- later than retention plus the accepted clock skew from now: a timestamp
+-- far ahead (accepted before ingest bounded the skew, or by a skewed
+-- ingest) cannot create keys that live for years.
+local function expiry(at, ttl) return math.min(at + ttl, now + ttl + skew) end
+
 if applied > 0 then
   flush(p .. 'all', all, nil)
-  for s, counts in pairs(secs) do flush(p .. 's:' .. s, counts, s + secTTL) end
-  for m, counts in pairs(mins) do flush(p .. 'm:' .. m, counts, m + 60 + minTTL) end
+  for s, counts in pairs(secs) do flush(p .. 's:' .. s, counts, expiry(s, secTTL)) end
+  for m, counts in pairs(mins) do flush(p .. 'm:' .. m, counts, expiry(m + 60, minTTL)) end
 end
 return {applied, fresh}

@@ -17,6 +17,9 @@ type Normalizer struct {
 	Registry *schemas.Registry
 	// Now returns the server time; tests may fix it.
 	Now func() time.Time
+	// MaxFutureSkew is how far ahead of Now a timestamp may be; 0 is no
+	// bound.
+	MaxFutureSkew time.Duration
 }
 
 // Normalize validates one item read by Split and returns its stored
@@ -38,6 +41,11 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 		return ev, false, []schemas.FieldError{{Field: "timestamp", Message: "is not a finite number"}}, buf
 	}
 	ev.Timestamp = schemas.TimestampMillis(ts)
+	now := n.Now()
+	if n.MaxFutureSkew > 0 && ev.Timestamp > now.Add(n.MaxFutureSkew).UnixMilli() {
+		return ev, false, []schemas.FieldError{{Field: "timestamp", Message: "is more than " + n.MaxFutureSkew.String() +
+			" ahead of the server clock (INGEST_MAX_FUTURE_SKEW); send Unix milliseconds, or seconds below 1e10"}}, buf
+	}
 	if f.MetadataKind != jsonscan.None {
 		start := len(buf)
 		if buf, err = appendMetadata(buf, f.Metadata); err != nil {
@@ -55,7 +63,7 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 	default:
 		ev.ID = ulid.Make().String()
 	}
-	ev.ReceivedAt = n.Now().UnixMilli()
+	ev.ReceivedAt = now.UnixMilli()
 	return ev, clientID, nil, buf
 }
 

@@ -88,16 +88,25 @@ func (e *Engine) count(i int, r *rules.Rule, ev *schemas.Event) (Decision, bool)
 	}, true
 }
 
+// FutureHorizon is how far ahead of now a window may start and still be
+// kept: ingest's default INGEST_MAX_FUTURE_SKEW. Events stamped further
+// ahead (accepted before ingest bounded the skew, or by an ingest with a
+// larger one) are counted, but their windows are forgotten at the next
+// prune instead of living until their time comes.
+const FutureHorizon = 24 * time.Hour
+
 // Prune forgets windows that ended more than one window length before now,
-// keeping memory bounded. An event that arrives later than that for a
-// forgotten window is counted afresh; its alert id is the same, so storing
-// it again is a no-op rather than a second alert.
+// and windows that start more than FutureHorizon after it, keeping memory
+// bounded. An event that arrives later than that for a forgotten window is
+// counted afresh; its alert id is the same, so storing it again is a no-op
+// rather than a second alert.
 func (e *Engine) Prune(now time.Time) int {
 	ms := now.UnixMilli()
+	horizon := ms + FutureHorizon.Milliseconds()
 	n := 0
 	for k := range e.windows {
 		size := e.rules[k.rule].Window.Milliseconds()
-		if k.start+2*size < ms {
+		if k.start+2*size < ms || k.start > horizon {
 			delete(e.windows, k)
 			n++
 		}
