@@ -17,7 +17,11 @@ import (
 func (h *Handler) answerSingle(c *fiber.Ctx, r ItemResult) error {
 	if r.Error != nil {
 		if r.Error.Status == http.StatusServiceUnavailable {
-			// Tell the client which id to retry with so the retry is idempotent.
+			// Tell the client which id to retry with so the retry is
+			// idempotent. A server-assigned id named here is settled like a
+			// client id (publish.Publisher.inDoubt): if the write was in doubt,
+			// the resolver records it in the id ledger, so a retry with it is
+			// a duplicate after the dedupe window too.
 			r.Error.Detail += " (id " + r.ID + ")"
 		}
 		return r.Error

@@ -14,8 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/kilnhq/kiln/schemas"
 )
 
 // LedgerBucket is the KV bucket that remembers client event ids beyond the
@@ -38,13 +36,12 @@ type LedgerOptions struct {
 // Inside the stream's window JetStream itself also reports duplicates. Two
 // copies of one id racing past the lookup at the same moment after the
 // window both publish; the second create fails, its reply says duplicate
-// with the original sequence, and the stray copy is deleted from the stream
-// (the history, keyed by id, ignores it even if a consumer saw it first).
+// with the original sequence, and the stray copy stays in the stream (the
+// history, keyed by id, ignores it; see resolveExisting).
 type Ledger struct {
-	js     jetstream.JetStream
-	kv     jetstream.KeyValue
-	stream jetstream.Stream
-	subj   string
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+	subj string
 }
 
 // OpenLedger creates or updates the ledger bucket.
@@ -63,11 +60,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, o LedgerOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("open id ledger: %w", err)
 	}
-	stream, err := js.Stream(ctx, schemas.StreamName)
-	if err != nil {
-		return nil, fmt.Errorf("open id ledger: %w", err)
-	}
-	return &Ledger{js: js, kv: kv, stream: stream, subj: "$KV." + LedgerBucket + "."}, nil
+	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + "."}, nil
 }
 
 func ledgerKey(id string) string {
@@ -75,15 +68,18 @@ func ledgerKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// settle records the acked client ids and rewrites late duplicates to the
-// original sequence. Ledger failures never fail an acked event: the event is
-// durable in the stream and projections are keyed by id.
-func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, known map[int]uint64) {
+// settle records the acked client ids and answers late duplicates with
+// the original sequence. A ledger failure never fails an acked event (it
+// is durable in the stream and projections are keyed by id), but it is
+// returned, so the caller can record the id again before the dedupe window
+// ends (the publisher hands it to the resolver).
+func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, known map[int]uint64) error {
 	type pending struct {
 		i int
 		f jetstream.PubAckFuture
 	}
 	var creates []pending
+	var errs []error
 	for i, e := range events {
 		if _, ok := known[i]; ok || !e.ClientID || results[i].Err != nil {
 			continue
@@ -92,6 +88,7 @@ func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, k
 		msg.Data = strconv.AppendUint(nil, results[i].Seq, 10)
 		f, err := l.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(0))
 		if err != nil {
+			errs = append(errs, &settleError{i, fmt.Errorf("record id %s: %w", e.ID, err)})
 			continue
 		}
 		creates = append(creates, pending{i, f})
@@ -102,28 +99,55 @@ func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, k
 		case err := <-c.f.Err():
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-				l.resolveExisting(ctx, events[c.i].ID, &results[c.i])
+				err = l.resolveExisting(ctx, events[c.i].ID, &results[c.i])
+			}
+			if err != nil {
+				errs = append(errs, &settleError{c.i, fmt.Errorf("record id %s: %w", events[c.i].ID, err)})
 			}
 		case <-ctx.Done():
-			return
+			errs = append(errs, &settleError{c.i, fmt.Errorf("record id %s: %w", events[c.i].ID, ctx.Err())})
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// settleError is the failure to record the id of events[i].
+type settleError struct {
+	i   int
+	err error
+}
+
+func (e *settleError) Error() string { return e.err.Error() }
+func (e *settleError) Unwrap() error { return e.err }
+
+// unsettled returns the event indexes whose ids settle failed to record.
+func unsettled(err error) []int {
+	var out []int
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			var se *settleError
+			if errors.As(e, &se) {
+				out = append(out, se.i)
+			}
+		}
+	}
+	return out
 }
 
 // lookupConcurrency bounds the parallel ledger reads of one request.
 const lookupConcurrency = 32
 
 // lookup returns the recorded sequence of every client id the ledger knows,
-// by event index. A failed read counts as unknown: the publish that follows
-// is still deduplicated by JetStream's window and by settle.
-func (l *Ledger) lookup(ctx context.Context, events []Event) map[int]uint64 {
+// by event index, and the indexes whose read failed: a failed read is not
+// "unknown id" (publishing then could store the event a second time after
+// the dedupe window), so the caller answers those events 503.
+func (l *Ledger) lookup(ctx context.Context, events []Event) (known map[int]uint64, failed map[int]error) {
 	if !slices.ContainsFunc(events, func(e Event) bool { return e.ClientID }) {
-		return nil // server-assigned ids only (the common case): nothing to read
+		return nil, nil // server-assigned ids only (the common case): nothing to read
 	}
 	var (
-		mu    sync.Mutex
-		known map[int]uint64
-		g     errgroup.Group
+		mu sync.Mutex
+		g  errgroup.Group
 	)
 	g.SetLimit(lookupConcurrency)
 	for i, e := range events {
@@ -131,16 +155,19 @@ func (l *Ledger) lookup(ctx context.Context, events []Event) map[int]uint64 {
 			continue
 		}
 		g.Go(func() error {
-			entry, err := l.kv.Get(ctx, ledgerKey(e.ID))
-			if err != nil {
-				return nil
-			}
-			seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
-			if err != nil {
+			seq, err := l.get(ctx, e.ID)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return nil
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil {
+				if failed == nil {
+					failed = map[int]error{}
+				}
+				failed[i] = err
+				return nil
+			}
 			if known == nil {
 				known = map[int]uint64{}
 			}
@@ -149,23 +176,35 @@ func (l *Ledger) lookup(ctx context.Context, events []Event) map[int]uint64 {
 		})
 	}
 	_ = g.Wait()
-	return known
+	return known, failed
 }
 
-// resolveExisting handles an id the ledger already holds.
-func (l *Ledger) resolveExisting(ctx context.Context, id string, r *Result) {
+// get reads the sequence recorded for id; jetstream.ErrKeyNotFound if none.
+func (l *Ledger) get(ctx context.Context, id string) (uint64, error) {
 	entry, err := l.kv.Get(ctx, ledgerKey(id))
 	if err != nil {
-		return
+		return 0, fmt.Errorf("read id ledger: %w", err)
 	}
-	first, err := strconv.ParseUint(string(entry.Value()), 10, 64)
-	if err != nil || first == r.Seq {
-		return
+	seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read id ledger: entry of %s: %w", id, err)
 	}
-	if !r.Duplicate {
-		// A late duplicate: JetStream's window had passed and stored a second
-		// copy. Remove it so the stream keeps one event per id.
-		_ = l.stream.DeleteMsg(ctx, r.Seq)
+	return seq, nil
+}
+
+// resolveExisting handles an id the ledger already holds: the answer is
+// the recorded (first) sequence. A copy stored after the dedupe window (a
+// late duplicate) is left in the stream: consumers may have seen it
+// already, and deleting it would make the counters (deduplicated by
+// sequence) and a rebuild disagree; the history is keyed by id and holds
+// the event once.
+func (l *Ledger) resolveExisting(ctx context.Context, id string, r *Result) error {
+	first, err := l.get(ctx, id)
+	if err != nil {
+		return err
 	}
-	r.Seq, r.Duplicate = first, true
+	if first != r.Seq {
+		r.Seq, r.Duplicate = first, true
+	}
+	return nil
 }

@@ -62,29 +62,46 @@ type Publisher struct {
 	expect jetstream.PublishOpt
 }
 
-// NewPublisher returns a Publisher that waits at most timeout for the acks of
-// one call. ledger may be nil to rely on the stream's dedupe window alone,
-// and resolver nil to leave in-doubt writes to it too.
+// NewPublisher returns a Publisher that waits at most timeout for each step
+// of one call: the ledger lookup, the acks, and the ledger settle each get
+// a deadline of their own, so a slow lookup cannot turn an acknowledged
+// event into a 503 and a settle never runs on an expired context. ledger
+// may be nil to rely on the stream's dedupe window alone, and resolver nil
+// to leave in-doubt writes to it too.
 func NewPublisher(js jetstream.JetStream, ledger *Ledger, resolver *Resolver, timeout time.Duration) *Publisher {
 	return &Publisher{js: js, ledger: ledger, resolver: resolver, timeout: timeout, expect: jetstream.WithExpectStream(schemas.StreamName)}
 }
 
 // Publish appends the events with asynchronous publishes awaited together and
 // returns one Result per event, in order. An event's Result has Err set when
-// its write was not confirmed; the others are unaffected.
+// its write was not confirmed; the others are unaffected. The steps are
+// bounded by the publisher's timeout, not by ctx's cancellation: the caller
+// deserves the outcome of what was sent.
 func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	if p.resolver != nil {
+		p.resolver.begin()
+		defer p.resolver.end()
+	}
+	ctx = context.WithoutCancel(ctx)
 	results := make([]Result, len(events))
 	futures := make([]jetstream.PubAckFuture, len(events))
 	var known map[int]uint64
 	if p.ledger != nil {
-		known = p.ledger.lookup(ctx, events)
+		lctx, cancel := context.WithTimeout(ctx, p.timeout)
+		var failed map[int]error
+		known, failed = p.ledger.lookup(lctx, events)
+		cancel()
+		for i, err := range failed {
+			results[i].Err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	sent := time.Now()
 	for i, e := range events {
 		if seq, ok := known[i]; ok {
 			results[i] = Result{Seq: seq, Duplicate: true}
+			continue
+		}
+		if results[i].Err != nil {
 			continue
 		}
 		f, err := p.js.PublishMsgAsync(e.msg(), p.expect)
@@ -94,32 +111,63 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 		}
 		futures[i] = f
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			results[i] = Result{Seq: ack.Sequence, Duplicate: ack.Duplicate}
-		case err := <-f.Err():
-			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, err)
-			if inDoubtErr(err) {
-				p.inDoubt(events[i], sent)
-			}
-		case <-ctx.Done():
-			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, ctx.Err())
+	p.awaitAcks(ctx, events, futures, results, sent)
+	if p.ledger != nil {
+		sctx, cancel := context.WithTimeout(ctx, p.timeout)
+		err := p.ledger.settle(sctx, events, results, known)
+		cancel()
+		// An acked id the ledger did not record is settled by the resolver
+		// (a republish inside the window answers the same sequence).
+		for _, i := range unsettled(err) {
 			p.inDoubt(events[i], sent)
 		}
-	}
-	if p.ledger != nil {
-		p.ledger.settle(ctx, events, results, known)
 	}
 	return results
 }
 
-// inDoubt hands a sent but unconfirmed client-id write to the resolver.
+// awaitAcks waits, until the publisher's timeout after sent, for the acks
+// of the futures and records them in results. An ack that has arrived is
+// always taken, even when the deadline passed at the same moment.
+func (p *Publisher) awaitAcks(ctx context.Context, events []Event, futures []jetstream.PubAckFuture, results []Result, sent time.Time) {
+	actx, cancel := context.WithDeadline(ctx, sent.Add(p.timeout))
+	defer cancel()
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		var ack *jetstream.PubAck
+		var err error
+		select {
+		case ack = <-f.Ok():
+		case err = <-f.Err():
+		case <-actx.Done():
+			select { // prefer an outcome that is already there
+			case ack = <-f.Ok():
+			case err = <-f.Err():
+			default:
+				results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, actx.Err())
+				p.inDoubt(events[i], sent)
+				continue
+			}
+		}
+		if err != nil {
+			results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, err)
+			if inDoubtErr(err) {
+				p.inDoubt(events[i], sent)
+			}
+			continue
+		}
+		results[i] = Result{Seq: ack.Sequence, Duplicate: ack.Duplicate}
+	}
+}
+
+// inDoubt hands a sent but unconfirmed write to the resolver. A
+// server-assigned id is included: the 503 names it to the client for the
+// retry, so from then on it is a client id and must be in the ledger for a
+// retry after the dedupe window to be a duplicate.
 func (p *Publisher) inDoubt(e Event, sent time.Time) {
-	if p.resolver != nil && p.ledger != nil && e.ClientID {
+	if p.resolver != nil && p.ledger != nil {
+		e.ClientID = true
 		p.resolver.add(e, sent)
 	}
 }

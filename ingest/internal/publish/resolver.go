@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,12 @@ type Resolver struct {
 	expect  jetstream.PublishOpt
 	log     *slog.Logger
 	outcome func(string) // counts resolved/unresolved/dropped
+	// inflight counts Publish calls under way: at shutdown the resolver
+	// keeps working until they are done (the HTTP server drained), as they
+	// may still leave writes in doubt.
+	inflight atomic.Int64
+	// busy counts workers resolving a write.
+	busy atomic.Int64
 }
 
 type inDoubt struct {
@@ -84,23 +91,64 @@ func (r *Resolver) add(ev Event, sent time.Time) {
 // doubt, each of which must be settled before the dedupe window passes.
 const resolverWorkers = 32
 
-// Run resolves queued in-doubt writes until ctx ends.
+// drainTimeout bounds how long Run, after its context ended, waits for the
+// publishes in flight and the queue; what is left is counted unresolved.
+const drainTimeout = 15 * time.Second
+
+// begin and end bracket a Publish call.
+func (r *Resolver) begin() { r.inflight.Add(1) }
+func (r *Resolver) end()   { r.inflight.Add(-1) }
+
+// Run resolves queued in-doubt writes until ctx ends, then until the
+// publishes in flight have returned and the queue is empty (at most
+// drainTimeout): ingest's HTTP server drains its requests after ctx ends,
+// and their in-doubt writes must still be settled.
 func (r *Resolver) Run(ctx context.Context) error {
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	var wg sync.WaitGroup
 	for range resolverWorkers {
 		wg.Go(func() {
 			for {
 				select {
-				case <-ctx.Done():
+				case <-wctx.Done():
 					return
 				case d := <-r.queue:
-					r.resolve(ctx, d)
+					r.busy.Add(1)
+					r.resolve(wctx, d)
+					r.busy.Add(-1)
 				}
 			}
 		})
 	}
+	<-ctx.Done()
+	r.drain()
+	stop()
 	wg.Wait()
-	return nil
+	for {
+		select {
+		case d := <-r.queue:
+			r.outcome("unresolved")
+			r.log.Error("in-doubt write unresolved at shutdown: a retry after the dedupe window may store the event twice",
+				"id", d.ev.ID, "sentAt", d.sent)
+		default:
+			return nil
+		}
+	}
+}
+
+// drain waits until no publish is in flight, nothing is queued and no
+// worker is busy, or drainTimeout passed.
+func (r *Resolver) drain() {
+	deadline := time.Now().Add(drainTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		if r.inflight.Load() == 0 && len(r.queue) == 0 && r.busy.Load() == 0 {
+			return
+		}
+		<-tick.C
+	}
 }
 
 func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
@@ -119,9 +167,14 @@ func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 		cancel()
 		if err == nil {
 			results := []Result{{Seq: ack.Sequence, Duplicate: ack.Duplicate}}
-			r.ledger.settle(ctx, []Event{d.ev}, results, nil)
-			r.outcome("resolved")
-			return
+			sctx, cancel := context.WithDeadline(ctx, deadline)
+			err = r.ledger.settle(sctx, []Event{d.ev}, results, nil)
+			cancel()
+			if err == nil {
+				r.outcome("resolved")
+				return
+			}
+			r.log.Warn("in-doubt write stored but its id not recorded; retrying", "id", d.ev.ID, "err", err)
 		}
 		if ctx.Err() != nil {
 			return
