@@ -1,0 +1,73 @@
+// Package delivery sends events to webhook endpoints. A fan-out consumer
+// on EVENTS turns each event into one job per matching endpoint on the
+// WEBHOOKS work-queue stream (Nats-Msg-Id = the webhook id, so a
+// redelivered event queues nothing twice); workers send each job, record
+// the attempt in the delivery log, then ack, or nak it with the retry
+// schedule's delay. Jobs that run out of attempts are dead letters in the
+// log, from which they can be redriven.
+package delivery
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and subjects of the jobs.
+const (
+	Stream        = "WEBHOOKS"
+	SubjectPrefix = "webhooks.deliver."
+	// duplicates is how long the stream drops a repeated job id.
+	duplicates = 2 * time.Hour
+)
+
+// Job is one event to deliver to one endpoint.
+type Job struct {
+	// WebhookID is the webhook-id header: the same for every attempt and
+	// redrive of this event to this endpoint, so receivers can dedupe.
+	WebhookID  string `json:"webhookId"`
+	EndpointID string `json:"endpointId"`
+	EventID    string `json:"eventId"`
+	EventType  string `json:"eventType"`
+	Seq        uint64 `json:"seq"`
+	// Body is the request body, as sent.
+	Body json.RawMessage `json:"body"`
+	// Redrive is 0 for the first run; a redrive sets it to the attempts
+	// made before it (unique per redrive, and where its schedule restarts).
+	Redrive int `json:"redrive,omitempty"`
+}
+
+// Subject is where an endpoint's jobs are queued.
+func Subject(endpointID string) string { return SubjectPrefix + endpointID }
+
+// WebhookID derives the stable id of event × endpoint.
+func WebhookID(eventID, endpointID string) string {
+	sum := sha256.Sum256([]byte(eventID + "\x00" + endpointID))
+	return "msg_" + base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
+// msgID is the job's Nats-Msg-Id.
+func (j *Job) msgID() string {
+	if j.Redrive == 0 {
+		return j.WebhookID
+	}
+	return fmt.Sprintf("%s.redrive.%d", j.WebhookID, j.Redrive)
+}
+
+// EnsureStream creates or updates the WEBHOOKS stream.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: Stream, Description: "Kiln webhooks: deliveries to do, one job per event and endpoint",
+		Subjects: []string{SubjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: duplicates,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", Stream, err)
+	}
+	return nil
+}

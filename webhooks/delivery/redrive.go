@@ -1,0 +1,80 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// ErrNotDead is returned when redriving a delivery that is not dead.
+var ErrNotDead = errors.New("only dead deliveries can be redriven")
+
+// Redriver queues dead deliveries again, each with a fresh schedule and
+// its original webhook id.
+type Redriver struct {
+	JetStream jetstream.JetStream
+	Log       *Log
+}
+
+// One redrives one delivery.
+func (r *Redriver) One(ctx context.Context, id string) error {
+	rec, err := r.Log.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.Status != StatusDead || rec.Job == nil {
+		return ErrNotDead
+	}
+	return r.redrive(ctx, rec)
+}
+
+// Many redrives the dead deliveries of q (q.Status is forced to dead) and
+// returns how many it queued.
+func (r *Redriver) Many(ctx context.Context, q Query) (int, error) {
+	q.Status = StatusDead
+	recs, err := r.Log.Find(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range recs {
+		if recs[i].Job == nil {
+			continue
+		}
+		if err := r.redrive(ctx, &recs[i]); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// redrive queues the job (a repeat of the same redrive is a duplicate the
+// stream drops), then marks the delivery retrying.
+func (r *Redriver) redrive(ctx context.Context, rec *Record) error {
+	job := *rec.Job
+	job.Redrive = rec.AttemptCount
+	msg, err := job.msg()
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if _, err := r.JetStream.PublishMsg(pctx, msg); err != nil {
+		return fmt.Errorf("redrive %s: %w", rec.ID, err)
+	}
+	now := time.Now().UnixMilli()
+	_, err = r.Log.coll.UpdateOne(pctx, bson.D{{Key: "_id", Value: rec.ID}, {Key: "status", Value: StatusDead}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "status", Value: StatusRetrying}, {Key: "nextAttemptAt", Value: now},
+			{Key: "reason", Value: "redriven"}, {Key: "updatedAt", Value: now},
+		}}})
+	if err != nil {
+		return fmt.Errorf("redrive %s: %w", rec.ID, err)
+	}
+	return nil
+}

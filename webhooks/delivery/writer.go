@@ -1,0 +1,105 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// maxWriteBatch bounds one BulkWrite: FerretDB holds a connection per
+// matching upsert until the command ends (pool of 100).
+const maxWriteBatch = 50
+
+// writer records attempts in the log in small unordered bulk writes: the
+// workers' concurrent records are committed together, and each worker
+// waits for its own to be durable before it acks the job.
+type writer struct {
+	log  *Log
+	reqs chan writeReq
+}
+
+type writeReq struct {
+	e    entry
+	done chan error
+}
+
+func newWriter(log *Log, queue int) *writer {
+	return &writer{log: log, reqs: make(chan writeReq, queue)}
+}
+
+// write records e and returns once it is stored (or failed).
+func (w *writer) write(ctx context.Context, e entry) error {
+	done := make(chan error, 1)
+	select {
+	case w.reqs <- writeReq{e: e, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done // the writer answers every request it took
+}
+
+// run writes until ctx is done and the queue is drained of waiting workers.
+func (w *writer) run(ctx context.Context) {
+	batch := make([]writeReq, 0, maxWriteBatch)
+	for {
+		var first writeReq
+		select {
+		case first = <-w.reqs:
+		case <-ctx.Done():
+			return
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxWriteBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.flush(batch)
+	}
+}
+
+func (w *writer) flush(batch []writeReq) {
+	now := time.Now().UnixMilli()
+	models := make([]mongo.WriteModel, len(batch))
+	for i := range batch {
+		models[i] = batch[i].e.model(now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, err := w.log.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	errs := make([]error, len(batch))
+	var bwe mongo.BulkWriteException
+	switch {
+	case err == nil:
+	case errors.As(err, &bwe) && bwe.WriteConcernError == nil:
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(batch) {
+				continue
+			}
+			if mongo.IsDuplicateKeyError(we) {
+				// A redelivered first attempt: record it as a further one.
+				e := batch[we.Index].e
+				e.first = false
+				_, uerr := w.log.coll.BulkWrite(ctx, []mongo.WriteModel{e.model(now)})
+				errs[we.Index] = uerr
+				continue
+			}
+			errs[we.Index] = fmt.Errorf("record delivery %s: %s", batch[we.Index].e.job.WebhookID, we.Message)
+		}
+	default:
+		for i := range errs {
+			errs[i] = fmt.Errorf("record deliveries: %w", err)
+		}
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
