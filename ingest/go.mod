@@ -19,6 +19,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/kilnhq/kiln/testsupport v0.0.0
+	github.com/kilnhq/kiln/webhooks v0.0.0
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -46,3 +47,5 @@ replace github.com/kilnhq/kiln/schemas => ../schemas
 replace github.com/kilnhq/kiln/httpserver => ../httpserver
 
 replace github.com/kilnhq/kiln/testsupport => ../testsupport
+
+replace github.com/kilnhq/kiln/webhooks => ../webhooks

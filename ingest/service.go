@@ -24,6 +24,7 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/webhooks/inbound"
 )
 
 // Deps are what the ingest service runs on.
@@ -46,7 +47,9 @@ type Service struct {
 	nc      *nats.Conn
 	keys    httpserver.Keys
 	handler *httpapi.Handler
-	metrics *metrics.Ingest
+	// webhooks serves POST /webhooks/:provider through handler's path.
+	webhooks *inbound.Handler
+	metrics  *metrics.Ingest
 	// resolver settles writes left in doubt by an ack timeout; Run runs it.
 	resolver *publish.Resolver
 }
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	resolver := publish.NewResolver(js, ledger, stream.CachedInfo().Config.Duplicates, deps.Log,
 		func(outcome string) { m.InDoubt.WithLabelValues(outcome).Inc() })
 	retryAfter := max(1, int(cfg.PublishTimeout.Round(time.Second)/time.Second))
-	return &Service{
+	s := &Service{
 		cfg:      cfg,
 		js:       js,
 		nc:       deps.NATS,
@@ -92,7 +95,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			RetryAfter: retryAfter,
 			Log:        deps.Log,
 		},
-	}, nil
+	}
+	if s.webhooks, err = inbound.NewHandler(cfg.Webhooks, webhookAppender{s.handler}, deps.Log); err != nil {
+		return nil, fmt.Errorf("ingest: webhooks: %w", err)
+	}
+	return s, nil
 }
 
 // Run settles in-doubt writes (see publish.Resolver) until ctx ends. Without
@@ -102,8 +109,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.resolver.Run(ctx)
 }
 
-// Register mounts POST /events, behind API-key auth and the rate limit.
+// Register mounts POST /events, behind API-key auth and the rate limit,
+// and POST /webhooks/:provider, authenticated by its signatures.
 func (s *Service) Register(r fiber.Router) {
+	s.webhooks.Register(r)
 	handlers := []fiber.Handler{s.countRejections, httpserver.RequireKey(s.keys, false)}
 	if s.cfg.RateLimit > 0 {
 		handlers = append(handlers, limiter.New(limiter.Config{
