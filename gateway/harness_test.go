@@ -31,6 +31,7 @@ type harness struct {
 	admin    string // the admin listener (Prometheus /metrics)
 	history  *readmodel.History
 	counters *readmodel.Counters
+	recent   *readmodel.Recent
 	reg      *prometheus.Registry
 }
 
@@ -56,6 +57,7 @@ func newHarness(t *testing.T, mutate func(*gateway.Config)) *harness {
 		admin:    serveApp(t, httpserver.NewAdminApp(reg, svc.Ready, testsupport.Logger(t))),
 		history:  history,
 		counters: readmodel.NewCounters(rdb, readmodel.CountersOptions{}),
+		recent:   readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 30}),
 		reg:      reg,
 	}
 }

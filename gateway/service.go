@@ -43,6 +43,9 @@ type Deps struct {
 	Log     *slog.Logger
 }
 
+// metricsMaxAge is how long a GET /metrics snapshot is shared.
+const metricsMaxAge = 250 * time.Millisecond
+
 // Service is a ready-to-mount gateway.
 type Service struct {
 	mongo   *mongo.Database
@@ -96,10 +99,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		js:      deps.JetStream,
 		stream:  &httpapi.Stream{Hub: hub},
 		api: &httpapi.Handler{
-			History:  readmodel.FollowHistory(deps.Mongo),
-			Counters: counters,
-			Now:      time.Now,
-			Log:      log,
+			History:   readmodel.FollowHistory(deps.Mongo),
+			Counters:  counters,
+			Recent:    readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{}),
+			Snapshots: &httpapi.Snapshots{Counters: counters, Now: time.Now, MaxAge: metricsMaxAge},
+			Now:       time.Now,
+			Log:       log,
 		},
 	}, nil
 }

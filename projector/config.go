@@ -20,6 +20,9 @@ type Config struct {
 	PoisonAfter   int           `env:"PROJECTOR_POISON_AFTER" envDefault:"5"`
 	// MinuteRetention is how long Redis keeps per-minute counters.
 	MinuteRetention time.Duration `env:"PROJECTOR_MINUTE_RETENTION" envDefault:"24h"`
+	// RecentMaxEvents bounds the recent-events cache in Redis (GET /events
+	// answers from it when the whole answer lies within it).
+	RecentMaxEvents int `env:"PROJECTOR_RECENT_MAX_EVENTS" envDefault:"100000"`
 	// CheckInterval is how often checkpoints, lag and a lost Redis are checked.
 	CheckInterval time.Duration `env:"PROJECTOR_CHECK_INTERVAL" envDefault:"1s"`
 }
@@ -39,6 +42,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("PROJECTOR_MINUTE_RETENTION must be at least 1h (the /metrics series), got %s", c.MinuteRetention)
 	case c.CheckInterval < 10*time.Millisecond:
 		return fmt.Errorf("PROJECTOR_CHECK_INTERVAL must be at least 10ms, got %s", c.CheckInterval)
+	case c.RecentMaxEvents < 1000 || c.RecentMaxEvents > 10_000_000:
+		return fmt.Errorf("PROJECTOR_RECENT_MAX_EVENTS must be between 1000 and 10000000, got %d", c.RecentMaxEvents)
 	case c.MongoDatabase == "":
 		return fmt.Errorf("MONGO_DATABASE must not be empty")
 	}

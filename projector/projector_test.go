@@ -73,7 +73,8 @@ func TestCrashedProjectorRestartsExactly(t *testing.T) {
 			require.Eventually(t, func() bool {
 				n, _ := readmodel.NewHistory(e.db, readmodel.DefaultCollections).Count(context.Background())
 				m, _ := readmodel.NewCounters(e.redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
-				return n > 0 || m.Total > 0
+				st, _ := readmodel.NewRecent(e.redis, readmodel.RecentOptions{}).State(context.Background())
+				return n > 0 || m.Total > 0 || st.Count > 0
 			}, 30*time.Second, 20*time.Millisecond)
 			stop()
 			e.start(t, nil)
@@ -112,7 +113,7 @@ func TestPoisonMessageIsRecordedAndSkipped(t *testing.T) {
 	ledger := readmodel.NewLedger(e.db)
 	require.Eventually(t, func() bool {
 		errs, err := ledger.Errors(context.Background(), 10)
-		return err == nil && len(errs) == 2 // one per projection
+		return err == nil && len(errs) == 3 // one per projection
 	}, 30*time.Second, 50*time.Millisecond)
 	errs, err := ledger.Errors(context.Background(), 10)
 	require.NoError(t, err)
@@ -122,7 +123,7 @@ func TestPoisonMessageIsRecordedAndSkipped(t *testing.T) {
 		require.Contains(t, pe.Reason, "undecodable")
 	}
 	// Nothing is left pending: the poison message was terminated, not retried.
-	for _, name := range []string{History, Counters} {
+	for _, name := range []string{History, Counters, Recent} {
 		require.Eventually(t, func() bool {
 			cons, err := e.js.Consumer(context.Background(), schemas.StreamName, Durable(name))
 			if err != nil {

@@ -40,10 +40,13 @@ type Service struct {
 	stream   jetstream.Stream
 	history  *readmodel.History
 	counters *readmodel.Counters
+	recent   *readmodel.Recent
 	ledger   *readmodel.Ledger
 	metrics  *metrics.Projector
 	owner    string // names this process in the rebuild lease
 	rebuild  chan struct{}
+	// recentRebuild kicks a rebuild of the recent-events cache (recent.go).
+	recentRebuild chan struct{}
 	// lastCheckpoint is the checkpoint last written, by projection (watch
 	// goroutine only).
 	lastCheckpoint map[string]uint64
@@ -69,6 +72,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		metrics:  metrics.New(deps.Metrics),
 		owner:    owner,
 		rebuild:  make(chan struct{}, 1),
+		recent:   readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{MaxEvents: cfg.RecentMaxEvents}),
+
+		recentRebuild: make(chan struct{}, 1),
 
 		lastCheckpoint: map[string]uint64{},
 	}
@@ -92,6 +98,10 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error {
 		return consume.Run(ctx, s.spec(Counters, countersProjection{c: s.counters, onFresh: s.countersLost}))
 	})
+	g.Go(func() error {
+		return consume.Run(ctx, s.spec(Recent, recentProjection{r: s.recent, onFresh: s.kickRecentRebuild}))
+	})
+	g.Go(func() error { return s.recentRebuildLoop(ctx) })
 	g.Go(func() error { return s.watch(ctx) })
 	g.Go(func() error { return s.rebuildLoop(ctx) })
 	return g.Wait()

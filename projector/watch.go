@@ -19,9 +19,10 @@ func (s *Service) watch(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		for _, name := range []string{History, Counters} {
+		for _, name := range []string{History, Counters, Recent} {
 			s.checkpoint(ctx, name)
 		}
+		s.watchRecent(ctx)
 		started, err := s.counters.Started(ctx, time.Now())
 		if err != nil {
 			s.deps.Log.Warn("check counters", "err", err)

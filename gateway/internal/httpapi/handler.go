@@ -26,6 +26,12 @@ import (
 type Handler struct {
 	History  *readmodel.History
 	Counters *readmodel.Counters
+	// Recent is the recent-events cache in Redis; GET /events answers from
+	// it when it can (nil: always MongoDB).
+	Recent *readmodel.Recent
+	// Snapshots shares GET /metrics snapshots between requests (nil: one
+	// snapshot per request).
+	Snapshots *Snapshots
 	// Now is the clock the metrics window ends at.
 	Now func() time.Time
 	Log *slog.Logger
@@ -40,8 +46,20 @@ const (
 // storeTimeout bounds one read from MongoDB or Redis; a slower store is a 503.
 const storeTimeout = 10 * time.Second
 
+// historyBudget bounds a GET /events query answered by MongoDB.
+const historyBudget = 5 * time.Second
+
+// headerSource names the store that answered GET /events.
+const (
+	headerSource = "X-Kiln-Source"
+	sourceCache  = "cache"
+	sourceMongo  = "mongodb"
+)
+
 // ListEvents handles GET /events: matching events, newest timestamp first,
 // as a bare JSON array (compat), with the next page in X-Next-Cursor and Link.
+// The recent-events cache answers when the whole page lies within it, else
+// MongoDB, with the same JSON and paging; X-Kiln-Source names the store.
 func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	q, err := parseList(c)
 	if err != nil {
@@ -49,18 +67,52 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), storeTimeout)
 	defer cancel()
-	events, next, err := h.History.Find(ctx, q.Query)
+	if h.Recent != nil {
+		page, ok, _, err := h.Recent.Find(ctx, q.Query)
+		if err != nil {
+			h.Log.Warn("recent cache unavailable; reading MongoDB", "err", err)
+		}
+		if ok {
+			c.Set(headerSource, sourceCache)
+			h.setNext(c, q, page.Next)
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(page.Body)
+		}
+	}
+	hctx, hcancel := context.WithTimeout(ctx, historyBudget)
+	defer hcancel()
+	events, next, err := h.History.Find(hctx, q.Query)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && c.UserContext().Err() == nil {
+			return h.overBudget(err)
+		}
 		return h.storeError(err)
 	}
 	if events == nil {
 		events = []schemas.Event{}
 	}
+	c.Set(headerSource, sourceMongo)
+	h.setNext(c, q, next)
+	return c.JSON(events)
+}
+
+func (h *Handler) setNext(c *fiber.Ctx, q listQuery, next *readmodel.Cursor) {
 	if next != nil {
 		c.Set(headerNextCursor, next.String())
 		c.Set(headerLink, nextLink(c.Path(), q.raw, *next))
 	}
-	return c.JSON(events)
+}
+
+// overBudget is the answer to a query the cache cannot answer and MongoDB
+// did not answer within historyBudget: on the embedded store every filter
+// and sort reads every document.
+func (h *Handler) overBudget(err error) error {
+	h.Log.Warn("history query over budget", "budget", historyBudget, "err", err)
+	p := problem.New(http.StatusServiceUnavailable, "query-over-budget", "Query over budget", fmt.Sprintf("this query reaches past the recent-events cache and the history store "+
+		"did not answer it within %s (on the embedded store every filtered or sorted query reads every stored event); "+
+		"narrow it to recent events with from/to, or retry later", historyBudget))
+	p.RetryAfter = 5
+	return p
 }
 
 // GetEvent handles GET /events/:id. The id is path-escaped by the client, so
@@ -84,10 +136,19 @@ func (h *Handler) GetEvent(c *fiber.Ctx) error {
 }
 
 // Metrics handles GET /metrics: the compat counts for the minute up to now
-// (by event timestamp) plus Kiln's per-minute series and totals.
+// (by event timestamp) plus Kiln's per-minute series and totals. Snapshots
+// are shared for a short while; "now" and "asOfSeq" say how old one is.
 func (h *Handler) Metrics(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), storeTimeout)
 	defer cancel()
+	if h.Snapshots != nil {
+		body, err := h.Snapshots.Get(ctx)
+		if err != nil {
+			return h.storeError(err)
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(body)
+	}
 	m, err := h.Counters.Snapshot(ctx, h.Now())
 	if err != nil {
 		return h.storeError(err)

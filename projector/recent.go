@@ -1,0 +1,178 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Recent is the projection keeping the newest events in Redis for GET /events.
+const Recent = "recent"
+
+// recentProjection writes the recent-events cache and notices a lost Redis.
+type recentProjection struct {
+	r       *readmodel.Recent
+	onFresh func()
+}
+
+func (p recentProjection) Apply(ctx context.Context, events []schemas.Event) error {
+	res, err := p.r.Apply(ctx, events, time.Now())
+	if err == nil && res.Fresh {
+		p.onFresh()
+	}
+	return err
+}
+
+func (s *Service) kickRecentRebuild() {
+	select {
+	case s.recentRebuild <- struct{}{}:
+	default:
+	}
+}
+
+// watchRecent records the cache's positions (the history's delivered
+// sequence first, then the cache's ack floor) and starts a rebuild when the
+// cache is new, flushed or incomplete. Called from watch.
+func (s *Service) watchRecent(ctx context.Context) {
+	hist, err := s.consumerInfo(ctx, History)
+	if err != nil {
+		return
+	}
+	rec, err := s.consumerInfo(ctx, Recent)
+	if err != nil || rec == nil {
+		return
+	}
+	var delivered uint64
+	if hist != nil {
+		delivered = hist.Delivered.Stream
+	}
+	if _, _, err := s.recent.Start(ctx, time.Now()); err != nil {
+		s.deps.Log.Warn("check recent cache", "err", err)
+		return
+	}
+	if err := s.recent.SetPositions(ctx, rec.AckFloor.Stream, delivered); err != nil {
+		s.deps.Log.Debug("recent cache positions; will retry", "err", err)
+	}
+	if st, err := s.recent.State(ctx); err == nil && !st.Complete {
+		s.kickRecentRebuild()
+	}
+}
+
+// consumerInfo is a projection's durable consumer (nil if not created yet).
+func (s *Service) consumerInfo(ctx context.Context, name string) (*jetstream.ConsumerInfo, error) {
+	cons, err := s.stream.Consumer(ctx, Durable(name))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
+}
+
+// recentRebuildLoop refills an incomplete cache from the stream, one rebuild
+// at a time across projectors (a lease in Redis). Live projection keeps
+// running meanwhile; the cache is complete, and used, once the replay has
+// reached the stream's last sequence as of the cache's creation.
+func (s *Service) recentRebuildLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.recentRebuild:
+		}
+		if err := s.rebuildRecent(ctx); err != nil && ctx.Err() == nil {
+			s.deps.Log.Error("recent cache rebuild failed; will retry", "err", err)
+		}
+	}
+}
+
+func (s *Service) rebuildRecent(ctx context.Context) error {
+	epoch, _, err := s.recent.Start(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	if st, err := s.recent.State(ctx); err != nil || st.Complete {
+		return err
+	}
+	if ok, err := s.recent.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
+		return err
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream info: %w", err)
+	}
+	start := time.Now()
+	n := 0
+	if upTo := info.State.LastSeq; upTo > 0 {
+		if n, err = s.replayRecent(ctx, upTo); err != nil {
+			return err
+		}
+	}
+	done, err := s.recent.MarkComplete(ctx, epoch)
+	if err != nil {
+		return err
+	}
+	if !done {
+		s.deps.Log.Warn("redis was flushed during the recent cache rebuild: rebuilding again")
+		s.kickRecentRebuild()
+		return nil
+	}
+	s.deps.Log.Info("recent cache rebuilt", "events", n, "upTo", info.State.LastSeq, "took", time.Since(start))
+	return nil
+}
+
+// replayRecent reads the stream from its start to upTo and adds every event
+// to the cache (events already there, or below its floor, are left alone).
+func (s *Service) replayRecent(ctx context.Context, upTo uint64) (int, error) {
+	oc, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{schemas.SubjectAll},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recent replay consumer: %w", err)
+	}
+	total, lastRenew := 0, time.Now()
+	for {
+		batch, err := oc.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return total, fmt.Errorf("recent replay fetch: %w", err)
+		}
+		var events []schemas.Event
+		var last uint64
+		for m := range batch.Messages() {
+			ev, meta, err := schemas.DecodeMsg(m)
+			if meta != nil {
+				last = meta.Sequence.Stream
+			}
+			if err == nil {
+				events = append(events, ev)
+			}
+		}
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return total, fmt.Errorf("recent replay fetch: %w", err)
+		}
+		if len(events) > 0 {
+			// A flush during the replay is noticed by MarkComplete (new epoch).
+			if _, err := s.recent.Apply(ctx, events, time.Now()); err != nil {
+				return total, err
+			}
+			total += len(events)
+		}
+		if last >= upTo || last == 0 || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		if time.Since(lastRenew) > rebuildLease/3 {
+			if ok, err := s.recent.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
+				return total, errors.New("lost the recent cache rebuild lease")
+			}
+			lastRenew = time.Now()
+		}
+	}
+}
