@@ -102,6 +102,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return consume.Run(ctx, s.spec(Recent, recentProjection{r: s.recent, onFresh: s.kickRecentRebuild}))
 	})
 	g.Go(func() error { return s.recentRebuildLoop(ctx) })
+	g.Go(func() error { return s.runOrders(ctx) })
 	g.Go(func() error { return s.watch(ctx) })
 	g.Go(func() error { return s.rebuildLoop(ctx) })
 	return g.Wait()
