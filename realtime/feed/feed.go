@@ -1,0 +1,171 @@
+// Package feed is the process's one subscription to the realtime events
+// (orders, chat) that the gRPC chat and the Socket.IO namespaces push to
+// their clients: one ordered consumer fanned out to every member, each
+// with a bounded buffer; a member that falls a full buffer behind is cut
+// (its Done closes, Err says why) instead of growing memory or slowing
+// the others.
+package feed
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/realtime/tail"
+	"github.com/kilnhq/kiln/schemas"
+)
+
+// Subjects are the events the feed follows.
+var Subjects = []string{schemas.Subject("order.>"), schemas.Subject("chat.>")}
+
+// ErrSlow ends a member that fell a full buffer behind.
+var ErrSlow = errors.New("slow consumer: fell a full buffer behind the feed")
+
+// ErrClosed ends members when the feed stops.
+var ErrClosed = errors.New("feed stopped")
+
+// Feed fans the followed events out to its members.
+type Feed struct {
+	js  jetstream.JetStream
+	log *slog.Logger
+
+	mu      sync.Mutex
+	members map[*Member]struct{}
+	last    uint64 // last sequence fanned out
+	closed  bool
+	ready   chan struct{} // closed once the consumer is following
+	// positioned is set once last holds the stream's end at start (Run's
+	// goroutine only).
+	positioned bool
+}
+
+// New returns a feed on js; call Run.
+func New(js jetstream.JetStream, log *slog.Logger) *Feed {
+	return &Feed{js: js, log: log, members: map[*Member]struct{}{}, ready: make(chan struct{})}
+}
+
+// Member is one receiver of the feed.
+type Member struct {
+	f    *Feed
+	C    chan schemas.Event
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+// Done is closed when the member was cut or the feed stopped.
+func (m *Member) Done() <-chan struct{} { return m.done }
+
+// Err says why Done closed.
+func (m *Member) Err() error { return m.err }
+
+// Leave removes the member.
+func (m *Member) Leave() { m.f.remove(m, nil) }
+
+// Join adds a member with a buffer of buffer events.
+func (f *Feed) Join(buffer int) *Member {
+	m := &Member{f: f, C: make(chan schemas.Event, max(1, buffer)), done: make(chan struct{})}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		m.err = ErrClosed
+		close(m.done)
+		return m
+	}
+	f.members[m] = struct{}{}
+	return m
+}
+
+// Len is the number of members.
+func (f *Feed) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.members)
+}
+
+// Ready is closed once the feed follows the stream: events stored after
+// it closed reach every member.
+func (f *Feed) Ready() <-chan struct{} { return f.ready }
+
+func (f *Feed) remove(m *Member, why error) {
+	f.mu.Lock()
+	delete(f.members, m)
+	f.mu.Unlock()
+	m.once.Do(func() {
+		m.err = why
+		close(m.done)
+	})
+}
+
+// Run follows the stream until ctx is done: from the events stored after
+// it started, restarting after errors from the last sequence fanned out, so
+// members miss nothing while it recovers.
+func (f *Feed) Run(ctx context.Context) error {
+	defer f.stop()
+	var once sync.Once
+	started := func() { once.Do(func() { close(f.ready) }) }
+	for {
+		err := f.follow(ctx, started)
+		if ctx.Err() != nil {
+			return nil
+		}
+		f.log.Warn("realtime feed restarting", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (f *Feed) follow(ctx context.Context, started func()) error {
+	if !f.positioned {
+		stream, err := f.js.Stream(ctx, schemas.StreamName)
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.last = stream.CachedInfo().State.LastSeq
+		f.mu.Unlock()
+		f.positioned = true
+	}
+	f.mu.Lock()
+	after := f.last
+	f.mu.Unlock()
+	return tail.Follow(ctx, f.js, tail.Options{Subjects: Subjects, After: after, Resume: true, PullMax: 1024, Started: started}, f.fanOut)
+}
+
+func (f *Feed) fanOut(ev schemas.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = ev.Seq
+	for m := range f.members {
+		select {
+		case m.C <- ev:
+		default:
+			delete(f.members, m)
+			m.once.Do(func() {
+				m.err = ErrSlow
+				close(m.done)
+			})
+		}
+	}
+	return nil
+}
+
+func (f *Feed) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for m := range f.members {
+		delete(f.members, m)
+		m.once.Do(func() {
+			m.err = ErrClosed
+			close(m.done)
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package grpcapi
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the gRPC server's configuration. Every field is documented in
+// the README's configuration table under its env var.
+type Config struct {
+	// Addr is the gRPC listener (HTTP/2, its own port: Fiber cannot carry it).
+	Addr string `env:"GRPC_ADDR" envDefault:":9090"`
+	// MaxMessageBytes bounds one received or sent message.
+	MaxMessageBytes int `env:"GRPC_MAX_MESSAGE_BYTES" envDefault:"4194304"`
+	// UnaryTimeout is the deadline of a unary call whose client set none
+	// (or a longer one).
+	UnaryTimeout time.Duration `env:"GRPC_UNARY_TIMEOUT" envDefault:"30s"`
+	// SubscribeBuffer is how many events one Subscribe or ChatOrders stream
+	// may have pending; a client that keeps it full for SlowTimeout is cut.
+	SubscribeBuffer int           `env:"GRPC_STREAM_BUFFER" envDefault:"1024"`
+	SlowTimeout     time.Duration `env:"GRPC_SLOW_TIMEOUT" envDefault:"10s"`
+	// DefaultCurrency is the currency of orders created over
+	// orders.OrderService, whose message has none while the order.created
+	// schema requires one (ISO 4217 code).
+	DefaultCurrency string `env:"ORDERS_DEFAULT_CURRENCY" envDefault:"USD"`
+}
+
+// Validate reports every invalid setting, naming its env var.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("GRPC_ADDR must not be empty"))
+	}
+	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_MESSAGE_BYTES must be between 1024 and %d, got %d", 64<<20, c.MaxMessageBytes))
+	}
+	if c.UnaryTimeout < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("GRPC_UNARY_TIMEOUT must be at least 10ms, got %s", c.UnaryTimeout))
+	}
+	if c.SubscribeBuffer < 1 || c.SubscribeBuffer > 1<<16 {
+		errs = append(errs, fmt.Errorf("GRPC_STREAM_BUFFER must be between 1 and %d, got %d", 1<<16, c.SubscribeBuffer))
+	}
+	if c.SlowTimeout < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("GRPC_SLOW_TIMEOUT must be at least 10ms, got %s", c.SlowTimeout))
+	}
+	if len(c.DefaultCurrency) != 3 || strings.ToUpper(c.DefaultCurrency) != c.DefaultCurrency {
+		errs = append(errs, fmt.Errorf("ORDERS_DEFAULT_CURRENCY must be a 3-letter upper-case ISO 4217 code, got %q", c.DefaultCurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Defaults returns the configuration with every default applied.
+func Defaults() Config {
+	return Config{Addr: ":9090", MaxMessageBytes: 4 << 20, UnaryTimeout: 30 * time.Second,
+		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD"}
+}
