@@ -15,7 +15,7 @@ const (
 	Counters = "counters"
 )
 
-// historyProjection writes the MongoDB history and rollups.
+// historyProjection writes the MongoDB history.
 type historyProjection struct{ h *readmodel.History }
 
 func (p historyProjection) Apply(ctx context.Context, events []schemas.Event) error {

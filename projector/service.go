@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		cfg:      cfg,
 		deps:     deps,
 		stream:   stream,
-		history:  readmodel.FollowHistory(deps.Mongo).Writer(owner),
+		history:  readmodel.FollowHistory(deps.Mongo),
 		counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention}),
 		ledger:   readmodel.NewLedger(deps.Mongo),
 		metrics:  metrics.New(deps.Metrics),

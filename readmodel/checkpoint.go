@@ -13,7 +13,7 @@ import (
 
 // Ledger is the projections' bookkeeping in MongoDB: per-projection
 // checkpoints (last contiguous sequence applied) and the poison messages
-// they skipped.
+// they skipped. Every call has a deadline (CallTimeout).
 type Ledger struct {
 	checkpoints *mongo.Collection
 	errors      *mongo.Collection
@@ -26,6 +26,8 @@ func NewLedger(db *mongo.Database) *Ledger {
 
 // SetCheckpoint records seq for a projection, never moving it backwards.
 func (l *Ledger) SetCheckpoint(ctx context.Context, projection string, seq uint64, now time.Time) error {
+	ctx, cancel := withDeadline(ctx, CallTimeout)
+	defer cancel()
 	_, err := l.checkpoints.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: projection}},
 		bson.D{
@@ -41,6 +43,8 @@ func (l *Ledger) SetCheckpoint(ctx context.Context, projection string, seq uint6
 
 // Checkpoint returns a projection's checkpoint (0 if none).
 func (l *Ledger) Checkpoint(ctx context.Context, projection string) (uint64, error) {
+	ctx, cancel := withDeadline(ctx, CallTimeout)
+	defer cancel()
 	var doc struct {
 		Seq int64 `bson:"seq"`
 	}
@@ -69,6 +73,8 @@ type ProjectionError struct {
 // RecordError stores a skipped message (idempotently, keyed by projection
 // and sequence).
 func (l *Ledger) RecordError(ctx context.Context, e ProjectionError) error {
+	ctx, cancel := withDeadline(ctx, CallTimeout)
+	defer cancel()
 	e.ID = fmt.Sprintf("%s:%d", e.Projection, e.Seq)
 	_, err := l.errors.ReplaceOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, e, options.Replace().SetUpsert(true))
 	if err != nil {
@@ -79,6 +85,8 @@ func (l *Ledger) RecordError(ctx context.Context, e ProjectionError) error {
 
 // Errors returns the recorded projection errors, newest sequence first.
 func (l *Ledger) Errors(ctx context.Context, limit int) ([]ProjectionError, error) {
+	ctx, cancel := withDeadline(ctx, CallTimeout)
+	defer cancel()
 	cur, err := l.errors.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find projection errors: %w", err)

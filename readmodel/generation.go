@@ -20,8 +20,8 @@ import (
 // pointer also makes the switch a single atomic write in each store.
 //
 // MongoDB: the document {_id: "history", gen: N} in the generations
-// collection names the live history; generation N lives in events_g<N> and
-// rollups_minute_g<N> (generation 0 in events and rollups_minute).
+// collection names the live history; generation N lives in events_g<N>
+// (generation 0 in events).
 // Redis: the key kiln:generation holds the live counters generation;
 // generation N uses the key prefix kiln:g<N>: (generation 0 uses kiln:). A
 // flushed Redis loses the pointer too and falls back to generation 0, which
@@ -39,7 +39,16 @@ func CollectionsFor(gen int64) Collections {
 		return DefaultCollections
 	}
 	s := "_g" + strconv.FormatInt(gen, 10)
-	return Collections{Events: DefaultCollections.Events + s, Rollups: DefaultCollections.Rollups + s}
+	return Collections{Events: DefaultCollections.Events + s}
+}
+
+// legacyRollups names the per-minute rollups collection of a generation,
+// which Kiln no longer writes; it is dropped with its generation.
+func legacyRollups(gen int64) string {
+	if gen == 0 {
+		return "rollups_minute"
+	}
+	return "rollups_minute_g" + strconv.FormatInt(gen, 10)
 }
 
 // PrefixFor is the Redis key prefix of a counters generation.
@@ -90,8 +99,8 @@ func DropHistory(ctx context.Context, db *mongo.Database, gen int64) error {
 	if gen == live {
 		return fmt.Errorf("generation %d is live; not dropping it", gen)
 	}
-	c := CollectionsFor(gen)
-	for _, name := range []string{c.Events, c.Rollups} {
+	// rollups_minute… is what versions before issue 12 also wrote.
+	for _, name := range []string{CollectionsFor(gen).Events, legacyRollups(gen)} {
 		if err := db.Collection(name).Drop(ctx); err != nil {
 			return fmt.Errorf("drop %s: %w", name, err)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -15,12 +15,11 @@ import (
 
 // Collections names the MongoDB collections of one history generation.
 type Collections struct {
-	Events  string
-	Rollups string
+	Events string
 }
 
 // DefaultCollections are the collection names of the live generation.
-var DefaultCollections = Collections{Events: "events", Rollups: "rollups_minute"}
+var DefaultCollections = Collections{Events: "events"}
 
 // eventDoc is an event in the history collection, keyed by event id.
 type eventDoc struct {
@@ -35,86 +34,70 @@ type eventDoc struct {
 	MetadataJSON string `bson:"metadataJSON,omitempty"`
 }
 
-// rollupDoc counts the events of one type in one minute (by event
-// timestamp) as a bitmap of their stream sequences: field bits.<seq/64> has
-// bit seq%64 set for each counted event. Setting a bit is idempotent (a $bit
-// OR), so redelivery and a crash between the history write and the rollup
-// write count an event once; the count is the number of set bits, taken on
-// read.
+// History is the MongoDB event history.
 //
-// Each writer process has its own documents (the writer field, in the id)
-// and the reader ORs the bitmaps of all writers: an event counted by two
-// projectors is still one bit. Giving each writer its own document also
-// means no document has concurrent writers, which FerretDB v1 (whose SQLite
-// updates are read-modify-write) would otherwise lose updates under.
-type rollupDoc struct {
-	ID        string           `bson:"_id"`
-	Minute    int64            `bson:"minute"`
-	EventType string           `bson:"eventType"`
-	Writer    string           `bson:"writer"`
-	Bits      map[string]int64 `bson:"bits"`
-}
-
-// History is the MongoDB event history and its per-minute rollups.
+// Its write path is one unordered InsertMany per batch and nothing else: no
+// update that matches existing documents. Earlier versions also kept
+// per-minute rollups with upserting $bit updates, which nothing read (the
+// /metrics counts come from Redis) and which, on the embedded FerretDB v1,
+// hung the projector: one update command with more than ~100 upserts that
+// match existing documents holds a SQLite connection per match and exhausts
+// FerretDB's pool of 100 (issue 12).
 type History struct {
-	db     *mongo.Database
-	fixed  *Collections // nil: follow the live generation pointer
-	writer string
+	db      *mongo.Database
+	fixed   *Collections // nil: follow the live generation pointer
+	timeout time.Duration
 }
 
 // NewHistory returns the history stored in db under the given collections.
 func NewHistory(db *mongo.Database, c Collections) *History {
-	return &History{db: db, fixed: &c, writer: "default"}
+	return &History{db: db, fixed: &c, timeout: CallTimeout}
 }
 
 // FollowHistory returns the live history: every call reads the generation
 // pointer and uses that generation's collections, so a call never mixes
 // generations and a switch takes effect on the next call.
 func FollowHistory(db *mongo.Database) *History {
-	return &History{db: db, writer: "default"}
+	return &History{db: db, timeout: CallTimeout}
 }
 
-// collections resolves the collections this call works on.
-func (h *History) collections(ctx context.Context) (events, rollups *mongo.Collection, err error) {
+// WithTimeout returns a copy of h whose calls each get at most d (when the
+// caller's context has no earlier deadline).
+func (h *History) WithTimeout(d time.Duration) *History {
+	c := *h
+	c.timeout = d
+	return &c
+}
+
+// collection resolves the events collection this call works on.
+func (h *History) collection(ctx context.Context) (*mongo.Collection, error) {
 	c := DefaultCollections
 	if h.fixed != nil {
 		c = *h.fixed
 	} else {
 		gen, err := HistoryGeneration(ctx, h.db)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		c = CollectionsFor(gen)
 	}
-	return h.db.Collection(c.Events), h.db.Collection(c.Rollups), nil
-}
-
-// Writer returns a copy of h that writes rollups as the named process. Every
-// concurrently running writer needs its own name.
-func (h *History) Writer(name string) *History {
-	c := *h
-	c.writer = name
-	return &c
+	return h.db.Collection(c.Events), nil
 }
 
 // EnsureIndexes creates the query indexes. The unique index on _id (the
 // event id) is what makes history writes idempotent.
 func (h *History) EnsureIndexes(ctx context.Context) error {
-	events, rollups, err := h.collections(ctx)
+	ctx, cancel := withDeadline(ctx, h.timeout)
+	defer cancel()
+	events, err := h.collection(ctx)
 	if err != nil {
 		return err
 	}
-	err = ensureIndexes(ctx, events, []mongo.IndexModel{
+	return ensureIndexes(ctx, events, []mongo.IndexModel{
 		{Keys: bson.D{{Key: "eventType", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}},
 		{Keys: bson.D{{Key: "seq", Value: 1}}},
-	})
-	if err != nil {
-		return err
-	}
-	return ensureIndexes(ctx, rollups, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}},
 	})
 }
 
@@ -124,19 +107,14 @@ type ApplyResult struct {
 	Duplicates int // events already in the history (redelivery, replay, late duplicates)
 }
 
-// Apply writes events (with Seq set) to the history and its rollups. Events
-// already present are left untouched, so the first stored copy of an id wins
-// and redelivery is a no-op. An event's rollup bit is set when its history
-// document holds its sequence — newly inserted, or inserted by an earlier
-// attempt that crashed before the rollup write — and not for a second copy
-// of an id under another sequence.
+// Apply writes events (with Seq set) to the history with one unordered
+// InsertMany. Events already present are left untouched, so the first
+// stored copy of an id wins and redelivery is a no-op. The call has a
+// deadline (see WithTimeout): a store that hangs returns an error rather
+// than holding the caller forever.
 func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResult, error) {
 	if len(events) == 0 {
 		return ApplyResult{}, nil
-	}
-	evColl, rollups, err := h.collections(ctx)
-	if err != nil {
-		return ApplyResult{}, err
 	}
 	docs := make([]any, len(events))
 	for i, ev := range events {
@@ -146,8 +124,14 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 		}
 		docs[i] = doc
 	}
+	ctx, cancel := withDeadline(ctx, h.timeout)
+	defer cancel()
+	evColl, err := h.collection(ctx)
+	if err != nil {
+		return ApplyResult{}, err
+	}
 	_, err = evColl.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	var dups []int
+	dups := 0
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -157,92 +141,10 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 			if !mongo.IsDuplicateKeyError(we) {
 				return ApplyResult{}, fmt.Errorf("insert event %s: %w", events[we.Index].ID, we)
 			}
-			dups = append(dups, we.Index)
+			dups++
 		}
 	}
-	res := ApplyResult{Duplicates: len(dups), Inserted: len(events) - len(dups)}
-	skip, err := otherCopies(ctx, evColl, events, dups)
-	if err != nil {
-		return res, err
-	}
-	return res, h.markRollups(ctx, rollups, events, skip)
-}
-
-// otherCopies returns the indexes of duplicate events whose stored document
-// has a different sequence: second copies of an id, not to be counted.
-func otherCopies(ctx context.Context, coll *mongo.Collection, events []schemas.Event, dups []int) (map[int]bool, error) {
-	if len(dups) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(dups))
-	for i, d := range dups {
-		ids[i] = events[d].ID
-	}
-	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "seq", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("read duplicate events: %w", err)
-	}
-	var stored []struct {
-		ID  string `bson:"_id"`
-		Seq int64  `bson:"seq"`
-	}
-	if err := cur.All(ctx, &stored); err != nil {
-		return nil, fmt.Errorf("read duplicate events: %w", err)
-	}
-	seqOf := make(map[string]int64, len(stored))
-	for _, d := range stored {
-		seqOf[d.ID] = d.Seq
-	}
-	skip := map[int]bool{}
-	for _, d := range dups {
-		if seqOf[events[d].ID] != int64(events[d].Seq) {
-			skip[d] = true
-		}
-	}
-	return skip, nil
-}
-
-// markRollups sets the rollup bits of the events not skipped.
-func (h *History) markRollups(ctx context.Context, coll *mongo.Collection, events []schemas.Event, skip map[int]bool) error {
-	type key struct {
-		minute    int64
-		eventType string
-	}
-	masks := map[key]map[string]int64{}
-	for i, ev := range events {
-		if skip[i] {
-			continue
-		}
-		k := key{MinuteOf(ev.Timestamp), ev.EventType}
-		if masks[k] == nil {
-			masks[k] = map[string]int64{}
-		}
-		masks[k]["bits."+strconv.FormatUint(ev.Seq/64, 10)] |= int64(uint64(1) << (ev.Seq % 64))
-	}
-	if len(masks) == 0 {
-		return nil
-	}
-	models := make([]mongo.WriteModel, 0, len(masks))
-	for k, fields := range masks {
-		bits := make(bson.D, 0, len(fields))
-		for field, mask := range fields {
-			bits = append(bits, bson.E{Key: field, Value: bson.D{{Key: "or", Value: mask}}})
-		}
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("%d|%s|%s", k.minute, k.eventType, h.writer)}}).
-			SetUpdate(bson.D{
-				{Key: "$bit", Value: bits},
-				{Key: "$setOnInsert", Value: bson.D{
-					{Key: "minute", Value: k.minute}, {Key: "eventType", Value: k.eventType}, {Key: "writer", Value: h.writer},
-				}},
-			}).
-			SetUpsert(true))
-	}
-	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
-		return fmt.Errorf("mark %d rollups: %w", len(models), err)
-	}
-	return nil
+	return ApplyResult{Duplicates: dups, Inserted: len(events) - dups}, nil
 }
 
 // MinuteOf truncates a millisecond timestamp to its minute.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"strings"
 
@@ -130,7 +129,7 @@ func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, 
 	opts := options.Find().
 		SetSort(bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}).
 		SetLimit(int64(q.Limit) + 1)
-	coll, _, err := h.collections(ctx)
+	coll, err := h.collection(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,7 +158,7 @@ func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, 
 
 // Get returns one event by id.
 func (h *History) Get(ctx context.Context, id string) (schemas.Event, error) {
-	events, _, err := h.collections(ctx)
+	events, err := h.collection(ctx)
 	if err != nil {
 		return schemas.Event{}, err
 	}
@@ -176,7 +175,7 @@ func (h *History) Get(ctx context.Context, id string) (schemas.Event, error) {
 
 // Count returns how many events the history holds.
 func (h *History) Count(ctx context.Context) (int64, error) {
-	events, _, err := h.collections(ctx)
+	events, err := h.collection(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -185,47 +184,4 @@ func (h *History) Count(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	return n, nil
-}
-
-// RollupPoint is one (minute, type) count.
-type RollupPoint struct {
-	Minute    int64  `json:"minute" bson:"minute"`
-	EventType string `json:"eventType" bson:"eventType"`
-	Count     int64  `json:"count" bson:"count"`
-}
-
-// Rollups returns the per-minute counts for minutes in [from, to].
-func (h *History) Rollups(ctx context.Context, from, to int64) ([]RollupPoint, error) {
-	_, rollups, err := h.collections(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := rollups.Find(ctx,
-		bson.D{{Key: "minute", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}},
-		options.Find().SetSort(bson.D{{Key: "minute", Value: 1}, {Key: "eventType", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("find rollups: %w", err)
-	}
-	var docs []rollupDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
-	}
-	// docs are sorted by (minute, eventType): OR each group's writers.
-	var out []RollupPoint
-	for i := 0; i < len(docs); {
-		j := i
-		merged := map[string]int64{}
-		for ; j < len(docs) && docs[j].Minute == docs[i].Minute && docs[j].EventType == docs[i].EventType; j++ {
-			for block, mask := range docs[j].Bits {
-				merged[block] |= mask
-			}
-		}
-		pt := RollupPoint{Minute: docs[i].Minute, EventType: docs[i].EventType}
-		for _, mask := range merged {
-			pt.Count += int64(bits.OnesCount64(uint64(mask)))
-		}
-		out = append(out, pt)
-		i = j
-	}
-	return out, nil
 }

@@ -33,12 +33,11 @@ func (t historyTarget) live(ctx context.Context) (int64, error) {
 }
 
 func (t historyTarget) describe(gen int64) string {
-	c := readmodel.CollectionsFor(gen)
-	return "collections " + c.Events + ", " + c.Rollups
+	return "collection " + readmodel.CollectionsFor(gen).Events
 }
 
 func (t historyTarget) open(ctx context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
-	h := readmodel.NewHistory(t.db, readmodel.CollectionsFor(gen)).Writer("replay")
+	h := readmodel.NewHistory(t.db, readmodel.CollectionsFor(gen))
 	if err := h.EnsureIndexes(ctx); err != nil {
 		return nil, err
 	}
@@ -56,9 +55,15 @@ func (t historyTarget) drop(ctx context.Context, gen int64) error {
 	return readmodel.DropHistory(ctx, t.db, gen)
 }
 
+// countersTarget is the Redis generation: the counters and, under the same
+// key prefix, the recent-events cache (they switch together).
 type countersTarget struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
+	recentMax int
+	// full: the replay starts at the stream's first event, so the shadow's
+	// recent-events cache is complete at the switch.
+	full bool
 }
 
 func (t countersTarget) live(ctx context.Context) (int64, error) {
@@ -73,10 +78,17 @@ func (t countersTarget) counters(gen int64) *readmodel.Counters {
 	return readmodel.NewCounters(t.rdb, readmodel.CountersOptions{Prefix: readmodel.PrefixFor(gen), MinuteRetention: t.retention})
 }
 
+func (t countersTarget) recent(gen int64) *readmodel.Recent {
+	return readmodel.NewRecent(t.rdb, readmodel.RecentOptions{Prefix: readmodel.PrefixFor(gen), MaxEvents: t.recentMax})
+}
+
 func (t countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
-	c := t.counters(gen)
+	c, rc := t.counters(gen), t.recent(gen)
 	return func(ctx context.Context, evs []schemas.Event) error {
-		_, err := c.Apply(ctx, evs, time.Now())
+		if _, err := c.Apply(ctx, evs, time.Now()); err != nil {
+			return err
+		}
+		_, err := rc.Apply(ctx, evs, time.Now())
 		return err
 	}, nil
 }
@@ -86,6 +98,18 @@ func (t countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64, 
 	// moves it on from there.
 	if err := t.counters(gen).SetCheckpoint(ctx, pos); err != nil {
 		return err
+	}
+	if t.full {
+		// Otherwise the live projector rebuilds the cache after the switch
+		// (and GET /events reads MongoDB meanwhile).
+		rc := t.recent(gen)
+		epoch, _, err := rc.Start(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := rc.MarkComplete(ctx, epoch); err != nil {
+			return err
+		}
 	}
 	return readmodel.SwitchCounters(ctx, t.rdb, gen)
 }

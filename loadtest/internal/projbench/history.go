@@ -16,10 +16,8 @@ import (
 
 // Scratch collections, in the read models' database.
 const (
-	HistoryEvents   = "bench_events"            // History.Apply writes here
-	HistoryRollups  = "bench_rollups"           // and its rollups here
-	BaselineEvents  = "bench_insertmany"        // the InsertMany baseline
-	baselineRollups = "bench_insertmany_rollup" // created by EnsureIndexes, unused
+	HistoryEvents  = "bench_events"     // History.Apply writes here
+	BaselineEvents = "bench_insertmany" // the InsertMany baseline
 )
 
 // Timing is what one measurement took: the projection code's writes and
@@ -75,14 +73,14 @@ func Interleave(ctx context.Context, batch int, d time.Duration,
 // each batch (alternating), inserts the same documents with an unordered
 // InsertMany into another scratch collection with the same indexes, for
 // about d. The ratio is then the projection code's cost over the store's
-// (document conversion, the rollup write, duplicate handling), not the
+// (document conversion, duplicate handling, deadlines), not the
 // indexes'. Every scratch collection is dropped before and after.
 func MeasureHistory(ctx context.Context, db *mongo.Database, batch int, d time.Duration) (t Timing, err error) {
-	if err := drop(ctx, db, HistoryEvents, HistoryRollups); err != nil {
+	if err := drop(ctx, db, HistoryEvents); err != nil {
 		return t, err
 	}
-	defer func() { err = errors.Join(err, drop(context.WithoutCancel(ctx), db, HistoryEvents, HistoryRollups)) }()
-	h := readmodel.NewHistory(db, readmodel.Collections{Events: HistoryEvents, Rollups: HistoryRollups}).Writer("kiln-load")
+	defer func() { err = errors.Join(err, drop(context.WithoutCancel(ctx), db, HistoryEvents)) }()
+	h := readmodel.NewHistory(db, readmodel.Collections{Events: HistoryEvents})
 	if err := h.EnsureIndexes(ctx); err != nil {
 		return t, err
 	}
@@ -112,10 +110,10 @@ type InsertMany struct {
 // NewInsertMany drops what an earlier run may have left and creates the
 // scratch collection with the history's indexes.
 func NewInsertMany(ctx context.Context, db *mongo.Database) (*InsertMany, error) {
-	if err := drop(ctx, db, BaselineEvents, baselineRollups); err != nil {
+	if err := drop(ctx, db, BaselineEvents); err != nil {
 		return nil, err
 	}
-	c := readmodel.Collections{Events: BaselineEvents, Rollups: baselineRollups}
+	c := readmodel.Collections{Events: BaselineEvents}
 	if err := readmodel.NewHistory(db, c).EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("baseline indexes: %w", err)
 	}
@@ -146,7 +144,7 @@ func (b *InsertMany) Run(ctx context.Context, docs []any, batch int) (time.Durat
 
 // Drop removes the scratch collections.
 func (b *InsertMany) Drop(ctx context.Context) error {
-	return drop(ctx, b.db, BaselineEvents, baselineRollups)
+	return drop(ctx, b.db, BaselineEvents)
 }
 
 func drop(ctx context.Context, db *mongo.Database, names ...string) error {
