@@ -43,6 +43,11 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 			return nil, err
 		}
 		parts = append(parts, component{ready: svc.Ready, register: svc.Register, run: svc.Run})
+		rt, err := newRealtime(cfg, svc, db, js, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, rt)
 	}
 	if cfg.runs("projector") {
 		svc, err := projector.New(ctx, cfg.Projector, projector.Deps{

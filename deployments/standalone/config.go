@@ -14,6 +14,7 @@ import (
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
+	"github.com/kilnhq/kiln/realtime/grpcapi"
 )
 
 // Config is the standalone configuration, read from the environment. The
@@ -41,6 +42,9 @@ type Config struct {
 	// Notifier runs with NOTIFIER_RULES_FILE or the built-in example rules;
 	// Slack and email only with SLACK_WEBHOOK_URL and SMTP_HOST.
 	Notifier notifier.Config
+	// GRPC is the gRPC listener (orders.OrderService, kiln.v1.EventService),
+	// served with the ingest service.
+	GRPC grpcapi.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -78,6 +82,11 @@ func (c *Config) Validate() error {
 		// A bad rules file stops start-up before anything starts, naming
 		// each bad rule and field.
 		if _, err := notifier.CheckRules(c.Notifier); err != nil {
+			return err
+		}
+	}
+	if c.runs("ingest") {
+		if err := c.GRPC.Validate(); err != nil {
 			return err
 		}
 	}

@@ -50,6 +50,7 @@ require (
 	github.com/kilnhq/kiln/notifier v0.0.0
 	github.com/kilnhq/kiln/projector v0.0.0
 	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
+	github.com/kilnhq/kiln/realtime v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
@@ -98,8 +99,8 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250519155744-55703ea1f237 // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20250519155744-55703ea1f237 // indirect
-	google.golang.org/grpc v1.72.1 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
+	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/gc/v3 v3.0.0-20240107210532-573471604cb6 // indirect
 	modernc.org/libc v1.55.3 // indirect
@@ -125,3 +126,5 @@ replace github.com/kilnhq/kiln/readmodel => ../../readmodel
 replace github.com/kilnhq/kiln/gateway => ../../gateway
 
 replace github.com/kilnhq/kiln/notifier => ../../notifier
+
+replace github.com/kilnhq/kiln/realtime => ../../realtime

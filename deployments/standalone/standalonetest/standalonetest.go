@@ -21,6 +21,7 @@ import (
 // Instance is one running standalone.
 type Instance struct {
 	Base     string // http://127.0.0.1:<port>
+	GRPCAddr string // 127.0.0.1:<port>, the gRPC listener
 	NATSURL  string
 	MongoURI string // "" when the embedded FerretDB is used
 	RedisURL string
@@ -40,6 +41,7 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		"ADMIN_PORT":    strconv.Itoa(testsupport.FreePort(t)),
 		"NATS_PORT":     strconv.Itoa(testsupport.FreePort(t)),
 		"MONGO_PORT":    strconv.Itoa(testsupport.FreePort(t)),
+		"GRPC_ADDR":     "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
 		"LOG_LEVEL":     "warn",
 	}
 	for i := 0; i+1 < len(env); i += 2 {
@@ -56,6 +58,7 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &Instance{
 		Base:     "http://127.0.0.1:" + cfgEnv["PORT"],
+		GRPCAddr: cfgEnv["GRPC_ADDR"],
 		NATSURL:  "nats://127.0.0.1:" + cfgEnv["NATS_PORT"],
 		MongoURI: cfgEnv["MONGO_URI"],
 		RedisURL: cfgEnv["REDIS_URL"],
