@@ -27,24 +27,37 @@ type AppConfig struct {
 	// (at shutdown) aborts in-flight store calls so shutdown is not held up
 	// by a slow query.
 	BaseContext context.Context
+	// ReadTimeout bounds reading one request from its first byte; 0 is
+	// the default of 15 s.
+	ReadTimeout time.Duration
 }
+
+// readTimeout bounds reading one request, headers and body, from its first
+// byte: a client trickling a body (slowloris) is cut off with 408 instead of
+// holding its connection and buffers.
+const readTimeout = 15 * time.Second
 
 // NewApp returns a Fiber app with Kiln's error handling and timeouts.
 func NewApp(cfg AppConfig) *fiber.App {
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = readTimeout
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "kiln",
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(cfg.Log),
 		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
 		IdleTimeout:           120 * time.Second,
 		ReadBufferSize:        16 * 1024,
-		// Give the read and write buffers back to their pools between
-		// requests instead of keeping them per connection: idle keep-alive
-		// connections and GET /stream, which takes its connection over
-		// after the request, then hold no 16 KiB read buffer each.
-		ReduceMemoryUsage: true,
+		// ReduceMemoryUsage stays off: fasthttp (v1.51, and upstream PR
+		// valyala/fasthttp#1672 is still open) then returns an unflushed
+		// write buffer to its pool while pipelined requests are pending,
+		// and every response but the last of a pipelined run is lost. Each
+		// keep-alive connection (and GET /stream) holds its read buffer.
+		ReduceMemoryUsage: false,
 	})
+	serverErrors(app)
 	if cfg.BaseContext != nil {
 		app.Use(func(c *fiber.Ctx) error {
 			c.SetUserContext(cfg.BaseContext)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/jsonscan"
 )
 
 func TestSplitJSON(t *testing.T) {
@@ -82,13 +83,37 @@ func normalizeCases() []string {
 		`{"eventType":"page_view","userId":"u1","timestamp":1700000000,"metadata":{"path":"/","durationMs":1e3}}`,
 		`{"eventType":"a","userId":"u","timestamp":1700000000123.6,"id":"x<y>&z"}`,
 		`{"eventType":"a","userId":"é😀\u2028\n\"\\\u0001","timestamp":1.5}`,
-		"{\"eventType\":\"a\",\"userId\":\"\xff\",\"timestamp\":1,\"metadata\":{\"k\":\"\xfe\"}}",
 		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{ "b" : [ 1 , 2.50 , -0 ] , "a" : { } , "h":"<&>\u2029" }}`,
 		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{"a":1,"a":{"b":2}}}`,
 		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{"\u0061":1,"a":2}}`,
-		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{"a":"\ud800"}}`,
 		`{"eventType":"a","userId":"u","userId":"v","timestamp":9999999999,"timestamp":1e10}`,
 		`{"eventType":"order.created","userId":"u","timestamp":1,"metadata":{"id":"o","status":"s","amount":0,"currency":"EUR","customerEmail":"a@b.co","createdAt":1}}`,
+	}
+}
+
+// invalidTextCases are events with text that is not valid UTF-8: refused,
+// naming the field, where encoding/json would replace it with U+FFFD.
+func invalidTextCases() map[string][]string {
+	return map[string][]string{
+		"{\"eventType\":\"a\",\"userId\":\"\xff\",\"timestamp\":1,\"metadata\":{\"k\":\"\xfe\"}}": {"userId", "metadata.k"},
+		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{"a":"\ud800"}}`:                  {"metadata.a"},
+		`{"eventType":"a","userId":"u","timestamp":1,"metadata":{"a":{"b":["\udc00"]}}}`:          {"metadata.a"},
+		"{\"eventType\":\"a\",\"userId\":\"u\",\"timestamp\":1,\"id\":\"\xf5x\"}":                 {"id"},
+		"{\"eventType\":\"a\",\"userId\":\"u\",\"timestamp\":1,\"metadata\":{\"\xf5\":1}}":        {"metadata"},
+	}
+}
+
+func TestNormalizeRefusesInvalidText(t *testing.T) {
+	n := newNormalizer(t)
+	for body, fields := range invalidTextCases() {
+		items, _, err := eventbody.Split(eventbody.FormatJSON, []byte(body), 1)
+		require.NoError(t, err)
+		_, _, errs, _ := n.Normalize(&items[0], "", nil)
+		var got []string
+		for _, e := range errs {
+			got = append(got, e.Field)
+		}
+		require.Equal(t, fields, got, "%q", body)
 	}
 }
 
@@ -101,6 +126,9 @@ func TestNormalizeMatchesDecoding(t *testing.T) {
 
 func FuzzNormalizeMatchesDecoding(f *testing.F) {
 	for _, c := range normalizeCases() {
+		f.Add([]byte(c))
+	}
+	for c := range invalidTextCases() {
 		f.Add([]byte(c))
 	}
 	n := newNormalizer(f)
@@ -134,6 +162,10 @@ func checkNormalize(t *testing.T, n *eventbody.Normalizer, b []byte) bool {
 	}
 	require.NoError(t, decodeErr)
 	ev, _, errs, _ := n.Normalize(&items[0], "", nil)
+	if !jsonscan.ValidText(items[0].Raw) {
+		require.NotEmpty(t, errs, "invalid text is refused: %q", b)
+		return false
+	}
 	require.Equal(t, n.Registry.Validate(doc), errs, "%q", b)
 	if errs != nil {
 		return false

@@ -30,6 +30,9 @@ type Normalizer struct {
 // it) in a buffer of its own, appended to buf, which is returned grown.
 func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev schemas.Event, clientID bool, errs []schemas.FieldError, _ []byte) {
 	f := &it.Fields
+	if !jsonscan.ValidText(it.Raw) {
+		return ev, false, invalidText(it.Raw, f), buf
+	}
 	if errs := n.Registry.ValidateFields(f, it.Raw); errs != nil {
 		return ev, false, errs, buf
 	}
@@ -84,4 +87,31 @@ func appendMetadata(buf, raw []byte) ([]byte, error) {
 		return buf, err
 	}
 	return append(buf, b...), nil
+}
+
+// invalidTextMessage explains why text that is not valid UTF-8 is refused.
+const invalidTextMessage = "is not valid UTF-8 text (invalid bytes or an unpaired surrogate escape): " +
+	"Kiln stores text as sent and refuses what it could only alter"
+
+// invalidText names the members of raw whose text is not valid UTF-8, and
+// inside metadata the member of it.
+func invalidText(raw []byte, f *schemas.EventFields) []schemas.FieldError {
+	var errs []schemas.FieldError
+	for _, name := range jsonscan.InvalidTextMembers(raw) {
+		if name == "metadata" && f.MetadataKind == jsonscan.Object {
+			for _, sub := range jsonscan.InvalidTextMembers(f.Metadata) {
+				field := "metadata"
+				if sub != "" {
+					field += "." + sub
+				}
+				errs = append(errs, schemas.FieldError{Field: field, Message: invalidTextMessage})
+			}
+			continue
+		}
+		errs = append(errs, schemas.FieldError{Field: name, Message: invalidTextMessage})
+	}
+	if errs == nil { // not reachable while ValidText and InvalidTextMembers agree
+		errs = []schemas.FieldError{{Field: "", Message: invalidTextMessage}}
+	}
+	return errs
 }

@@ -38,9 +38,14 @@ var (
 
 // FormatOf maps a Content-Type header to a body format.
 func FormatOf(contentType string) (Format, error) {
-	mt, _, err := mime.ParseMediaType(contentType)
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %q; send application/json or application/x-ndjson", ErrUnsupportedMediaType, contentType)
+		return 0, fmt.Errorf("%w: the Content-Type header is not a media type; send application/json or application/x-ndjson", ErrUnsupportedMediaType)
+	}
+	// JSON is UTF-8 (RFC 8259): a body in another charset is refused, not
+	// read as UTF-8 and its text mangled.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return 0, fmt.Errorf("%w: charset %q; Kiln reads JSON as UTF-8 only (send charset=utf-8 or none)", ErrUnsupportedMediaType, cs)
 	}
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):

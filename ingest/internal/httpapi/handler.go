@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -82,6 +84,10 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 	key := c.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
 		return problem.Param("Idempotency-Key", "must be at most "+strconv.Itoa(maxIdempotencyKey)+" characters")
+	}
+	if !validKey(key) {
+		// Two different invalid keys must not become one id.
+		return problem.Param("Idempotency-Key", "must be valid UTF-8 text without control characters")
 	}
 	items, single, err := eventbody.Split(format, c.Body(), h.MaxBatch)
 	switch {
@@ -191,4 +197,18 @@ func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 			r.Seq = out.Seq
 		}
 	}
+}
+
+// validKey reports whether an Idempotency-Key is valid UTF-8 without
+// control characters.
+func validKey(key string) bool {
+	if !utf8.ValidString(key) {
+		return false
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
