@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
@@ -72,13 +74,43 @@ func startDeps(cfg Config, log, ferretLog *slog.Logger) (*deps, error) {
 		d.mongoURI, d.stops = fdb.URI(), append(d.stops, fdb.Shutdown)
 	}
 	if d.redisURL == "" {
-		rs, err := embedded.StartRedis(net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.RedisPort)))
+		url, stop, err := startRedis(cfg, log)
 		if err != nil {
 			return d, err
 		}
-		d.redisURL, d.stops = rs.URL(), append(d.stops, rs.Shutdown)
+		d.redisURL, d.stops = url, append(d.stops, stop)
+	} else {
+		log.Info("redis: using REDIS_URL", "redis", redactURL(d.redisURL))
 	}
 	return d, nil
+}
+
+// startRedis starts a redis-server found on PATH, with its directory under
+// the data folder, or else the in-process miniredis.
+func startRedis(cfg Config, log *slog.Logger) (url string, stop func(), err error) {
+	if bin, lerr := exec.LookPath("redis-server"); lerr == nil {
+		rs, err := embedded.StartRedisServer(context.Background(), bin, cfg.RedisPort, cfg.DataDir)
+		if err == nil {
+			log.Info("redis: started redis-server from PATH", "bin", bin, "redis", rs.URL())
+			return rs.URL(), rs.Shutdown, nil
+		}
+		log.Warn("redis: redis-server from PATH did not start; using the in-process one", "bin", bin, "err", err)
+	}
+	rs, err := embedded.StartRedis(net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.RedisPort)))
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("redis: in-process (miniredis); install redis-server or set REDIS_URL for faster reads", "redis", rs.URL())
+	return rs.URL(), rs.Shutdown, nil
+}
+
+// redactURL hides a URL's password for the log.
+func redactURL(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }
 
 // clients are the connections the services share.
@@ -145,6 +177,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	removeDiscovery, err := writeDiscovery(cfg, d)
+	if err != nil {
+		return err
+	}
+	defer removeDiscovery()
 
 	reg := httpserver.NewRegistry()
 	js, err := jetstream.New(c.consumerNATS)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,10 +49,13 @@ func projectionsCommand(c *conn) *cobra.Command {
 			gens := map[string]func(context.Context) (int64, error){
 				replay.History:  func(ctx context.Context) (int64, error) { return readmodel.HistoryGeneration(ctx, db) },
 				replay.Counters: func(ctx context.Context) (int64, error) { return readmodel.CountersGeneration(ctx, rdb) },
+				// The recent-events cache lives in the counters' Redis
+				// generation and is rebuilt with them.
+				recentProjection: func(ctx context.Context) (int64, error) { return readmodel.CountersGeneration(ctx, rdb) },
 			}
 			w := tabwriter.NewWriter(c.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG\tGENERATION\tREPLAY\tLAST ERROR")
-			for _, name := range replay.All {
+			for _, name := range append(slices.Clone(replay.All), recentProjection) {
 				checkpoint, lag := consumerState(ctx, stream, "projector-"+name)
 				gen, err := gens[name](ctx)
 				if err != nil {
@@ -63,6 +67,9 @@ func projectionsCommand(c *conn) *cobra.Command {
 		},
 	}
 }
+
+// recentProjection is the recent-events cache's projection.
+const recentProjection = "recent"
 
 func consumerState(ctx context.Context, stream jetstream.Stream, durable string) (checkpoint, lag string) {
 	cons, err := stream.Consumer(ctx, durable)

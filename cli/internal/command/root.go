@@ -90,10 +90,13 @@ func Execute(ctx context.Context, args []string, io IO) error {
 		Version:       io.Version,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&c.natsURL, "nats", envOr(io.Getenv, "NATS_URL", "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
-	pf.StringVar(&c.mongoURI, "mongo", envOr(io.Getenv, "MONGO_URI", "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
-	pf.StringVar(&c.mongoDB, "mongo-db", envOr(io.Getenv, "MONGO_DATABASE", "kiln"), "MongoDB database (env MONGO_DATABASE)")
-	pf.StringVar(&c.redisURL, "redis", envOr(io.Getenv, "REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	// Defaults: the environment, else a running standalone's discovery file
+	// (KILN_DATA_DIR, else ./data), else the usual local ports.
+	d := discover(io.Getenv)
+	pf.StringVar(&c.natsURL, "nats", setting(io.Getenv, "NATS_URL", d.NATSURL, "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
+	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
+	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
+	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
 	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c))
 	root.SetArgs(args)
 	root.SetIn(io.In)

@@ -1,0 +1,105 @@
+package standalone_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runStandalone runs a standalone without REDIS_URL and returns its log,
+// its data folder and a stop function.
+func runStandalone(t *testing.T, mongoURI string) (log *syncBuffer, dir string, stop func()) {
+	t.Helper()
+	dir = t.TempDir()
+	port := strconv.Itoa(testsupport.FreePort(t))
+	cfg, err := standalone.LoadConfig(map[string]string{
+		"KILN_DATA_DIR": dir, "PORT": port, "ADMIN_PORT": strconv.Itoa(testsupport.FreePort(t)),
+		"NATS_PORT": strconv.Itoa(testsupport.FreePort(t)), "MONGO_URI": mongoURI,
+		"KILN_SERVICES": "ingest,projector,gateway",
+	})
+	require.NoError(t, err)
+	log = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- standalone.Run(ctx, cfg, log) }()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond, "standalone never became ready: %s", log)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return log, dir, stop
+}
+
+func TestStandaloneStartsRedisServerFromPATHAndWritesDiscovery(t *testing.T) {
+	t.Parallel()
+	log, dir, stop := runStandalone(t, testsupport.StartMongo(t).URI())
+	require.Contains(t, log.String(), "redis: started redis-server from PATH")
+	b, err := os.ReadFile(filepath.Join(dir, standalone.DiscoveryFile))
+	require.NoError(t, err)
+	var d struct {
+		NATSURL, MongoURI, RedisURL string
+	}
+	require.NoError(t, json.Unmarshal(b, &d))
+	require.NotEmpty(t, d.NATSURL)
+	require.NotEmpty(t, d.MongoURI)
+	opts, err := redis.ParseURL(d.RedisURL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "server").Result()
+	require.NoError(t, err)
+	require.Contains(t, info, "redis_version", "a real redis-server answers")
+	require.Contains(t, info, "executable:", "miniredis has no executable field")
+	require.DirExists(t, filepath.Join(dir, "redis"), "its files are under the data folder")
+	stop()
+	require.NoFileExists(t, filepath.Join(dir, standalone.DiscoveryFile), "removed on shutdown")
+}
+
+// Not parallel: it changes PATH.
+func TestStandaloneFallsBackToInProcessRedis(t *testing.T) {
+	mongoURI := testsupport.StartMongo(t).URI()
+	t.Setenv("PATH", t.TempDir()) // no redis-server
+	log, _, _ := runStandalone(t, mongoURI)
+	require.Contains(t, log.String(), "redis: in-process (miniredis)")
+}
