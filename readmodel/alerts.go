@@ -80,7 +80,10 @@ type Delivery struct {
 	NextAt    int64  `bson:"nextAt,omitempty" json:"nextAt,omitempty"` // next attempt (retrying)
 	SentAt    int64  `bson:"sentAt,omitempty" json:"sentAt,omitempty"`
 	Redrives  int    `bson:"redrives,omitempty" json:"redrives,omitempty"`
-	UpdatedAt int64  `bson:"updatedAt" json:"updatedAt"`
+	// Tries counts the channel attempts since the job was queued (or last
+	// redriven): what MaxAttempts bounds. Attempts counts them all.
+	Tries     int   `bson:"tries,omitempty" json:"-"`
+	UpdatedAt int64 `bson:"updatedAt" json:"updatedAt"`
 }
 
 // DeliveryID names the delivery of an alert on a channel, "alertID:channel".

@@ -11,6 +11,11 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 )
 
+// rebuildFetchWait bounds one fetch of a rebuild: an empty fetch is not the
+// end of the rebuild (a loaded server may answer a pull with nothing for a
+// moment), only reaching the sequence it set out to reach is.
+const rebuildFetchWait = time.Second
+
 // rebuild refills the threshold windows after a restart: it reads the
 // events stored since twice the longest window ago (but not before the
 // notifier's consumer was created: those were never the notifier's to
@@ -38,7 +43,6 @@ func (c *Consumer) rebuild(ctx context.Context, consumerCreated time.Time) error
 	if info.State.Msgs == 0 || info.State.LastTime.Before(since) {
 		return nil
 	}
-	end := info.State.LastSeq
 	cons, err := c.Events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{schemas.SubjectAll},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
@@ -47,33 +51,57 @@ func (c *Consumer) rebuild(ctx context.Context, consumerCreated time.Time) error
 	if err != nil {
 		return fmt.Errorf("rebuild windows: %w", err)
 	}
-	start, n := time.Now(), 0
-	for {
-		batch, err := cons.FetchNoWait(1000)
-		if err != nil {
-			return fmt.Errorf("rebuild windows: %w", err)
-		}
-		got, done := 0, false
-		for m := range batch.Messages() {
-			got++
-			ev, meta, err := schemas.DecodeMsg(m)
-			if err == nil {
-				c.Engine.Observe(&ev)
-				n++
-			}
-			if meta != nil && (meta.Sequence.Stream >= end || meta.NumPending == 0) {
-				done = true
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("rebuild windows: %w", err)
-		}
-		if done || got == 0 || ctx.Err() != nil {
-			break
-		}
+	start := time.Now()
+	n, err := readUpTo(ctx, cons, info.State.LastSeq, func(ev *schemas.Event) { c.Engine.Observe(ev) })
+	if err != nil {
+		return fmt.Errorf("rebuild windows: %w", err)
 	}
 	c.Metrics.Rebuilt.Add(float64(n))
 	c.Metrics.Windows.Set(float64(c.Engine.Windows()))
 	c.Log.Info("threshold windows rebuilt", "events", n, "windows", c.Engine.Windows(), "since", since, "took", time.Since(start))
 	return nil
+}
+
+// readUpTo hands every decodable event cons delivers to observe until it
+// delivered stream sequence end (or a later one), or the server says
+// nothing is left to deliver (the rest was deleted meanwhile), and returns
+// how many it observed. An empty fetch alone ends nothing.
+func readUpTo(ctx context.Context, cons jetstream.Consumer, end uint64, observe func(*schemas.Event)) (int, error) {
+	n := 0
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(rebuildFetchWait))
+		if err != nil {
+			return n, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			ev, meta, err := schemas.DecodeMsg(m)
+			if err == nil {
+				observe(&ev)
+				n++
+			}
+			if meta != nil && meta.Sequence.Stream >= end {
+				return n, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return n, err
+		}
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if got > 0 {
+			continue
+		}
+		// Nothing came: done only if the server has nothing left to
+		// deliver (what was left up to end was deleted meanwhile).
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return n, err
+		}
+		if info.NumPending == 0 {
+			return n, nil
+		}
+	}
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,18 +21,7 @@ const recordTries = 5
 func (w *Worker) sent(ctx context.Context, m jetstream.Msg, job jobs.Job, d readmodel.Delivery) {
 	now := time.Now().UnixMilli()
 	d.Status, d.Attempts, d.SentAt, d.UpdatedAt, d.LastError, d.NextAt = readmodel.DeliverySent, d.Attempts+1, now, now, "", 0
-	var err error
-	for try := range recordTries {
-		if err = w.Store.SaveDelivery(ctx, d); err == nil || ctx.Err() != nil {
-			break
-		}
-		_ = m.InProgress()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
-		}
-	}
-	if err != nil {
+	if err := w.save(ctx, m, d); err != nil {
 		w.Log.Error("sent but not recorded; the job comes back and may send again", "channel", w.Name, "delivery", d.ID, "err", err)
 		return
 	}
@@ -43,11 +33,15 @@ func (w *Worker) sent(ctx context.Context, m jetstream.Msg, job jobs.Job, d read
 	w.Log.Info("alert delivered", "channel", w.Name, "delivery", d.ID, "rule", job.Alert.Rule, "attempts", d.Attempts)
 }
 
-// failed records a failed attempt and schedules the next, or moves the job
-// to the DLQ after the last attempt or a permanent error.
-func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d readmodel.Delivery, attempt int, seq uint64, cause error) {
+// failed records a failed channel attempt and schedules the next, or moves
+// the job to the DLQ after the last attempt or a permanent error. Only
+// channel attempts count (d.Tries): redeliveries after a MongoDB error or an
+// expired AckWait never brought the job to the channel.
+func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d readmodel.Delivery, seq uint64, cause error) {
 	now := time.Now()
 	d.Attempts++
+	d.Tries++
+	attempt := d.Tries
 	d.LastError, d.UpdatedAt = cause.Error(), now.UnixMilli()
 	if channel.IsPermanent(cause) || attempt >= w.Config.MaxAttempts {
 		dead := jobs.DeadLetter{Job: job, Error: cause.Error(), Attempts: attempt, FailedAt: now.UnixMilli()}
@@ -56,8 +50,12 @@ func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d re
 			return
 		}
 		d.Status, d.NextAt = readmodel.DeliveryDead, 0
-		if err := w.Store.SaveDelivery(ctx, d); err != nil {
-			w.Log.Warn("record dead delivery", "channel", w.Name, "delivery", d.ID, "err", err)
+		if err := w.save(ctx, m, d); err != nil {
+			// Not terminated: a job whose dead state is not stored comes
+			// back (its dead letter is deduplicated by seq) rather than
+			// leaving its delivery "retrying" for good.
+			w.retryLater(ctx, m, d.ID, fmt.Errorf("record dead delivery: %w", err))
+			return
 		}
 		_ = m.TermWithReason("moved to " + jobs.DLQStream)
 		w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Dead).Inc()
@@ -70,12 +68,35 @@ func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d re
 		delay = min(ra, w.Config.BackoffMax) // the receiver's wish, within reason
 	}
 	d.Status, d.NextAt = readmodel.DeliveryRetrying, now.Add(delay).UnixMilli()
-	if err := w.Store.SaveDelivery(ctx, d); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := w.Store.SaveDelivery(sctx, d); err != nil {
+		// The attempt goes uncounted: one more than MaxAttempts, never fewer.
 		w.Log.Warn("record failed attempt", "channel", w.Name, "delivery", d.ID, "err", err)
 	}
 	_ = m.NakWithDelay(delay)
 	w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Retry).Inc()
 	w.Log.Warn("alert delivery failed; retrying", "channel", w.Name, "delivery", d.ID, "attempt", attempt, "delay", delay, "err", cause)
+}
+
+// save stores d, trying up to recordTries times while keeping the job
+// in progress.
+func (w *Worker) save(ctx context.Context, m jetstream.Msg, d readmodel.Delivery) error {
+	var err error
+	for try := range recordTries {
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err = w.Store.SaveDelivery(sctx, d)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		_ = m.InProgress()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // Backoff is the delay after failed attempt n (1-based): base·2^(n-1),

@@ -42,6 +42,19 @@ const (
 // finishGrace bounds recording a job's outcome after its send.
 const finishGrace = 10 * time.Second
 
+// storeTimeout bounds one MongoDB call of a worker.
+const storeTimeout = 5 * time.Second
+
+// Defaults of Config's zero fields (the notifier's configuration defaults).
+const (
+	DefaultMaxAttempts = 5
+	DefaultBackoffBase = time.Second
+	DefaultBackoffMax  = 5 * time.Minute
+	DefaultAckWait     = 30 * time.Second
+	DefaultSendTimeout = 10 * time.Second
+	DefaultConcurrency = 4
+)
+
 // Config tunes a worker.
 type Config struct {
 	MaxAttempts int           // attempts before a job moves to the DLQ
@@ -50,6 +63,28 @@ type Config struct {
 	AckWait     time.Duration // redelivery of a job whose worker died
 	SendTimeout time.Duration // bound on one send
 	Concurrency int           // jobs in flight per channel
+}
+
+// WithDefaults returns c with every zero (or negative) field set to its
+// default: a zero Concurrency would start no worker at all and block the
+// consumer forever, a zero SendTimeout would fail every send.
+func (c Config) WithDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	def(&c.BackoffBase, DefaultBackoffBase)
+	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.AckWait, DefaultAckWait)
+	def(&c.SendTimeout, DefaultSendTimeout)
+	return c
 }
 
 // Worker delivers one channel's jobs.
@@ -71,6 +106,7 @@ func Durable(channel string) string { return "notifier-deliver-" + channel }
 
 // Run delivers until ctx is done.
 func (w *Worker) Run(ctx context.Context) error {
+	w.Config = w.Config.WithDefaults()
 	cons, err := w.JetStream.CreateOrUpdateConsumer(ctx, jobs.Stream, jetstream.ConsumerConfig{
 		Durable:       Durable(w.Name),
 		Description:   "Kiln notifier: " + w.Name + " deliveries",
@@ -138,7 +174,9 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	if ctx.Err() != nil {
 		return // shutting down: the job comes back
 	}
-	d, found, err := w.Store.Delivery(ctx, id)
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	d, found, err := w.Store.Delivery(rctx, id)
+	cancel()
 	if err != nil {
 		w.retryLater(ctx, m, id, err)
 		return
@@ -151,8 +189,16 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
+	if job.Redrive == 0 && d.Status == readmodel.DeliveryDead {
+		// A stale copy of a job already moved to the DLQ (redelivered
+		// while its first copy was handled): only a redrive sends again.
+		w.Metrics.Deliveries.WithLabelValues(w.Name, metrics.Skipped).Inc()
+		_ = m.Ack()
+		return
+	}
 	if job.Redrive > 0 && d.Status == readmodel.DeliveryDead {
 		d.Redrives++ // the first attempt after an operator's redrive
+		d.Tries = 0  // which gets MaxAttempts attempts of its own
 	}
 	if w.crash(CrashBeforeSend, id) {
 		return
@@ -172,7 +218,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.sent(work, m, job, d)
 		return
 	}
-	w.failed(work, m, job, d, int(meta.NumDelivered), meta.Sequence.Stream, err)
+	w.failed(work, m, job, d, meta.Sequence.Stream, err)
 }
 
 func (w *Worker) crash(point, id string) bool {

@@ -1,0 +1,72 @@
+package notifier
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kilnhq/kiln/notifier/dlq"
+	"github.com/kilnhq/kiln/notifier/internal/delivery"
+	"github.com/kilnhq/kiln/notifier/internal/jobs"
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// behindProxy points the notifier at the same database through a proxy
+// the test can cut.
+func (e *testEnv) behindProxy(t *testing.T, m *testsupport.Mongo) *testsupport.Proxy {
+	t.Helper()
+	target := strings.TrimSuffix(strings.TrimPrefix(m.URI(), "mongodb://"), "/")
+	p := testsupport.StartProxy(t, target)
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + p.Addr() + "/").
+		SetServerSelectionTimeout(2 * time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	e.db = client.Database(e.db.Name())
+	return p
+}
+
+// A MongoDB outage while a job waits for its next attempt redelivers it
+// many times (MongoDB errors, expired AckWaits); none of those is a channel
+// attempt, so the job still gets NOTIFIER_MAX_ATTEMPTS sends before the DLQ.
+func TestMongoOutageDoesNotCountAsDeliveryAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testsupport.StartMongo(t)
+	e := newEnv(t, slackOnly, map[string]string{"NOTIFIER_MAX_ATTEMPTS": "3", "NOTIFIER_BACKOFF_BASE": "200ms",
+		"NOTIFIER_BACKOFF_MAX": "200ms"})
+	e.db = m.Database(t)
+	proxy := e.behindProxy(t, m)
+	e.slack.Fail(http.StatusInternalServerError)
+	e.start(t, nil)
+	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), ""))
+	require.Eventually(t, func() bool { return len(e.slack.Requests()) == 1 && len(e.smtp.Messages()) == 1 },
+		20*time.Second, 10*time.Millisecond)
+	proxy.Cut()
+	slack, err := e.js.Consumer(ctx, jobs.Stream, delivery.Durable("slack"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := slack.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 6
+	}, time.Minute, 50*time.Millisecond, "the job is redelivered during the outage")
+	require.Len(t, e.slack.Requests(), 1, "nothing reached Slack while MongoDB was down")
+	proxy.Restore()
+
+	var letters []dlq.DeadLetter
+	require.Eventually(t, func() bool {
+		letters, err = dlq.List(ctx, e.js)
+		return err == nil && len(letters) == 1
+	}, time.Minute, 20*time.Millisecond)
+	e.settle(t)
+	require.Equal(t, 3, letters[0].Attempts)
+	require.Len(t, e.slack.Requests(), 3, "NOTIFIER_MAX_ATTEMPTS sends, however often the job came back")
+	a := e.alerts(t)[0]
+	require.Equal(t, readmodel.DeliveryDead, a.Deliveries[0].Status)
+	require.Equal(t, 3, a.Deliveries[0].Attempts)
+}
