@@ -41,11 +41,17 @@ type liveOptions struct {
 	mutate     func(*gateway.Config)
 	withRedis  bool
 	withIngest bool // POST /events on the same app, as in standalone mode
+	// nats is the server to use (a restarted gateway on the same stream);
+	// nil starts one.
+	nats *testsupport.NATS
 }
 
 func newLiveGateway(t *testing.T, o liveOptions) *liveGateway {
 	t.Helper()
-	ns := testsupport.StartNATS(t)
+	ns := o.nats
+	if ns == nil {
+		ns = testsupport.StartNATS(t)
+	}
 	js := ns.JetStream(t)
 	_, err := schemas.EnsureStream(context.Background(), js, schemas.StreamOptions{})
 	require.NoError(t, err)

@@ -34,14 +34,20 @@ const (
 //
 //  1. A position older than the stream's history gets a reset frame and
 //     continues from the first stored event; one past the last stored
-//     event continues after the last stored event (just live).
-//  2. A large backlog is replayed first without a live subscription, until
-//     the backlog is below half the buffer.
+//     event continues after the last stored event (just live). The
+//     stream's bounds are asked once for every client resuming within
+//     boundsTTL (see Hub.streamBounds).
+//  2. A large backlog the hub's recent events do not cover is replayed
+//     first without a live subscription, until it is below half the
+//     buffer.
 //  3. Then the client subscribes to the fan-out, which reports the last
 //     sequence H it fanned out (every later event goes to the buffer), the
-//     rest up to H is replayed, and buffered frames the replay already sent
-//     are skipped. A buffer that overflows during that short replay is
+//     rest up to H is sent — from the recent events when they cover it,
+//     without a JetStream request, else replayed — and buffered frames
+//     already sent are skipped. A buffer that overflows meanwhile is
 //     dropped and the step is retried.
+//
+// Replays use a consumer of their own, at most MaxCatchUps at once.
 func (s *session) resume() error {
 	ctx, cancel := context.WithCancel(s.hub.life)
 	defer cancel()
@@ -57,14 +63,20 @@ func (s *session) resume() error {
 		}()
 	}
 	s.ctx = ctx
+	if err := s.awaitReady(); err != nil {
+		return err
+	}
 	// The bounds come before the connected frame: a client resuming from
 	// past the end gets every event stored after it saw that frame.
-	first, last, err := s.streamBounds()
+	first, last, err := s.hub.streamBounds(ctx)
+	if err != nil {
+		err = s.stopped(err)
+	}
 	if cerr := s.control(connectedFrame); cerr != nil || err != nil {
 		return errors.Join(cerr, err)
 	}
 	cursor := s.req.Since
-	if first > 0 && cursor+1 < first {
+	if first > 0 && cursor < first-1 {
 		if err := s.control(string(resetFrame(first))); err != nil {
 			return err
 		}
@@ -74,7 +86,7 @@ func (s *session) resume() error {
 		cursor = last
 	}
 	threshold := uint64(max(s.hub.opts.Buffer/2, 1))
-	if last-cursor > threshold {
+	if last-cursor > threshold && !s.hub.recentCovers(cursor) {
 		cursor, err = s.replay(cursor, func(_, pending uint64) bool { return pending <= threshold })
 		if err != nil {
 			return err
@@ -86,7 +98,7 @@ func (s *session) resume() error {
 			return err
 		}
 		if cursor < hubSeq {
-			cursor, err = s.replay(cursor, func(seq, pending uint64) bool { return seq >= hubSeq || pending == 0 })
+			cursor, err = s.catchUp(cursor, hubSeq)
 			if err != nil {
 				return err
 			}
@@ -99,23 +111,60 @@ func (s *session) resume() error {
 	return errSlow
 }
 
-// streamBounds are the stream's first and last sequences.
-func (s *session) streamBounds() (uint64, uint64, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
-	defer cancel()
-	st, err := s.hub.opts.JetStream.Stream(ctx, schemas.StreamName)
-	if err != nil {
-		return 0, 0, s.stopped(fmt.Errorf("stream %s: %w", schemas.StreamName, err))
+// catchUp sends the events after cursor up to hubSeq, from the recent
+// events when they cover cursor, else from the stream.
+func (s *session) catchUp(cursor, hubSeq uint64) (uint64, error) {
+	frames, ok := s.hub.recentAfter(cursor, hubSeq)
+	if !ok {
+		return s.replay(cursor, func(seq, pending uint64) bool { return seq >= hubSeq || pending == 0 })
 	}
-	state := st.CachedInfo().State
-	return state.FirstSeq, state.LastSeq, nil
+	n, pending := 0, 0
+	for _, f := range frames {
+		if !s.req.Filter.matches(f) {
+			continue
+		}
+		s.w.Write(f.wire)
+		n++
+		if pending++; pending == drainBatch {
+			pending = 0
+			if err := s.flush(); err != nil {
+				return cursor, err
+			}
+		}
+	}
+	s.hub.opts.Metrics.Frames(metrics.FrameEvent, n)
+	return hubSeq, s.flush()
+}
+
+// acquireCatchUp waits for a catch-up token (sending heartbeats meanwhile)
+// and returns its release.
+func (s *session) acquireCatchUp() (func(), error) {
+	ping := s.hub.ping.wait()
+	for {
+		select {
+		case s.hub.catchUps <- struct{}{}:
+			return func() { <-s.hub.catchUps }, nil
+		case <-ping:
+			ping = s.hub.ping.wait()
+			if err := s.heartbeat(); err != nil {
+				return nil, err
+			}
+		case <-s.ctx.Done():
+			return nil, s.stopped(s.ctx.Err())
+		}
+	}
 }
 
 // replay writes the stored events after `after` that match the client's
 // filter until done(seq, pending) says so for a processed message, and
 // returns the last sequence processed. It uses a short-lived ordered
-// consumer of its own.
+// consumer of its own, holding a catch-up token meanwhile.
 func (s *session) replay(after uint64, done func(seq, pending uint64) bool) (uint64, error) {
+	release, err := s.acquireCatchUp()
+	if err != nil {
+		return after, err
+	}
+	defer release()
 	js := s.hub.opts.JetStream
 	ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
 	oc, err := js.OrderedConsumer(ctx, schemas.StreamName, jetstream.OrderedConsumerConfig{

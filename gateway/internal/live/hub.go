@@ -1,8 +1,10 @@
 // Package live is the gateway's live event stream (GET /stream): one
 // JetStream ordered consumer per process feeds a hub that fans every event
-// out to the connected clients, each through a bounded buffer; a resuming
-// client catches up from the stream with its own short-lived ordered
-// consumer and then joins the fan-out with no gap and no duplicate.
+// out to the connected clients, each through a bounded buffer. A resuming
+// client catches up from the hub's memory of the last events (see recent)
+// or, when its position is older, from the stream with a short-lived
+// ordered consumer of its own (at most MaxCatchUps at once), and then
+// joins the fan-out with no gap and no duplicate.
 package live
 
 import (
@@ -24,6 +26,7 @@ const (
 	DefaultHeartbeat       = 15 * time.Second
 	DefaultMetricsInterval = 3 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultMaxCatchUps     = 16
 )
 
 // Options configure a Hub.
@@ -48,6 +51,10 @@ type Options struct {
 	// JetStream's connection: each is fanned out as an "alert" frame to
 	// every client that did not opt out. Empty sends no alert frames.
 	AlertSubject string
+	// MaxCatchUps bounds the resuming clients that read the stream with a
+	// consumer of their own at once (those whose position is older than
+	// the last Buffer events the hub holds); the others wait their turn.
+	MaxCatchUps int
 	// Metrics receives the live stream's metrics; nil keeps them private.
 	Metrics *metrics.SSE
 	Log     *slog.Logger
@@ -72,16 +79,23 @@ type Hub struct {
 	// snapshotFailing is touched only by the metrics goroutine.
 	snapshotFailing bool
 
-	// sessions counts the streams being served, so shutdown can let them
-	// send their final frame.
-	sessions sync.WaitGroup
+	// catchUps holds a token per catch-up consumer in use.
+	catchUps chan struct{}
+	// idle is closed once the hub is shut down and every stream ended.
+	idle chan struct{}
+	// boundsLock (a token) guards bounds.
+	boundsLock chan struct{}
+	bounds     bounds
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	lastSeq uint64 // the last stream sequence fanned out
-	clients map[*session]struct{}
-	live    index // subscribed to the fan-out
+	mu          sync.Mutex
+	started     bool
+	closed      bool
+	initialized bool   // the start position is known
+	readyAt     uint64 // the stream's last sequence at start: ready once fanned out
+	lastSeq     uint64 // the last stream sequence fanned out
+	clients     map[*session]struct{}
+	live        index // subscribed to the fan-out
+	recent      *recent
 }
 
 // New returns a hub; zero options take their defaults.
@@ -98,6 +112,9 @@ func New(o Options) *Hub {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
+	if o.MaxCatchUps <= 0 {
+		o.MaxCatchUps = DefaultMaxCatchUps
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +125,8 @@ func New(o Options) *Hub {
 	return &Hub{
 		opts: o, ping: newBeacon(), snapshots: newBeacon(),
 		life: life, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{}),
-		clients: map[*session]struct{}{}, live: newIndex(),
+		catchUps: make(chan struct{}, o.MaxCatchUps), idle: make(chan struct{}), boundsLock: make(chan struct{}, 1),
+		clients: map[*session]struct{}{}, live: newIndex(), recent: newRecent(o.Buffer),
 	}
 }
 
@@ -134,7 +152,6 @@ func (h *Hub) open(s *session) bool {
 		return false
 	}
 	h.clients[s] = struct{}{}
-	h.sessions.Add(1)
 	h.opts.Metrics.ClientsAdd(1)
 	return true
 }
@@ -145,8 +162,10 @@ func (h *Hub) leave(s *session) {
 	defer h.mu.Unlock()
 	h.live.remove(s)
 	delete(h.clients, s)
-	h.sessions.Done()
 	h.opts.Metrics.ClientsAdd(-1)
+	if h.closed && len(h.clients) == 0 {
+		close(h.idle) // open admits no one after shutdown: this happens once
+	}
 }
 
 // subscribe adds s to the fan-out with a fresh buffer and returns the
@@ -163,6 +182,22 @@ func (h *Hub) subscribe(s *session, catchingUp bool) (*mailbox, uint64, error) {
 	s.catchingUp, s.overflowed = catchingUp, false
 	h.live.add(s)
 	return s.box, h.lastSeq, nil
+}
+
+// recentCovers reports whether the recent events hold every event after
+// cursor up to the last fanned out. The hub must be ready.
+func (h *Hub) recentCovers(cursor uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return cursor <= h.lastSeq && h.recent.covers(cursor)
+}
+
+// recentAfter is the recent frames after cursor up to upto; false when
+// they do not cover cursor.
+func (h *Hub) recentAfter(cursor, upto uint64) ([]*Frame, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.recent.after(cursor, upto, nil)
 }
 
 // goLive ends s's catch-up; false when its buffer overflowed meanwhile.
@@ -195,16 +230,14 @@ func (h *Hub) start() bool {
 // frame at shutdown before its connection's writes fail.
 const shutdownGrace = 500 * time.Millisecond
 
-// waitSessions waits up to timeout for every stream to end.
+// waitSessions waits up to timeout for every stream to end after shutdown;
+// a stream still open then is left to end on its own, nothing waits for it.
 func (h *Hub) waitSessions(timeout time.Duration) {
-	ended := make(chan struct{})
-	go func() {
-		h.sessions.Wait()
-		close(ended)
-	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
-	case <-ended:
-	case <-time.After(timeout):
+	case <-h.idle:
+	case <-t.C:
 		h.opts.Log.Warn("live stream: streams still open after shutdown", "waited", timeout)
 	}
 }
@@ -220,6 +253,9 @@ func (h *Hub) shutdown() {
 	h.closed = true
 	close(h.done)
 	h.cancel()
+	if len(h.clients) == 0 {
+		close(h.idle)
+	}
 	deadline := time.Now().Add(shutdownGrace)
 	for s := range h.clients {
 		s.kick(deadline)

@@ -23,7 +23,9 @@ const (
 
 // Run feeds the hub from the stream until ctx is done, then ends every
 // client's stream and returns nil. It keeps one ordered consumer on every
-// event subject, starting after the stream's last sequence at start; when
+// event subject, starting Buffer events before the stream's last sequence
+// at start (those fill the hub's recent events; the hub is ready once they
+// are read); when
 // that consumer stops for good (the connection closed) it is recreated
 // after the last sequence fanned out, so clients see no gap and no
 // duplicate. The nats.go ordered consumer recreates itself the same way on
@@ -84,6 +86,9 @@ func (h *Hub) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create live consumer at seq %d: %w", start, err)
 	}
+	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
+		h.markReady() // nothing left of the start-up backlog (deleted meanwhile)
+	}
 	cc, err := oc.Consume(h.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		h.opts.Log.Debug("live stream consumer", "err", err)
 	}))
@@ -100,14 +105,15 @@ func (h *Hub) consume(ctx context.Context) error {
 	}
 }
 
-// startSeq is where the next consumer starts: after the stream's last
-// sequence the first time (which makes the hub ready), after the last
+// startSeq is where the next consumer starts: the first time, Buffer
+// events before the stream's last sequence (the hub's recent events; the
+// hub is ready once that last sequence is fanned out), after the last
 // sequence fanned out afterwards.
 func (h *Hub) startSeq(ctx context.Context) (uint64, error) {
 	h.mu.Lock()
-	last, ready := h.lastSeq, h.isReady()
+	last, initialized := h.lastSeq, h.initialized
 	h.mu.Unlock()
-	if ready {
+	if initialized {
 		return last + 1, nil
 	}
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -116,13 +122,21 @@ func (h *Hub) startSeq(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", schemas.StreamName, err)
 	}
-	last = st.CachedInfo().State.LastSeq
+	state := st.CachedInfo().State
+	start := state.LastSeq + 1
+	if back := uint64(h.opts.Buffer); state.LastSeq > 0 {
+		start = max(state.FirstSeq, state.LastSeq-min(back, state.LastSeq)+1, 1)
+	}
 	h.mu.Lock()
-	h.lastSeq = last
-	close(h.ready)
+	h.initialized = true
+	h.lastSeq, h.readyAt = start-1, state.LastSeq
+	h.recent.reset(start - 1)
+	if start > state.LastSeq {
+		h.markReadyLocked()
+	}
 	h.mu.Unlock()
-	h.opts.Metrics.LastSeq(last)
-	return last + 1, nil
+	h.opts.Metrics.LastSeq(start - 1)
+	return start, nil
 }
 
 func (h *Hub) isReady() bool {
@@ -131,6 +145,19 @@ func (h *Hub) isReady() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// markReady lets clients join: the start-up backlog is read.
+func (h *Hub) markReady() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.markReadyLocked()
+}
+
+func (h *Hub) markReadyLocked() {
+	if !h.isReady() {
+		close(h.ready)
 	}
 }
 
@@ -150,7 +177,11 @@ func (h *Hub) handle(msg jetstream.Msg) {
 	if fresh {
 		h.lastSeq = seq
 		if ferr == nil {
+			h.recent.add(f)
 			h.fanOut(f)
+		}
+		if seq >= h.readyAt || meta.NumPending == 0 {
+			h.markReadyLocked()
 		}
 	}
 	h.mu.Unlock()

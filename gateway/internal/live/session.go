@@ -102,20 +102,28 @@ func (s *session) run() error {
 // join waits until the hub is ready (sending heartbeats meanwhile), then
 // subscribes to the fan-out.
 func (s *session) join(catchingUp bool) (*mailbox, uint64, error) {
+	if err := s.awaitReady(); err != nil {
+		return nil, 0, err
+	}
+	return s.hub.subscribe(s, catchingUp)
+}
+
+// awaitReady waits until the hub is ready, sending heartbeats meanwhile.
+func (s *session) awaitReady() error {
 	ping := s.hub.ping.wait()
 	for {
 		select {
 		case <-s.hub.ready:
-			return s.hub.subscribe(s, catchingUp)
+			return nil
 		case <-ping:
 			ping = s.hub.ping.wait()
 			if err := s.heartbeat(); err != nil {
-				return nil, 0, err
+				return err
 			}
 		case <-s.hub.done:
-			return nil, 0, errShutdown
+			return errShutdown
 		case <-s.req.Done:
-			return nil, 0, errShutdown
+			return errShutdown
 		}
 	}
 }
