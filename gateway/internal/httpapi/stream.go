@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -123,13 +124,19 @@ func parseStream(c *fiber.Ctx) (live.Request, error) {
 	return req, nil
 }
 
+// maxSince is the largest position passed on: any value from it up is past
+// every sequence the stream can hold, so it means "live from now", and
+// catch-up arithmetic on since+1 cannot wrap to 0 (a replay of the whole
+// stream).
+const maxSince = math.MaxUint64 - 1
+
 // parseSeq reads a stream sequence: the id of the last event received.
 func parseSeq(name, v string, errs *paramErrors) uint64 {
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
 		errs.add(name, "must be a stream sequence (the id of the last event received, an integer >= 0), got %q", v)
 	}
-	return n
+	return min(n, maxSince)
 }
 
 // parsePatterns reads event-type patterns: event types whose tokens may be
