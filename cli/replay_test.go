@@ -227,6 +227,24 @@ func TestReplayRebuildsWhileReadsContinue(t *testing.T) {
 		return err == nil && herr == nil && m.Total == int64(total+10) && n == int64(total+10)
 	}, time.Minute, 100*time.Millisecond)
 
+	// The recent-events cache of the new Redis generation answers exactly
+	// as the rebuilt history does.
+	recent := readmodel.FollowRecent(rdb, readmodel.RecentOptions{})
+	for _, q := range []readmodel.Query{{Limit: 50}, {Limit: 20, Types: []string{"b"}}, {Limit: 10, UserID: "u1"}} {
+		var page readmodel.RecentPage
+		require.Eventually(t, func() bool {
+			var ok bool
+			page, ok, _, err = recent.Find(ctx, q)
+			return err == nil && ok
+		}, time.Minute, 100*time.Millisecond, "the cache answers %+v", q)
+		evs, next, err := history.Find(ctx, q)
+		require.NoError(t, err)
+		body, err := json.Marshal(evs)
+		require.NoError(t, err)
+		require.Equal(t, string(body), string(page.Body), "%+v", q)
+		require.Equal(t, next, page.Next, "%+v", q)
+	}
+
 	// A second replay while one runs is refused clearly.
 	_, err = db.Collection("replays").UpdateOne(ctx, bson.D{{Key: "_id", Value: "history"}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "running"}, {Key: "owner", Value: "someone-else"}, {Key: "heartbeat", Value: time.Now().UnixMilli()}}}})

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	Owner       string // names this replay in its state
 	// MinuteRetention must match the projector's PROJECTOR_MINUTE_RETENTION.
 	MinuteRetention time.Duration
+	// RecentMaxEvents must match the projector's PROJECTOR_RECENT_MAX_EVENTS
+	// (the counters replay also fills the recent-events cache).
+	RecentMaxEvents int
 	// OnProgress is called after each batch (from the replay's goroutine).
 	OnProgress func(Progress)
 }
@@ -103,6 +107,9 @@ func (o *Options) validate() error {
 	if o.MinuteRetention == 0 {
 		o.MinuteRetention = 24 * time.Hour
 	}
+	if o.RecentMaxEvents <= 0 {
+		o.RecentMaxEvents = readmodel.DefaultRecentMaxEvents
+	}
 	if o.Owner == "" {
 		o.Owner = fmt.Sprintf("replay-%d", time.Now().UnixNano())
 	}
@@ -153,7 +160,8 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]Plan, error) {
 
 func targetFor(name string, deps Deps, opts Options) target {
 	if name == Counters {
-		return countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention}
+		full := opts.FromSeq == 0 && opts.FromTime.IsZero() && !opts.Resume
+		return countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention, recentMax: opts.RecentMaxEvents, full: full}
 	}
 	return historyTarget{db: deps.Mongo}
 }

@@ -24,18 +24,31 @@ func (r *run) switchLive(ctx context.Context) (uint64, error) {
 	}
 	r.deps.Log.Info("switched to the rebuilt generation", "projection", r.name,
 		"generation", r.p.NewGeneration, "previous", r.p.LiveGeneration, "at", r.st.Position)
-	cons, err := r.stream.Consumer(ctx, liveConsumer(r.name))
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return r.st.Position, nil // no live projector has run
+	seam := r.st.Position
+	for _, name := range liveConsumers(r.name) {
+		cons, err := r.stream.Consumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue // no live projector has run
+		}
+		if err != nil {
+			return 0, fmt.Errorf("live consumer: %w", err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("live consumer: %w", err)
+		}
+		seam = max(seam, info.Delivered.Stream)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("live consumer: %w", err)
+	return seam, nil
+}
+
+// liveConsumers are the live consumers writing a projection's generation:
+// the Redis generation holds the counters and the recent-events cache.
+func liveConsumers(projection string) []string {
+	if projection == Counters {
+		return []string{liveConsumer(Counters), liveConsumer("recent")}
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("live consumer: %w", err)
-	}
-	return max(info.Delivered.Stream, r.st.Position), nil
+	return []string{liveConsumer(projection)}
 }
 
 // dropPrevious waits out the grace period (for reads that resolved the old

@@ -56,6 +56,7 @@ Ctrl-C leaves a resumable state: run again with --resume.`,
 	f.DurationVar(&opts.Grace, "grace", 30*time.Second, "keep the old generation this long after the switch")
 	f.IntVar(&opts.BatchSize, "batch", 1000, "events per write")
 	f.DurationVar(&opts.MinuteRetention, "minute-retention", 24*time.Hour, "must match PROJECTOR_MINUTE_RETENTION")
+	f.IntVar(&opts.RecentMaxEvents, "recent-max-events", 100_000, "must match PROJECTOR_RECENT_MAX_EVENTS")
 	return cmd
 }
 
