@@ -101,7 +101,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// cannot set headers); a wrong key is no key.
 	for _, c := range []struct {
 		method, path, body, header, value, query string
-		want                                      int
+		want                                     int
 	}{
 		{"POST", "/events", event, "X-API-Key", ingestKey, "", accepted},
 		{"POST", "/events", event, "", "", "access_token=" + ingestKey, unauth},
