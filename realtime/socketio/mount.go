@@ -1,0 +1,99 @@
+package socketio
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+)
+
+// Path is where the namespaces are served (the Socket.IO default).
+const Path = "/socket.io/"
+
+// mount carries Socket.IO's net/http handler on Fiber. Polling requests go
+// through Fiber's net/http adaptor. A WebSocket upgrade cannot (fasthttp's
+// adaptor cannot hijack), so the connection is hijacked from fasthttp and
+// handed, with the request bytes replayed in front, to a net/http server
+// that serves it alone: the handler then hijacks it as usual.
+type mount struct {
+	handler http.Handler
+	poll    fiber.Handler
+	server  *http.Server
+}
+
+func newMount(h http.Handler) *mount {
+	return &mount{handler: h, poll: adaptor.HTTPHandler(h),
+		server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+}
+
+// Register mounts the Socket.IO endpoint on r.
+func (s *Server) Register(r fiber.Router) {
+	r.All(Path+"*", s.mount.serve)
+}
+
+func (m *mount) serve(c *fiber.Ctx) error {
+	if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
+		return m.poll(c)
+	}
+	head := append([]byte(nil), c.Request().Header.Header()...)
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(conn net.Conn) {
+		_ = conn.SetDeadline(time.Time{})
+		rc := &replayConn{Conn: conn, r: bufio.NewReader(io.MultiReader(bytes.NewReader(head), conn)), closed: make(chan struct{})}
+		_ = m.server.Serve(&oneConnListener{conn: rc})
+		// fasthttp closes a hijacked connection when this returns: wait
+		// for the WebSocket to end.
+		<-rc.closed
+	})
+	return nil
+}
+
+// replayConn reads the replayed request bytes first, then the connection.
+type replayConn struct {
+	net.Conn
+	r      *bufio.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *replayConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// oneConnListener accepts one connection, then reports itself closed.
+type oneConnListener struct {
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+var errListenerDone = errors.New("one-connection listener done")
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return nil, errListenerDone
+	}
+	c := l.conn
+	l.conn = nil
+	return c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return dummyAddr{} }
+
+type dummyAddr struct{}
+
+func (dummyAddr) Network() string { return "tcp" }
+func (dummyAddr) String() string  { return "socket.io" }
