@@ -19,7 +19,9 @@ import (
 
 // knownServices are the services the standalone can run; KILN_SERVICES
 // picks a subset.
-func knownServices() []string { return []string{"ingest", "projector", "notifier", "gateway"} }
+func knownServices() []string {
+	return []string{"ingest", "projector", "notifier", "gateway", "webhooks"}
+}
 
 // component is one service in the standalone process.
 type component struct {
@@ -78,6 +80,13 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 			return nil, err
 		}
 		parts = append(parts, component{ready: svc.Ready, register: svc.Register, run: svc.Run})
+	}
+	if cfg.runs("webhooks") {
+		part, err := newWebhooks(ctx, cfg, db, js, log)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
 	}
 	return parts, nil
 }

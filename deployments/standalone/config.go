@@ -15,7 +15,7 @@ import (
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
-	"github.com/kilnhq/kiln/realtime/socketio"
+	"github.com/kilnhq/kiln/webhooks"
 )
 
 // Config is the standalone configuration, read from the environment. The
@@ -35,7 +35,7 @@ type Config struct {
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	// Services are the services to run (all by default).
-	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway" envSeparator:","`
+	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway,webhooks" envSeparator:","`
 
 	Ingest    ingest.Config
 	Projector projector.Config
@@ -43,11 +43,11 @@ type Config struct {
 	// Notifier runs with NOTIFIER_RULES_FILE or the built-in example rules;
 	// Slack and email only with SLACK_WEBHOOK_URL and SMTP_HOST.
 	Notifier notifier.Config
+	// Webhooks is the outbound webhooks' admin API and dispatcher.
+	Webhooks webhooks.Config
 	// GRPC is the gRPC listener (orders.OrderService, kiln.v1.EventService),
 	// served with the ingest service.
 	GRPC grpcapi.Config
-	// SocketIO is the Socket.IO server (/chat, /notifications) on PORT.
-	SocketIO socketio.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -90,6 +90,11 @@ func (c *Config) Validate() error {
 	}
 	if c.runs("ingest") {
 		if err := c.GRPC.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.runs("webhooks") {
+		if err := c.Webhooks.Validate(); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,7 @@ require (
 	github.com/kilnhq/kiln/readmodel v0.0.0 // indirect
 	github.com/kilnhq/kiln/realtime v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
+	github.com/kilnhq/kiln/webhooks v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -128,3 +129,5 @@ replace github.com/kilnhq/kiln/gateway => ../../gateway
 replace github.com/kilnhq/kiln/notifier => ../../notifier
 
 replace github.com/kilnhq/kiln/realtime => ../../realtime
+
+replace github.com/kilnhq/kiln/webhooks => ../../webhooks
