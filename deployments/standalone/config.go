@@ -15,6 +15,7 @@ import (
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
+	"github.com/kilnhq/kiln/realtime/socketio"
 	"github.com/kilnhq/kiln/webhooks"
 )
 
@@ -48,6 +49,8 @@ type Config struct {
 	// GRPC is the gRPC listener (orders.OrderService, kiln.v1.EventService),
 	// served with the ingest service.
 	GRPC grpcapi.Config
+	// SocketIO is the Socket.IO server (/chat, /notifications) on PORT.
+	SocketIO socketio.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
