@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -133,22 +134,31 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 			return e.enqueue(ctx, pending, ev)
 		})
 	}()
-	var last uint64
-	for ev := range pending {
-		if err := stream.Send(ev); err != nil {
-			cancel(err)
-			break
+	// The sender may block in Send on a client that reads nothing; the
+	// handler does not wait for it once the subscription is over: returning
+	// ends the stream, which unblocks Send.
+	var sent atomic.Uint64
+	go func() {
+		for ev := range pending {
+			if err := stream.Send(ev); err != nil {
+				cancel(err)
+				for range pending {
+				}
+				return
+			}
+			sent.Store(ev.Seq)
 		}
-		last = ev.Seq
-	}
+	}()
 	err := <-followed
+	last := sent.Load()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
 	stream.SetTrailer(metadata.Pairs(ResumeTrailer, fmt.Sprint(last)))
 	if errors.Is(err, errSlow) {
 		return status.Errorf(codes.ResourceExhausted,
-			"slow subscriber: %d events unread for %s; resume with since_seq=%d", cap(pending), e.s.cfg.SlowTimeout, last)
+			"slow subscriber: %d events unread for %s; resume after the last seq received (sent up to %d)",
+			cap(pending), e.s.cfg.SlowTimeout, last)
 	}
 	if s, ok := status.FromError(err); ok && err != nil {
 		return s.Err()
@@ -156,7 +166,7 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}
-	return status.Errorf(codes.Unavailable, "subscription ended: %v; resume with since_seq=%d", err, last)
+	return status.Errorf(codes.Unavailable, "subscription ended: %v; resume after the last seq received", err)
 }
 
 var errSlow = errors.New("slow subscriber")
