@@ -25,6 +25,9 @@ func knownServices() []string {
 
 // component is one service in the standalone process.
 type component struct {
+	// name is the role in readiness answers (/readyz/<name>); parts
+	// without one are named by position.
+	name     string
 	ready    func(context.Context) error
 	register func(fiber.Router)          // nil: no public routes
 	run      func(context.Context) error // nil: nothing to run
@@ -44,11 +47,12 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{ready: svc.Ready, register: svc.Register, run: svc.Run})
+		parts = append(parts, component{name: "ingest", ready: svc.Ready, register: svc.Register, run: svc.Run})
 		rt, err := newRealtime(cfg, svc, db, js, reg, log)
 		if err != nil {
 			return nil, err
 		}
+		rt.name = "realtime"
 		parts = append(parts, rt)
 	}
 	if cfg.runs("projector") {
@@ -58,7 +62,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{ready: svc.Ready, run: svc.Run})
+		parts = append(parts, component{name: "projector", ready: svc.Ready, run: svc.Run})
 	}
 	if cfg.runs("notifier") {
 		// The alerts live beside the history, where the gateway reads them;
@@ -70,7 +74,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{ready: svc.Ready, run: svc.Run})
+		parts = append(parts, component{name: "notifier", ready: svc.Ready, run: svc.Run})
 	}
 	if cfg.runs("gateway") {
 		svc, err := gateway.New(cfg.Gateway, gateway.Deps{
@@ -79,13 +83,14 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{ready: svc.Ready, register: svc.Register, run: svc.Run})
+		parts = append(parts, component{name: "gateway", ready: svc.Ready, register: svc.Register, run: svc.Run})
 	}
 	if cfg.runs("webhooks") {
 		part, err := newWebhooks(ctx, cfg, db, js, log)
 		if err != nil {
 			return nil, err
 		}
+		part.name = "webhooks"
 		parts = append(parts, part)
 	}
 	return parts, nil

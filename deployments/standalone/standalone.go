@@ -2,7 +2,6 @@ package standalone
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -192,21 +191,22 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ready := func(ctx context.Context) error {
-		var errs []error
-		for _, p := range parts {
-			errs = append(errs, p.ready(ctx))
-		}
-		return errors.Join(errs...)
-	}
+	// Readiness is per role: /readyz is ready when every role is and
+	// names the roles and dependencies that are not; /readyz/<role> (e.g.
+	// /readyz/ingest) answers for one, so ingest stays ready for writes
+	// while Redis, which only the projector and gateway need, is down.
+	roles := readinessRoles(parts)
+	ready := httpserver.RolesReady(roles)
 	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log, BaseContext: ctx})
 	httpserver.RegisterHealth(app, ready)
+	httpserver.RegisterRoleReadiness(app, roles)
 	for _, p := range parts {
 		if p.register != nil {
 			p.register(app)
 		}
 	}
 	admin := httpserver.NewAdminApp(reg, ready, log)
+	httpserver.RegisterRoleReadiness(admin, roles)
 
 	log.Info("kiln standalone starting", "services", cfg.Services,
 		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://localhost:"+strconv.Itoa(cfg.AdminPort),
@@ -236,4 +236,21 @@ func wrap(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// readinessRoles names the parts' readiness checks by role.
+func readinessRoles(parts []component) []httpserver.Role {
+	roles := make([]httpserver.Role, len(parts))
+	for i, p := range parts {
+		name := p.name
+		if name == "" {
+			name = "service-" + strconv.Itoa(i)
+		}
+		ready := p.ready
+		if ready == nil {
+			ready = func(context.Context) error { return nil }
+		}
+		roles[i] = httpserver.Role{Name: name, Ready: ready}
+	}
+	return roles
 }
