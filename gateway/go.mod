@@ -27,6 +27,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/kilnhq/kiln/dashboard v0.0.0
+	github.com/kilnhq/kiln/webhooks v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -71,3 +72,5 @@ replace github.com/kilnhq/kiln/schemas => ../schemas
 replace github.com/kilnhq/kiln/testsupport => ../testsupport
 
 replace github.com/kilnhq/kiln/dashboard => ../dashboard
+
+replace github.com/kilnhq/kiln/webhooks => ../webhooks

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/testsupport"
+	"github.com/kilnhq/kiln/webhooks"
 )
 
 // TestOpenAPIMatchesRoutes serves the gateway on one app with ingest and the
@@ -31,9 +33,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Cleanup(nc.Close)
 	isvc, err := ingest.New(context.Background(), icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})
 	require.NoError(t, err)
-	svc, err := gateway.New(gateway.Config{}, deadDeps(t))
+	deps := deadDeps(t)
+	svc, err := gateway.New(gateway.Config{}, deps)
 	require.NoError(t, err)
-	app := newApp(t, svc, isvc.Register)
+	// The standalone also mounts the webhooks admin API.
+	wcfg := webhooks.Config{AttemptTimeout: time.Second, Schedule: []time.Duration{time.Second}, DisableAfter: time.Hour,
+		Concurrency: 1, PerEndpoint: 1, EndpointRefresh: time.Second, StreamReplicas: 1}
+	wsvc, err := webhooks.New(context.Background(), wcfg, webhooks.Deps{JetStream: ns.JetStream(t), Mongo: deps.Mongo, Log: log})
+	require.NoError(t, err)
+	app := newApp(t, svc, func(r fiber.Router) { isvc.Register(r); wsvc.Register(r) })
 	url := serveApp(t, app)
 
 	r := get(t, url+"/openapi.json")
@@ -64,6 +72,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	require.Equal(t, routes, documented, "app routes (left) and OpenAPI paths (right) differ")
 	require.Contains(t, routes, "POST /events", "ingest is on the app")
 	require.Contains(t, routes, "GET /readyz", "the health routes are on the app")
+	require.Contains(t, routes, "POST /webhooks/{provider}", "inbound webhooks come with ingest")
 
 	requireRefsResolve(t, doc, doc)
 }

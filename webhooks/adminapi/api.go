@@ -34,22 +34,22 @@ type API struct {
 
 // Register mounts the routes on r.
 func (a *API) Register(r fiber.Router) {
-	g := r.Group("/webhook-endpoints", httpserver.RequireKey(a.Keys, false))
-	g.Post("/", a.create)
-	g.Get("/", a.list)
-	g.Get("/:id", a.get)
-	g.Patch("/:id", a.update)
-	g.Delete("/:id", a.delete)
-	g.Post("/:id/disable", a.disable)
-	g.Post("/:id/enable", a.enable)
-	g.Post("/:id/rotate-secret", a.rotate)
-	g.Post("/:id/test", a.test)
-	g.Get("/:id/deliveries", a.deliveries)
-	g.Post("/:id/redrive", a.redriveEndpoint)
-	d := r.Group("/webhook-deliveries", httpserver.RequireKey(a.Keys, false))
-	d.Post("/redrive", a.redriveAll)
-	d.Get("/:id", a.delivery)
-	d.Post("/:id/redrive", a.redriveOne)
+	auth := httpserver.RequireKey(a.Keys, false)
+	const ep, d = "/webhook-endpoints", "/webhook-deliveries"
+	r.Post(ep, auth, a.create)
+	r.Get(ep, auth, a.list)
+	r.Get(ep+"/:id", auth, a.get)
+	r.Patch(ep+"/:id", auth, a.update)
+	r.Delete(ep+"/:id", auth, a.delete)
+	r.Post(ep+"/:id/disable", auth, a.disable)
+	r.Post(ep+"/:id/enable", auth, a.enable)
+	r.Post(ep+"/:id/rotate-secret", auth, a.rotate)
+	r.Post(ep+"/:id/test", auth, a.test)
+	r.Get(ep+"/:id/deliveries", auth, a.deliveries)
+	r.Post(ep+"/:id/redrive", auth, a.redriveEndpoint)
+	r.Post(d+"/redrive", auth, a.redriveAll)
+	r.Get(d+"/:id", auth, a.delivery)
+	r.Post(d+"/:id/redrive", auth, a.redriveOne)
 }
 
 // view is an endpoint as the API shows it: never its secrets, except the
