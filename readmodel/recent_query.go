@@ -29,9 +29,9 @@ func (r *Recent) Find(ctx context.Context, q Query) (page RecentPage, ok bool, r
 	if q.After != nil && (q.After.Timestamp < 0 || q.After.Seq < 0 || q.After.Timestamp > maxPositionTimestamp) {
 		return page, false, "cursor out of range", nil
 	}
-	p, err := r.keyPrefix(ctx)
-	if err != nil {
-		return page, false, "", err
+	p := "" // the script resolves the live generation itself
+	if !r.follow {
+		p = r.opts.Prefix
 	}
 	lo, hi := "-", "+"
 	if q.From > 0 {

@@ -1,11 +1,18 @@
 -- Answer a GET /events query from the recent-events cache, if the cache can
--- answer it exactly. ARGV: prefix, limit, min, max (ZRANGEBYLEX bounds of
+-- answer it exactly. ARGV: prefix ('' for the live generation), limit, min, max (ZRANGEBYLEX bounds of
 -- positions: '-' or '[pos'; '+', '[pos' or '(pos'), userId ('' for any),
 -- scan budget, then the event types (none for any).
 -- Returns {0, reason} when the answer is not (wholly) in the cache, else
 -- {1, next, json...}: up to limit events newest first, and next, the
 -- position of the last one when there is a next page ('' when not).
-local p = ARGV[1] .. 'recent:'
+-- An empty prefix follows the live generation pointer (as PrefixFor does),
+-- saving the reader a round trip.
+local prefix = ARGV[1]
+if prefix == '' then
+  local gen = redis.call('GET', 'kiln:generation')
+  if not gen or gen == '0' then prefix = 'kiln:' else prefix = 'kiln:g' .. gen .. ':' end
+end
+local p = prefix .. 'recent:'
 local limit = tonumber(ARGV[2])
 local min, max, user = ARGV[3], ARGV[4], ARGV[5]
 local budget = tonumber(ARGV[6])

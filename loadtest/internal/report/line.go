@@ -91,3 +91,19 @@ func Write(w io.Writer, line any) error {
 	}
 	return nil
 }
+
+// Read is a read_events (one line per query shape) or read_metrics line:
+// requests/s against the same-shape raw Redis commands' operations/s.
+type Read struct {
+	Bench      string `json:"bench"`
+	Shape      string `json:"shape,omitempty"`
+	Value      Rate   `json:"value"`
+	Unit       string `json:"unit"`
+	Baseline   Rate   `json:"baseline"`
+	Ratio      Ratio  `json:"ratio"`
+	P50Ms      Millis `json:"p50_ms"`
+	P99Ms      Millis `json:"p99_ms"`
+	CacheShare *Ratio `json:"cache_share,omitempty"`
+	Clients    int    `json:"clients"`
+	Errors     int64  `json:"errors"`
+}

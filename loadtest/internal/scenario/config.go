@@ -24,6 +24,8 @@ const (
 	NotifierEval = "notifier_eval"
 )
 
+// ReadEvents and ReadMetrics are in reads.go.
+
 // ProjectionLag is the bench of the second line E2EVisible prints.
 const ProjectionLag = "projection_lag"
 
@@ -33,7 +35,7 @@ const SSEFanout = "sse_fanout"
 // Names lists every scenario in run order.
 func Names() []string {
 	return []string{IngestBatch, IngestSingle, IngestLatency,
-		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval, SSEFanout}
+		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval, SSEFanout, ReadEvents, ReadMetrics}
 }
 
 // Config is one kiln-load run.
@@ -73,6 +75,9 @@ type Config struct {
 	RedisURL      string
 	ProjBatch     int // events per Apply call in projector_throughput
 	ReplayEvents  int // events replay_rate adds to the stream before replaying it
+	// read_events and read_metrics: connections (0: 64), and events posted first.
+	ReadClients int
+	ReadPreload int
 }
 
 // Validate reports the first invalid setting, named as its flag.
@@ -97,7 +102,11 @@ func (c Config) Validate() error {
 	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)
 	check(!(c.Rate >= 1 && c.Rate <= 1_000_000), "-rate %g: must be between 1 and 1000000 events/s", c.Rate)
 	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
-	if slices.Contains(c.Scenarios, ProjectorThroughput) || slices.Contains(c.Scenarios, ReplayRate) {
+	check(c.ReadClients < 0 || c.ReadClients > 10_000, "-read-clients %d: must be between 1 and 10000", c.ReadClients)
+	check(c.ReadPreload < 0 || c.ReadPreload > 10_000_000, "-read-preload %d: must be between 0 and 10000000", c.ReadPreload)
+	if slices.ContainsFunc(c.Scenarios, func(s string) bool {
+		return s == ProjectorThroughput || s == ReplayRate || s == ReadEvents || s == ReadMetrics
+	}) {
 		m, err := url.Parse(c.MongoURL)
 		check(err != nil || (m.Scheme != "mongodb" && m.Scheme != "mongodb+srv") || m.Host == "",
 			"-mongo %q: want a mongodb:// URL such as mongodb://127.0.0.1:27017", c.MongoURL)

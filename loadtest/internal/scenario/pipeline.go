@@ -141,8 +141,9 @@ func (r *runner) projector(ctx context.Context) (any, error) {
 
 // visible: single events offered open-loop at -rate (as ingest_latency)
 // while, after the warm-up, a probe every 100ms (at most 8 at once) posts
-// an event with a client id and polls GET /events/{id} (every 5ms, backing
-// off to every 50ms) until it is there, and the
+// an event with a client id and its own userId and polls
+// GET /events?userId=<it>&limit=1 (every 5ms, backing off to every 50ms)
+// until it is there, and the
 // projections' lag is sampled every 100ms. It prints the e2e_visible_ms
 // line and the projection_lag line.
 func (r *runner) visible(ctx context.Context) (any, error) {
@@ -159,7 +160,7 @@ func (r *runner) visible(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	prober := visibility.New(visibility.Options{BaseURL: r.cfg.URL, APIKey: r.cfg.APIKey,
+	prober := visibility.New(visibility.Options{BaseURL: r.cfg.URL, APIKey: r.cfg.APIKey, List: true,
 		Poll: probePoll, MaxPoll: probeMaxPoll, Timeout: max(r.cfg.Timeout, 10*time.Second)})
 	defer prober.Close()
 	bodies := payload.Singles(r.cfg.Workers)

@@ -61,6 +61,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		E2EVisible:          r.visible,
 		ReplayRate:          r.replayRate,
 		NotifierEval:        r.notifierEval,
+		ReadEvents:          r.readEvents,
+		ReadMetrics:         r.readMetrics,
 	}
 	for _, name := range cfg.Scenarios {
 		if ctx.Err() != nil {

@@ -1,6 +1,7 @@
 // Package visibility measures how long an accepted event takes to become
 // readable: it posts a probe event with a client id to POST /events and
-// polls GET /events/{id} until the read API returns it.
+// polls GET /events/{id}, or the list GET /events?userId=, until the read
+// API returns it.
 package visibility
 
 import (
@@ -23,6 +24,10 @@ type Options struct {
 	Poll    time.Duration // first wait between reads of GET /events/{id}
 	MaxPoll time.Duration // the wait grows by half each read up to this
 	Timeout time.Duration // give up on a probe after this long
+	// List polls GET /events?userId=<the probe's own user>&limit=1 (the
+	// list, which the recent-events cache answers) instead of the point
+	// lookup GET /events/{id} (MongoDB).
+	List bool
 }
 
 // Prober posts probe events and waits for them to be visible. It is safe
@@ -60,7 +65,13 @@ type probe struct {
 // first GET /events/{id} that answers 200.
 func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
 	id := "probe-" + p.nonce + "-" + strconv.FormatInt(p.n.Add(1), 10)
-	body, err := json.Marshal(probe{ID: id, EventType: "page_view", UserID: "kiln-load-probe",
+	user := "kiln-load-probe"
+	path := "/events/" + id
+	if p.opts.List {
+		user = id
+		path = "/events?limit=1&userId=" + id
+	}
+	body, err := json.Marshal(probe{ID: id, EventType: "page_view", UserID: user,
 		Timestamp: time.Now().UnixMilli(), Metadata: map[string]any{"path": "/probe", "durationMs": 1}})
 	if err != nil {
 		return 0, fmt.Errorf("encode probe: %w", err)
@@ -79,14 +90,14 @@ func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
 	// current wait.
 	wait := p.opts.Poll
 	for {
-		status, err := p.do(ctx, http.MethodGet, "/events/"+id, nil)
+		status, found, err := p.read(ctx, path, id)
 		switch {
 		case err != nil:
 			return 0, err
-		case status == http.StatusOK:
+		case found:
 			return time.Since(accepted), nil
-		case status != http.StatusNotFound:
-			return 0, fmt.Errorf("GET /events/{id}: status %d", status)
+		case status != http.StatusNotFound && status != http.StatusOK:
+			return 0, fmt.Errorf("GET %s: status %d", path, status)
 		case time.Now().After(deadline):
 			return 0, fmt.Errorf("probe %s not visible after %s", id, p.opts.Timeout)
 		}
@@ -97,6 +108,27 @@ func (p *Prober) Probe(ctx context.Context) (time.Duration, error) {
 		}
 		wait = min(wait+wait/2, max(p.opts.MaxPoll, p.opts.Poll))
 	}
+}
+
+// read GETs path; found is a 200 whose body holds id.
+func (p *Prober) read(ctx context.Context, path, id string) (status int, found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opts.BaseURL+path, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if p.opts.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+p.opts.APIKey)
+	}
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return 0, false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return resp.StatusCode, resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"`+id+`"`)), nil
 }
 
 // do sends one request and returns the status, the body read and dropped.
