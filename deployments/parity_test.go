@@ -63,6 +63,12 @@ func deploymentValues() map[string]string {
 		"SMTP_TLS":            "compose: Mailpit speaks plain SMTP",
 		"SMTP_FROM":           "compose: a sender for Mailpit",
 		"SMTP_TO":             "compose: a recipient for Mailpit",
+		// The admin listeners bind loopback by default (no auth); the
+		// containers publish them to the probes and Prometheus.
+		"INGEST_ADMIN_ADDR":    "all interfaces in a container (the default is loopback)",
+		"PROJECTOR_ADMIN_ADDR": "all interfaces in a container (the default is loopback)",
+		"GATEWAY_ADMIN_ADDR":   "all interfaces in a container (the default is loopback)",
+		"NOTIFIER_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
 	}
 }
 

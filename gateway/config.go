@@ -16,7 +16,7 @@ type Config struct {
 	// HTTPAddr is the public listener (read API, OpenAPI document, docs).
 	HTTPAddr string `env:"GATEWAY_ADDR" envDefault:":8081"`
 	// AdminAddr is the admin listener: Prometheus /metrics, /healthz, /readyz.
-	AdminAddr string `env:"GATEWAY_ADMIN_ADDR" envDefault:":9102"`
+	AdminAddr string `env:"GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9102"`
 	// MongoURI is the MongoDB holding the event history.
 	MongoURI string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	// MongoDatabase is the database of the history collections.

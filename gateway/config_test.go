@@ -15,7 +15,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, gateway.Config{
 		HTTPAddr:      ":8081",
-		AdminAddr:     ":9102",
+		AdminAddr:     "127.0.0.1:9102",
 		MongoURI:      "mongodb://127.0.0.1:27017",
 		MongoDatabase: "kiln",
 		RedisURL:      "redis://127.0.0.1:6379/0",

@@ -15,7 +15,7 @@ import (
 type Config struct {
 	NATSURL        string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	HTTPAddr       string        `env:"INGEST_ADDR" envDefault:":8080"`
-	AdminAddr      string        `env:"INGEST_ADMIN_ADDR" envDefault:":9101"`
+	AdminAddr      string        `env:"INGEST_ADMIN_ADDR" envDefault:"127.0.0.1:9101"`
 	MaxBodyBytes   int           `env:"INGEST_MAX_BODY_BYTES" envDefault:"1048576"`
 	MaxBatch       int           `env:"INGEST_MAX_BATCH" envDefault:"1000"`
 	PublishTimeout time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"1500ms"`

@@ -39,7 +39,7 @@ type Config struct {
 	NATSURL       string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"kiln"`
-	AdminAddr     string `env:"NOTIFIER_ADMIN_ADDR" envDefault:":9104"`
+	AdminAddr     string `env:"NOTIFIER_ADMIN_ADDR" envDefault:"127.0.0.1:9104"`
 	// RulesFile is a YAML or JSON rules file; empty uses the example rules
 	// built into the binary (rules.example.yaml).
 	RulesFile   string        `env:"NOTIFIER_RULES_FILE"`

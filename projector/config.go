@@ -13,7 +13,7 @@ type Config struct {
 	MongoURI      string        `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	MongoDatabase string        `env:"MONGO_DATABASE" envDefault:"kiln"`
 	RedisURL      string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	AdminAddr     string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:":9103"`
+	AdminAddr     string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9103"`
 	BatchSize     int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
 	AckWait       time.Duration `env:"PROJECTOR_ACK_WAIT" envDefault:"30s"`
 	MaxDeliver    int           `env:"PROJECTOR_MAX_DELIVER" envDefault:"20"`

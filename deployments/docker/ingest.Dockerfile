@@ -24,6 +24,8 @@ LABEL org.opencontainers.image.title="kiln-ingest" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/kilnhq/kiln" \
       org.opencontainers.image.licenses="Apache-2.0"
+# The admin listener binds loopback by default (no auth); the image publishes it.
+ENV INGEST_ADMIN_ADDR=:9101
 USER nonroot:nonroot
 EXPOSE 8080 9101
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["kiln-healthcheck", "http://127.0.0.1:9101/readyz"]

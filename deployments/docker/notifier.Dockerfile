@@ -24,6 +24,8 @@ LABEL org.opencontainers.image.title="kiln-notifier" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/kilnhq/kiln" \
       org.opencontainers.image.licenses="Apache-2.0"
+# The admin listener binds loopback by default (no auth); the image publishes it.
+ENV NOTIFIER_ADMIN_ADDR=:9104
 USER nonroot:nonroot
 EXPOSE 9104
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["kiln-healthcheck", "http://127.0.0.1:9104/readyz"]

@@ -28,6 +28,9 @@ LABEL org.opencontainers.image.title="kiln-standalone" \
 # owned by nonroot (the image's own home), to mount a volume on.
 COPY --from=gcr.io/distroless/static-debian12:nonroot --chown=nonroot:nonroot /home/nonroot /data
 ENV KILN_DATA_DIR=/data
+# The admin listener binds loopback by default (it has no auth); in the
+# container the published port is the way in, so it listens on all of them.
+ENV ADMIN_HOST=0.0.0.0
 VOLUME /data
 USER nonroot:nonroot
 EXPOSE 8080 9100

@@ -23,8 +23,11 @@ import (
 // services' own settings (INGEST_*, STREAM_*, …) apply as documented; their
 // listen addresses and dependency URLs are replaced by the ones below.
 type Config struct {
-	Port      int    `env:"PORT" envDefault:"8080"`
-	AdminPort int    `env:"ADMIN_PORT" envDefault:"9100"`
+	Port      int `env:"PORT" envDefault:"8080"`
+	AdminPort int `env:"ADMIN_PORT" envDefault:"9100"`
+	// AdminHost is the interface the admin listener binds: loopback by
+	// default, as it has no auth; 0.0.0.0 (the container image) for all.
+	AdminHost string `env:"ADMIN_HOST" envDefault:"127.0.0.1"`
 	DataDir   string `env:"KILN_DATA_DIR" envDefault:"./data"`
 	NATSPort  int    `env:"NATS_PORT" envDefault:"4222"`
 	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.

@@ -89,3 +89,13 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 	redisProxy.Restore()
 	require.Eventually(t, func() bool { s, _ := get(base + "/readyz"); return s == 200 }, 60*time.Second, 50*time.Millisecond)
 }
+
+// Issue 13 item 7: the admin listener (metrics, health; no auth) binds
+// loopback unless ADMIN_HOST says otherwise (the container image does).
+func TestAdminBindsLoopbackByDefault(t *testing.T) {
+	t.Parallel()
+	cfg, err := standalone.LoadConfig(map[string]string{"KILN_DATA_DIR": t.TempDir()})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", cfg.AdminHost)
+	require.Equal(t, "127.0.0.1:9101", cfg.Ingest.AdminAddr)
+}

@@ -209,12 +209,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	httpserver.RegisterRoleReadiness(admin, roles)
 
 	log.Info("kiln standalone starting", "services", cfg.Services,
-		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://localhost:"+strconv.Itoa(cfg.AdminPort),
+		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://"+net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
 		"nats", d.natsURL, "mongo", d.mongoURI, "redis", d.redisURL, "data", cfg.DataDir)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, app, ":"+strconv.Itoa(cfg.Port), shutdownGrace, log) })
 	g.Go(func() error {
-		return httpserver.Serve(gctx, admin, ":"+strconv.Itoa(cfg.AdminPort), shutdownGrace, log)
+		return httpserver.Serve(gctx, admin, net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)), shutdownGrace, log)
 	})
 	for _, p := range parts {
 		if p.run != nil {
