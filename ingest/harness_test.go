@@ -119,3 +119,15 @@ func requireProblem(t *testing.T, r response, status int) {
 	require.NotEmpty(t, r.body["title"])
 	require.NotEmpty(t, r.body["type"])
 }
+
+// storedTimestamp reads the stored envelope at seq and returns its timestamp.
+func (h *harness) storedTimestamp(t *testing.T, seq uint64) int64 {
+	t.Helper()
+	s, err := h.js.Stream(context.Background(), schemas.StreamName)
+	require.NoError(t, err)
+	msg, err := s.GetMsg(context.Background(), seq)
+	require.NoError(t, err)
+	var ev schemas.Event
+	require.NoError(t, json.Unmarshal(msg.Data, &ev))
+	return ev.Timestamp
+}

@@ -34,3 +34,25 @@ func TestFutureTimestampBoundedBySkew(t *testing.T) {
 	require.EqualValues(t, 1, r.body["rejected"])
 	require.Equal(t, uint64(2), h.count(t, "events.skew"))
 }
+
+// Issue 13 item 7, decided: a timestamp below 1e10 is seconds (CONTRACT),
+// so 1.5 is 1.5 s after the epoch, stored as 1,500 ms; fractions are kept
+// to the millisecond and finer ones rounded. The README's envelope table
+// says so; this pins it.
+func TestTimestampUnitsAsDocumented(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for lit, want := range map[string]int64{
+		"1.5":               1_500,
+		"1700000000":        1_700_000_000_000,
+		"1700000000.1234":   1_700_000_000_123,
+		"1700000000123":     1_700_000_000_123,
+		"1700000000123.6":   1_700_000_000_124,
+		"10000000000":       10_000_000_000,
+		"1.7000000001234e9": 1_700_000_000_123,
+	} {
+		r := h.post(t, jsonType, `{"eventType":"units","userId":"u","timestamp":`+lit+`}`)
+		require.Equal(t, 202, r.status, "%s: %v", lit, r.body)
+		require.Equal(t, want, h.storedTimestamp(t, uint64(r.body["seq"].(float64))), lit)
+	}
+}
