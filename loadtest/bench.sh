@@ -75,11 +75,13 @@ echo "bench.sh: building into $tmp" >&2
 go build -o "$tmp/kiln-standalone" ./deployments/standalone/cmd/kiln-standalone
 go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
 go build -o "$tmp/kiln-gateway" ./gateway/cmd/gateway
+go build -o "$tmp/kiln-rtbench" ./realtime/cmd/kiln-rtbench
 
 http_port="$(free_port)"
 admin_port="$(free_port)"
 nats_port="$(free_port)"
 mongo_port="$(free_port)"
+grpc_port="$(free_port)"
 
 # Redis: a real redis-server when one is installed (the projector_throughput
 # and replay_rate targets are for Redis itself), else the standalone's
@@ -103,7 +105,7 @@ if [[ -n "$redis_pid" || -n "${BENCH_REDIS_URL:-}" ]]; then
 fi
 
 env KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
-	MONGO_PORT="$mongo_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
+	MONGO_PORT="$mongo_port" GRPC_ADDR="127.0.0.1:$grpc_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
 	"$tmp/kiln-standalone" >"$tmp/standalone.log" 2>&1 &
 pid=$!
 
@@ -153,3 +155,18 @@ done
 "$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
 	-mongo "mongodb://127.0.0.1:$mongo_port" -redis "$redis_url" \
 	-sse-url "http://127.0.0.1:$gw_port" -gateway-pid "$gw_pid" -purge-ingested -settle 60s "$@"
+
+# grpc_publish (gRPC Publish batches against POST /events batches, same
+# run) and socketio_fanout (socket.io-client in Node: testsupport/node,
+# installed by scripts/install-test-deps). BENCH_REALTIME=0 skips them;
+# BENCH_REALTIME_FLAGS passes kiln-rtbench flags (e.g. -sio-clients 500).
+if [[ "${BENCH_REALTIME:-1}" != 0 ]]; then
+	only="grpc_publish,socketio_fanout"
+	if [[ ! -d testsupport/node/node_modules ]]; then
+		echo "bench.sh: testsupport/node/node_modules missing (run scripts/install-test-deps); skipping socketio_fanout" >&2
+		only="grpc_publish"
+	fi
+	# shellcheck disable=SC2086
+	"$tmp/kiln-rtbench" -url "http://127.0.0.1:$http_port" -grpc "127.0.0.1:$grpc_port" -pid "$pid" \
+		-node-dir testsupport/node -only "$only" ${BENCH_REALTIME_FLAGS:-}
+fi

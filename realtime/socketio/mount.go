@@ -44,8 +44,14 @@ func (m *mount) serve(c *fiber.Ctx) error {
 		return m.poll(c)
 	}
 	head := append([]byte(nil), c.Request().Header.Header()...)
+	// The raw connection, not fasthttp's hijack wrapper: the wrapper is
+	// pooled and reset when the hijack handler returns, and the WebSocket
+	// library may still write (and fail) on a closed connection after that.
+	// The client sends nothing after its upgrade request before the 101, so
+	// fasthttp's reader holds no bytes of it.
+	conn := c.Context().Conn()
 	c.Context().HijackSetNoResponse(true)
-	c.Context().Hijack(func(conn net.Conn) {
+	c.Context().Hijack(func(net.Conn) {
 		_ = conn.SetDeadline(time.Time{})
 		rc := &replayConn{Conn: conn, r: bufio.NewReader(io.MultiReader(bytes.NewReader(head), conn)), closed: make(chan struct{})}
 		_ = m.server.Serve(&oneConnListener{conn: rc})
