@@ -44,6 +44,9 @@ type Config struct {
 	// Buffer is how many feed events the server may have pending before
 	// it is cut from the feed (and rejoins, logging the loss).
 	Buffer int `env:"SOCKETIO_BUFFER" envDefault:"8192"`
+	// WriteTimeout disconnects a WebSocket client that accepts no data for
+	// this long, so a stuck client's queued packets cannot grow forever.
+	WriteTimeout time.Duration `env:"SOCKETIO_WRITE_TIMEOUT" envDefault:"10s"`
 }
 
 // Appender stores events through ingest's path; *ingest.Service.
@@ -78,13 +81,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.Buffer < 1 {
 		cfg.Buffer = 8192
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
 	opts.SetMaxHttpBufferSize(1 << 20)
 	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts)}
-	s.mount = newMount(s.io.ServeHandler(opts))
+	s.mount = newMount(s.io.ServeHandler(opts), cfg.WriteTimeout)
 	s.io.Use(s.authorize)
 	s.chat = s.io.Of(ChatNamespace, nil)
 	s.chat.Use(s.authorize)
