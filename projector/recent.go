@@ -36,8 +36,8 @@ func (s *Service) kickRecentRebuild() {
 	}
 }
 
-// watchRecent records the cache's positions (the history's delivered
-// sequence first, then the cache's ack floor) and starts a rebuild when the
+// watchRecent records the cache's positions (the history's ack floor
+// first, then the cache's) and starts a rebuild when the
 // cache is new, flushed or incomplete. Called from watch.
 func (s *Service) watchRecent(ctx context.Context) {
 	hist, err := s.consumerInfo(ctx, History)
@@ -48,15 +48,15 @@ func (s *Service) watchRecent(ctx context.Context) {
 	if err != nil || rec == nil {
 		return
 	}
-	var delivered uint64
+	var histFloor uint64
 	if hist != nil {
-		delivered = hist.Delivered.Stream
+		histFloor = hist.AckFloor.Stream
 	}
 	if _, _, err := s.recent.Start(ctx, time.Now()); err != nil {
 		s.deps.Log.Warn("check recent cache", "err", err)
 		return
 	}
-	if err := s.recent.SetPositions(ctx, rec.AckFloor.Stream, delivered); err != nil {
+	if err := s.recent.SetPositions(ctx, rec.AckFloor.Stream, histFloor); err != nil {
 		s.deps.Log.Debug("recent cache positions; will retry", "err", err)
 	}
 	if st, err := s.recent.State(ctx); err == nil && !st.Complete {

@@ -45,8 +45,8 @@ type RecentOptions struct {
 // The cache knows its coverage: it holds every projected event above its
 // floor (the highest position it trimmed), it is complete once rebuilt from
 // the stream after Redis was new or flushed, and the projector records its
-// consumer's ack floor beside the history's delivered sequence so that a
-// cache behind MongoDB is not used.
+// consumer's ack floor beside the history's so that a cache behind MongoDB
+// is not used.
 type Recent struct {
 	rdb    redis.UniversalClient
 	opts   RecentOptions

@@ -19,7 +19,7 @@ local budget = tonumber(ARGV[6])
 local types = {}
 for i = 7, #ARGV do types[#types + 1] = ARGV[i] end
 
-local m = redis.call('HMGET', p .. 'meta', 'epoch', 'complete', 'checkpoint', 'historyDelivered', 'floor')
+local m = redis.call('HMGET', p .. 'meta', 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor')
 if not m[1] or m[2] ~= m[1] then return {0, 'rebuilding'} end
 if tonumber(m[3] or '0') < tonumber(m[4] or '0') then return {0, 'behind'} end
 local floor = m[5]

@@ -17,11 +17,12 @@ type RecentState struct {
 	// Complete: the cache holds every event of the stream above its floor
 	// (it was rebuilt from the stream, or started with it).
 	Complete bool
-	// Checkpoint is the recent projection's ack floor; HistoryDelivered the
-	// highest sequence delivered to the history projection. The cache is
-	// used only while Checkpoint ≥ HistoryDelivered: it then holds every
-	// event MongoDB may hold.
-	Checkpoint, HistoryDelivered uint64
+	// Checkpoint is the recent projection's ack floor, HistoryCheckpoint
+	// the history projection's. The cache is used only while Checkpoint ≥
+	// HistoryCheckpoint: it then holds every event MongoDB holds up to its
+	// checkpoint. (The history's delivered sequence would be stricter but
+	// useless: it runs ahead by the consumer's whole ack window.)
+	Checkpoint, HistoryCheckpoint uint64
 	// Floor is the newest position trimmed ("" if none): the cache is
 	// complete only above it.
 	Floor string
@@ -43,7 +44,7 @@ func (r *Recent) State(ctx context.Context) (RecentState, error) {
 		return RecentState{}, err
 	}
 	pipe := r.rdb.Pipeline()
-	m := pipe.HMGet(ctx, p+"recent:meta", "epoch", "complete", "checkpoint", "historyDelivered", "floor")
+	m := pipe.HMGet(ctx, p+"recent:meta", "epoch", "complete", "checkpoint", "historyCheckpoint", "floor")
 	n := pipe.ZCard(ctx, p+"recent:all")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return RecentState{}, fmt.Errorf("read recent cache state: %w", err)
@@ -52,7 +53,7 @@ func (r *Recent) State(ctx context.Context) (RecentState, error) {
 	s := RecentState{Epoch: str(0), Floor: str(4), Count: n.Val()}
 	s.Complete = s.Epoch != "" && str(1) == s.Epoch
 	s.Checkpoint, _ = strconv.ParseUint(str(2), 10, 64)
-	s.HistoryDelivered, _ = strconv.ParseUint(str(3), 10, 64)
+	s.HistoryCheckpoint, _ = strconv.ParseUint(str(3), 10, 64)
 	return s, nil
 }
 
@@ -94,11 +95,10 @@ if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
 end
 return 0`
 
-// SetPositions records the recent projection's ack floor and the highest
-// sequence delivered to the history projection (see RecentState). The
-// history value is read before the cache's, so a cache that is caught up
-// never looks behind.
-func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyDelivered uint64) error {
+// SetPositions records the recent projection's and the history's ack
+// floors (see RecentState). The history's is read before the cache's, so a
+// cache that is caught up never looks behind.
+func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyCheckpoint uint64) error {
 	p, err := r.keyPrefix(ctx)
 	if err != nil {
 		return err
@@ -106,8 +106,8 @@ func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyDelivered 
 	// Only an existing cache gets positions: a flushed one must not look
 	// started without an epoch.
 	err = r.rdb.Eval(ctx, `if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
-  redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyDelivered', ARGV[2]) end
-return 0`, []string{p + "recent:meta"}, checkpoint, historyDelivered).Err()
+  redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyCheckpoint', ARGV[2]) end
+return 0`, []string{p + "recent:meta"}, checkpoint, historyCheckpoint).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("set recent cache positions: %w", err)
 	}
