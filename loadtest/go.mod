@@ -47,6 +47,7 @@ require (
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/kilnhq/kiln/dashboard v0.0.0 // indirect
 	github.com/kilnhq/kiln/gateway v0.0.0 // indirect
+	github.com/kilnhq/kiln/webhooks v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -131,3 +132,5 @@ replace github.com/kilnhq/kiln/standalone => ../deployments/standalone
 replace github.com/kilnhq/kiln/dashboard => ../dashboard
 
 replace github.com/kilnhq/kiln/notifier => ../notifier
+
+replace github.com/kilnhq/kiln/webhooks => ../webhooks

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/webhooks"
@@ -152,7 +153,12 @@ func TestDeadLetterThenRedriveDeliversOnce(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, h.api(http.MethodPost, "/webhook-deliveries/redrive?since="+since, nil, &out))
 	require.EqualValues(t, 1, out["redriven"])
 	require.Eventually(t, func() bool { return len(rc.accepted()) == 2 }, wait, tick)
-	require.Eventually(t, func() bool { return len(h.deliveries(ep.ID, "succeeded")) == 2 }, wait, tick)
+	if !assert.Eventually(t, func() bool { return len(h.deliveries(ep.ID, "succeeded")) == 2 }, wait, tick) {
+		for _, d := range h.deliveries(ep.ID, "") {
+			t.Logf("delivery %s: %s, %d attempts, reason %q", d.ID, d.Status, d.AttemptCount, d.Reason)
+		}
+		t.FailNow()
+	}
 	for id, n := range rc.accepted() {
 		require.Equal(t, 1, n, "%s delivered once", id)
 	}

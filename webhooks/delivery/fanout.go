@@ -38,7 +38,9 @@ func (f *Fanout) Run(ctx context.Context) error {
 		Durable:       FanoutDurable,
 		Description:   "Kiln webhooks: events to queue for the endpoints",
 		DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		// One ack per batch: most events match no endpoint, and the fan-out
+		// reads every event.
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * fanoutBatch,
@@ -146,8 +148,16 @@ func (f *Fanout) fanOut(ctx context.Context, batch []jetstream.Msg) {
 		nakAll(batch, time.Second)
 		return
 	}
+	// The newest of the batch acknowledges it all.
+	var last jetstream.Msg
+	var lastSeq uint64
 	for _, m := range batch {
-		_ = m.Ack()
+		if md, err := m.Metadata(); err == nil && md.Sequence.Consumer >= lastSeq {
+			last, lastSeq = m, md.Sequence.Consumer
+		}
+	}
+	if last != nil {
+		_ = last.Ack()
 	}
 }
 

@@ -53,8 +53,10 @@ func (r *Redriver) Many(ctx context.Context, q Query) (int, error) {
 	return n, nil
 }
 
-// redrive queues the job (a repeat of the same redrive is a duplicate the
-// stream drops), then marks the delivery retrying.
+// redrive marks the delivery retrying, then queues the job (a repeat of
+// the same redrive is a duplicate the stream drops). The mark comes first:
+// FerretDB applies concurrent updates of one document last-writer-wins, so
+// marking after the worker recorded the outcome could erase it.
 func (r *Redriver) redrive(ctx context.Context, rec *Record) error {
 	job := *rec.Job
 	job.Redrive = rec.AttemptCount
@@ -62,19 +64,24 @@ func (r *Redriver) redrive(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(ctx, callTimeout)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	if _, err := r.JetStream.PublishMsg(pctx, msg); err != nil {
+	if err := r.mark(ctx, rec.ID, StatusDead, StatusRetrying, "redriven"); err != nil {
 		return fmt.Errorf("redrive %s: %w", rec.ID, err)
 	}
-	now := time.Now().UnixMilli()
-	_, err = r.Log.coll.UpdateOne(pctx, bson.D{{Key: "_id", Value: rec.ID}, {Key: "status", Value: StatusDead}},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "status", Value: StatusRetrying}, {Key: "nextAttemptAt", Value: now},
-			{Key: "reason", Value: "redriven"}, {Key: "updatedAt", Value: now},
-		}}})
-	if err != nil {
+	if _, err := r.JetStream.PublishMsg(ctx, msg); err != nil {
+		_ = r.mark(ctx, rec.ID, StatusRetrying, StatusDead, rec.Reason)
 		return fmt.Errorf("redrive %s: %w", rec.ID, err)
 	}
 	return nil
+}
+
+func (r *Redriver) mark(ctx context.Context, id, from, to, reason string) error {
+	now := time.Now().UnixMilli()
+	_, err := r.Log.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "status", Value: to}, {Key: "nextAttemptAt", Value: now},
+			{Key: "reason", Value: reason}, {Key: "updatedAt", Value: now},
+		}}})
+	return err
 }

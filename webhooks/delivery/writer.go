@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// maxWriteBatch bounds one BulkWrite: FerretDB holds a connection per
-// matching upsert until the command ends (pool of 100).
-const maxWriteBatch = 50
+// maxWriteBatch bounds the records committed together; maxUpserts the
+// upserts in one BulkWrite, as FerretDB holds a connection per matching
+// upsert until the command ends (pool of 100). Inserts have no such cost.
+const (
+	maxWriteBatch = 512
+	maxUpserts    = 50
+	writers       = 2 // bulk writes in flight
+)
 
 // writer records attempts in the log in small unordered bulk writes: the
 // workers' concurrent records are committed together, and each worker
@@ -42,8 +48,16 @@ func (w *writer) write(ctx context.Context, e entry) error {
 	return <-done // the writer answers every request it took
 }
 
-// run writes until ctx is done and the queue is drained of waiting workers.
+// run writes until ctx is done, with writers goroutines.
 func (w *writer) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() { w.loop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (w *writer) loop(ctx context.Context) {
 	batch := make([]writeReq, 0, maxWriteBatch)
 	for {
 		var first writeReq
@@ -66,7 +80,28 @@ func (w *writer) run(ctx context.Context) {
 	}
 }
 
+// flush writes a batch: its inserts in one BulkWrite, its upserts in
+// BulkWrites of at most maxUpserts.
 func (w *writer) flush(batch []writeReq) {
+	var inserts, upserts []writeReq
+	for _, r := range batch {
+		if r.e.first && r.e.status == StatusSucceeded {
+			inserts = append(inserts, r)
+		} else {
+			upserts = append(upserts, r)
+		}
+	}
+	if len(inserts) > 0 {
+		w.bulk(inserts)
+	}
+	for len(upserts) > 0 {
+		n := min(len(upserts), maxUpserts)
+		w.bulk(upserts[:n])
+		upserts = upserts[n:]
+	}
+}
+
+func (w *writer) bulk(batch []writeReq) {
 	now := time.Now().UnixMilli()
 	models := make([]mongo.WriteModel, len(batch))
 	for i := range batch {
