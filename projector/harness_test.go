@@ -29,10 +29,13 @@ type testEnv struct {
 	redis *redis.Client
 	cfg   Config
 	sent  map[string]int // events published, by type
-	seq   int
+	// the servers, for tests that put a proxy in front of them
+	mongoSrv *testsupport.Mongo
+	redisSrv *testsupport.Redis
+	seq      int
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ns := testsupport.StartNATS(t)
 	js := ns.JetStream(t)
@@ -43,8 +46,9 @@ func newEnv(t *testing.T) *testEnv {
 		"PROJECTOR_POISON_AFTER": "2",
 	})
 	require.NoError(t, err)
+	m, r := testsupport.StartMongo(t), testsupport.StartRedis(t)
 	return &testEnv{
-		js: js, db: testsupport.StartMongo(t).Database(t), redis: testsupport.StartRedis(t).Client(t),
+		js: js, db: m.Database(t), redis: r.Client(t), mongoSrv: m, redisSrv: r,
 		cfg: cfg, sent: map[string]int{},
 	}
 }
@@ -52,7 +56,7 @@ func newEnv(t *testing.T) *testEnv {
 var eventTypes = []string{"page_view", "signup", "order.created", "payment.failed"}
 
 // publish appends n events straight to the stream, timestamped now.
-func (e *testEnv) publish(t *testing.T, n int) {
+func (e *testEnv) publish(t testing.TB, n int) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UnixMilli()
@@ -93,11 +97,18 @@ func (e *testEnv) total() int {
 }
 
 // start runs a projector until the test ends or stop is called.
-func (e *testEnv) start(t *testing.T, wrap func(string, consume.Projection) consume.Projection) (stop func()) {
+func (e *testEnv) start(t testing.TB, wrap func(string, consume.Projection) consume.Projection) (stop func()) {
 	t.Helper()
-	svc, err := New(context.Background(), e.cfg, Deps{
+	_, stop = e.startWith(t, Deps{
 		JetStream: e.js, Mongo: e.db, Redis: e.redis, Metrics: prometheus.NewRegistry(), Log: testsupport.Logger(t),
-	})
+	}, wrap)
+	return stop
+}
+
+// startWith runs a projector on deps until the test ends or stop is called.
+func (e *testEnv) startWith(t testing.TB, deps Deps, wrap func(string, consume.Projection) consume.Projection) (svc *Service, stop func()) {
+	t.Helper()
+	svc, err := New(context.Background(), e.cfg, deps)
 	require.NoError(t, err)
 	svc.wrap = wrap
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,7 +122,7 @@ func (e *testEnv) start(t *testing.T, wrap func(string, consume.Projection) cons
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return svc, stop
 }
 
 // requireExact waits until both read models hold exactly what was sent.

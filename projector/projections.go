@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
@@ -20,7 +21,10 @@ type historyProjection struct{ h *readmodel.History }
 
 func (p historyProjection) Apply(ctx context.Context, events []schemas.Event) error {
 	_, err := p.h.Apply(ctx, events)
-	return err
+	if errors.Is(err, readmodel.ErrUnstorable) {
+		return consume.Unprojectable(err)
+	}
+	return err // a store error: retried until the store answers
 }
 
 // countersProjection writes the Redis counters and notices a lost Redis.

@@ -28,7 +28,10 @@ func TestTwoProjectorsShareTheWorkExactly(t *testing.T) {
 // process (cancels its context) before the consumer can ack.
 func crashAfterWrite(cancel func()) func(string, consume.Projection) consume.Projection {
 	var crashed atomic.Bool
-	return func(_ string, p consume.Projection) consume.Projection {
+	return func(name string, p consume.Projection) consume.Projection {
+		if name != History && name != Counters {
+			return p
+		}
 		return projectionFunc(func(ctx context.Context, evs []schemas.Event) error {
 			err := p.Apply(ctx, evs)
 			if crashed.CompareAndSwap(false, true) || crashed.Load() {
@@ -41,7 +44,10 @@ func crashAfterWrite(cancel func()) func(string, consume.Projection) consume.Pro
 
 // crashMidBatch cancels the process while the first batch is being written.
 func crashMidBatch(cancel func()) func(string, consume.Projection) consume.Projection {
-	return func(_ string, p consume.Projection) consume.Projection {
+	return func(name string, p consume.Projection) consume.Projection {
+		if name != History && name != Counters {
+			return p
+		}
 		return projectionFunc(func(ctx context.Context, evs []schemas.Event) error {
 			half := len(evs) / 2
 			if err := p.Apply(ctx, evs[:half]); err != nil {
@@ -113,7 +119,14 @@ func TestPoisonMessageIsRecordedAndSkipped(t *testing.T) {
 	ledger := readmodel.NewLedger(e.db)
 	require.Eventually(t, func() bool {
 		errs, err := ledger.Errors(context.Background(), 10)
-		return err == nil && len(errs) == 3 // one per projection
+		if err != nil {
+			return false
+		}
+		recorded := map[string]bool{}
+		for _, pe := range errs {
+			recorded[pe.Projection] = true
+		}
+		return recorded[History] && recorded[Counters] && recorded[Recent] // one per projection
 	}, 30*time.Second, 50*time.Millisecond)
 	errs, err := ledger.Errors(context.Background(), 10)
 	require.NoError(t, err)

@@ -19,14 +19,14 @@ const rebuildLease = 15 * time.Second
 func (s *Service) countersLost(ctx context.Context) {
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		s.deps.Log.Error("counters lost but stream info failed; will retry", "err", err)
+		s.warns.error(s.deps.Log, "counters lost but stream info failed; will retry", "err", err)
 		return
 	}
 	if info.State.LastSeq == 0 {
 		return
 	}
 	if err := s.counters.MarkRebuild(ctx, info.State.LastSeq); err != nil {
-		s.deps.Log.Error("mark counters rebuild", "err", err)
+		s.warns.error(s.deps.Log, "mark counters rebuild", "err", err)
 		return
 	}
 	s.deps.Log.Warn("redis counters missing: rebuilding from the stream", "upTo", info.State.LastSeq)
@@ -59,7 +59,7 @@ func (s *Service) rebuildLoop(ctx context.Context) error {
 		start := time.Now()
 		n, err := s.replayCounters(ctx, r.UpTo)
 		if err != nil {
-			s.deps.Log.Error("counters rebuild failed; will retry", "err", err)
+			s.warns.error(s.deps.Log, "counters rebuild failed; will retry", "err", err)
 			_ = s.counters.ReleaseLease(context.WithoutCancel(ctx), s.owner)
 			continue
 		}

@@ -53,7 +53,7 @@ func (s *Service) watchRecent(ctx context.Context) {
 		histFloor = hist.AckFloor.Stream
 	}
 	if _, _, err := s.recent.Start(ctx, time.Now()); err != nil {
-		s.deps.Log.Warn("check recent cache", "err", err)
+		s.warns.warn(s.deps.Log, "check recent cache", "err", err)
 		return
 	}
 	if err := s.recent.SetPositions(ctx, rec.AckFloor.Stream, histFloor); err != nil {

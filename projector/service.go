@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,6 +51,11 @@ type Service struct {
 	// lastCheckpoint is the checkpoint last written, by projection (watch
 	// goroutine only).
 	lastCheckpoint map[string]uint64
+	// warns rate-limits the housekeeping loops' repeated warnings.
+	warns limitedLog
+	// health tracks each projection's store outages (health.go).
+	healthMu sync.Mutex
+	health   map[string]*consume.Health
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }
@@ -119,6 +125,8 @@ func (s *Service) spec(name string, p consume.Projection) consume.Spec {
 		Poison:      poisonRecorder{ledger: s.ledger, projection: name},
 		Observe:     s.metrics.For(name),
 		Log:         s.deps.Log,
+		Dependency:  dependencyOf(name),
+		Health:      s.healthOf(name),
 		BatchSize:   s.cfg.BatchSize,
 		AckWait:     s.cfg.AckWait,
 		MaxDeliver:  s.cfg.MaxDeliver,
@@ -128,17 +136,3 @@ func (s *Service) spec(name string, p consume.Projection) consume.Spec {
 
 // Durable is the durable consumer name of a projection.
 func Durable(projection string) string { return "projector-" + projection }
-
-// Ready reports whether NATS, MongoDB and Redis answer.
-func (s *Service) Ready(ctx context.Context) error {
-	if _, err := s.stream.Info(ctx); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if err := s.deps.Mongo.Client().Ping(ctx, nil); err != nil {
-		return fmt.Errorf("mongo: %w", err)
-	}
-	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return nil
-}

@@ -17,7 +17,7 @@ import (
 
 // publishSpread appends n events whose timestamps are spread over span,
 // the shape of issue 12's burst (many events, many minutes).
-func (e *testEnv) publishSpread(t *testing.T, n int, span time.Duration) {
+func (e *testEnv) publishSpread(t testing.TB, n int, span time.Duration) {
 	t.Helper()
 	start := time.Now().Add(-span).UnixMilli()
 	step := span.Milliseconds() / int64(n)

@@ -19,13 +19,13 @@ func (s *Service) watch(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		for _, name := range []string{History, Counters, Recent} {
+		for _, name := range []string{History, Counters, Recent, Orders} {
 			s.checkpoint(ctx, name)
 		}
 		s.watchRecent(ctx)
 		started, err := s.counters.Started(ctx, time.Now())
 		if err != nil {
-			s.deps.Log.Warn("check counters", "err", err)
+			s.warns.warn(s.deps.Log, "check counters", "err", err)
 			continue
 		}
 		if !started {
@@ -45,7 +45,7 @@ func (s *Service) checkpoint(ctx context.Context, name string) {
 		return
 	}
 	if err != nil {
-		s.deps.Log.Warn("consumer info", "projection", name, "err", err)
+		s.warns.warn(s.deps.Log, "consumer info", "projection", name, "err", err)
 		return
 	}
 	info := cons.CachedInfo()
@@ -61,7 +61,7 @@ func (s *Service) checkpoint(ctx context.Context, name string) {
 		lagSeconds = time.Since(*info.AckFloor.Last).Seconds()
 	}
 	s.metrics.LagSeconds.WithLabelValues(name).Set(lagSeconds)
-	if name == History && floor == s.lastCheckpoint[name] {
+	if (name == History || name == Orders) && floor == s.lastCheckpoint[name] {
 		return // unchanged: spare MongoDB a write (Redis is cheap, and may have been flushed)
 	}
 	var werr error

@@ -101,6 +101,10 @@ func (h *History) EnsureIndexes(ctx context.Context) error {
 	})
 }
 
+// ErrUnstorable marks an event the history can never store (its metadata
+// does not decode): retrying cannot help, unlike a store error.
+var ErrUnstorable = errors.New("event cannot be stored")
+
 // ApplyResult says what a history write did.
 type ApplyResult struct {
 	Inserted   int // new events
@@ -116,13 +120,9 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 	if len(events) == 0 {
 		return ApplyResult{}, nil
 	}
-	docs := make([]any, len(events))
-	for i, ev := range events {
-		doc, err := toDoc(ev)
-		if err != nil {
-			return ApplyResult{}, err
-		}
-		docs[i] = doc
+	docs, err := Docs(events)
+	if err != nil {
+		return ApplyResult{}, err
 	}
 	ctx, cancel := withDeadline(ctx, h.timeout)
 	defer cancel()
@@ -147,6 +147,20 @@ func (h *History) Apply(ctx context.Context, events []schemas.Event) (ApplyResul
 	return ApplyResult{Duplicates: dups, Inserted: len(events) - dups}, nil
 }
 
+// Docs returns the history documents of events, as Apply inserts them (for
+// benchmarks whose baseline inserts the same documents).
+func Docs(events []schemas.Event) ([]any, error) {
+	docs := make([]any, len(events))
+	for i, ev := range events {
+		doc, err := toDoc(ev)
+		if err != nil {
+			return nil, err
+		}
+		docs[i] = doc
+	}
+	return docs, nil
+}
+
 // MinuteOf truncates a millisecond timestamp to its minute.
 func MinuteOf(ms int64) int64 {
 	return ms - ((ms%60_000)+60_000)%60_000
@@ -160,7 +174,7 @@ func toDoc(ev schemas.Event) (eventDoc, error) {
 	if len(ev.Metadata) > 0 {
 		md, ok, err := metadataToBSON(ev.Metadata)
 		if err != nil {
-			return d, fmt.Errorf("event %s: %w", ev.ID, err)
+			return d, fmt.Errorf("event %s: %w: %w", ev.ID, ErrUnstorable, err)
 		}
 		if ok {
 			d.Metadata = md

@@ -41,6 +41,11 @@ type Observer interface {
 	Batch(size int, d time.Duration)
 	Redelivered(n int)
 	Poisoned()
+	// StoreError is called for each failed attempt to write to the store.
+	StoreError()
+	// Stalled is called with true when the loop starts waiting for its
+	// store and with false when the store answers again.
+	Stalled(bool)
 }
 
 // Spec describes one consumer loop.
@@ -51,12 +56,21 @@ type Spec struct {
 	Poison     PoisonRecorder
 	Observe    Observer
 	Log        *slog.Logger
+	// Dependency names the store the projection writes ("mongodb",
+	// "redis"), for logs and readiness.
+	Dependency string
+	// Health, when set, is kept up to date with the loop's store outages.
+	Health     *Health
 	BatchSize  int
 	AckWait    time.Duration
 	MaxDeliver int
-	// PoisonAfter is the delivery count from which a message that fails on
-	// its own is recorded and terminated rather than retried.
+	// PoisonAfter is the delivery count from which a message that cannot
+	// be projected (its error is Unprojectable) is recorded and terminated
+	// rather than retried. A store error never makes a message poison.
 	PoisonAfter int
+	// Backoff bounds the waits between attempts while the store fails
+	// (defaults: 100ms growing to 30s).
+	MinBackoff, MaxBackoff time.Duration
 }
 
 // ConsumerConfig is the durable consumer a Spec runs on.
@@ -80,15 +94,28 @@ func (s Spec) ConsumerConfig() jetstream.ConsumerConfig {
 // the stop matters: a nak'd message redelivered to this still-subscribed,
 // stopping consumer would burn a delivery attempt each time.
 func Run(ctx context.Context, s Spec) error {
-	cons, err := s.Stream.CreateOrUpdateConsumer(ctx, s.ConsumerConfig())
+	if s.Health == nil {
+		s.Health = &Health{}
+	}
+	cfg := s.ConsumerConfig()
+	cons, err := s.Stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("consumer %s: %w", s.Durable, err)
 	}
-	msgs := make(chan jetstream.Msg, 2*s.BatchSize)
+	// The server delivers at most MaxAckPending unacked messages, so a
+	// queue that size never fills and the callback never blocks (a blocked
+	// callback would hold up the client's heartbeat handling). Should it
+	// fill anyway (redeliveries of queued messages), the message is left to
+	// come back after AckWait rather than blocking.
+	q := &queue{msgs: make(chan jetstream.Msg, cfg.MaxAckPending)}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
-		case msgs <- m:
-		case <-ctx.Done():
+		case q.msgs <- m:
+		default:
+			s.Log.Debug("consume queue full; message left to redelivery", "consumer", s.Durable)
 		}
 	}, jetstream.PullMaxMessages(2*s.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
@@ -104,34 +131,16 @@ func Run(ctx context.Context, s Spec) error {
 		for _, m := range unsettled {
 			_ = m.Nak()
 		}
-		for {
-			select {
-			case m := <-msgs:
-				_ = m.Nak()
-			default:
-				return
-			}
+		for _, m := range q.drain() {
+			_ = m.Nak()
 		}
 	}()
-	batch := make([]jetstream.Msg, 0, s.BatchSize)
 	for {
-		batch = batch[:0]
-		select {
-		case <-ctx.Done():
+		batch, ok := q.batch(ctx, s.BatchSize)
+		if !ok {
 			return nil
-		case m := <-msgs:
-			batch = append(batch, m)
 		}
-	drain:
-		for len(batch) < s.BatchSize {
-			select {
-			case m := <-msgs:
-				batch = append(batch, m)
-			default:
-				break drain
-			}
-		}
-		if unsettled = s.handle(ctx, batch); unsettled != nil {
+		if unsettled = s.handle(ctx, q, batch); unsettled != nil {
 			return nil
 		}
 	}
@@ -139,15 +148,17 @@ func Run(ctx context.Context, s Spec) error {
 
 // handle applies one batch and settles every message in it, except when ctx
 // ends first: then it returns the messages left unsettled.
-func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) (unsettled []jetstream.Msg) {
+func (s Spec) handle(ctx context.Context, q *queue, batch []jetstream.Msg) (unsettled []jetstream.Msg) {
 	start := time.Now()
 	events := make([]schemas.Event, 0, len(batch))
 	msgs := make([]jetstream.Msg, 0, len(batch))
 	redelivered := 0
-	for _, m := range batch {
+	for i, m := range batch {
 		ev, meta, err := schemas.DecodeMsg(m)
 		if err != nil {
-			s.poison(ctx, m, meta, err)
+			if !s.poison(ctx, q, m, meta, err) {
+				return append(msgs, batch[i:]...)
+			}
 			continue
 		}
 		if meta.NumDelivered > 1 {
@@ -162,7 +173,7 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) (unsettled []je
 	if len(events) == 0 {
 		return nil
 	}
-	err := ApplyWithRetry(ctx, s.Projection, events)
+	err := s.applyUntilStored(ctx, q, msgs, events)
 	if ctx.Err() != nil {
 		return msgs // shutting down: whatever was written is idempotent; no ack
 	}
@@ -173,70 +184,54 @@ func (s Spec) handle(ctx context.Context, batch []jetstream.Msg) (unsettled []je
 		s.Observe.Batch(len(msgs), time.Since(start))
 		return nil
 	}
-	s.Log.Warn("batch failed, applying one by one", "consumer", s.Durable, "size", len(msgs), "err", err)
+	s.Log.Warn("batch holds an event that cannot be projected; applying one by one",
+		"consumer", s.Durable, "size", len(msgs), "err", err)
 	for i, m := range msgs {
-		s.single(ctx, m, events[i])
+		if !s.single(ctx, q, m, events[i]) {
+			return msgs[i:]
+		}
 	}
 	return nil
 }
 
-// Batch retries: a store may refuse a write for a moment (FerretDB's SQLite
-// answers SQLITE_BUSY to concurrent writers), so a failed batch is retried
-// whole a few times before its events are isolated one by one.
-const (
-	batchAttempts = 4
-	batchBackoff  = 50 * time.Millisecond
-)
-
-// ApplyWithRetry applies events, retrying a failed write with backoff. Every
-// projection is idempotent, so a retry after a partial write is safe.
-func ApplyWithRetry(ctx context.Context, p Projection, events []schemas.Event) error {
-	var err error
-	for attempt := range batchAttempts {
-		if err = p.Apply(ctx, events); err == nil || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(batchBackoff << (2 * attempt)):
-		}
-	}
-	return err
-}
-
-// single applies one event of a failed batch, isolating a poison message.
-func (s Spec) single(ctx context.Context, m jetstream.Msg, ev schemas.Event) {
-	err := s.Projection.Apply(ctx, []schemas.Event{ev})
+// single applies one event of a batch that held an unprojectable one. It
+// returns false when ctx ended before the message was settled.
+func (s Spec) single(ctx context.Context, q *queue, m jetstream.Msg, ev schemas.Event) bool {
+	err := s.applyUntilStored(ctx, q, []jetstream.Msg{m}, []schemas.Event{ev})
 	if ctx.Err() != nil {
-		return
+		return false
 	}
 	if err == nil {
 		_ = m.Ack()
-		return
+		return true
 	}
 	meta, merr := m.Metadata()
 	if merr != nil || int(meta.NumDelivered) >= s.PoisonAfter {
-		s.poison(ctx, m, meta, err)
-		return
+		return s.poison(ctx, q, m, meta, err)
 	}
 	delay := time.Duration(1) << min(uint64(meta.NumDelivered), 5) * time.Second
-	s.Log.Warn("event failed, retrying", "consumer", s.Durable, "seq", ev.Seq, "delay", delay, "err", err)
+	s.Log.Warn("event cannot be projected; retrying before recording it", "consumer", s.Durable,
+		"seq", ev.Seq, "delay", delay, "err", err)
 	_ = m.NakWithDelay(delay)
+	return true
 }
 
-// poison records m and terminates it. If recording fails the message is
-// left unacked, to come back rather than vanish unrecorded.
-func (s Spec) poison(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, cause error) {
+// poison records m and terminates it. Recording is a store write: it is
+// retried like any other until it succeeds, so a message is never
+// terminated unrecorded. It returns false when ctx ended first.
+func (s Spec) poison(ctx context.Context, q *queue, m jetstream.Msg, meta *jetstream.MsgMetadata, cause error) bool {
 	p := Poison{Subject: m.Subject(), Data: m.Data(), Reason: cause.Error()}
 	if meta != nil {
 		p.Seq = meta.Sequence.Stream
 	}
-	if err := s.Poison.RecordPoison(ctx, p); err != nil {
-		s.Log.Error("cannot record poison message", "consumer", s.Durable, "seq", p.Seq, "err", err)
-		return
+	err := s.retryStore(ctx, q, []jetstream.Msg{m}, func(ctx context.Context) error {
+		return s.Poison.RecordPoison(ctx, p)
+	})
+	if err != nil {
+		return false
 	}
 	s.Log.Error("poison message recorded and skipped", "consumer", s.Durable, "seq", p.Seq, "reason", p.Reason)
 	s.Observe.Poisoned()
 	_ = m.Term()
+	return true
 }

@@ -13,6 +13,8 @@ type Projector struct {
 	batch       *prometheus.HistogramVec
 	redelivered *prometheus.CounterVec
 	poisoned    *prometheus.CounterVec
+	storeErrors *prometheus.CounterVec
+	stalled     *prometheus.GaugeVec
 	LagMessages *prometheus.GaugeVec
 	LagSeconds  *prometheus.GaugeVec
 	Checkpoint  *prometheus.GaugeVec
@@ -31,6 +33,10 @@ func New(reg prometheus.Registerer) *Projector {
 			Name: "redeliveries_total", Help: "Messages received more than once."}, label),
 		poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kiln", Subsystem: "projector",
 			Name: "poison_total", Help: "Messages recorded in projection_errors and skipped."}, label),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kiln", Subsystem: "projector",
+			Name: "store_errors_total", Help: "Failed attempts to write to the projection's store (each retried until it answers)."}, label),
+		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "kiln", Subsystem: "projector",
+			Name: "stalled", Help: "1 while the projection waits for its store to answer, else 0."}, label),
 		LagMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "kiln", Subsystem: "projector",
 			Name: "lag_messages", Help: "Messages in the stream not yet applied (pending + unacked)."}, label),
 		LagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "kiln", Subsystem: "projector",
@@ -38,12 +44,13 @@ func New(reg prometheus.Registerer) *Projector {
 		Checkpoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "kiln", Subsystem: "projector",
 			Name: "checkpoint_seq", Help: "Last contiguous stream sequence applied."}, label),
 	}
-	reg.MustRegister(m.applied, m.batch, m.redelivered, m.poisoned, m.LagMessages, m.LagSeconds, m.Checkpoint)
+	reg.MustRegister(m.applied, m.batch, m.redelivered, m.poisoned, m.storeErrors, m.stalled, m.LagMessages, m.LagSeconds, m.Checkpoint)
 	return m
 }
 
 // For returns the observer of one projection.
 func (m *Projector) For(projection string) Observer {
+	m.stalled.WithLabelValues(projection).Set(0)
 	return Observer{m: m, name: projection}
 }
 
@@ -64,3 +71,15 @@ func (o Observer) Redelivered(n int) { o.m.redelivered.WithLabelValues(o.name).A
 
 // Poisoned records a skipped message.
 func (o Observer) Poisoned() { o.m.poisoned.WithLabelValues(o.name).Inc() }
+
+// StoreError records a failed store write.
+func (o Observer) StoreError() { o.m.storeErrors.WithLabelValues(o.name).Inc() }
+
+// Stalled records whether the projection waits for its store.
+func (o Observer) Stalled(on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	o.m.stalled.WithLabelValues(o.name).Set(v)
+}
