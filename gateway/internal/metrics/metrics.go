@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,7 +49,10 @@ func NewHTTP(reg prometheus.Registerer) (*HTTP, error) {
 func (m *HTTP) Observe(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
-	route, method := c.Route().Path, c.Method()
+	// fiber's Method aliases fasthttp's request buffer, which the next
+	// request on the connection overwrites: a label value kept by the
+	// registry must be a copy ("GET" became "POS", and /metrics a 500).
+	route, method := c.Route().Path, strings.Clone(c.Method())
 	m.requests.WithLabelValues(route, method, strconv.Itoa(statusOf(c, err))).Inc()
 	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	return err
