@@ -1,7 +1,7 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test test-deps check bench build build-linux release clean
+.PHONY: run test test-deps check bench build build-linux release clean test-faults soak
 
 ## run: Kiln standalone on http://localhost:8080 (PORT to change it), data in ./data
 run:
@@ -10,6 +10,15 @@ run:
 ## test: installs what is missing (redis-server, chromium, npm test packages), gofmt + go vet, then every test of every module, with the race detector
 test: test-deps check
 	$(GO) test -race -count=1 -timeout 20m work
+
+## test-faults: the whole fault suite (faults/; 60 s outages, KILN_FAULT_OUTAGE to change): one {"fault":…} line per fault
+test-faults:
+	KILN_FAULTS=1 $(GO) test -count=1 -v -timeout 60m ./faults/
+
+## soak: a standalone under load for DURATION (default 10m), printing RSS, goroutines, open files and lag every 10 s
+DURATION ?= 10m
+soak:
+	KILN_SOAK_DURATION=$(DURATION) $(GO) test -count=1 -v -run TestSoak -timeout 0 ./faults/
 
 ## test-deps: install what the tests need and this machine lacks (sudo when not root)
 test-deps:
