@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	store := endpoint.NewStore(deps.Mongo)
 	cache := endpoint.NewCache(store, cfg.EndpointRefresh)
 	dlog := delivery.NewLog(deps.Mongo)
-	sender := delivery.NewSender(delivery.Guard{Allow: allow}, cfg.AttemptTimeout, cfg.PerEndpoint)
+	sender := delivery.NewSender(delivery.Guard{Allow: allow}, cfg.AttemptTimeout, cfg.Concurrency)
 	return &Service{
 		db: deps.Mongo,
 		api: &adminapi.API{

@@ -24,7 +24,8 @@ type Sender struct {
 }
 
 // NewSender returns a sender whose attempts each last at most timeout.
-// maxConnsPerHost bounds the connections to one endpoint.
+// maxConnsPerHost bounds the connections to one host (several endpoints
+// may share one; the worker bounds the requests per endpoint).
 func NewSender(guard Guard, timeout time.Duration, maxConnsPerHost int) *Sender {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: guard.Control}
 	transport := &http.Transport{

@@ -146,8 +146,13 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 	n := prior - job.Redrive + 1 // attempts in this run of the schedule
 	switch {
 	case a.OK():
+		// Delivered: ack at once; the log records it shortly after (a
+		// crash in between loses the log line, never the delivery).
 		e.status = StatusSucceeded
 		w.succeeded(ctx, ep)
+		_ = m.Ack()
+		wr.submit(e)
+		return
 	case a.Status == http.StatusGone:
 		e.status, e.reason = StatusDead, "the endpoint answered 410 Gone and was disabled"
 		w.disable(ctx, ep.ID, "answered 410 Gone")

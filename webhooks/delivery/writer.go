@@ -48,6 +48,13 @@ func (w *writer) write(ctx context.Context, e entry) error {
 	return <-done // the writer answers every request it took
 }
 
+// submit queues e without waiting for it to be stored; it blocks only
+// while the queue is full. For outcomes whose record is not needed to
+// handle the job correctly (a success: the effect is the delivery itself).
+func (w *writer) submit(e entry) {
+	w.reqs <- writeReq{e: e, done: make(chan error, 1)}
+}
+
 // run writes until ctx is done, with writers goroutines.
 func (w *writer) run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -64,6 +71,7 @@ func (w *writer) loop(ctx context.Context) {
 		select {
 		case first = <-w.reqs:
 		case <-ctx.Done():
+			w.drain(batch)
 			return
 		}
 		batch = append(batch[:0], first)
@@ -75,6 +83,26 @@ func (w *writer) loop(ctx context.Context) {
 			default:
 				break fill
 			}
+		}
+		w.flush(batch)
+	}
+}
+
+// drain writes what is still queued once the workers have stopped.
+func (w *writer) drain(batch []writeReq) {
+	for {
+		batch = batch[:0]
+	fill:
+		for len(batch) < maxWriteBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
 		}
 		w.flush(batch)
 	}
