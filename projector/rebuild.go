@@ -7,10 +7,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/projector/internal/consume"
 	"github.com/kilnhq/kiln/schemas"
 )
 
 const rebuildLease = 15 * time.Second
+
+// countersReplay names the counters rebuild's writes to Service.wrap.
+const countersReplay = "counters-replay"
 
 // countersLost is called once when Redis is found without counters (new or
 // flushed): it marks a rebuild up to the stream's current last sequence.
@@ -90,11 +94,21 @@ func (s *Service) replayCounters(ctx context.Context, upTo uint64) (int, error) 
 	}
 	// A flush during the replay restarts the counters: mark the rebuild
 	// they need (EndRebuild then sees the new epoch and leaves it pending).
-	p := countersProjection{c: s.counters, onFresh: s.countersLost}
+	var p consume.Projection = countersProjection{c: s.counters, onFresh: s.countersLost}
+	if s.wrap != nil {
+		p = s.wrap(countersReplay, p)
+	}
+	fetch := s.replayFetch
+	if fetch == nil {
+		fetch = func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
+			return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		}
+	}
 	total := 0
+	var pos uint64 // the last sequence read
 	lastRenew := time.Now()
 	for {
-		batch, err := oc.Fetch(s.cfg.BatchSize*2, jetstream.FetchMaxWait(time.Second))
+		batch, err := fetch(oc, s.cfg.BatchSize*2)
 		if err != nil {
 			return total, fmt.Errorf("replay fetch: %w", err)
 		}
@@ -113,15 +127,33 @@ func (s *Service) replayCounters(ctx context.Context, upTo uint64) (int, error) 
 			return total, fmt.Errorf("replay fetch: %w", err)
 		}
 		if len(events) > 0 {
-			if err := p.Apply(ctx, events); err != nil {
+			if err := consume.ApplyWithRetry(ctx, p, events); err != nil {
 				return total, err
 			}
 			total += len(events)
 		}
-		// Done at upTo, or when a full wait brought nothing: no message is
-		// left below upTo (the rest were deleted or aged out).
-		if last >= upTo || last == 0 || ctx.Err() != nil {
+		if last > 0 {
+			pos = last
+			// Every sequence up to pos is counted now (by the replay or
+			// the live projection): that much asOfSeq may claim.
+			if err := s.counters.SetCheckpoint(ctx, min(pos, upTo)); err != nil {
+				return total, err
+			}
+		}
+		if pos >= upTo || ctx.Err() != nil {
 			return total, ctx.Err()
+		}
+		if last == 0 {
+			// An empty fetch ends nothing by itself (a busy server can
+			// leave a wait empty): only a stream that holds nothing
+			// after pos (messages below upTo deleted or aged out) does.
+			info, err := s.stream.Info(ctx)
+			if err != nil {
+				return total, fmt.Errorf("replay: stream info: %w", err)
+			}
+			if info.State.LastSeq <= pos || info.State.Msgs == 0 {
+				return total, nil
+			}
 		}
 		if time.Since(lastRenew) > rebuildLease/3 {
 			if ok, err := s.counters.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {

@@ -56,6 +56,8 @@ type Service struct {
 	// health tracks each projection's store outages (health.go).
 	healthMu sync.Mutex
 	health   map[string]*consume.Health
+	// replayFetch, when set, replaces the counters rebuild's fetch (tests).
+	replayFetch func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error)
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }

@@ -66,7 +66,9 @@ func (s *Service) checkpoint(ctx context.Context, name string) {
 	}
 	var werr error
 	if name == Counters {
-		werr = s.counters.SetCheckpoint(ctx, floor)
+		// Not while a rebuild is pending: the totals are partial below
+		// the floor (the replay raises the checkpoint as it goes).
+		_, werr = s.counters.SetLiveCheckpoint(ctx, floor)
 	} else {
 		werr = s.ledger.SetCheckpoint(ctx, name, floor, time.Now())
 	}

@@ -14,17 +14,46 @@ import (
 // over: meta.rebuildUpTo is the stream sequence the replay must reach, and a
 // short lease names the process doing it.
 
-// MarkRebuild records that the counters must be rebuilt up to seq.
+// MarkRebuild records that the counters must be rebuilt up to seq. It
+// also resets their checkpoint (asOfSeq), in the same write: counters that
+// need a rebuild hold only part of the events, so no sequence is complete
+// until the replay passes it (the replay raises the checkpoint as it goes,
+// and the live checkpoint is not written meanwhile: SetLiveCheckpoint).
 func (c *Counters) MarkRebuild(ctx context.Context, upTo uint64) error {
 	p, err := c.keyPrefix(ctx)
 	if err != nil {
 		return err
 	}
-	if err := c.rdb.HSet(ctx, p+"meta", "rebuildUpTo", upTo).Err(); err != nil {
+	if err := c.rdb.HSet(ctx, p+"meta", "rebuildUpTo", upTo, "checkpoint", 0).Err(); err != nil {
 		return fmt.Errorf("mark counters rebuild: %w", err)
 	}
 	return nil
 }
+
+// SetLiveCheckpoint records the live projection's ack floor as the
+// checkpoint, never moving it backwards, unless a rebuild is pending: then
+// the totals are partial below the floor, and only the replay's own
+// progress (SetCheckpoint) may be claimed; nor on counters that do not
+// exist yet (a flushed Redis, before the rebuild is marked). It reports
+// whether it wrote.
+func (c *Counters) SetLiveCheckpoint(ctx context.Context, seq uint64) (bool, error) {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	wrote, err := c.rdb.Eval(ctx, setLiveCheckpointLua, []string{p + "meta"}, seq).Int()
+	if err != nil {
+		return false, fmt.Errorf("set counters checkpoint: %w", err)
+	}
+	return wrote == 1, nil
+}
+
+const setLiveCheckpointLua = `
+if redis.call('HEXISTS', KEYS[1], 'rebuildUpTo') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'checkpoint') or '0')
+if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1]) end
+return 1`
 
 // Rebuild is a pending counters rebuild.
 type Rebuild struct {

@@ -1,0 +1,112 @@
+package projector
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// emptyBatch is a fetch that came back with nothing (a wait that expired
+// on a busy server).
+type emptyBatch struct{}
+
+func (emptyBatch) Messages() <-chan jetstream.Msg {
+	ch := make(chan jetstream.Msg)
+	close(ch)
+	return ch
+}
+
+func (emptyBatch) Error() error { return nil }
+
+// runService starts a projector on e's servers after tweak has set its
+// test seams.
+func (e *testEnv) runService(t *testing.T, tweak func(*Service)) {
+	t.Helper()
+	svc, err := New(context.Background(), e.cfg, Deps{
+		JetStream: e.js, Mongo: e.db, Redis: e.redis, Metrics: prometheus.NewRegistry(), Log: testsupport.Logger(t),
+	})
+	require.NoError(t, err)
+	tweak(svc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
+// Issue 13 item 4: a counters rebuild ended on the first empty fetch, with
+// the counters short for good. It ends only at the sequence it set out to
+// reach.
+func TestCountersRebuildOutlastsEmptyFetches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.publish(t, 3000)
+	var fetches atomic.Int64
+	e.runService(t, func(s *Service) {
+		s.replayFetch = func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
+			if fetches.Add(1)%2 == 0 {
+				return emptyBatch{}, nil // every other wait comes back empty
+			}
+			return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		}
+	})
+	e.requireExact(t)
+	require.NoError(t, e.redis.FlushAll(context.Background()).Err())
+	e.requireExact(t)
+	require.Greater(t, fetches.Load(), int64(4), "the rebuild fetched through empty waits")
+}
+
+// Issue 13 item 4: while the counters were rebuilt, the watcher wrote the
+// live consumer's ack floor as asOfSeq although the totals were partial.
+// asOfSeq never claims a sequence whose events are not all counted.
+func TestAsOfSeqNeverOverstatesDuringARebuild(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.publish(t, 3000)
+	e.runService(t, func(s *Service) {
+		s.wrap = func(name string, p consume.Projection) consume.Projection {
+			if name != countersReplay {
+				return p
+			}
+			return projectionFunc(func(ctx context.Context, evs []schemas.Event) error {
+				select { // a slow replay, so the watcher runs many times during it
+				case <-time.After(150 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				return p.Apply(ctx, evs)
+			})
+		}
+	})
+	e.requireExact(t)
+	counters := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
+	require.NoError(t, e.redis.FlushAll(context.Background()).Err())
+	var partial, over atomic.Bool
+	require.Eventually(t, func() bool {
+		m, err := counters.Snapshot(context.Background(), time.Now())
+		if err != nil {
+			return false
+		}
+		if int64(m.AsOfSeq) > m.Total {
+			t.Logf("asOfSeq %d claims more than the %d events counted", m.AsOfSeq, m.Total)
+			over.Store(true)
+		}
+		if m.Total < int64(e.total()) {
+			partial.Store(true)
+		}
+		return over.Load() || (m.Total == int64(e.total()) && m.AsOfSeq == uint64(e.total()))
+	}, 60*time.Second, 5*time.Millisecond)
+	require.False(t, over.Load(), "asOfSeq overstated the counted events")
+	require.True(t, partial.Load(), "the test watched the rebuild in progress")
+}
