@@ -11,9 +11,23 @@ import (
 // appendTimeout bounds storing one client message.
 const appendTimeout = 10 * time.Second
 
-// onChat stores each `message` {author, text} as a chat.message event; the
-// broadcast to the namespace comes from the stream (Run), so it is sent
-// only for stored messages and in stream order.
+// chatItem is one /chat message waiting to be stored.
+type chatItem struct {
+	sock  *socket.Socket
+	event json.RawMessage
+}
+
+// Chat batching: messages of all clients are stored in batches of up to
+// chatBatch events per ingest call (one JetStream round trip for all),
+// in arrival order; at most chatQueue wait.
+const (
+	chatBatch = 100
+	chatQueue = 4096
+)
+
+// onChat queues each `message` {author, text} to be stored as a
+// chat.message event; the broadcast to the namespace comes from the stream
+// (Run), so it is sent only for stored messages and in stream order.
 func (s *Server) onChat(sock *socket.Socket) {
 	_ = sock.On(MessageEvent, func(args ...any) {
 		if len(args) == 0 {
@@ -27,20 +41,63 @@ func (s *Server) onChat(sock *socket.Socket) {
 		}
 		now := time.Now()
 		meta, _ := json.Marshal(map[string]string{"author": author, "text": text, "createdAt": now.UTC().Format(jsTime)})
-		body, _ := json.Marshal([]map[string]any{{
+		ev, _ := json.Marshal(map[string]any{
 			"eventType": chatMessage, "userId": author, "timestamp": now.UnixMilli(), "metadata": json.RawMessage(meta),
-		}})
-		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-		defer cancel()
-		outs, err := s.deps.Ingest.Append(ctx, body)
-		if err == nil && outs[0].Problem != nil {
-			err = outs[0].Problem
-		}
-		if err != nil {
-			s.deps.Log.Warn("socket.io chat message not stored", "err", err)
-			_ = sock.Emit("error", map[string]any{"message": "message not stored: " + err.Error()})
+		})
+		select {
+		case s.chatIn <- chatItem{sock: sock, event: ev}:
+		default:
+			_ = sock.Emit("error", map[string]any{"message": "server busy: message not stored"})
 		}
 	})
+}
+
+// storeChat stores the queued chat messages in batches until ctx is done.
+func (s *Server) storeChat(ctx context.Context) {
+	batch := make([]chatItem, 0, chatBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-s.chatIn:
+			batch = append(batch, it)
+		}
+	fill:
+		for len(batch) < chatBatch {
+			select {
+			case it := <-s.chatIn:
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		s.storeBatch(ctx, batch)
+	}
+}
+
+func (s *Server) storeBatch(ctx context.Context, batch []chatItem) {
+	body := []byte{'['}
+	for i, it := range batch {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, it.event...)
+	}
+	body = append(body, ']')
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
+	outs, err := s.deps.Ingest.Append(ctx, body)
+	for i, it := range batch {
+		why := err
+		if why == nil && outs[i].Problem != nil {
+			why = outs[i].Problem
+		}
+		if why != nil {
+			s.deps.Log.Warn("socket.io chat message not stored", "err", why)
+			_ = it.sock.Emit("error", map[string]any{"message": "message not stored: " + why.Error()})
+		}
+	}
 }
 
 // onNotifications rebroadcasts a client's `order:update` {orderId, status}

@@ -71,6 +71,8 @@ type Server struct {
 	chat  socket.Namespace
 	notes socket.Namespace
 	mount *mount
+	// chatIn queues /chat messages for storeChat.
+	chatIn chan chatItem
 }
 
 // New builds the server and its namespaces.
@@ -89,7 +91,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
 	opts.SetMaxHttpBufferSize(1 << 20)
-	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts)}
+	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts),
+		chatIn: make(chan chatItem, chatQueue)}
 	s.mount = newMount(s.io.ServeHandler(opts), cfg.WriteTimeout)
 	s.io.Use(s.authorize)
 	s.chat = s.io.Of(ChatNamespace, nil)
@@ -136,6 +139,12 @@ func handshakeToken(h *socket.Handshake) string {
 // ctx is done, then disconnects every client.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.io.Close(nil)
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		s.storeChat(ctx)
+	}()
+	defer func() { <-stored }()
 	for {
 		m := s.deps.Feed.Join(s.cfg.Buffer)
 		err := s.forward(ctx, m)

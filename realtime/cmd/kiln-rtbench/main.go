@@ -33,7 +33,7 @@ type options struct {
 	url, grpcAddr, key, token, nodeDir, only string
 	duration, sioDuration                    time.Duration
 	concurrency, batch                       int
-	sioClients, sioRate, pid                 int
+	sioClients, sioRate, sioProcs, pid       int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,10 +51,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.batch, "batch", 100, "grpc_publish: events per request")
 	fs.IntVar(&o.sioClients, "sio-clients", 2000, "socketio_fanout: connected /chat clients")
 	fs.IntVar(&o.sioRate, "sio-rate", 1000, "socketio_fanout: messages per second sent")
+	fs.IntVar(&o.sioProcs, "sio-procs", 2, "socketio_fanout: Node processes the clients are spread over")
 	fs.DurationVar(&o.sioDuration, "sio-duration", 10*time.Second, "socketio_fanout: sending time")
 	fs.IntVar(&o.pid, "pid", 0, "socketio_fanout: pid of the server whose RSS is measured (0: not measured)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.sioProcs < 1 || o.sioClients < o.sioProcs {
+		return fmt.Errorf("-sio-procs must be between 1 and -sio-clients")
 	}
 	for _, b := range strings.Split(o.only, ",") {
 		var err error
