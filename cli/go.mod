@@ -20,6 +20,7 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/kilnhq/kiln/notifier v0.0.0
+	github.com/kilnhq/kiln/webhooks v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
@@ -57,3 +58,5 @@ replace github.com/kilnhq/kiln/gateway => ../gateway
 replace github.com/kilnhq/kiln/standalone => ../deployments/standalone
 
 replace github.com/kilnhq/kiln/notifier => ../notifier
+
+replace github.com/kilnhq/kiln/webhooks => ../webhooks

@@ -97,7 +97,7 @@ func Execute(ctx context.Context, args []string, io IO) error {
 	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
 	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
 	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
-	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c))
+	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c), webhooksCommand(c))
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
