@@ -76,6 +76,7 @@ go build -o "$tmp/kiln-standalone" ./deployments/standalone/cmd/kiln-standalone
 go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
 go build -o "$tmp/kiln-gateway" ./gateway/cmd/gateway
 go build -o "$tmp/kiln-rtbench" ./realtime/cmd/kiln-rtbench
+go build -o "$tmp/kiln-webhooks" ./loadtest/cmd/kiln-webhooks
 
 http_port="$(free_port)"
 admin_port="$(free_port)"
@@ -106,6 +107,7 @@ fi
 
 env KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
 	MONGO_PORT="$mongo_port" GRPC_ADDR="127.0.0.1:$grpc_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
+	WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 \
 	"$tmp/kiln-standalone" >"$tmp/standalone.log" 2>&1 &
 pid=$!
 
@@ -169,4 +171,16 @@ if [[ "${BENCH_REALTIME:-1}" != 0 ]]; then
 	# shellcheck disable=SC2086
 	"$tmp/kiln-rtbench" -url "http://127.0.0.1:$http_port" -grpc "127.0.0.1:$grpc_port" -pid "$pid" \
 		-node-dir testsupport/node -only "$only" ${BENCH_REALTIME_FLAGS:-}
+fi
+
+# webhook_verify (Standard Webhooks verifications/s in process, against a
+# bare HMAC) and webhook_dispatch (200 endpoints x 1,000 events delivered
+# by the standalone's dispatcher to a local receiver, against the receiver
+# taking signed POSTs directly; the standalone's goroutines and RSS before
+# and at peak). The standalone's SSRF guard lets 127.0.0.0/8 through for it.
+# BENCH_WEBHOOKS=0 skips them; BENCH_WEBHOOKS_FLAGS passes kiln-webhooks flags.
+if [[ "${BENCH_WEBHOOKS:-1}" != 0 ]]; then
+	# shellcheck disable=SC2086
+	"$tmp/kiln-webhooks" -url "http://127.0.0.1:$http_port" -admin-url "http://127.0.0.1:$admin_port" \
+		${BENCH_WEBHOOKS_FLAGS:-}
 fi
