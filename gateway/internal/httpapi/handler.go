@@ -32,6 +32,8 @@ type Handler struct {
 	// Snapshots shares GET /metrics snapshots between requests (nil: one
 	// snapshot per request).
 	Snapshots *Snapshots
+	// HistoryBudget bounds a GET /events query MongoDB answers (0: 5 s).
+	HistoryBudget time.Duration
 	// Now is the clock the metrics window ends at.
 	Now func() time.Time
 	Log *slog.Logger
@@ -46,8 +48,8 @@ const (
 // storeTimeout bounds one read from MongoDB or Redis; a slower store is a 503.
 const storeTimeout = 10 * time.Second
 
-// historyBudget bounds a GET /events query answered by MongoDB.
-const historyBudget = 5 * time.Second
+// defaultHistoryBudget bounds a GET /events query answered by MongoDB.
+const defaultHistoryBudget = 5 * time.Second
 
 // headerSource names the store that answered GET /events.
 const (
@@ -79,12 +81,16 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 			return c.Send(page.Body)
 		}
 	}
-	hctx, hcancel := context.WithTimeout(ctx, historyBudget)
+	budget := h.HistoryBudget
+	if budget == 0 {
+		budget = defaultHistoryBudget
+	}
+	hctx, hcancel := context.WithTimeout(ctx, budget)
 	defer hcancel()
 	events, next, err := h.History.Find(hctx, q.Query)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && c.UserContext().Err() == nil {
-			return h.overBudget(err)
+			return h.overBudget(budget, err)
 		}
 		return h.storeError(err)
 	}
@@ -104,13 +110,13 @@ func (h *Handler) setNext(c *fiber.Ctx, q listQuery, next *readmodel.Cursor) {
 }
 
 // overBudget is the answer to a query the cache cannot answer and MongoDB
-// did not answer within historyBudget: on the embedded store every filter
+// did not answer within the budget: on the embedded store every filter
 // and sort reads every document.
-func (h *Handler) overBudget(err error) error {
-	h.Log.Warn("history query over budget", "budget", historyBudget, "err", err)
+func (h *Handler) overBudget(budget time.Duration, err error) error {
+	h.Log.Warn("history query over budget", "budget", budget, "err", err)
 	p := problem.New(http.StatusServiceUnavailable, "query-over-budget", "Query over budget", fmt.Sprintf("this query reaches past the recent-events cache and the history store "+
 		"did not answer it within %s (on the embedded store every filtered or sorted query reads every stored event); "+
-		"narrow it to recent events with from/to, or retry later", historyBudget))
+		"narrow it to recent events with from/to, or retry later", budget))
 	p.RetryAfter = 5
 	return p
 }
