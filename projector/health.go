@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/projector/status"
 )
 
 // dependencyOf names the store a projection writes.
@@ -88,4 +89,48 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	errs = append(errs, s.stalledErrors(time.Now()))
 	return errors.Join(errs...)
+}
+
+// statusEvery is how often each projection's status report is renewed
+// (well inside status.TTL); a change is published at the next tick.
+const statusEvery = 10 * time.Second
+
+// publishStatus publishes the projections' store health to the status
+// bucket, for `kiln projections`: on change, and every statusEvery.
+func (s *Service) publishStatus(ctx context.Context, now time.Time) {
+	if s.statusKV == nil {
+		kv, err := status.Open(ctx, s.deps.JetStream)
+		if err != nil {
+			s.warns.warn(s.deps.Log, "open projector status bucket", "err", err)
+			return
+		}
+		s.statusKV = kv
+	}
+	if s.statusSent == nil {
+		s.statusSent = map[string]statusSent{}
+	}
+	for _, h := range s.Health() {
+		last := s.statusSent[h.Projection]
+		if last.stalled == h.Stalled && now.Sub(last.at) < statusEvery {
+			continue
+		}
+		r := status.Report{
+			Projection: h.Projection, Process: s.owner, Dependency: h.Dependency, Stalled: h.Stalled,
+			Failures: h.Failures, At: now,
+		}
+		if h.Stalled {
+			r.Since, r.LastError = h.Since, h.LastErr
+		}
+		if err := status.Publish(ctx, s.statusKV, r); err != nil {
+			s.warns.warn(s.deps.Log, "publish projector status", "err", err)
+			return
+		}
+		s.statusSent[h.Projection] = statusSent{stalled: h.Stalled, at: now}
+	}
+}
+
+// statusSent is the last report published for a projection.
+type statusSent struct {
+	stalled bool
+	at      time.Time
 }

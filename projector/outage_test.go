@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kilnhq/kiln/projector/status"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/testsupport"
 )
@@ -76,6 +77,9 @@ func TestStoreOutageIsRetriedNeverPoison(t *testing.T) {
 		return err != nil && strings.Contains(err.Error(), "history waits for mongodb")
 	}, 60*time.Second, 20*time.Millisecond)
 	require.EqualValues(t, 1, testutil.ToFloat64(stalledGauge(t, reg, Counters)))
+	require.Eventually(t, func() bool { // what `kiln projections` shows
+		return reported(t, e, Counters, true) && reported(t, e, History, true)
+	}, 30*time.Second, 50*time.Millisecond, "the status bucket reports both stalled")
 	// Many AckWaits pass: the old loop would have terminated every event.
 	// (This wait is the outage being tested, not a synchronisation.)
 	time.Sleep(15 * time.Second)
@@ -86,12 +90,29 @@ func TestStoreOutageIsRetriedNeverPoison(t *testing.T) {
 	e.requireExact(t)
 	require.Eventually(t, func() bool { return svc.Ready(context.Background()) == nil },
 		60*time.Second, 50*time.Millisecond, "ready again once the stores answer")
+	require.Eventually(t, func() bool { return reported(t, e, Counters, false) && reported(t, e, History, false) },
+		30*time.Second, 50*time.Millisecond, "the status bucket reports both resumed")
 	errs, err := readmodel.NewLedger(e.db).Errors(context.Background(), 10)
 	require.NoError(t, err)
 	require.Empty(t, errs, "a store error is never poison")
 	require.EqualValues(t, 0, testutil.ToFloat64(stalledGauge(t, reg, Counters)))
 	t.Logf("%d WARN lines during the outage", warns.Load())
 	require.Less(t, warns.Load(), int64(40), "an outage logs a few lines, not one per event (1,000 events)")
+}
+
+// reported says whether the status bucket holds a report on projection
+// with the given stalled state, naming its store.
+func reported(t *testing.T, e *testEnv, projection string, stalled bool) bool {
+	reports, err := status.List(context.Background(), e.js)
+	if err != nil {
+		return false
+	}
+	for _, r := range reports {
+		if r.Projection == projection && r.Stalled == stalled && r.Dependency == dependencyOf(projection) {
+			return true
+		}
+	}
+	return false
 }
 
 func stalledGauge(t *testing.T, reg *prometheus.Registry, projection string) prometheus.Collector {

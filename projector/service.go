@@ -56,6 +56,10 @@ type Service struct {
 	// health tracks each projection's store outages (health.go).
 	healthMu sync.Mutex
 	health   map[string]*consume.Health
+	// statusKV and statusSent: the status bucket and what was last
+	// published to it (watch goroutine only; health.go).
+	statusKV   jetstream.KeyValue
+	statusSent map[string]statusSent
 	// replayFetch, when set, replaces the counters rebuild's fetch (tests).
 	replayFetch func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error)
 	// wrap lets tests interpose on a projection (crash simulations).

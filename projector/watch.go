@@ -23,6 +23,7 @@ func (s *Service) watch(ctx context.Context) error {
 			s.checkpoint(ctx, name)
 		}
 		s.watchRecent(ctx)
+		s.publishStatus(ctx, time.Now())
 		started, err := s.counters.Started(ctx, time.Now())
 		if err != nil {
 			s.warns.warn(s.deps.Log, "check counters", "err", err)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/kilnhq/kiln/projector/replay"
+	"github.com/kilnhq/kiln/projector/status"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -18,7 +20,7 @@ import (
 func projectionsCommand(c *conn) *cobra.Command {
 	return &cobra.Command{
 		Use:   "projections",
-		Short: "Show each projection's checkpoint, lag, generation, replay and last error",
+		Short: "Show each projection's checkpoint, lag, store status, generation, replay and last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -38,11 +40,13 @@ func projectionsCommand(c *conn) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("stream %s: %w", schemas.StreamName, err)
 			}
-			states, err := replay.States(ctx, db)
-			if err != nil {
-				return err
-			}
-			errs, err := readmodel.NewLedger(db).Errors(ctx, 100)
+			// A store that is down is what this command is often run to
+			// see: its columns say so, the others are still shown.
+			storeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			states, statesErr := replay.States(storeCtx, db)
+			errs, errsErr := readmodel.NewLedger(db).Errors(storeCtx, 100)
+			reports, err := status.List(ctx, js)
 			if err != nil {
 				return err
 			}
@@ -54,17 +58,49 @@ func projectionsCommand(c *conn) *cobra.Command {
 				recentProjection: func(ctx context.Context) (int64, error) { return readmodel.CountersGeneration(ctx, rdb) },
 			}
 			w := tabwriter.NewWriter(c.io.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG\tGENERATION\tREPLAY\tLAST ERROR")
+			fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG\tSTATUS\tGENERATION\tREPLAY\tLAST ERROR")
 			for _, name := range append(slices.Clone(replay.All), recentProjection) {
 				checkpoint, lag := consumerState(ctx, stream, "projector-"+name)
-				gen, err := gens[name](ctx)
-				if err != nil {
-					return err
+				gen := "?"
+				if g, err := gens[name](storeCtx); err == nil {
+					gen = fmt.Sprint(g)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", name, checkpoint, lag, gen, replayNote(states, name), lastError(errs, name))
+				replayCol, lastErr := "?", "?"
+				if statesErr == nil {
+					replayCol = replayNote(states, name)
+				}
+				if errsErr == nil {
+					lastErr = lastError(errs, name)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, checkpoint, lag,
+					statusNote(reports, name, time.Now()), gen, replayCol, lastErr)
 			}
 			return w.Flush()
 		},
+	}
+}
+
+// statusNote summarises the projector processes' reports on a projection:
+// "ok (2 processes)", or since when and on what it is stalled.
+func statusNote(reports []status.Report, name string, now time.Time) string {
+	n := 0
+	for _, r := range reports {
+		if r.Projection != name {
+			continue
+		}
+		n++
+		if r.Stalled {
+			return fmt.Sprintf("stalled %s: waits for %s (%d attempts): %s",
+				now.Sub(r.Since).Round(time.Second), r.Dependency, r.Failures, r.LastError)
+		}
+	}
+	switch n {
+	case 0:
+		return "-"
+	case 1:
+		return "ok"
+	default:
+		return fmt.Sprintf("ok (%d processes)", n)
 	}
 }
 
