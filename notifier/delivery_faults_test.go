@@ -2,7 +2,10 @@ package notifier
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +72,55 @@ func TestMongoOutageDoesNotCountAsDeliveryAttempts(t *testing.T) {
 	a := e.alerts(t)[0]
 	require.Equal(t, readmodel.DeliveryDead, a.Deliveries[0].Status)
 	require.Equal(t, 3, a.Deliveries[0].Attempts)
+}
+
+// Slack and the SMTP server both down for the outage (Slack answering 503,
+// the SMTP server unreachable), then back: every alert is delivered once
+// on each channel, none went to the DLQ. The full fault suite
+// (KILN_FAULTS=1) holds them down 60 s with second-scale backoff; the
+// attempts must outlast it (NOTIFIER_MAX_ATTEMPTS 8 at 1 s doubling is
+// 127 s; the default 5 attempts is 15 s, after which alerts wait in the
+// DLQ for a redrive).
+func TestSlackAndSMTPDownThenDeliveredOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	down, env := 2*time.Second, map[string]string{"NOTIFIER_MAX_ATTEMPTS": "8", "NOTIFIER_BACKOFF_BASE": "50ms",
+		"NOTIFIER_BACKOFF_MAX": "1s"}
+	if os.Getenv("KILN_FAULTS") != "" {
+		down, env = 60*time.Second, map[string]string{"NOTIFIER_MAX_ATTEMPTS": "8", "NOTIFIER_BACKOFF_BASE": "1s",
+			"NOTIFIER_BACKOFF_MAX": "5m"}
+	}
+	e := newEnv(t, slackOnly, env)
+	proxy := testsupport.StartProxy(t, net.JoinHostPort(e.smtp.Host, strconv.Itoa(e.smtp.Port)))
+	_, port, err := net.SplitHostPort(proxy.Addr())
+	require.NoError(t, err)
+	e.cfg.SMTPPort, err = strconv.Atoi(port)
+	require.NoError(t, err)
+	e.slack.Fail(http.StatusServiceUnavailable)
+	proxy.Cut()
+	e.start(t, nil)
+	const alerts = 5
+	for i := range alerts {
+		e.publish(t, event("o"+strconv.Itoa(i), "order.created", "u1", time.Now().UnixMilli(), ""))
+	}
+	require.Eventually(t, func() bool { return len(e.slack.Requests()) >= alerts }, time.Minute, 20*time.Millisecond,
+		"every alert was tried on Slack while it was down")
+	time.Sleep(down) // the outage
+	e.slack.Fail(http.StatusOK)
+	proxy.Restore()
+	back := time.Now()
+	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == alerts && len(e.smtp.Messages()) == alerts },
+		5*time.Minute, 50*time.Millisecond, "delivered after the outage")
+	recovery := time.Since(back)
+	e.settle(t)
+	require.Len(t, e.slack.Delivered(), alerts, "once each on Slack")
+	require.Len(t, e.smtp.Messages(), alerts, "once each by email")
+	letters, err := dlq.List(ctx, e.js)
+	require.NoError(t, err)
+	require.Empty(t, letters)
+	for _, a := range e.alerts(t) {
+		require.Equal(t, readmodel.DeliverySent, a.Status, "alert %s", a.ID)
+	}
+	t.Logf(`{"fault":"Slack and SMTP down %s","alerts":%d,"slack":%d,"email":%d,"dlq":0,"recovery_s":%.1f}`,
+		down, alerts, len(e.slack.Delivered()), len(e.smtp.Messages()), recovery.Seconds())
 }
