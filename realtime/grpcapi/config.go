@@ -25,6 +25,10 @@ type Config struct {
 	// orders.OrderService, whose message has none while the order.created
 	// schema requires one (ISO 4217 code).
 	DefaultCurrency string `env:"ORDERS_DEFAULT_CURRENCY" envDefault:"USD"`
+	// CatchUpWait is how long GetOrders waits for the orders projection to
+	// reach the events stored when the call came (so an order just created
+	// is listed); past it the call answers from the model as it is.
+	CatchUpWait time.Duration `env:"ORDERS_CATCH_UP_WAIT" envDefault:"2s"`
 }
 
 // Validate reports every invalid setting, naming its env var.
@@ -45,6 +49,9 @@ func (c *Config) Validate() error {
 	if c.SlowTimeout < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("GRPC_SLOW_TIMEOUT must be at least 10ms, got %s", c.SlowTimeout))
 	}
+	if c.CatchUpWait < 0 {
+		errs = append(errs, fmt.Errorf("ORDERS_CATCH_UP_WAIT must not be negative, got %s", c.CatchUpWait))
+	}
 	if len(c.DefaultCurrency) != 3 || strings.ToUpper(c.DefaultCurrency) != c.DefaultCurrency {
 		errs = append(errs, fmt.Errorf("ORDERS_DEFAULT_CURRENCY must be a 3-letter upper-case ISO 4217 code, got %q", c.DefaultCurrency))
 	}
@@ -54,5 +61,6 @@ func (c *Config) Validate() error {
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
 	return Config{Addr: ":9090", MaxMessageBytes: 4 << 20, UnaryTimeout: 30 * time.Second,
-		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD"}
+		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD",
+		CatchUpWait: 2 * time.Second}
 }

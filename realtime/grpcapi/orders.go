@@ -135,6 +135,7 @@ func (s *Server) storedOrder(ctx context.Context, seq uint64) (*ordersv1.OrderMe
 func (o *orderService) GetOrders(req *ordersv1.GetOrdersRequest, stream ordersv1.OrderService_GetOrdersServer) error {
 	ctx, cancel := context.WithTimeout(stream.Context(), o.s.cfg.UnaryTimeout)
 	defer cancel()
+	o.s.waitOrdersProjected(ctx)
 	list, err := o.s.deps.Orders.List(ctx, req.GetStatus())
 	if err != nil {
 		if ctx.Err() != nil {
