@@ -1,5 +1,6 @@
-// Package gateway is Kiln's read API: the event history (GET /events,
-// GET /events/{id}) from MongoDB, the metric counters (GET /metrics) from
+// Package gateway is Kiln's read API: the event history (GET /events from
+// the recent-events cache in Redis when it holds the page, else MongoDB;
+// GET /events/{id} from MongoDB), the metric counters (GET /metrics) from
 // Redis, the live stream (GET /stream) from JetStream, the API's OpenAPI
 // document and interactive docs, and the web dashboard (GET /). Standalone
 // mode mounts it with Register beside ingest and runs (*Service).Run;
