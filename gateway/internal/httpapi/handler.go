@@ -16,6 +16,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
@@ -89,7 +90,7 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	defer hcancel()
 	events, next, err := h.History.Find(hctx, q.Query)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && c.UserContext().Err() == nil {
+		if errors.Is(err, context.DeadlineExceeded) && c.UserContext().Err() == nil && !unreachable(err) {
 			return h.overBudget(budget, err)
 		}
 		return h.storeError(err)
@@ -107,6 +108,13 @@ func (h *Handler) setNext(c *fiber.Ctx, q listQuery, next *readmodel.Cursor) {
 		c.Set(headerNextCursor, next.String())
 		c.Set(headerLink, nextLink(c.Path(), q.raw, *next))
 	}
+}
+
+// unreachable reports a deadline spent finding a server (the store is down),
+// not running the query.
+func unreachable(err error) bool {
+	var sse topology.ServerSelectionError
+	return errors.As(err, &sse)
 }
 
 // overBudget is the answer to a query the cache cannot answer and MongoDB
