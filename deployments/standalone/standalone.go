@@ -43,7 +43,9 @@ func (c *Config) loggerAt(w io.Writer, level slog.Level) *slog.Logger {
 // deps are the started dependencies, stopped in reverse order.
 type deps struct {
 	natsURL, mongoURI, redisURL string
-	stops                       []func()
+	// embeddedMongo: mongoURI is the embedded FerretDB (see connect).
+	embeddedMongo bool
+	stops         []func()
 }
 
 func (d *deps) stop() {
@@ -71,6 +73,7 @@ func startDeps(cfg Config, log, ferretLog *slog.Logger) (*deps, error) {
 			return d, err
 		}
 		d.mongoURI, d.stops = fdb.URI(), append(d.stops, fdb.Shutdown)
+		d.embeddedMongo = true
 	}
 	if d.redisURL == "" {
 		url, stop, err := startRedis(cfg, log)
@@ -112,6 +115,10 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
+// embeddedMongoPool bounds the connections (so the commands in flight)
+// of the services to the embedded FerretDB.
+const embeddedMongoPool = 32
+
 // clients are the connections the services share.
 type clients struct {
 	mongo *mongo.Client
@@ -124,7 +131,14 @@ type clients struct {
 func connect(d *deps, log *slog.Logger) (*clients, error) {
 	c := &clients{}
 	var err error
-	if c.mongo, err = mongo.Connect(options.Client().ApplyURI(d.mongoURI)); err != nil {
+	mopts := options.Client().ApplyURI(d.mongoURI)
+	if d.embeddedMongo {
+		// FerretDB v1 serves every command from a pool of 100 SQLite
+		// connections, and some commands hold several: bound the
+		// commands all services send at once well below that.
+		mopts.SetMaxPoolSize(embeddedMongoPool)
+	}
+	if c.mongo, err = mongo.Connect(mopts); err != nil {
 		return c, fmt.Errorf("mongo %s: %w", d.mongoURI, err)
 	}
 	redisOpts, err := redis.ParseURL(d.redisURL)
