@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -21,8 +22,9 @@ import (
 // stream ends, to whatever gateway url() names, and records every event
 // sequence it gets.
 type resumer struct {
-	mu   sync.Mutex
-	seqs []uint64
+	start uint64 // the position of its first connection
+	mu    sync.Mutex
+	seqs  []uint64
 	// resumes counts connections after the first that reached the stream.
 	resumes atomic.Int32
 }
@@ -31,7 +33,7 @@ func (r *resumer) last() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.seqs) == 0 {
-		return 0
+		return r.start
 	}
 	return r.seqs[len(r.seqs)-1]
 }
@@ -42,9 +44,7 @@ func (r *resumer) run(ctx context.Context, client *http.Client, url func() strin
 		if err != nil {
 			return
 		}
-		if !first {
-			req.Header.Set("Last-Event-ID", strconv.FormatUint(r.last(), 10))
-		}
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(r.last(), 10))
 		resp, err := client.Do(req)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			if err == nil {
@@ -86,8 +86,10 @@ func TestGatewayRestartWith500ResumingClients(t *testing.T) {
 	const clients, before, during, after = 500, 100, 50, 50
 	ns := testsupport.StartNATS(t)
 	js := ns.JetStream(t)
+	_, err := schemas.EnsureStream(context.Background(), js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	publish(t, js, same(before, "tick", "u1")...) // history the clients never see
 	g := newLiveGateway(t, liveOptions{nats: ns})
-	publish(t, js, same(before, "tick", "u1")...)
 
 	var current atomic.Pointer[string]
 	current.Store(&g.url)
@@ -98,10 +100,9 @@ func TestGatewayRestartWith500ResumingClients(t *testing.T) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	rs := make([]*resumer, clients)
 	for i := range rs {
-		rs[i] = &resumer{}
+		rs[i] = &resumer{start: before} // each starts after the history, whenever it connects
 		wg.Go(func() { rs[i].run(ctx, client, url) })
 	}
-	// Connected clients start at the next live event.
 	require.Eventually(t, func() bool { return promValue(g.reg, "kiln_gateway_sse_clients") == clients },
 		2*time.Minute, 50*time.Millisecond, "every client connected")
 	publish(t, js, same(1, "tick", "u1")...)
@@ -120,8 +121,9 @@ func TestGatewayRestartWith500ResumingClients(t *testing.T) {
 
 	// Count the JetStream API requests from here on.
 	var calls atomic.Int64
+	var sub *nats.Subscription
 	nc := ns.Connect(t)
-	sub, err := nc.Subscribe("$JS.API.>", func(*nats.Msg) { calls.Add(1) })
+	sub, err = nc.Subscribe("$JS.API.>", func(*nats.Msg) { calls.Add(1) })
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
@@ -145,4 +147,23 @@ func TestGatewayRestartWith500ResumingClients(t *testing.T) {
 	// A consumer per client was >= 3 requests each (stream info, create,
 	// delete): 1500+. The hub's own start takes a handful.
 	require.Less(t, apiCalls, int64(50), "JetStream API requests do not grow with the resuming clients")
+}
+
+// A resume position beyond the last sequence — up to the largest uint64 —
+// is just live: it never wraps around into a replay of the whole stream.
+func TestStreamSinceBeyondTheEndIsJustLive(t *testing.T) {
+	t.Parallel()
+	g := newLiveGateway(t, liveOptions{})
+	publish(t, g.js, same(5, "a", "u1")...)
+	for _, since := range []string{"6", "1000", "18446744073709551614", "18446744073709551615"} {
+		c := openStream(t, g.url+"/stream?since="+since)
+		c.requireConnected(t)
+		h := openStream(t, g.url+"/stream", "Last-Event-ID", since)
+		h.requireConnected(t)
+		seqs := publish(t, g.js, same(1, "a", "u1")...)
+		require.Equal(t, seqs, c.eventsUntil(t, seqs[0]), "since=%s: only what came after", since)
+		require.Equal(t, seqs, h.eventsUntil(t, seqs[0]), "Last-Event-ID %s: only what came after", since)
+		c.close()
+		h.close()
+	}
 }

@@ -72,6 +72,10 @@ func (s *session) resume() error {
 	if err != nil {
 		err = s.stopped(err)
 	}
+	// The bounds may be a second old; the hub has fanned out up to its
+	// lastSeq, which is stored for sure (read before the connected frame
+	// too: an event stored after the client saw it is never skipped).
+	last = max(last, s.hub.fannedOut())
 	if cerr := s.control(connectedFrame); cerr != nil || err != nil {
 		return errors.Join(cerr, err)
 	}

@@ -184,6 +184,13 @@ func (h *Hub) subscribe(s *session, catchingUp bool) (*mailbox, uint64, error) {
 	return s.box, h.lastSeq, nil
 }
 
+// fannedOut is the last sequence fanned out.
+func (h *Hub) fannedOut() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastSeq
+}
+
 // recentCovers reports whether the recent events hold every event after
 // cursor up to the last fanned out. The hub must be ready.
 func (h *Hub) recentCovers(cursor uint64) bool {
