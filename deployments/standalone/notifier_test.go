@@ -59,7 +59,7 @@ func TestStandaloneRunsTheNotifierWithTheExampleRules(t *testing.T) {
 func TestNotifierIsADefaultService(t *testing.T) {
 	cfg, err := standalone.LoadConfig(map[string]string{})
 	require.NoError(t, err)
-	require.Equal(t, []string{"ingest", "projector", "notifier", "gateway"}, cfg.Services)
+	require.Contains(t, cfg.Services, "notifier")
 
 	_, err = standalone.LoadConfig(map[string]string{"NOTIFIER_MAX_ATTEMPTS": "0"})
 	require.ErrorContains(t, err, "NOTIFIER_MAX_ATTEMPTS")

@@ -27,6 +27,7 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 	adminPort := strconv.Itoa(testsupport.FreePort(t))
 	cfg, err := standalone.LoadConfig(map[string]string{
 		"KILN_DATA_DIR": t.TempDir(), "PORT": port, "ADMIN_PORT": adminPort,
+		"GRPC_ADDR": "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
 		"NATS_PORT": strconv.Itoa(testsupport.FreePort(t)), "MONGO_URI": mongo.URI(),
 		"REDIS_URL": "redis://" + redisProxy.Addr(), "KILN_SERVICES": "ingest,projector,gateway",
 	})

@@ -45,6 +45,7 @@ func runStandalone(t *testing.T, mongoURI string) (log *syncBuffer, dir string, 
 	cfg, err := standalone.LoadConfig(map[string]string{
 		"KILN_DATA_DIR": dir, "PORT": port, "ADMIN_PORT": strconv.Itoa(testsupport.FreePort(t)),
 		"NATS_PORT": strconv.Itoa(testsupport.FreePort(t)), "MONGO_URI": mongoURI,
+		"GRPC_ADDR":     "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
 		"KILN_SERVICES": "ingest,projector,gateway",
 	})
 	require.NoError(t, err)
