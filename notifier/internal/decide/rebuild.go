@@ -11,10 +11,11 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 )
 
-// rebuildFetchWait bounds one fetch of a rebuild: an empty fetch is not the
-// end of the rebuild (a loaded server may answer a pull with nothing for a
-// moment), only reaching the sequence it set out to reach is.
-const rebuildFetchWait = time.Second
+// rebuildRetry is the pause after an empty fetch of a rebuild: an empty
+// fetch is not the end of the rebuild (a loaded server may answer a pull
+// with nothing for a moment), only reaching the sequence it set out to
+// reach, or the server having nothing left to deliver, is.
+const rebuildRetry = 50 * time.Millisecond
 
 // rebuild refills the threshold windows after a restart: it reads the
 // events stored since twice the longest window ago (but not before the
@@ -69,21 +70,26 @@ func (c *Consumer) rebuild(ctx context.Context, consumerCreated time.Time) error
 func readUpTo(ctx context.Context, cons jetstream.Consumer, end uint64, observe func(*schemas.Event)) (int, error) {
 	n := 0
 	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(rebuildFetchWait))
+		batch, err := cons.FetchNoWait(1000)
 		if err != nil {
 			return n, err
 		}
 		got := 0
+		done := false
 		for m := range batch.Messages() {
 			got++
+			if done {
+				continue // past end: drained, not counted
+			}
 			ev, meta, err := schemas.DecodeMsg(m)
 			if err == nil {
 				observe(&ev)
 				n++
 			}
-			if meta != nil && meta.Sequence.Stream >= end {
-				return n, nil
-			}
+			done = meta != nil && (meta.Sequence.Stream >= end || meta.NumPending == 0)
+		}
+		if done {
+			return n, nil
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return n, err
@@ -102,6 +108,11 @@ func readUpTo(ctx context.Context, cons jetstream.Consumer, end uint64, observe 
 		}
 		if info.NumPending == 0 {
 			return n, nil
+		}
+		select { // a pull answered empty while messages are pending: ask again shortly
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(rebuildRetry):
 		}
 	}
 }
