@@ -43,7 +43,7 @@ type Config struct {
 	// RulesFile is a YAML or JSON rules file; empty uses the example rules
 	// built into the binary (rules.example.yaml).
 	RulesFile   string        `env:"NOTIFIER_RULES_FILE"`
-	MaxAttempts int           `env:"NOTIFIER_MAX_ATTEMPTS" envDefault:"5"`
+	MaxAttempts int           `env:"NOTIFIER_MAX_ATTEMPTS" envDefault:"10"`
 	BackoffBase time.Duration `env:"NOTIFIER_BACKOFF_BASE" envDefault:"1s"`
 	BackoffMax  time.Duration `env:"NOTIFIER_BACKOFF_MAX" envDefault:"5m"`
 	AckWait     time.Duration `env:"NOTIFIER_ACK_WAIT" envDefault:"30s"`

@@ -19,7 +19,7 @@ func TestLoadConfig(t *testing.T) {
 	cfg, err := LoadConfig(map[string]string{})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9104", cfg.AdminAddr)
-	require.Equal(t, 5, cfg.MaxAttempts)
+	require.Equal(t, 10, cfg.MaxAttempts)
 	require.Equal(t, time.Second, cfg.BackoffBase)
 	require.Equal(t, 5*time.Minute, cfg.BackoffMax)
 	require.Equal(t, []string{"log"}, cfg.Channels(), "Slack and email are off unless configured")

@@ -47,7 +47,7 @@ const storeTimeout = 5 * time.Second
 
 // Defaults of Config's zero fields (the notifier's configuration defaults).
 const (
-	DefaultMaxAttempts = 5
+	DefaultMaxAttempts = 10
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 5 * time.Minute
 	DefaultAckWait     = 30 * time.Second
