@@ -28,3 +28,29 @@ func EventType(subject string) (string, bool) {
 	t, ok := strings.CutPrefix(subject, SubjectPrefix)
 	return t, ok && t != ""
 }
+
+// MatchType reports whether the event type typ matches pattern with NATS
+// wildcard semantics: '*' is one token, a trailing '>' one or more tokens
+// (the filters of the live stream, gRPC Subscribe and webhook endpoints).
+func MatchType(pattern, typ string) bool {
+	for {
+		p, prest, pmore := strings.Cut(pattern, ".")
+		t, trest, tmore := strings.Cut(typ, ".")
+		switch p {
+		case ">":
+			return t != ""
+		case "*":
+			if t == "" {
+				return false
+			}
+		default:
+			if p != t {
+				return false
+			}
+		}
+		if !pmore || !tmore {
+			return pmore == tmore
+		}
+		pattern, typ = prest, trest
+	}
+}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/webhooks/signature"
 )
@@ -73,35 +73,11 @@ func (e *Endpoint) Wants(typ string) bool {
 		return true
 	}
 	for _, f := range e.Filters {
-		if MatchType(f, typ) {
+		if schemas.MatchType(f, typ) {
 			return true
 		}
 	}
 	return false
-}
-
-// MatchType reports whether typ matches pattern with NATS wildcard rules.
-func MatchType(pattern, typ string) bool {
-	for {
-		p, prest, pmore := strings.Cut(pattern, ".")
-		t, trest, tmore := strings.Cut(typ, ".")
-		switch p {
-		case ">":
-			return t != ""
-		case "*":
-			if t == "" {
-				return false
-			}
-		default:
-			if p != t {
-				return false
-			}
-		}
-		if !pmore || !tmore {
-			return pmore == tmore
-		}
-		pattern, typ = prest, trest
-	}
 }
 
 var filterPattern = regexp.MustCompile(`^(\*|[A-Za-z0-9_-]+)(\.(\*|[A-Za-z0-9_-]+))*(\.>)?$|^>$`)

@@ -1,8 +1,6 @@
 package live
 
 import (
-	"strings"
-
 	"github.com/kilnhq/kiln/schemas"
 )
 
@@ -33,7 +31,7 @@ func (f Filter) Match(typ, user string) bool {
 		return true
 	}
 	for _, p := range f.Types {
-		if MatchType(p, typ) {
+		if schemas.MatchType(p, typ) {
 			return true
 		}
 	}
@@ -57,29 +55,4 @@ func (f Filter) subjects() []string {
 		return []string{schemas.Subject(f.Types[0])}
 	}
 	return []string{schemas.SubjectAll}
-}
-
-// MatchType reports whether the event type typ matches pattern, with NATS
-// wildcard semantics ('*' one token, trailing '>' one or more tokens).
-func MatchType(pattern, typ string) bool {
-	for {
-		p, prest, pmore := strings.Cut(pattern, ".")
-		t, trest, tmore := strings.Cut(typ, ".")
-		switch p {
-		case ">":
-			return t != ""
-		case "*":
-			if t == "" {
-				return false
-			}
-		default:
-			if p != t {
-				return false
-			}
-		}
-		if !pmore || !tmore {
-			return pmore == tmore
-		}
-		pattern, typ = prest, trest
-	}
 }
