@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -135,14 +136,20 @@ func (e *testEnv) requireExact(t *testing.T) {
 	for typ, n := range e.sent {
 		want[typ] = int64(n)
 	}
-	require.Eventually(t, func() bool {
+	// Generous: under -race on a loaded 2-core machine the FerretDB history
+	// can take minutes; the last state seen is in the failure message.
+	var seen string
+	ok := assert.Eventually(t, func() bool {
 		n, err := history.Count(ctx)
+		seen = fmt.Sprintf("history %d (err %v)", n, err)
 		if err != nil || n != int64(e.total()) {
 			return false
 		}
 		m, err := counters.Snapshot(ctx, time.Now())
+		seen += fmt.Sprintf(", counters %d (err %v)", m.Total, err)
 		return err == nil && m.Total == int64(e.total())
-	}, 60*time.Second, 50*time.Millisecond, "read models never reached %d events", e.total())
+	}, 3*time.Minute, 50*time.Millisecond)
+	require.True(t, ok, "read models never reached %d events; last seen: %s", e.total(), seen)
 
 	m, err := counters.Snapshot(ctx, time.Now())
 	require.NoError(t, err)
