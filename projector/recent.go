@@ -139,6 +139,7 @@ func (s *Service) replayRecent(ctx context.Context, upTo uint64) (int, error) {
 		return 0, fmt.Errorf("recent replay consumer: %w", err)
 	}
 	total, lastRenew := 0, time.Now()
+	var pos uint64 // the last sequence read
 	for {
 		batch, err := oc.Fetch(1000, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -165,8 +166,23 @@ func (s *Service) replayRecent(ctx context.Context, upTo uint64) (int, error) {
 			}
 			total += len(events)
 		}
-		if last >= upTo || last == 0 || ctx.Err() != nil {
+		if last >= upTo || ctx.Err() != nil {
 			return total, ctx.Err()
+		}
+		if last == 0 {
+			// An empty fetch ends nothing by itself (a busy server can leave
+			// a wait empty, and MarkComplete would then claim a cache that
+			// misses events): only a stream that holds nothing more does,
+			// as in replayCounters.
+			info, err := s.stream.Info(ctx)
+			if err != nil {
+				return total, fmt.Errorf("recent replay: stream info: %w", err)
+			}
+			if info.State.Msgs == 0 || info.State.LastSeq <= pos {
+				return total, nil
+			}
+		} else {
+			pos = last
 		}
 		if time.Since(lastRenew) > rebuildLease/3 {
 			if ok, err := s.recent.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
