@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -85,10 +86,27 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// AdminOption adds an optional part to the admin listener.
+type AdminOption func(*fiber.App)
+
+// WithPprof serves net/http/pprof's profiles under /debug/pprof/ when
+// enabled is true (ADMIN_PPROF); off, those paths are 404 like any other
+// unknown path.
+func WithPprof(enabled bool) AdminOption {
+	return func(app *fiber.App) {
+		if enabled {
+			app.Use(pprof.New())
+		}
+	}
+}
+
 // NewAdminApp returns the admin listener's app: /metrics (Prometheus),
-// /healthz and /readyz.
-func NewAdminApp(reg *prometheus.Registry, ready ReadyFunc, log *slog.Logger) *fiber.App {
+// /healthz and /readyz, and what opts add.
+func NewAdminApp(reg *prometheus.Registry, ready ReadyFunc, log *slog.Logger, opts ...AdminOption) *fiber.App {
 	app := NewApp(AppConfig{BodyLimit: 64 * 1024, Log: log})
+	for _, opt := range opts {
+		opt(app)
+	}
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	RegisterHealth(app, ready)
 	return app
