@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
@@ -24,6 +25,8 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/fibertrace"
 	"github.com/kilnhq/kiln/webhooks/inbound"
 )
 
@@ -38,6 +41,8 @@ type Deps struct {
 	// Metrics receives ingest's Prometheus collectors.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
+	// Tracer records the request and append spans; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is a ready-to-mount ingest.
@@ -52,6 +57,7 @@ type Service struct {
 	metrics  *metrics.Ingest
 	// resolver settles writes left in doubt by an ack timeout; Run runs it.
 	resolver *publish.Resolver
+	tracer   trace.TracerProvider
 }
 
 // New prepares the stream and the id ledger and returns the service.
@@ -87,6 +93,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		keys:     httpserver.NewKeys(cfg.APIKeys...),
 		metrics:  m,
 		resolver: resolver,
+		tracer:   deps.Tracer,
 		handler: &httpapi.Handler{
 			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now, MaxFutureSkew: cfg.MaxFutureSkew},
 			Publisher:  publish.NewPublisher(js, ledger, resolver, cfg.PublishTimeout),
@@ -94,6 +101,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			MaxBatch:   cfg.MaxBatch,
 			RetryAfter: retryAfter,
 			Log:        deps.Log,
+			Tracer:     telemetry.Tracer(deps.Tracer, "github.com/kilnhq/kiln/ingest"),
 		},
 	}
 	if s.webhooks, err = inbound.NewHandler(cfg.Webhooks, webhookAppender{s.handler}, deps.Log); err != nil {
@@ -112,8 +120,12 @@ func (s *Service) Run(ctx context.Context) error {
 // Register mounts POST /events, behind API-key auth and the rate limit,
 // and POST /webhooks/:provider, authenticated by its signatures.
 func (s *Service) Register(r fiber.Router) {
+	if telemetry.Enabled(s.tracer) {
+		// A route of its own ahead of the webhook route: its c.Next runs it.
+		r.Post("/webhooks/:provider", fibertrace.Middleware(s.tracer, "/webhooks/:provider"))
+	}
 	s.webhooks.Register(r)
-	handlers := []fiber.Handler{s.countRejections, httpserver.RequireKey(s.keys, false)}
+	handlers := []fiber.Handler{fibertrace.Middleware(s.tracer, "/events"), s.countRejections, httpserver.RequireKey(s.keys, false)}
 	if s.cfg.RateLimit > 0 {
 		handlers = append(handlers, limiter.New(limiter.Config{
 			Max:               s.cfg.RateLimit,

@@ -12,6 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
@@ -43,6 +47,9 @@ type Handler struct {
 	// RetryAfter is the Retry-After, in seconds, sent with 503 answers.
 	RetryAfter int
 	Log        *slog.Logger
+	// Tracer records a span per append (one JetStream publish of the
+	// request's events); its context goes into every message's headers.
+	Tracer trace.Tracer
 }
 
 // ItemResult is one entry of a batch answer.
@@ -179,6 +186,15 @@ func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 	if len(events) == 0 {
 		return
 	}
+	tracer := h.Tracer
+	if tracer == nil {
+		tracer = noop.Tracer{}
+	}
+	ctx, span := tracer.Start(ctx, "append", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", schemas.StreamName),
+			attribute.Int("messaging.batch.message_count", len(events))))
+	defer span.End()
 	start := time.Now()
 	outcomes := h.Publisher.Publish(ctx, events)
 	h.Metrics.PublishLatency.Observe(time.Since(start).Seconds())
@@ -186,6 +202,7 @@ func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 		r := &results[positions[k]]
 		switch {
 		case out.Err != nil:
+			span.SetStatus(codes.Error, out.Err.Error())
 			h.Log.Warn("publish failed", "id", r.ID, "err", out.Err)
 			h.Metrics.Rejected.WithLabelValues(metrics.ReasonUnavailable).Inc()
 			r.Error = problem.Unavailable("JetStream did not confirm the write in time; retry with the same id", h.RetryAfter)

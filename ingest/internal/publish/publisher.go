@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // ErrUnavailable wraps every failure that means "JetStream did not confirm
@@ -95,6 +96,9 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 			results[i].Err = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
+	// The append span's context, once, for every message's headers.
+	traceHeader := nats.Header{}
+	telemetry.Inject(ctx, traceHeader)
 	sent := time.Now()
 	for i, e := range events {
 		if seq, ok := known[i]; ok {
@@ -104,7 +108,11 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 		if results[i].Err != nil {
 			continue
 		}
-		f, err := p.js.PublishMsgAsync(e.msg(), p.expect)
+		m := e.msg()
+		for k, v := range traceHeader {
+			m.Header[k] = v
+		}
+		f, err := p.js.PublishMsgAsync(m, p.expect)
 		if err != nil {
 			results[i].Err = fmt.Errorf("%w: publish %s: %v", ErrUnavailable, e.ID, err)
 			continue
