@@ -17,6 +17,8 @@ type Config struct {
 	HTTPAddr string `env:"GATEWAY_ADDR" envDefault:":8081"`
 	// AdminAddr is the admin listener: Prometheus /metrics, /healthz, /readyz.
 	AdminAddr string `env:"GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9102"`
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	// MongoURI is the MongoDB holding the event history.
 	MongoURI string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	// MongoDatabase is the database of the history collections.

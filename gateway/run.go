@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: bodyLimit, Log: log})
 	httpserver.RegisterHealth(app, svc.Ready)
 	svc.Register(app)
-	admin := httpserver.NewAdminApp(reg, svc.Ready, log)
+	admin := httpserver.NewAdminApp(reg, svc.Ready, log, httpserver.WithPprof(cfg.AdminPprof))
 
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	if err := svc.Ready(pctx); err != nil {

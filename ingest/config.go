@@ -30,6 +30,8 @@ type Config struct {
 	Stream        schemas.StreamOptions
 	// Webhooks configures POST /webhooks/:provider.
 	Webhooks inbound.Config
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 }
 
 // Validate reports the first invalid setting, naming its env var.

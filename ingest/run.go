@@ -29,7 +29,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.MaxBodyBytes, Log: log})
 	httpserver.RegisterHealth(app, svc.Ready)
 	svc.Register(app)
-	admin := httpserver.NewAdminApp(reg, svc.Ready, log)
+	admin := httpserver.NewAdminApp(reg, svc.Ready, log, httpserver.WithPprof(cfg.AdminPprof))
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(ctx, app, cfg.HTTPAddr, shutdownGrace, log) })
