@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
@@ -32,6 +33,8 @@ type Deps struct {
 	Redis     redis.UniversalClient
 	Metrics   prometheus.Registerer
 	Log       *slog.Logger
+	// Tracer records the projections' spans; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service runs the projections.
@@ -137,6 +140,7 @@ func (s *Service) spec(name string, p consume.Projection) consume.Spec {
 		AckWait:     s.cfg.AckWait,
 		MaxDeliver:  s.cfg.MaxDeliver,
 		PoisonAfter: s.cfg.PoisonAfter,
+		Tracer:      s.deps.Tracer,
 	}
 }
 

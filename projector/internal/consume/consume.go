@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -71,6 +72,8 @@ type Spec struct {
 	// Backoff bounds the waits between attempts while the store fails
 	// (defaults: 100ms growing to 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// Tracer records a span per batch and per message; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // ConsumerConfig is the durable consumer a Spec runs on.
@@ -173,7 +176,9 @@ func (s Spec) handle(ctx context.Context, q *queue, batch []jetstream.Msg) (unse
 	if len(events) == 0 {
 		return nil
 	}
+	bt := s.traceBatch(ctx, msgs)
 	err := s.applyUntilStored(ctx, q, msgs, events)
+	bt.end(err)
 	if ctx.Err() != nil {
 		return msgs // shutting down: whatever was written is idempotent; no ack
 	}
