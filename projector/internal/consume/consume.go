@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/redelivery"
 )
 
 // Projection applies batches of events. Apply must be idempotent: a batch may
@@ -214,7 +215,8 @@ func (s Spec) single(ctx context.Context, q *queue, m jetstream.Msg, ev schemas.
 	if merr != nil || int(meta.NumDelivered) >= s.PoisonAfter {
 		return s.poison(ctx, q, m, meta, err)
 	}
-	delay := time.Duration(1) << min(uint64(meta.NumDelivered), 5) * time.Second
+	// 2 s after the first delivery, doubling up to 32 s.
+	delay := redelivery.Delay(redelivery.Exponential(2*time.Second, 32*time.Second), meta.NumDelivered)
 	s.Log.Warn("event cannot be projected; retrying before recording it", "consumer", s.Durable,
 		"seq", ev.Seq, "delay", delay, "err", err)
 	_ = m.NakWithDelay(delay)

@@ -36,27 +36,26 @@ func IsUnprojectable(err error) bool {
 
 // Batch retries: a store may refuse a write for a moment (FerretDB's SQLite
 // answers SQLITE_BUSY to concurrent writers), so a failed batch is retried
-// whole a few times before its events are isolated one by one.
-const (
-	batchAttempts = 4
-	batchBackoff  = 50 * time.Millisecond
-)
+// whole a few times, 50 ms, 200 ms and 800 ms apart, before its events are
+// isolated one by one.
+const batchAttempts = 4
+
+func batchBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 4, MaxInterval: 800 * time.Millisecond}
+}
 
 // ApplyWithRetry applies events, retrying a failed write with backoff a few
 // times. Every projection is idempotent, so a retry after a partial write is
-// safe.
+// safe. An Unprojectable error is not retried; when ctx ends it returns the
+// last error, or ctx's error while waiting.
 func ApplyWithRetry(ctx context.Context, p Projection, events []schemas.Event) error {
-	var err error
-	for attempt := range batchAttempts {
-		if err = p.Apply(ctx, events); err == nil || ctx.Err() != nil || IsUnprojectable(err) {
-			return err
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := p.Apply(ctx, events)
+		if IsUnprojectable(err) || ctx.Err() != nil {
+			return struct{}{}, backoff.Permanent(err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(batchBackoff << (2 * attempt)):
-		}
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(batchBackoff()), backoff.WithMaxTries(batchAttempts))
 	return err
 }
 
