@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -15,11 +16,11 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 )
 
-// Restart backoff of the hub's consumer.
-const (
-	minRestartWait = 250 * time.Millisecond
-	maxRestartWait = 5 * time.Second
-)
+// restartBackoff spaces the restarts of the hub's consumer: 250 ms,
+// doubling up to 5 s, from 250 ms again after a consumer that ran a minute.
+func restartBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
+}
 
 // Run feeds the hub from the stream until ctx is done, then ends every
 // client's stream and returns nil. It keeps one ordered consumer on every
@@ -47,7 +48,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.opts.Snapshot != nil {
 		wg.Go(func() { every(ctx, h.opts.MetricsInterval, h.publishMetrics) })
 	}
-	wait := minRestartWait
+	restarts := restartBackoff()
 	for ctx.Err() == nil {
 		began := time.Now()
 		err := h.consume(ctx)
@@ -55,14 +56,14 @@ func (h *Hub) Run(ctx context.Context) error {
 			break
 		}
 		if time.Since(began) > time.Minute {
-			wait = minRestartWait
+			restarts.Reset()
 		}
+		wait := restarts.NextBackOff()
 		h.opts.Log.Warn("live stream consumer stopped; restarting", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, maxRestartWait)
 	}
 	h.shutdown()
 	wg.Wait()
