@@ -3,7 +3,9 @@ package publish
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +26,7 @@ type fixture struct {
 	ledger *Ledger
 }
 
-func newFixture(t *testing.T, window time.Duration) *fixture {
+func newFixture(t testing.TB, window time.Duration) *fixture {
 	t.Helper()
 	srv := testsupport.StartNATS(t)
 	nc, err := nats.Connect(srv.URL())
@@ -64,30 +66,38 @@ func (f *fixture) ledgerSeq(t *testing.T, id string) (uint64, bool) {
 	return seq, true
 }
 
-// slowKV is the real ledger bucket whose reads take a whole publish
-// timeout, as a slow or overloaded KV does.
-type slowKV struct {
-	jetstream.KeyValue
-	delay time.Duration
+// slowReserve is a JetStream connection whose ledger writes made before
+// any append (the reservations) take most of a publish timeout, as a slow
+// or overloaded KV does.
+type slowReserve struct {
+	jetstream.JetStream
+	delay    time.Duration
+	appended atomic.Bool
 }
 
-func (s slowKV) Get(_ context.Context, key string) (jetstream.KeyValueEntry, error) {
-	time.Sleep(s.delay)
-	return s.KeyValue.Get(context.Background(), key)
+func (s *slowReserve) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if !strings.HasPrefix(m.Subject, "$KV.") {
+		s.appended.Store(true)
+	} else if !s.appended.Load() {
+		time.Sleep(s.delay)
+	}
+	return s.JetStream.PublishMsgAsync(m, opts...)
 }
 
-// A slow ledger lookup must not eat the ack wait (the event would be
+// A slow ledger reservation must not eat the ack wait (the event would be
 // stored yet answered 503) nor the settle (the id would not be recorded).
-func TestSlowLookupDoesNotFailAnAckedEvent(t *testing.T) {
+func TestSlowReservationDoesNotFailAnAckedEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, time.Minute)
-	const timeout = 300 * time.Millisecond
-	f.ledger.kv = slowKV{KeyValue: f.ledger.kv, delay: timeout + 50*time.Millisecond}
-	p := NewPublisher(f.js, f.ledger, nil, timeout)
-	res := p.Publish(context.Background(), []Event{testEvent("slow-lookup", true)})
+	const timeout = 2 * time.Second
+	slow := &slowReserve{JetStream: f.js, delay: timeout * 9 / 10}
+	ledger, err := OpenLedger(context.Background(), slow, LedgerOptions{TTL: time.Hour})
+	require.NoError(t, err)
+	p := NewPublisher(slow, ledger, nil, timeout)
+	res := p.Publish(context.Background(), []Event{testEvent("slow-reserve", true)})
 	require.NoError(t, res[0].Err, "the ack arrived: the event is not answered 503")
 	require.NotZero(t, res[0].Seq)
-	seq, ok := f.ledgerSeq(t, "slow-lookup")
+	seq, ok := f.ledgerSeq(t, "slow-reserve")
 	require.True(t, ok, "settle ran on a context of its own")
 	require.Equal(t, res[0].Seq, seq)
 }
@@ -123,7 +133,7 @@ func TestLateDuplicateAnsweredFirstSeqNotDeleted(t *testing.T) {
 	ack, err := f.js.PublishMsg(ctx, msg)
 	require.NoError(t, err)
 	results := []Result{{Seq: ack.Sequence}}
-	require.NoError(t, f.ledger.settle(ctx, []Event{second}, results, nil))
+	require.NoError(t, f.ledger.settle(ctx, []Event{second}, results, claims{}))
 	require.Equal(t, Result{Seq: first.Sequence, Duplicate: true}, results[0])
 	require.EqualValues(t, 2, f.msgs(t), "the stored copy stays in the stream")
 }

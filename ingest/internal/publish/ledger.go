@@ -6,14 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // LedgerBucket is the KV bucket that remembers client event ids beyond the
@@ -26,22 +25,30 @@ type LedgerOptions struct {
 	TTL time.Duration
 	// Replicas matches the EVENTS stream's replicas.
 	Replicas int
+	// DedupeWindow is the EVENTS stream's duplicate window (read from the
+	// stream when zero). A writer finding another's reservation younger
+	// than 3/4 of it appends too (JetStream deduplicates the two).
+	DedupeWindow time.Duration
+	// StaleAfter is how long a reservation may stay pending before another
+	// writer takes it over (default twice the dedupe window: by then the
+	// first writer has settled it unless it died or gave up).
+	StaleAfter time.Duration
 }
 
 // Ledger records the first stream sequence of every client-supplied event id.
 //
-// The write path for a client id is: look the id up (a known id is answered
-// as a duplicate without publishing), publish with Nats-Msg-Id, then create
-// the ledger key → seq (a compare-and-set: create fails if the key exists).
-// Inside the stream's window JetStream itself also reports duplicates. Two
-// copies of one id racing past the lookup at the same moment after the
-// window both publish; the second create fails, its reply says duplicate
-// with the original sequence, and the stray copy stays in the stream (the
-// history, keyed by id, ignores it; see resolveExisting).
+// The write path for a client id is: reserve the id (reserve.go: an atomic
+// create of a pending entry; a known id is answered as a duplicate without
+// publishing), publish with Nats-Msg-Id, then replace the reservation with
+// the sequence (settle). Inside the stream's window JetStream itself also
+// reports duplicates.
 type Ledger struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
 	subj string
+	// joinWithin and staleAfter classify another writer's reservation
+	// by age (see reserve.go).
+	joinWithin, staleAfter time.Duration
 }
 
 // OpenLedger creates or updates the ledger bucket.
@@ -60,7 +67,18 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, o LedgerOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("open id ledger: %w", err)
 	}
-	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + "."}, nil
+	if o.DedupeWindow == 0 {
+		stream, err := js.Stream(ctx, schemas.StreamName)
+		if err != nil {
+			return nil, fmt.Errorf("open id ledger: dedupe window: %w", err)
+		}
+		o.DedupeWindow = stream.CachedInfo().Config.Duplicates
+	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = 2 * o.DedupeWindow
+	}
+	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + ".",
+		joinWithin: o.DedupeWindow * 3 / 4, staleAfter: o.StaleAfter}, nil
 }
 
 func ledgerKey(id string) string {
@@ -68,44 +86,45 @@ func ledgerKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// settle records the acked client ids and answers late duplicates with
-// the original sequence. A ledger failure never fails an acked event (it
-// is durable in the stream and projections are keyed by id), but it is
-// returned, so the caller can record the id again before the dedupe window
-// ends (the publisher hands it to the resolver).
-func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, known map[int]uint64) error {
+// settle records the sequences of the acked client ids: an update of the
+// reservation this call holds (claims.rev), else a create; a key that
+// holds another sequence answers the event as a duplicate of it. A ledger
+// failure never fails an acked event (it is durable in the stream and
+// projections are keyed by id), but it is returned, so the caller can
+// record the id again before the dedupe window ends (the publisher hands
+// it to the resolver).
+func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, c claims) error {
 	type pending struct {
 		i int
 		f jetstream.PubAckFuture
 	}
-	var creates []pending
+	var writes []pending
 	var errs []error
 	for i, e := range events {
-		if _, ok := known[i]; ok || !e.ClientID || results[i].Err != nil {
+		if _, ok := c.known[i]; ok || !e.ClientID || results[i].Err != nil {
 			continue
 		}
 		msg := nats.NewMsg(l.subj + ledgerKey(e.ID))
 		msg.Data = strconv.AppendUint(nil, results[i].Seq, 10)
-		f, err := l.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(0))
+		f, err := l.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(c.rev[i]))
 		if err != nil {
 			errs = append(errs, &settleError{i, fmt.Errorf("record id %s: %w", e.ID, err)})
 			continue
 		}
-		creates = append(creates, pending{i, f})
+		writes = append(writes, pending{i, f})
 	}
-	for _, c := range creates {
+	for _, w := range writes {
 		select {
-		case <-c.f.Ok():
-		case err := <-c.f.Err():
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-				err = l.resolveExisting(ctx, events[c.i].ID, &results[c.i])
+		case <-w.f.Ok():
+		case err := <-w.f.Err():
+			if wrongLastSeq(err) {
+				err = l.resolveExisting(ctx, events[w.i].ID, &results[w.i])
 			}
 			if err != nil {
-				errs = append(errs, &settleError{c.i, fmt.Errorf("record id %s: %w", events[c.i].ID, err)})
+				errs = append(errs, &settleError{w.i, fmt.Errorf("record id %s: %w", events[w.i].ID, err)})
 			}
 		case <-ctx.Done():
-			errs = append(errs, &settleError{c.i, fmt.Errorf("record id %s: %w", events[c.i].ID, ctx.Err())})
+			errs = append(errs, &settleError{w.i, fmt.Errorf("record id %s: %w", events[w.i].ID, ctx.Err())})
 		}
 	}
 	return errors.Join(errs...)
@@ -137,74 +156,29 @@ func unsettled(err error) []int {
 // lookupConcurrency bounds the parallel ledger reads of one request.
 const lookupConcurrency = 32
 
-// lookup returns the recorded sequence of every client id the ledger knows,
-// by event index, and the indexes whose read failed: a failed read is not
-// "unknown id" (publishing then could store the event a second time after
-// the dedupe window), so the caller answers those events 503.
-func (l *Ledger) lookup(ctx context.Context, events []Event) (known map[int]uint64, failed map[int]error) {
-	if !slices.ContainsFunc(events, func(e Event) bool { return e.ClientID }) {
-		return nil, nil // server-assigned ids only (the common case): nothing to read
-	}
-	var (
-		mu sync.Mutex
-		g  errgroup.Group
-	)
-	g.SetLimit(lookupConcurrency)
-	for i, e := range events {
-		if !e.ClientID {
-			continue
-		}
-		g.Go(func() error {
-			seq, err := l.get(ctx, e.ID)
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if failed == nil {
-					failed = map[int]error{}
-				}
-				failed[i] = err
-				return nil
-			}
-			if known == nil {
-				known = map[int]uint64{}
-			}
-			known[i] = seq
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return known, failed
-}
-
-// get reads the sequence recorded for id; jetstream.ErrKeyNotFound if none.
-func (l *Ledger) get(ctx context.Context, id string) (uint64, error) {
-	entry, err := l.kv.Get(ctx, ledgerKey(id))
-	if err != nil {
-		return 0, fmt.Errorf("read id ledger: %w", err)
-	}
-	seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("read id ledger: entry of %s: %w", id, err)
-	}
-	return seq, nil
-}
-
-// resolveExisting handles an id the ledger already holds: the answer is
-// the recorded (first) sequence. A copy stored after the dedupe window (a
-// late duplicate) is left in the stream: consumers may have seen it
-// already, and deleting it would make the counters (deduplicated by
-// sequence) and a rebuild disagree; the history is keyed by id and holds
-// the event once.
+// resolveExisting handles an id whose key changed under this writer: a
+// recorded sequence is the answer (a duplicate when it is not ours); a
+// reservation (another writer's, or one taken over) is replaced by our
+// sequence, which is the id's, as it was acked inside the dedupe window of
+// every append of the id still pending (the reservation rules). A copy
+// stored after the window is left in the stream: consumers may have seen it,
+// and deleting it would make the counters and a rebuild disagree.
 func (l *Ledger) resolveExisting(ctx context.Context, id string, r *Result) error {
-	first, err := l.get(ctx, id)
-	if err != nil {
-		return err
+	for range 3 {
+		v, rev, err := l.read(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			_, err = l.kv.Create(ctx, ledgerKey(id), strconv.AppendUint(nil, r.Seq, 10))
+		} else if err == nil && v.seq == 0 {
+			_, err = l.kv.Update(ctx, ledgerKey(id), strconv.AppendUint(nil, r.Seq, 10), rev)
+		} else if err == nil {
+			if v.seq != r.Seq {
+				r.Seq, r.Duplicate = v.seq, true
+			}
+			return nil
+		}
+		if err == nil || !errors.Is(err, jetstream.ErrKeyExists) && !wrongLastSeq(err) {
+			return err
+		}
 	}
-	if first != r.Seq {
-		r.Seq, r.Duplicate = first, true
-	}
-	return nil
+	return fmt.Errorf("id %s: the ledger entry keeps changing", id)
 }

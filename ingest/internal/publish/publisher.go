@@ -64,8 +64,8 @@ type Publisher struct {
 }
 
 // NewPublisher returns a Publisher that waits at most timeout for each step
-// of one call: the ledger lookup, the acks, and the ledger settle each get
-// a deadline of their own, so a slow lookup cannot turn an acknowledged
+// of one call: the id reservation, the acks, and the ledger settle each get
+// a deadline of their own, so a slow reservation cannot turn an acknowledged
 // event into a 503 and a settle never runs on an expired context. ledger
 // may be nil to rely on the stream's dedupe window alone, and resolver nil
 // to leave in-doubt writes to it too.
@@ -86,14 +86,13 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	ctx = context.WithoutCancel(ctx)
 	results := make([]Result, len(events))
 	futures := make([]jetstream.PubAckFuture, len(events))
-	var known map[int]uint64
+	var c claims
 	if p.ledger != nil {
 		lctx, cancel := context.WithTimeout(ctx, p.timeout)
-		var failed map[int]error
-		known, failed = p.ledger.lookup(lctx, events)
+		c = p.ledger.reserve(lctx, events)
 		cancel()
-		for i, err := range failed {
-			results[i].Err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		for i, err := range c.failed {
+			results[i].Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	// The append span's context, once, for every message's headers.
@@ -101,7 +100,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	telemetry.Inject(ctx, traceHeader)
 	sent := time.Now()
 	for i, e := range events {
-		if seq, ok := known[i]; ok {
+		if seq, ok := c.known[i]; ok {
 			results[i] = Result{Seq: seq, Duplicate: true}
 			continue
 		}
@@ -122,7 +121,7 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	p.awaitAcks(ctx, events, futures, results, sent)
 	if p.ledger != nil {
 		sctx, cancel := context.WithTimeout(ctx, p.timeout)
-		err := p.ledger.settle(sctx, events, results, known)
+		err := p.ledger.settle(sctx, events, results, c)
 		cancel()
 		// An acked id the ledger did not record is settled by the resolver
 		// (a republish inside the window answers the same sequence).

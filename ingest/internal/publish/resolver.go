@@ -168,7 +168,7 @@ func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 		if err == nil {
 			results := []Result{{Seq: ack.Sequence, Duplicate: ack.Duplicate}}
 			sctx, cancel := context.WithDeadline(ctx, deadline)
-			err = r.ledger.settle(sctx, []Event{d.ev}, results, nil)
+			err = r.ledger.settle(sctx, []Event{d.ev}, results, claims{})
 			cancel()
 			if err == nil {
 				r.outcome("resolved")

@@ -1,0 +1,121 @@
+package publish
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// stallAfterAppend is a JetStream connection whose ledger writes made after
+// an event append wait until release is closed: a writer stalled between
+// its append and its ledger record (a slow KV, a GC pause, a stuck node).
+type stallAfterAppend struct {
+	jetstream.JetStream
+	release  chan struct{}
+	mu       sync.Mutex
+	appended bool
+	stalled  chan struct{} // closed when a ledger write starts waiting
+	once     sync.Once
+}
+
+func (s *stallAfterAppend) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	s.mu.Lock()
+	kv := strings.HasPrefix(m.Subject, "$KV.")
+	if !kv {
+		s.appended = true
+	}
+	wait := kv && s.appended
+	s.mu.Unlock()
+	if wait {
+		s.once.Do(func() { close(s.stalled) })
+		<-s.release
+	}
+	return s.JetStream.PublishMsgAsync(m, opts...)
+}
+
+// Two writers of one client id, the first stalled between its append and
+// its ledger record for longer than the dedupe window: the second must not
+// append the id again (the Redis counters, deduplicated by stream sequence,
+// would count it twice). It is told to retry while the first is in doubt,
+// and gets duplicate:true with the first sequence once the first settled.
+func TestSecondWriterOfAnIDNeverAppendsIt(t *testing.T) {
+	t.Parallel()
+	const window = time.Second
+	f := newFixture(t, window)
+	ctx := context.Background()
+	stall := &stallAfterAppend{JetStream: f.js, release: make(chan struct{}), stalled: make(chan struct{})}
+	slowLedger, err := OpenLedger(ctx, stall, LedgerOptions{TTL: time.Hour})
+	require.NoError(t, err)
+	first := NewPublisher(stall, slowLedger, nil, time.Minute)
+	// The first writer is in doubt, not dead, for as long as this test needs.
+	ledger, err := OpenLedger(ctx, f.js, LedgerOptions{TTL: time.Hour, StaleAfter: time.Hour})
+	require.NoError(t, err)
+	second := NewPublisher(f.js, ledger, nil, time.Minute)
+
+	done := make(chan Result, 1)
+	go func() { done <- first.Publish(ctx, []Event{testEvent("raced", true)})[0] }()
+	select {
+	case <-stall.stalled:
+	case <-time.After(time.Minute):
+		t.Fatal("the first writer never reached its ledger record")
+	}
+	require.EqualValues(t, 1, f.msgs(t), "the first writer appended")
+	time.Sleep(2 * window) // the stream's dedupe window of the first append passes
+
+	r := second.Publish(ctx, []Event{testEvent("raced", true)})[0]
+	require.EqualValues(t, 1, f.msgs(t), "the second writer appended the id again: %+v", r)
+	require.ErrorIs(t, r.Err, ErrUnavailable, "in doubt while the first writer has not settled")
+
+	close(stall.release)
+	var r1 Result
+	select {
+	case r1 = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the first writer did not finish")
+	}
+	require.NoError(t, r1.Err)
+	retry := second.Publish(ctx, []Event{testEvent("raced", true)})[0]
+	require.Equal(t, Result{Seq: r1.Seq, Duplicate: true}, retry)
+	require.EqualValues(t, 1, f.msgs(t))
+}
+
+// A reservation found pending is joined while the dedupe window covers the
+// first writer's append, refused (503) while that writer may still settle
+// it, and taken over once it cannot (it died): each ends with the id
+// appended at most once and recorded.
+func TestPendingReservationByAge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, time.Minute)
+	ctx := context.Background()
+	p := NewPublisher(f.js, f.ledger, nil, 10*time.Second)
+	for _, tc := range []struct {
+		id    string
+		age   time.Duration
+		doubt bool
+	}{
+		{"fresh", time.Second, false},
+		{"in-doubt", time.Minute, true},
+		{"stale", 3 * time.Minute, false},
+	} {
+		_, err := f.ledger.kv.Create(ctx, ledgerKey(tc.id), pendingValue(time.Now().Add(-tc.age)))
+		require.NoError(t, err)
+		before := f.msgs(t)
+		r := p.Publish(ctx, []Event{testEvent(tc.id, true)})[0]
+		if tc.doubt {
+			require.ErrorIs(t, r.Err, ErrInDoubt, tc.id)
+			require.Equal(t, before, f.msgs(t), tc.id)
+			continue
+		}
+		require.NoError(t, r.Err, tc.id)
+		require.Equal(t, before+1, f.msgs(t), tc.id)
+		seq, ok := f.ledgerSeq(t, tc.id)
+		require.True(t, ok, tc.id)
+		require.Equal(t, r.Seq, seq, tc.id)
+	}
+}
