@@ -131,17 +131,9 @@ func postAll(ctx context.Context, c *eventpost.Client, o Options) (int64, error)
 					return
 				}
 				body := batchBody(nonce, b, min(o.Batch, o.Events-b*o.Batch))
-				for attempt := 0; ; attempt++ {
-					_, err := c.PostBatch(body, min(o.Batch, o.Events-b*o.Batch))
-					if err == nil {
-						break
-					}
-					if attempt == 100 || ctx.Err() != nil {
-						errs <- fmt.Errorf("batch %d: %w", b, err)
-						return
-					}
-					retries.Add(1)
-					time.Sleep(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond)
+				if err := c.PostBatchRetrying(ctx, body, min(o.Batch, o.Events-b*o.Batch), 101, func() { retries.Add(1) }); err != nil {
+					errs <- fmt.Errorf("batch %d: %w", b, err)
+					return
 				}
 			}
 		}()

@@ -3,6 +3,7 @@
 package eventpost
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/valyala/fasthttp"
 )
 
@@ -107,6 +109,22 @@ func (c *Client) PostBatch(body []byte, n int) (int, error) {
 		return nil
 	})
 	return stored, err
+}
+
+// PostBatchRetrying is PostBatch retried after an error, which client ids
+// in body make safe: up to tries times, 100 ms after the first failure and
+// doubling up to 1 s between tries, while ctx lasts. retried, when not nil,
+// is called before each retry.
+func (c *Client) PostBatchRetrying(ctx context.Context, body []byte, n int, tries uint, retried func()) error {
+	_, err := backoff.Retry(ctx, func() (int, error) { return c.PostBatch(body, n) },
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
+		backoff.WithMaxTries(tries), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(error, time.Duration) {
+			if retried != nil {
+				retried()
+			}
+		}))
+	return err
 }
 
 // post sends body and hands a 202 answer's body to check.

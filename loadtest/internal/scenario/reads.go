@@ -157,16 +157,9 @@ func (r *runner) preloadReads(ctx context.Context) error {
 				// Client ids make a retried batch idempotent: ingest may
 				// refuse part of a batch with 503 under this load.
 				body := readBatch(nonce, int(b), batch)
-				for attempt := 0; ; attempt++ {
-					_, err := c.PostBatch(body, batch)
-					if err == nil {
-						break
-					}
-					if attempt == 50 || ctx.Err() != nil {
-						errs <- err
-						return
-					}
-					time.Sleep(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond)
+				if err := c.PostBatchRetrying(ctx, body, batch, 51, nil); err != nil {
+					errs <- err
+					return
 				}
 			}
 		}()
