@@ -50,7 +50,7 @@ func newHarness(t *testing.T, mutate func(*gateway.Config)) *harness {
 	reg := prometheus.NewRegistry()
 	svc, err := gateway.New(cfg, gateway.Deps{Mongo: db, Redis: rdb, Metrics: reg, Log: testsupport.Logger(t)})
 	require.NoError(t, err)
-	history := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	history := readmodel.NewHistory(db, readmodel.DefaultCollections())
 	require.NoError(t, history.EnsureIndexes(context.Background()))
 	return &harness{
 		url:      serve(t, svc),

@@ -130,7 +130,7 @@ func (e *testEnv) startWith(t testing.TB, deps Deps, wrap func(string, consume.P
 func (e *testEnv) requireExact(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	history := readmodel.NewHistory(e.db, readmodel.DefaultCollections)
+	history := readmodel.NewHistory(e.db, readmodel.DefaultCollections())
 	counters := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
 	want := map[string]int64{}
 	for typ, n := range e.sent {

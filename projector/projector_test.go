@@ -80,7 +80,7 @@ func TestCrashedProjectorRestartsExactly(t *testing.T) {
 			stop = e.start(t, crash(func() { go stop() }))
 			// The crashed projector wrote part of the events without acking.
 			require.Eventually(t, func() bool {
-				n, _ := readmodel.NewHistory(e.db, readmodel.DefaultCollections).Count(context.Background())
+				n, _ := readmodel.NewHistory(e.db, readmodel.DefaultCollections()).Count(context.Background())
 				m, _ := readmodel.NewCounters(e.redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
 				st, _ := readmodel.NewRecent(e.redis, readmodel.RecentOptions{}).State(context.Background())
 				return n > 0 || m.Total > 0 || st.Count > 0

@@ -19,7 +19,7 @@ import (
 func (e *testEnv) requireCacheExact(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	history := readmodel.NewHistory(e.db, readmodel.DefaultCollections)
+	history := readmodel.NewHistory(e.db, readmodel.DefaultCollections())
 	rc := readmodel.NewRecent(e.redis, readmodel.RecentOptions{})
 	bound := e.cfg.RecentMaxEvents
 	if bound == 0 {
@@ -63,7 +63,7 @@ func TestRecentCacheExactAfterCrashAndWithTwoProjectors(t *testing.T) {
 	var stop func()
 	stop = e.start(t, crashMidBatch(func() { go stop() }))
 	require.Eventually(t, func() bool {
-		n, _ := readmodel.NewHistory(e.db, readmodel.DefaultCollections).Count(context.Background())
+		n, _ := readmodel.NewHistory(e.db, readmodel.DefaultCollections()).Count(context.Background())
 		m, _ := readmodel.NewCounters(e.redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
 		st, _ := readmodel.NewRecent(e.redis, readmodel.RecentOptions{}).State(context.Background())
 		return n > 0 || m.Total > 0 || st.Count > 0

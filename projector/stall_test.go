@@ -65,7 +65,7 @@ func TestHistoryBurstOverManyMinutesReachesTheLastSequence(t *testing.T) {
 		cp, err := ledger.Checkpoint(context.Background(), History)
 		return err == nil && cp == last
 	}, 3*time.Minute, 100*time.Millisecond, "history checkpoint never reached %d", last)
-	n, err := readmodel.NewHistory(e.db, readmodel.DefaultCollections).Count(context.Background())
+	n, err := readmodel.NewHistory(e.db, readmodel.DefaultCollections()).Count(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, last, n)
 }

@@ -36,10 +36,10 @@ const (
 // CollectionsFor names the collections of a history generation.
 func CollectionsFor(gen int64) Collections {
 	if gen == 0 {
-		return DefaultCollections
+		return DefaultCollections()
 	}
 	s := "_g" + strconv.FormatInt(gen, 10)
-	return Collections{Events: DefaultCollections.Events + s}
+	return Collections{Events: DefaultCollections().Events + s}
 }
 
 // legacyRollups names the per-minute rollups collection of a generation,

@@ -18,8 +18,8 @@ type Collections struct {
 	Events string
 }
 
-// DefaultCollections are the collection names of the live generation.
-var DefaultCollections = Collections{Events: "events"}
+// DefaultCollections() returns the collection names of the live generation.
+func DefaultCollections() Collections { return Collections{Events: "events"} }
 
 // eventDoc is an event in the history collection, keyed by event id.
 type eventDoc struct {
@@ -71,7 +71,7 @@ func (h *History) WithTimeout(d time.Duration) *History {
 
 // collection resolves the events collection this call works on.
 func (h *History) collection(ctx context.Context) (*mongo.Collection, error) {
-	c := DefaultCollections
+	c := DefaultCollections()
 	if h.fixed != nil {
 		c = *h.fixed
 	} else {

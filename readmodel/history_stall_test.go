@@ -34,7 +34,7 @@ func spreadEvents(n int, first uint64, base int64) []schemas.Event {
 func TestHistorySameMinutesTwiceDoesNotStall(t *testing.T) {
 	t.Parallel()
 	db := testsupport.StartMongo(t).Database(t)
-	h := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
 	require.NoError(t, h.EnsureIndexes(context.Background()))
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 

@@ -18,7 +18,7 @@ import (
 func TestHistoryKeepsMetadataKeyOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h := readmodel.NewHistory(testsupport.StartMongo(t).Database(t), readmodel.DefaultCollections)
+	h := readmodel.NewHistory(testsupport.StartMongo(t).Database(t), readmodel.DefaultCollections())
 	require.NoError(t, h.EnsureIndexes(ctx))
 	sent := `{"zeta":1,"alpha":{"yank":"y","bravo":[{"k2":2,"k1":1}]},"mid":true,"dup":1,"aardvark":null,"dup":2}`
 	want := `{"zeta":1,"alpha":{"yank":"y","bravo":[{"k2":2,"k1":1}]},"mid":true,"dup":2,"aardvark":null}`

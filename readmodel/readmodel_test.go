@@ -31,7 +31,7 @@ func TestHistoryIsIdempotentAndPaginates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testsupport.StartMongo(t).Database(t)
-	h := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
 	require.NoError(t, h.EnsureIndexes(ctx))
 
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
@@ -134,7 +134,7 @@ func TestCountersExactlyOnce(t *testing.T) {
 // safe to run at every start.
 func TestEnsureIndexesTwice(t *testing.T) {
 	t.Parallel()
-	h := readmodel.NewHistory(testsupport.StartMongo(t).Database(t), readmodel.DefaultCollections)
+	h := readmodel.NewHistory(testsupport.StartMongo(t).Database(t), readmodel.DefaultCollections())
 	require.NoError(t, h.EnsureIndexes(context.Background()))
 	require.NoError(t, h.EnsureIndexes(context.Background()))
 }

@@ -70,7 +70,7 @@ func TestRecentAnswersLikeMongoDB(t *testing.T) {
 	ctx := context.Background()
 	db := testsupport.StartMongo(t).Database(t)
 	rdb := testsupport.StartRedis(t).Client(t)
-	h := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
 	require.NoError(t, h.EnsureIndexes(ctx))
 	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150})
 	now := time.Now()

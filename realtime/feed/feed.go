@@ -19,8 +19,8 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 )
 
-// Subjects are the events the feed follows.
-var Subjects = []string{schemas.Subject("order.>"), schemas.Subject("chat.>")}
+// subjects are the events the feed follows.
+func subjects() []string { return []string{schemas.Subject("order.>"), schemas.Subject("chat.>")} }
 
 // ErrSlow ends a member that fell a full buffer behind.
 var ErrSlow = errors.New("slow consumer: fell a full buffer behind the feed")
@@ -136,7 +136,7 @@ func (f *Feed) follow(ctx context.Context, started func()) error {
 	f.mu.Lock()
 	after := f.last
 	f.mu.Unlock()
-	return tail.Follow(ctx, f.js, tail.Options{Subjects: Subjects, After: after, Resume: true, PullMax: 1024, Started: started}, f.fanOut)
+	return tail.Follow(ctx, f.js, tail.Options{Subjects: subjects(), After: after, Resume: true, PullMax: 1024, Started: started}, f.fanOut)
 }
 
 func (f *Feed) fanOut(ev schemas.Event) error {

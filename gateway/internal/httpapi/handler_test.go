@@ -23,7 +23,7 @@ import (
 func TestListEventsOverBudgetIsAClearProblem(t *testing.T) {
 	t.Parallel()
 	db := testsupport.StartMongo(t).Database(t)
-	history := readmodel.NewHistory(db, readmodel.DefaultCollections)
+	history := readmodel.NewHistory(db, readmodel.DefaultCollections())
 	// Enough events that the embedded store's full scan takes longer than
 	// the budget below; the count connects the client first, so the budget
 	// is spent on the query, not on finding the server.

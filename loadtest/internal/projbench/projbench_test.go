@@ -20,7 +20,7 @@ func TestDocsMatchStoredHistory(t *testing.T) {
 	ctx := context.Background()
 	db := testsupport.StartMongo(t).Database(t)
 	events := Synthesize(3, 7, time.Now())
-	if _, err := readmodel.NewHistory(db, readmodel.DefaultCollections).Apply(ctx, events); err != nil {
+	if _, err := readmodel.NewHistory(db, readmodel.DefaultCollections()).Apply(ctx, events); err != nil {
 		t.Fatal(err)
 	}
 	for i, doc := range Docs(events) {
