@@ -30,7 +30,12 @@ const (
 )
 
 // All lists every projection, for `replay all`.
-var All = []string{History, Counters}
+//
+// Deprecated: use Projections; removed once its callers moved.
+var All = Projections()
+
+// Projections lists every projection a replay can rebuild, for `replay all`.
+func Projections() []string { return []string{History, Counters} }
 
 // Deps are the stores a replay works on.
 type Deps struct {
