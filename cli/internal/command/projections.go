@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -59,7 +58,7 @@ func projectionsCommand(c *conn) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(c.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PROJECTION\tCHECKPOINT\tLAG\tSTATUS\tGENERATION\tREPLAY\tLAST ERROR")
-			for _, name := range append(slices.Clone(replay.All), recentProjection) {
+			for _, name := range append(replay.Projections(), recentProjection) {
 				checkpoint, lag := consumerState(ctx, stream, "projector-"+name)
 				gen := "?"
 				if g, err := gens[name](storeCtx); err == nil {

@@ -33,7 +33,7 @@ Ctrl-C leaves a resumable state: run again with --resume.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {
 			case "all":
-				opts.Projections = replay.All
+				opts.Projections = replay.Projections()
 			default:
 				opts.Projections = []string{args[0]}
 			}
