@@ -29,11 +29,6 @@ const (
 	Counters = "counters"
 )
 
-// All lists every projection, for `replay all`.
-//
-// Deprecated: use Projections; removed once its callers moved.
-var All = Projections()
-
 // Projections lists every projection a replay can rebuild, for `replay all`.
 func Projections() []string { return []string{History, Counters} }
 
