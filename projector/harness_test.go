@@ -59,14 +59,21 @@ var eventTypes = []string{"page_view", "signup", "order.created", "payment.faile
 // publish appends n events straight to the stream, timestamped now.
 func (e *testEnv) publish(t testing.TB, n int) {
 	t.Helper()
-	ctx := context.Background()
 	now := time.Now().UnixMilli()
+	e.publishStamped(t, n, func(int) (int64, int64) { return now, now })
+}
+
+// publishStamped publishes n events and waits for their acks; stamp gives
+// the i-th its timestamp and receivedAt.
+func (e *testEnv) publishStamped(t testing.TB, n int, stamp func(i int) (timestamp, receivedAt int64)) {
+	t.Helper()
 	futures := make([]jetstream.PubAckFuture, 0, n)
-	for range n {
+	for i := range n {
 		e.seq++
+		ts, received := stamp(i)
 		ev := schemas.Event{
 			ID: fmt.Sprintf("ev-%06d", e.seq), EventType: eventTypes[e.seq%len(eventTypes)],
-			UserID: fmt.Sprintf("u%d", e.seq%7), Timestamp: now, ReceivedAt: now,
+			UserID: fmt.Sprintf("u%d", e.seq%7), Timestamp: ts, ReceivedAt: received,
 			Metadata: json.RawMessage(`{"n":1}`),
 		}
 		data, err := json.Marshal(ev)
@@ -84,7 +91,6 @@ func (e *testEnv) publish(t testing.TB, n int) {
 		case <-f.Ok():
 		case err := <-f.Err():
 			require.NoError(t, err)
-		case <-ctx.Done():
 		}
 	}
 }

@@ -2,17 +2,12 @@ package projector
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
-	"github.com/kilnhq/kiln/schemas"
 )
 
 // publishSpread appends n events whose timestamps are spread over span,
@@ -21,31 +16,7 @@ func (e *testEnv) publishSpread(t testing.TB, n int, span time.Duration) {
 	t.Helper()
 	start := time.Now().Add(-span).UnixMilli()
 	step := span.Milliseconds() / int64(n)
-	futures := make([]jetstream.PubAckFuture, 0, n)
-	for i := range n {
-		e.seq++
-		ev := schemas.Event{
-			ID: fmt.Sprintf("ev-%06d", e.seq), EventType: eventTypes[e.seq%len(eventTypes)],
-			UserID: fmt.Sprintf("u%d", e.seq%7), Timestamp: start + int64(i)*step, ReceivedAt: start,
-			Metadata: json.RawMessage(`{"n":1}`),
-		}
-		data, err := json.Marshal(ev)
-		require.NoError(t, err)
-		msg := nats.NewMsg(schemas.Subject(ev.EventType))
-		msg.Data = data
-		msg.Header.Set(schemas.HeaderMsgID, ev.ID)
-		f, err := e.js.PublishMsgAsync(msg)
-		require.NoError(t, err)
-		futures = append(futures, f)
-		e.sent[ev.EventType]++
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			require.NoError(t, err)
-		}
-	}
+	e.publishStamped(t, n, func(i int) (int64, int64) { return start + int64(i)*step, start })
 }
 
 // Issue 12's burst: thousands of events over hours of timestamps, taken in
