@@ -124,7 +124,7 @@ func fieldsOf(doc any) (f EventFields, metadata any, ok bool) {
 	}
 	f.Kind = jsonscan.Object
 	for k, v := range m {
-		kind := kindOf(v)
+		kind := jsonscan.KindOf(v)
 		if kind == jsonscan.None {
 			return f, nil, false
 		}
@@ -151,24 +151,4 @@ func fieldsOf(doc any) (f EventFields, metadata any, ok bool) {
 		}
 	}
 	return f, metadata, true
-}
-
-// kindOf is the JSON type of a decoded value, None for Go types that
-// encoding/json with UseNumber does not produce.
-func kindOf(v any) jsonscan.Kind {
-	switch v.(type) {
-	case nil:
-		return jsonscan.Null
-	case bool:
-		return jsonscan.Bool
-	case json.Number:
-		return jsonscan.Number
-	case string:
-		return jsonscan.String
-	case []any:
-		return jsonscan.Array
-	case map[string]any:
-		return jsonscan.Object
-	}
-	return jsonscan.None
 }

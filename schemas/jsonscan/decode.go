@@ -28,6 +28,26 @@ func DecodeString(tok []byte, simple bool) string {
 	return s
 }
 
+// KindOf is the JSON type of a value Decode (or encoding/json with
+// UseNumber) produced, None for any other Go type.
+func KindOf(v any) Kind {
+	switch v.(type) {
+	case nil:
+		return Null
+	case bool:
+		return Bool
+	case json.Number:
+		return Number
+	case string:
+		return String
+	case []any:
+		return Array
+	case map[string]any:
+		return Object
+	}
+	return None
+}
+
 // Decode returns the value of b, which must be one well-formed value, as
 // encoding/json with UseNumber decodes it into an any: map[string]any,
 // []any, string, json.Number, bool or nil. ok is false when b is not one

@@ -71,7 +71,7 @@ func checkAgainstEncodingJSON(t *testing.T, b []byte) {
 	got, ok := jsonscan.Decode(b)
 	require.True(t, ok)
 	require.Equal(t, ref, got, "decode %q", b)
-	require.Equal(t, kindOf(ref), kind, "kind %q", b)
+	require.Equal(t, jsonscan.KindOf(ref), kind, "kind %q", b)
 	if jsonscan.Unambiguous(b) {
 		require.True(t, utf8.Valid(b), "unambiguous %q", b)
 		require.False(t, repeatsKey(t, b), "unambiguous %q", b)
@@ -124,22 +124,6 @@ func repeatsKey(t *testing.T, b []byte) bool {
 			top.wantKey = true // a value ended
 		}
 	}
-}
-
-func kindOf(v any) jsonscan.Kind {
-	switch v.(type) {
-	case nil:
-		return jsonscan.Null
-	case bool:
-		return jsonscan.Bool
-	case json.Number:
-		return jsonscan.Number
-	case string:
-		return jsonscan.String
-	case []any:
-		return jsonscan.Array
-	}
-	return jsonscan.Object
 }
 
 func TestUnambiguous(t *testing.T) {
