@@ -164,13 +164,9 @@ func (a *API) test(c *fiber.Ctx) error {
 }
 
 func (a *API) deliveries(c *fiber.Ctx) error {
-	q, err := query(c)
+	q, err := a.endpointQuery(c)
 	if err != nil {
 		return err
-	}
-	q.EndpointID = c.Params("id")
-	if _, err := a.Store.Get(c.UserContext(), q.EndpointID); err != nil {
-		return storeErr(err)
 	}
 	recs, err := a.Log.Find(c.UserContext(), q)
 	if err != nil {
@@ -199,13 +195,9 @@ func (a *API) redriveOne(c *fiber.Ctx) error {
 }
 
 func (a *API) redriveEndpoint(c *fiber.Ctx) error {
-	q, err := query(c)
+	q, err := a.endpointQuery(c)
 	if err != nil {
 		return err
-	}
-	q.EndpointID = c.Params("id")
-	if _, err := a.Store.Get(c.UserContext(), q.EndpointID); err != nil {
-		return storeErr(err)
 	}
 	return a.redriveMany(c, q)
 }

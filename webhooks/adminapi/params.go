@@ -63,6 +63,19 @@ func query(c *fiber.Ctx) (delivery.Query, error) {
 	return q, nil
 }
 
+// endpointQuery is query for the endpoint :id, which must exist.
+func (a *API) endpointQuery(c *fiber.Ctx) (delivery.Query, error) {
+	q, err := query(c)
+	if err != nil {
+		return q, err
+	}
+	q.EndpointID = c.Params("id")
+	if _, err := a.Store.Get(c.UserContext(), q.EndpointID); err != nil {
+		return q, storeErr(err)
+	}
+	return q, nil
+}
+
 func storeErr(err error) error {
 	if errors.Is(err, endpoint.ErrNotFound) || errors.Is(err, delivery.ErrNotFound) {
 		return problem.New(http.StatusNotFound, "not-found", "Not found", err.Error())
