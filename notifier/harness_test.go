@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,6 +76,7 @@ func (e *testEnv) start(t *testing.T, crash func(point, id string) bool) (stop f
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	if crash != nil {
 		svc.crash = func(point, id string) bool {
 			if crash(point, id) {
@@ -86,16 +86,7 @@ func (e *testEnv) start(t *testing.T, crash func(point, id string) bool) (stop f
 			return false
 		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-		})
-	}
-	t.Cleanup(stop)
+	stop = testsupport.Run(t, ctx, svc.Run)
 	// The consumer starts at events stored after it exists.
 	require.Eventually(t, e.consumerReady, 10*time.Second, 10*time.Millisecond)
 	return stop

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,18 +117,7 @@ func (e *testEnv) startWith(t testing.TB, deps Deps, wrap func(string, consume.P
 	svc, err := New(context.Background(), e.cfg, deps)
 	require.NoError(t, err)
 	svc.wrap = wrap
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-		})
-	}
-	t.Cleanup(stop)
-	return svc, stop
+	return svc, testsupport.Run(t, context.Background(), svc.Run)
 }
 
 // requireExact waits until both read models hold exactly what was sent.
