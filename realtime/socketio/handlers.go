@@ -29,6 +29,7 @@ const (
 // chat.message event; the broadcast to the namespace comes from the stream
 // (Run), so it is sent only for stored messages and in stream order.
 func (s *Server) onChat(sock *socket.Socket) {
+	s.chat.join(sock)
 	_ = sock.On(MessageEvent, func(args ...any) {
 		if len(args) == 0 {
 			return
@@ -104,6 +105,7 @@ func (s *Server) storeBatch(ctx context.Context, batch []chatItem) {
 // to the other clients of the namespace (compat); the clients are
 // authenticated by the namespace's middleware.
 func (s *Server) onNotifications(sock *socket.Socket) {
+	s.notes.join(sock)
 	_ = sock.On(OrderUpdateEvent, func(args ...any) {
 		if len(args) == 0 {
 			return

@@ -28,10 +28,12 @@ type mount struct {
 	poll         fiber.Handler
 	server       *http.Server
 	writeTimeout time.Duration
+	maxFrames    int
+	onCut        func(error)
 }
 
-func newMount(h http.Handler, writeTimeout time.Duration) *mount {
-	return &mount{handler: h, poll: adaptor.HTTPHandler(h), writeTimeout: writeTimeout,
+func newMount(h http.Handler, writeTimeout time.Duration, maxFrames int, onCut func(error)) *mount {
+	return &mount{handler: h, poll: adaptor.HTTPHandler(h), writeTimeout: writeTimeout, maxFrames: maxFrames, onCut: onCut,
 		server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 }
 
@@ -54,49 +56,15 @@ func (m *mount) serve(c *fiber.Ctx) error {
 	c.Context().HijackSetNoResponse(true)
 	c.Context().Hijack(func(net.Conn) {
 		_ = conn.SetDeadline(time.Time{})
-		rc := &replayConn{Conn: conn, r: bufio.NewReader(io.MultiReader(bytes.NewReader(head), conn)),
-			closed: make(chan struct{}), writeTimeout: m.writeTimeout}
+		rc := newReplayConn(conn, bufio.NewReader(io.MultiReader(bytes.NewReader(head), conn)),
+			m.writeTimeout, m.maxFrames, m.onCut)
+		go rc.writeLoop()
 		_ = m.server.Serve(&oneConnListener{conn: rc})
 		// fasthttp closes a hijacked connection when this returns: wait
 		// for the WebSocket to end.
 		<-rc.closed
 	})
 	return nil
-}
-
-// replayConn reads the replayed request bytes first, then the connection.
-// It also bounds every write: the WebSocket library clears the write
-// deadline before each write, and a client that reads nothing would then
-// hold its writer, and the packets queued behind it, forever. With the
-// deadline a client that accepts nothing for writeTimeout fails its write
-// and is disconnected (as GATEWAY_SSE_WRITE_TIMEOUT does for SSE).
-type replayConn struct {
-	net.Conn
-	r            *bufio.Reader
-	once         sync.Once
-	closed       chan struct{}
-	writeTimeout time.Duration
-}
-
-func (c *replayConn) SetWriteDeadline(t time.Time) error {
-	if t.IsZero() && c.writeTimeout > 0 {
-		t = time.Now().Add(c.writeTimeout)
-	}
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *replayConn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.SetWriteDeadline(t)
-}
-
-func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-func (c *replayConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.Conn.Close()
 }
 
 // oneConnListener accepts one connection, then reports itself closed.

@@ -47,6 +47,30 @@ type Config struct {
 	// WriteTimeout disconnects a WebSocket client that accepts no data for
 	// this long, so a stuck client's queued packets cannot grow forever.
 	WriteTimeout time.Duration `env:"SOCKETIO_WRITE_TIMEOUT" envDefault:"10s"`
+	// ClientBuffer is how many frames a WebSocket client may have queued;
+	// past it the client is cut (close 1013 "slow consumer") and reconnects.
+	ClientBuffer int `env:"SOCKETIO_CLIENT_BUFFER" envDefault:"4096"`
+	// FlushInterval is how long the fan-out gathers feed events before it
+	// hands them to every client at once (each client's writer then sends
+	// them in one write): the price of a broadcast is paid per batch, not
+	// per event. 0 sends each event as it comes.
+	FlushInterval time.Duration `env:"SOCKETIO_FLUSH_INTERVAL" envDefault:"20ms"`
+}
+
+// setDefaults fills what a zero Config leaves unset.
+func (c *Config) setDefaults() {
+	if c.Buffer < 1 {
+		c.Buffer = 8192
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ClientBuffer < 1 {
+		c.ClientBuffer = 4096
+	}
+	if c.FlushInterval < 0 {
+		c.FlushInterval = 0
+	}
 }
 
 // Appender stores events through ingest's path; *ingest.Service.
@@ -68,8 +92,8 @@ type Server struct {
 	deps  Deps
 	keys  httpserver.Keys
 	io    *socket.Server
-	chat  socket.Namespace
-	notes socket.Namespace
+	chat  *fanout
+	notes *fanout
 	mount *mount
 	// chatIn queues /chat messages for storeChat.
 	chatIn chan chatItem
@@ -80,27 +104,29 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Ingest == nil || deps.Feed == nil || deps.Log == nil {
 		return nil, errors.New("socketio: Ingest, Feed and Log are required")
 	}
-	if cfg.Buffer < 1 {
-		cfg.Buffer = 8192
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 10 * time.Second
-	}
+	cfg.setDefaults()
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
 	opts.SetMaxHttpBufferSize(1 << 20)
+	// No permessage-deflate: broadcasts are pre-encoded frames, and
+	// compressing per client is the cost the fan-out avoids.
+	opts.SetPerMessageDeflate(nil)
 	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts),
 		chatIn: make(chan chatItem, chatQueue)}
-	s.mount = newMount(s.io.ServeHandler(opts), cfg.WriteTimeout)
+	s.mount = newMount(s.io.ServeHandler(opts), cfg.WriteTimeout, cfg.ClientBuffer, func(err error) {
+		deps.Log.Info("socket.io client cut", "err", err)
+	})
 	s.io.Use(s.authorize)
-	s.chat = s.io.Of(ChatNamespace, nil)
-	s.chat.Use(s.authorize)
-	s.chat.On("connection", func(args ...any) { s.onChat(args[0].(*socket.Socket)) })
-	s.notes = s.io.Of(NotificationsNamespace, nil)
-	s.notes.Use(s.authorize)
-	s.notes.On("connection", func(args ...any) { s.onNotifications(args[0].(*socket.Socket)) })
+	chat := s.io.Of(ChatNamespace, nil)
+	chat.Use(s.authorize)
+	s.chat = newFanout(chat, ChatNamespace)
+	_ = chat.On("connection", func(args ...any) { s.onChat(args[0].(*socket.Socket)) })
+	notes := s.io.Of(NotificationsNamespace, nil)
+	notes.Use(s.authorize)
+	s.notes = newFanout(notes, NotificationsNamespace)
+	_ = notes.On("connection", func(args ...any) { s.onNotifications(args[0].(*socket.Socket)) })
 	return s, nil
 }
 
@@ -156,7 +182,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// maxBatch bounds the feed events gathered into one broadcast.
+const maxBatch = 1024
+
+// forward broadcasts the feed's events in batches: after an event it
+// gathers what else arrives within FlushInterval (or maxBatch events).
 func (s *Server) forward(ctx context.Context, m *feed.Member) error {
+	var timer *time.Timer
+	if s.cfg.FlushInterval > 0 {
+		timer = time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+	}
+	var b batch
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,48 +202,120 @@ func (s *Server) forward(ctx context.Context, m *feed.Member) error {
 		case <-m.Done():
 			return m.Err()
 		case ev := <-m.C:
-			s.push(ev)
+			b.add(ev)
 		}
+		if timer != nil {
+			timer.Reset(s.cfg.FlushInterval)
+		gather:
+			for b.n < maxBatch {
+				select {
+				case <-ctx.Done():
+					return nil
+				case ev := <-m.C:
+					b.add(ev)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
+	drain: // whatever is already waiting
+		for b.n < maxBatch {
+			select {
+			case ev := <-m.C:
+				b.add(ev)
+			default:
+				break drain
+			}
+		}
+		s.flush(&b)
 	}
 }
 
-// push emits one stored event to the namespace it belongs to.
-func (s *Server) push(ev schemas.Event) {
-	switch ev.EventType {
-	case chatMessage, orderChat:
-		var m struct {
-			Author    string `json:"author"`
-			Text      string `json:"text"`
-			CreatedAt string `json:"createdAt"`
-			SentAt    string `json:"sentAt"`
-			OrderID   string `json:"orderId"`
-		}
-		if json.Unmarshal(ev.Metadata, &m) != nil {
-			return
-		}
-		created := m.CreatedAt
-		if created == "" {
-			created = m.SentAt
-		}
-		if created == "" {
-			created = time.UnixMilli(ev.Timestamp).UTC().Format(jsTime)
-		}
-		msg := map[string]any{"author": m.Author, "text": m.Text, "createdAt": created}
-		if m.OrderID != "" {
-			msg["orderId"] = m.OrderID
-		}
-		_ = s.chat.Emit(MessageEvent, msg)
-	default:
-		var m struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(ev.Metadata, &m) != nil || m.ID == "" {
-			return
-		}
-		_ = s.notes.Emit(OrderUpdateEvent, map[string]any{
-			"orderId": m.ID, "status": m.Status, "emittedAt": time.Now().UTC().Format(jsTime),
-			"type": ev.EventType, "seq": ev.Seq,
-		})
+// batch is the feed events of one broadcast, per namespace.
+type batch struct {
+	chat, notes []message
+	n           int
+}
+
+func (b *batch) add(ev schemas.Event) {
+	b.n++
+	if msg, ok := chatMessageOf(ev); ok {
+		b.chat = append(b.chat, message{event: MessageEvent, data: msg})
+	} else if up, ok := orderUpdateOf(ev); ok {
+		b.notes = append(b.notes, message{event: OrderUpdateEvent, data: up})
 	}
+}
+
+func (s *Server) flush(b *batch) {
+	for _, x := range []struct {
+		f    *fanout
+		msgs []message
+	}{{s.chat, b.chat}, {s.notes, b.notes}} {
+		if len(x.msgs) == 0 {
+			continue
+		}
+		if err := x.f.send(x.msgs); err != nil {
+			s.deps.Log.Warn("socket.io broadcast not encoded", "err", err)
+		}
+	}
+	clear(b.chat)
+	clear(b.notes)
+	b.chat, b.notes, b.n = b.chat[:0], b.notes[:0], 0
+}
+
+// chatOut is a /chat `message` (compat shape).
+type chatOut struct {
+	Author    string `json:"author"`
+	Text      string `json:"text"`
+	CreatedAt string `json:"createdAt"`
+	OrderID   string `json:"orderId,omitempty"`
+}
+
+// chatMessageOf is the /chat message of a chat.message or order.chat event.
+func chatMessageOf(ev schemas.Event) (chatOut, bool) {
+	if ev.EventType != chatMessage && ev.EventType != orderChat {
+		return chatOut{}, false
+	}
+	var m struct {
+		Author    string `json:"author"`
+		Text      string `json:"text"`
+		CreatedAt string `json:"createdAt"`
+		SentAt    string `json:"sentAt"`
+		OrderID   string `json:"orderId"`
+	}
+	if json.Unmarshal(ev.Metadata, &m) != nil {
+		return chatOut{}, false
+	}
+	created := m.CreatedAt
+	if created == "" {
+		created = m.SentAt
+	}
+	if created == "" {
+		created = time.UnixMilli(ev.Timestamp).UTC().Format(jsTime)
+	}
+	return chatOut{Author: m.Author, Text: m.Text, CreatedAt: created, OrderID: m.OrderID}, true
+}
+
+// orderUpdate is a /notifications `order:update` (compat shape, plus the
+// event type and stream sequence).
+type orderUpdate struct {
+	OrderID   string `json:"orderId"`
+	Status    string `json:"status"`
+	EmittedAt string `json:"emittedAt"`
+	Type      string `json:"type"`
+	Seq       uint64 `json:"seq"`
+}
+
+// orderUpdateOf is the order:update of an order.* event with an id.
+func orderUpdateOf(ev schemas.Event) (orderUpdate, bool) {
+	var m struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(ev.Metadata, &m) != nil || m.ID == "" {
+		return orderUpdate{}, false
+	}
+	return orderUpdate{OrderID: m.ID, Status: m.Status, EmittedAt: time.Now().UTC().Format(jsTime),
+		Type: ev.EventType, Seq: ev.Seq}, true
 }

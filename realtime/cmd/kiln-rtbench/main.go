@@ -5,8 +5,9 @@
 //	grpc_publish     events/s through kiln.v1.EventService/Publish in batches,
 //	                 baseline: POST /events with the same batches, same run
 //	socketio_fanout  /chat messages delivered per second to many clients
-//	                 (socket.io-client in Node), with p99 latency and the
-//	                 server's memory per client
+//	                 (a lean Go Socket.IO client, in this process), with
+//	                 p50/p99 latency, the server's memory per client and
+//	                 the CPU of the server and of the clients
 package main
 
 import (
@@ -30,10 +31,10 @@ func main() {
 }
 
 type options struct {
-	url, grpcAddr, key, token, nodeDir, only string
-	duration, sioDuration                    time.Duration
-	concurrency, batch                       int
-	sioClients, sioRate, sioProcs, pid       int
+	url, grpcAddr, key, token, only string
+	duration, sioDuration           time.Duration
+	concurrency, batch              int
+	sioClients, sioRate, pid        int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,21 +45,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.grpcAddr, "grpc", "127.0.0.1:9090", "standalone gRPC address")
 	fs.StringVar(&o.key, "key", "", "ingest API key, if any")
 	fs.StringVar(&o.token, "token", "", "Socket.IO token (WS_TOKEN), if any")
-	fs.StringVar(&o.nodeDir, "node-dir", "testsupport/node", "directory of the Node clients (npm ci done)")
 	fs.StringVar(&o.only, "only", "grpc_publish,socketio_fanout", "benches to run, comma-separated")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "grpc_publish: length of each phase (HTTP, then gRPC)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "grpc_publish: concurrent publishers")
 	fs.IntVar(&o.batch, "batch", 100, "grpc_publish: events per request")
 	fs.IntVar(&o.sioClients, "sio-clients", 2000, "socketio_fanout: connected /chat clients")
 	fs.IntVar(&o.sioRate, "sio-rate", 1000, "socketio_fanout: messages per second sent")
-	fs.IntVar(&o.sioProcs, "sio-procs", 2, "socketio_fanout: Node processes the clients are spread over")
 	fs.DurationVar(&o.sioDuration, "sio-duration", 10*time.Second, "socketio_fanout: sending time")
 	fs.IntVar(&o.pid, "pid", 0, "socketio_fanout: pid of the server whose RSS is measured (0: not measured)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.sioProcs < 1 || o.sioClients < o.sioProcs {
-		return fmt.Errorf("-sio-procs must be between 1 and -sio-clients")
+	if o.sioClients < 1 || o.sioRate < 1 {
+		return fmt.Errorf("-sio-clients and -sio-rate must be at least 1")
 	}
 	for _, b := range strings.Split(o.only, ",") {
 		var err error
