@@ -159,18 +159,14 @@ done
 	-sse-url "http://127.0.0.1:$gw_port" -gateway-pid "$gw_pid" -purge-ingested -settle 60s "$@"
 
 # grpc_publish (gRPC Publish batches against POST /events batches, same
-# run) and socketio_fanout (socket.io-client in Node: testsupport/node,
-# installed by scripts/install-test-deps). BENCH_REALTIME=0 skips them;
-# BENCH_REALTIME_FLAGS passes kiln-rtbench flags (e.g. -sio-clients 500).
+# run) and socketio_fanout (2,000 /chat clients of a lean Go Socket.IO
+# client inside kiln-rtbench, 1,000 messages/s; it reports its own CPU and
+# the standalone's). BENCH_REALTIME=0 skips them; BENCH_REALTIME_FLAGS
+# passes kiln-rtbench flags (e.g. -sio-clients 500).
 if [[ "${BENCH_REALTIME:-1}" != 0 ]]; then
-	only="grpc_publish,socketio_fanout"
-	if [[ ! -d testsupport/node/node_modules ]]; then
-		echo "bench.sh: testsupport/node/node_modules missing (run scripts/install-test-deps); skipping socketio_fanout" >&2
-		only="grpc_publish"
-	fi
 	# shellcheck disable=SC2086
 	"$tmp/kiln-rtbench" -url "http://127.0.0.1:$http_port" -grpc "127.0.0.1:$grpc_port" -pid "$pid" \
-		-node-dir testsupport/node -only "$only" ${BENCH_REALTIME_FLAGS:-}
+		${BENCH_REALTIME_FLAGS:-}
 fi
 
 # webhook_verify (Standard Webhooks verifications/s in process, against a
