@@ -26,6 +26,12 @@ type CountersOptions struct {
 	// retention, but never later than now + retention + MaxFutureSkew
 	// (default 24h, ingest's INGEST_MAX_FUTURE_SKEW default).
 	MaxFutureSkew time.Duration
+	// MarkRebuildWhenFresh starts counters that do not exist (a new or
+	// flushed Redis) with a rebuild pending whose target is not set yet
+	// (Rebuild.UpTo 0), in the same step as their epoch: the live
+	// projection's counters, which must be rebuilt from the stream then.
+	// A replay into a new generation leaves it off.
+	MarkRebuildWhenFresh bool
 }
 
 // DefaultPrefix is the key prefix of the live counters generation.
@@ -102,10 +108,10 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	if err != nil {
 		return CountResult{}, err
 	}
-	args := make([]any, 0, 7+3*len(events))
+	args := make([]any, 0, 8+3*len(events))
 	args = append(args, p, now.Unix(), int64(secondRetention/time.Second),
 		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), epochOf(now),
-		int64(c.opts.MaxFutureSkew/time.Second))
+		int64(c.opts.MaxFutureSkew/time.Second), c.markFlag())
 	for _, ev := range events {
 		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
 	}
@@ -116,19 +122,34 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	return CountResult{Applied: int(res[0]), Fresh: res[1] == 1}, nil
 }
 
-// Started reports whether the counters exist, creating their epoch marker if
-// not. false means Redis is new or was flushed: the counters must be rebuilt
-// from the stream.
+// Started reports whether the counters exist, creating their epoch marker
+// (with MarkRebuildWhenFresh, and a pending rebuild, in the same step) if
+// not. false means Redis is new or was flushed: the counters must be
+// rebuilt from the stream.
 func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
 	p, err := c.keyPrefix(ctx)
 	if err != nil {
 		return false, err
 	}
-	created, err := c.rdb.HSetNX(ctx, p+"meta", "epoch", epochOf(now)).Result()
+	created, err := c.rdb.Eval(ctx, startLua, []string{p + "meta"}, epochOf(now), c.markFlag()).Int()
 	if err != nil {
 		return false, fmt.Errorf("check counters epoch: %w", err)
 	}
-	return !created, nil
+	return created == 0, nil
+}
+
+const startLua = `
+local created = redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+if created == 1 and ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'rebuildUpTo', 0, 'checkpoint', 0)
+end
+return created`
+
+func (c *Counters) markFlag() string {
+	if c.opts.MarkRebuildWhenFresh {
+		return "1"
+	}
+	return "0"
 }
 
 // epochOf names counters started at now; a flush and restart within the

@@ -1,8 +1,12 @@
 -- Apply a batch of events to Kiln's Redis counters, exactly once per stream
 -- sequence. ARGV: prefix, now (s), second-bucket TTL (s), minute-bucket TTL
--- (s), seen-bitmap TTL (s), epoch, max future skew (s), then (seq,
--- eventType, timestamp ms) triples. Returns {applied, fresh}: fresh is 1 when the counters did not
--- exist (a new or flushed Redis) and were started by this call.
+-- (s), seen-bitmap TTL (s), epoch, max future skew (s), mark (1: counters
+-- started here need a rebuild), then (seq, eventType, timestamp ms)
+-- triples. Returns {applied, fresh}: fresh is 1 when the counters did not
+-- exist (a new or flushed Redis) and were started by this call; with mark,
+-- they were started with a rebuild pending (rebuildUpTo 0: its target is
+-- set by the projector), in this same step, so asOfSeq is never claimed
+-- for partial totals.
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
 local secTTL = tonumber(ARGV[3])
@@ -10,6 +14,9 @@ local minTTL = tonumber(ARGV[4])
 local seenTTL = tonumber(ARGV[5])
 local fresh = redis.call('HSETNX', p .. 'meta', 'epoch', ARGV[6])
 local skew = tonumber(ARGV[7])
+if fresh == 1 and ARGV[8] == '1' then
+  redis.call('HSET', p .. 'meta', 'rebuildUpTo', 0, 'checkpoint', 0)
+end
 
 local block = 1048576
 local applied = 0
@@ -21,7 +28,7 @@ local function add(t, bucket, typ)
   b[typ] = (b[typ] or 0) + 1
 end
 
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   local typ = ARGV[i + 1]
   local s = math.floor(tonumber(ARGV[i + 2]) / 1000)

@@ -55,9 +55,32 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'checkpoint') or '0')
 if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1]) end
 return 1`
 
+// SetRebuildCheckpoint records seq as the checkpoint reached by the replay
+// of r, never moving it backwards, unless the counters are no longer r's
+// (a flush during the replay started new counters, which hold only what
+// was counted since: their rebuild claims its own progress).
+func (c *Counters) SetRebuildCheckpoint(ctx context.Context, r Rebuild, seq uint64) error {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.rdb.Eval(ctx, setRebuildCheckpointLua, []string{p + "meta"}, r.Epoch, seq).Err(); err != nil {
+		return fmt.Errorf("set counters rebuild checkpoint: %w", err)
+	}
+	return nil
+}
+
+const setRebuildCheckpointLua = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'checkpoint') or '0')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[2]) end
+return 1`
+
 // Rebuild is a pending counters rebuild.
 type Rebuild struct {
-	// UpTo is the stream sequence the replay must reach.
+	// UpTo is the stream sequence the replay must reach; 0 when the
+	// counters were started with a rebuild whose target is not set yet
+	// (MarkRebuildWhenFresh): the projector sets it (MarkRebuild).
 	UpTo uint64
 	// Epoch identifies the counters the rebuild is for: a flush during the
 	// rebuild starts new counters with a new epoch, which need a rebuild
