@@ -2,7 +2,6 @@ package projector
 
 import (
 	"context"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,16 +69,10 @@ func TestCountersRebuildOutlastsEmptyFetches(t *testing.T) {
 }
 
 // Issue 13 item 4: while the counters were rebuilt, the watcher wrote the
-// live consumer's ack floor as asOfSeq although the totals were partial.
-// asOfSeq never claims a sequence whose events are not all counted.
+// live consumer's ack floor as asOfSeq although the totals were partial
+// (the fresh epoch existed before the rebuild was marked). asOfSeq never
+// claims a sequence whose events are not all counted.
 func TestAsOfSeqNeverOverstatesDuringARebuild(t *testing.T) {
-	if os.Getenv("KILN_KNOWN_WINDOWS") == "" {
-		// Known open window (issue 13 item 4, left open): between a flushed
-		// Redis getting a fresh counters epoch and the rebuild being marked,
-		// the watcher can still write the ack floor as asOfSeq; this test
-		// catches it in about one run of three. KILN_KNOWN_WINDOWS=1 runs it.
-		t.Skip("asOfSeq can still overstate in a short window after a flush (issue 13 item 4); KILN_KNOWN_WINDOWS=1 runs it")
-	}
 	t.Parallel()
 	e := newEnv(t)
 	e.publish(t, 3000)

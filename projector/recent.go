@@ -130,65 +130,18 @@ func (s *Service) rebuildRecent(ctx context.Context) error {
 
 // replayRecent reads the stream from its start to upTo and adds every event
 // to the cache (events already there, or below its floor, are left alone).
+// A flush during the replay is noticed by MarkComplete (new epoch).
 func (s *Service) replayRecent(ctx context.Context, upTo uint64) (int, error) {
-	oc, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{schemas.SubjectAll},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	return s.replay(ctx, streamReplay{
+		name: "recent replay",
+		upTo: upTo,
+		size: 1000,
+		apply: func(ctx context.Context, events []schemas.Event) error {
+			_, err := s.recent.Apply(ctx, events, time.Now())
+			return err
+		},
+		renew: func(ctx context.Context) (bool, error) {
+			return s.recent.AcquireLease(ctx, s.owner, rebuildLease)
+		},
 	})
-	if err != nil {
-		return 0, fmt.Errorf("recent replay consumer: %w", err)
-	}
-	total, lastRenew := 0, time.Now()
-	var pos uint64 // the last sequence read
-	for {
-		batch, err := oc.Fetch(1000, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return total, fmt.Errorf("recent replay fetch: %w", err)
-		}
-		var events []schemas.Event
-		var last uint64
-		for m := range batch.Messages() {
-			ev, meta, err := schemas.DecodeMsg(m)
-			if meta != nil {
-				last = meta.Sequence.Stream
-			}
-			if err == nil {
-				events = append(events, ev)
-			}
-		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return total, fmt.Errorf("recent replay fetch: %w", err)
-		}
-		if len(events) > 0 {
-			// A flush during the replay is noticed by MarkComplete (new epoch).
-			if _, err := s.recent.Apply(ctx, events, time.Now()); err != nil {
-				return total, err
-			}
-			total += len(events)
-		}
-		if last >= upTo || ctx.Err() != nil {
-			return total, ctx.Err()
-		}
-		if last == 0 {
-			// An empty fetch ends nothing by itself (a busy server can leave
-			// a wait empty, and MarkComplete would then claim a cache that
-			// misses events): only a stream that holds nothing more does,
-			// as in replayCounters.
-			info, err := s.stream.Info(ctx)
-			if err != nil {
-				return total, fmt.Errorf("recent replay: stream info: %w", err)
-			}
-			if info.State.Msgs == 0 || info.State.LastSeq <= pos {
-				return total, nil
-			}
-		} else {
-			pos = last
-		}
-		if time.Since(lastRenew) > rebuildLease/3 {
-			if ok, err := s.recent.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
-				return total, errors.New("lost the recent cache rebuild lease")
-			}
-			lastRenew = time.Now()
-		}
-	}
 }

@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		deps:     deps,
 		stream:   stream,
 		history:  readmodel.FollowHistory(deps.Mongo),
-		counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention}),
+		counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention, MarkRebuildWhenFresh: true}),
 		ledger:   readmodel.NewLedger(deps.Mongo),
 		metrics:  metrics.New(deps.Metrics),
 		owner:    owner,
