@@ -121,6 +121,7 @@ func (s *Service) Register(r fiber.Router) {
 	r.Get("/events/:id", observe, auth, s.api.GetEvent)
 	r.Get("/metrics", observe, auth, s.api.Metrics)
 	r.Get("/alerts", observe, auth, (&httpapi.Alerts{Store: readmodel.NewAlerts(s.mongo), Log: s.api.Log}).List)
+	r.Get("/orders", observe, auth, (&httpapi.Orders{Store: readmodel.NewOrders(s.mongo), Log: s.api.Log}).List)
 	r.Get("/stream", observe, auth, s.stream.Handle)
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)
