@@ -184,14 +184,19 @@ func TestOversizeChunkedBodyNamesItsInstance(t *testing.T) {
 	require.Equal(t, "/events", p["instance"])
 }
 
-// A client trickling its body (slowloris) is cut off when the request read
-// timeout passes, long before it has sent the body, while 50 of them do not
-// keep a normal request from being answered.
+// A client trickling its body (slowloris) is answered 408 and cut off once
+// the request read deadline passes, long before it has sent its body, while
+// a client sending the same body at normal speed during the trickle is
+// served. Measured in bytes sent at one byte per tick, not in wall-clock
+// time: each slow client must be cut off within cutBy ticks (20 read
+// deadlines; a loaded machine only sends fewer bytes per second); without
+// the deadline the server keeps reading and the test fails at cutBy.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	log := testsupport.Logger(t)
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: h.config.MaxBodyBytes, Log: log, ReadTimeout: time.Second})
+	const deadline, tick = time.Second, 100 * time.Millisecond
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: h.config.MaxBodyBytes, Log: log, ReadTimeout: deadline})
 	h.svc.Register(app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -200,55 +205,70 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	go func() { done <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	const clients, bodyLen = 50, 600 // 600 bytes at 1 byte per 100 ms: a minute
-	body := `{"eventType":"slow","userId":"u","timestamp":1,"metadata":{"pad":"` + strings.Repeat("x", bodyLen-60) + `"}}`
+	const clients, bodyLen = 50, 600
+	const cutBy = int(20 * deadline / tick) // bytes; far below bodyLen
+	bodyOf := func(typ string) string {
+		return `{"eventType":"` + typ + `","userId":"u","timestamp":1,"metadata":{"pad":"` + strings.Repeat("x", bodyLen-60) + `"}}`
+	}
+	body := bodyOf("slow")
 	type outcome struct {
 		sent   int
-		status int
+		status int // 0: closed without an answer
 	}
 	results := make(chan outcome, clients)
 	for range clients {
 		go func() {
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
-				results <- outcome{}
+				results <- outcome{sent: -1}
 				return
 			}
 			defer conn.Close()
 			_ = conn.SetDeadline(time.Now().Add(2 * time.Minute))
 			head := fmt.Sprintf("POST /events HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 			if _, err := conn.Write([]byte(head)); err != nil {
-				results <- outcome{}
+				results <- outcome{sent: -1}
 				return
 			}
-			sent := 0
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for ; sent < len(body); sent++ {
-				<-tick.C
+			answered := make(chan int, 1) // the server's answer (or close) while we trickle
+			go func() {
+				status := 0
+				if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+					status = resp.StatusCode
+					resp.Body.Close()
+				}
+				answered <- status
+			}()
+			ticker := time.NewTicker(tick)
+			defer ticker.Stop()
+			for sent := 0; sent < cutBy; sent++ {
+				select {
+				case status := <-answered:
+					results <- outcome{sent: sent, status: status}
+					return
+				case <-ticker.C:
+				}
 				if _, err := conn.Write([]byte{body[sent]}); err != nil {
-					break
+					results <- outcome{sent: sent, status: <-answered}
+					return
 				}
 			}
-			status := 0
-			if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
-				status = resp.StatusCode
-				resp.Body.Close()
-			}
-			results <- outcome{sent: sent, status: status}
+			results <- outcome{sent: cutBy} // still being read: not cut off
 		}()
 	}
-	// A well-behaved client is served meanwhile.
+	// The control: the same body at normal speed is served meanwhile.
 	conn, br := rawConn(t, ln.Addr().String())
-	_, err = conn.Write([]byte(postRequest(`{"eventType":"fast","userId":"u","timestamp":1}`)))
+	_, err = conn.Write([]byte(postRequest(bodyOf("fast"))))
 	require.NoError(t, err)
 	resp, b := readResponse(t, br)
 	require.Equal(t, 202, resp.StatusCode, "body: %s", b)
 
 	for range clients {
 		o := <-results
-		require.Less(t, o.sent, len(body), "the slow client was cut off before it sent its body")
-		require.NotEqual(t, 202, o.status)
+		require.GreaterOrEqual(t, o.sent, 0, "the slow client could not connect")
+		require.Less(t, o.sent, cutBy, "the server still read the trickled body %d read deadlines on", cutBy*int(tick)/int(deadline))
+		require.Equal(t, 408, o.status, "cut off with 408 after %d bytes", o.sent)
 	}
 	require.Zero(t, h.count(t, "events.slow"))
+	require.EqualValues(t, 1, h.count(t, "events.fast"))
 }
