@@ -311,6 +311,47 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 		require.EqualValues(t, 1, n, "event %s", id)
 	}
 	require.GreaterOrEqual(t, info.State.Msgs, uint64(len(acked)))
+	requireRedisModels(t, readmodel.FollowCounters(rdb, readmodel.CountersOptions{}),
+		readmodel.FollowRecent(rdb, readmodel.RecentOptions{}), info.State.Msgs, acked)
+}
+
+// requireRedisModels checks the projector's Redis side against the stream
+// (msgs events, every one a page_view) and the acked ids: the counters hold
+// msgs events in all and per type (an id stored twice would count twice),
+// and the recent cache, once it answers, holds every event once and every
+// acked id.
+func requireRedisModels(t *testing.T, counters *readmodel.Counters, recent *readmodel.Recent, msgs uint64, acked []string) {
+	t.Helper()
+	ctx := t.Context()
+	var m readmodel.Metrics
+	require.Eventually(t, func() bool {
+		var err error
+		m, err = counters.Snapshot(ctx, time.Now())
+		return err == nil && uint64(m.Total) == msgs
+	}, 60*time.Second, 100*time.Millisecond, "counters never reached the %d events of the stream (last %d)", msgs, m.Total)
+	require.Equal(t, map[string]int64{"page_view": int64(msgs)}, m.Totals, "counters by type")
+
+	var events []struct {
+		ID string `json:"id"`
+	}
+	var why string
+	require.Eventually(t, func() bool {
+		page, ok, reason, err := recent.Find(ctx, readmodel.Query{Limit: int(msgs) + 1})
+		why = fmt.Sprintf("usable %v (%s), err %v", ok, reason, err)
+		if err != nil || !ok || page.Next != nil {
+			return false
+		}
+		events = events[:0]
+		return json.Unmarshal(page.Body, &events) == nil && uint64(len(events)) == msgs
+	}, 60*time.Second, 100*time.Millisecond, "the recent cache never held the %d events of the stream (%s, %d ids)", msgs, why, len(events))
+	ids := make(map[string]bool, len(events))
+	for _, ev := range events {
+		require.False(t, ids[ev.ID], "event %s twice in the recent cache", ev.ID)
+		ids[ev.ID] = true
+	}
+	for _, id := range acked {
+		require.True(t, ids[id], "acked event %s missing from the recent cache", id)
+	}
 }
 
 // replicasCurrent reports whether every follower of the stream is caught up.
