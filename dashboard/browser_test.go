@@ -175,6 +175,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		alertPanel(t, page, p, slack)
 	})
 
+	t.Run("orders and chat posted over HTTP show live in their panels", func(t *testing.T) {
+		page := page.with(t)
+		ordersAndChat(t, page, p)
+	})
+
 	t.Run("the table continues across a restart with no missing or duplicate seq", func(t *testing.T) {
 		page := page.with(t)
 		acrossRestart(t, page, k, p)

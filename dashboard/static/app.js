@@ -12,6 +12,7 @@ import { EventsTable } from './table.js';
 import { RateChart } from './chart.js';
 import { renderCounts } from './counts.js';
 import { AlertsPanel } from './alerts.js';
+import { OrdersPanel } from './orders.js';
 
 const HISTORY_LIMIT = 200;
 // With a wildcard pattern GET /events (exact types only) is asked without a
@@ -46,6 +47,7 @@ const table = new EventsTable({
 });
 const chart = new RateChart($('chart'));
 const alerts = new AlertsPanel($('alerts-list'), $('alerts-note'));
+const orders = new OrdersPanel({ orders: $('orders-body'), ordersNote: $('orders-note'), chat: $('chat-list'), chatNote: $('chat-note') });
 const stream = new LiveStream({
   onEvent(ev) {
     state.lastEventAt = Date.now();
@@ -213,6 +215,7 @@ $('auth').addEventListener('submit', (e) => {
   $('auth').hidden = true;
   load();
   alerts.load();
+  orders.load();
 });
 
 window.addEventListener('popstate', () => {
@@ -228,3 +231,4 @@ renderState();
 setInterval(() => { chart.tick(); renderFacts(); }, 1000);
 load();
 alerts.load();
+orders.load();
