@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/notifier/internal/alertstore"
@@ -40,6 +41,9 @@ type Deps struct {
 	Mongo     *mongo.Database
 	Metrics   prometheus.Registerer
 	Log       *slog.Logger
+	// Tracer records the evaluation, decision and delivery spans; nil is
+	// no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is the notifier.
@@ -151,13 +155,13 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	consumer := &decide.Consumer{
 		Events: s.events, JetStream: s.deps.JetStream, Store: s.store, Engine: evaluate.New(s.rules),
-		Metrics: s.metrics, Log: s.deps.Log, AckWait: s.cfg.AckWait, Crash: s.crash,
+		Metrics: s.metrics, Log: s.deps.Log, AckWait: s.cfg.AckWait, Crash: s.crash, Tracer: s.deps.Tracer,
 	}
 	g.Go(func() error { return consumer.Run(ctx) })
 	for name, ch := range s.channels {
 		w := &delivery.Worker{
 			Name: name, Channel: ch, JetStream: s.deps.JetStream, Store: s.store, Metrics: s.metrics,
-			Log: s.deps.Log, Crash: s.crash,
+			Log: s.deps.Log, Crash: s.crash, Tracer: s.deps.Tracer,
 			Config: delivery.Config{
 				MaxAttempts: s.cfg.MaxAttempts, BackoffBase: s.cfg.BackoffBase, BackoffMax: s.cfg.BackoffMax,
 				AckWait: s.cfg.AckWait, SendTimeout: s.cfg.SendTimeout, Concurrency: s.cfg.Concurrency,
@@ -165,13 +169,16 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return w.Run(ctx) })
 	}
-	g.Go(func() error { return s.watchDLQ(ctx) })
+	g.Go(func() error { return s.watch(ctx) })
 	return g.Wait()
 }
 
-// watchDLQ keeps the dead-letter gauge current.
-func (s *Service) watchDLQ(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Second)
+// watchEvery is how often the dead-letter and lag gauges are refreshed.
+const watchEvery = 5 * time.Second
+
+// watch keeps the dead-letter and lag gauges current.
+func (s *Service) watch(ctx context.Context) error {
+	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	for {
 		if st, err := s.deps.JetStream.Stream(ctx, jobs.DLQStream); err == nil {
@@ -179,6 +186,7 @@ func (s *Service) watchDLQ(ctx context.Context) error {
 				s.metrics.DLQ.Set(float64(info.State.Msgs))
 			}
 		}
+		s.watchLag(ctx)
 		select {
 		case <-ctx.Done():
 			return nil

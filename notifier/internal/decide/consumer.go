@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/notifier/internal/alertstore"
 	"github.com/kilnhq/kiln/notifier/internal/evaluate"
@@ -41,6 +42,9 @@ type Consumer struct {
 	Log       *slog.Logger
 	AckWait   time.Duration
 	Crash     Crash
+	// Tracer records a span per evaluated event, child of its append
+	// span, and one per decided alert; nil is no tracing.
+	Tracer trace.TracerProvider
 
 	lastPrune time.Time
 	decisions []evaluate.Decision
@@ -125,8 +129,10 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	c.decisions = c.Engine.Evaluate(&ev, c.decisions[:0])
+	ctx, span := c.traceEvaluate(ctx, m, &ev, len(c.decisions))
+	defer span.End()
 	for _, d := range c.decisions {
-		err := c.decide(ctx, &ev, d)
+		err := c.traceDecide(ctx, &ev, d)
 		if ctx.Err() != nil || errors.Is(err, errCrashed) {
 			return // shutting down: the event comes back; its alerts are stored once
 		}

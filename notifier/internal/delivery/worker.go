@@ -24,12 +24,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/notifier/internal/alertstore"
 	"github.com/kilnhq/kiln/notifier/internal/channel"
 	"github.com/kilnhq/kiln/notifier/internal/jobs"
 	"github.com/kilnhq/kiln/notifier/internal/metrics"
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Crash points (see decide.Crash).
@@ -97,6 +101,9 @@ type Worker struct {
 	Log       *slog.Logger
 	Config    Config
 	Crash     func(point, id string) bool
+	// Tracer records a span per delivery attempt, child of the decision
+	// that queued the job; nil is no tracing.
+	Tracer trace.TracerProvider
 
 	locks keyedMutex
 }
@@ -209,7 +216,15 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Config.SendTimeout+finishGrace)
 	defer cancel()
 	sendCtx, cancelSend := context.WithTimeout(work, w.Config.SendTimeout)
+	sendCtx, span := w.tracer().Start(telemetry.Extract(sendCtx, m.Headers()), "deliver "+w.Name,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("kiln.alert.id", job.Alert.ID), attribute.String("kiln.alert.rule", job.Alert.Rule),
+			attribute.Int("kiln.delivery.attempt", d.Tries+1)))
 	err = w.Channel.Send(sendCtx, job.Alert)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	cancelSend()
 	if err == nil {
 		if w.crash(CrashAfterSend, id) {
@@ -219,6 +234,11 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	w.failed(work, m, job, d, meta.Sequence.Stream, err)
+}
+
+// tracer is the worker's tracer (the no-op one when none is set).
+func (w *Worker) tracer() trace.Tracer {
+	return telemetry.Tracer(w.Tracer, "github.com/kilnhq/kiln/notifier")
 }
 
 func (w *Worker) crash(point, id string) bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Streams and subjects.
@@ -81,6 +82,7 @@ func publishJSON(ctx context.Context, js jetstream.JetStream, subject, msgID str
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(schemas.HeaderMsgID, msgID)
+	telemetry.Inject(ctx, msg.Header) // the decision's span, parent of the delivery's
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s %s: %w", subject, msgID, err)
 	}

@@ -21,6 +21,11 @@ type Notifier struct {
 	DLQ        prometheus.Gauge
 	Windows    prometheus.Gauge
 	Rebuilt    prometheus.Counter
+	// LagMessages and LagSeconds are the notifier consumer's lag, named
+	// like the projector's: events not yet evaluated and acked, and the
+	// age of the oldest of them (0 when caught up).
+	LagMessages prometheus.Gauge
+	LagSeconds  prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg.
@@ -45,7 +50,12 @@ func New(reg prometheus.Registerer) *Notifier {
 			"Threshold windows held in memory."))),
 		Rebuilt: prometheus.NewCounter(prometheus.CounterOpts(opts("rebuild_events_total",
 			"Events observed at start-up to rebuild threshold windows."))),
+		LagMessages: prometheus.NewGauge(prometheus.GaugeOpts(opts("lag_messages",
+			"Events in the stream the notifier has not yet evaluated and acked (pending + unacked)."))),
+		LagSeconds: prometheus.NewGauge(prometheus.GaugeOpts(opts("lag_seconds",
+			"Age of the oldest event the notifier has not yet acked (0 when caught up)."))),
 	}
-	reg.MustRegister(m.Evaluated, m.Poison, m.Decided, m.Suppressed, m.Deliveries, m.DLQ, m.Windows, m.Rebuilt)
+	reg.MustRegister(m.Evaluated, m.Poison, m.Decided, m.Suppressed, m.Deliveries, m.DLQ, m.Windows, m.Rebuilt,
+		m.LagMessages, m.LagSeconds)
 	return m
 }
