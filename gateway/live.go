@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/gateway/internal/live"
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
@@ -62,7 +63,7 @@ func (c SSEConfig) validate() []error {
 
 // newHub builds the live stream's hub; nil without JetStream.
 func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
-	reg prometheus.Registerer, log *slog.Logger) (*live.Hub, error) {
+	reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*live.Hub, error) {
 	if js == nil {
 		return nil, nil
 	}
@@ -82,6 +83,7 @@ func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
 		},
 		Metrics: m,
 		Log:     log.With("component", "live"),
+		Tracer:  tp,
 	}), nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/dashboard"
 	"github.com/kilnhq/kiln/gateway/internal/httpapi"
@@ -42,6 +43,8 @@ type Deps struct {
 	// unexported.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
+	// Tracer records the live fan-out's spans; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // metricsMaxAge is how long a GET /metrics snapshot is shared.
@@ -86,7 +89,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	counters := readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{})
-	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, log)
+	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, deps.Tracer, log)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
 )
@@ -27,6 +29,7 @@ const (
 	DefaultMetricsInterval = 3 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultMaxCatchUps     = 16
+	DefaultLagInterval     = 5 * time.Second
 )
 
 // Options configure a Hub.
@@ -58,6 +61,10 @@ type Options struct {
 	// Metrics receives the live stream's metrics; nil keeps them private.
 	Metrics *metrics.SSE
 	Log     *slog.Logger
+	// Tracer records a span per event fanned out; nil is no tracing.
+	Tracer trace.TracerProvider
+	// LagInterval is how often the lag gauges are refreshed.
+	LagInterval time.Duration
 }
 
 // Errors of Available.
@@ -96,6 +103,8 @@ type Hub struct {
 	clients     map[*session]struct{}
 	live        index // subscribed to the fan-out
 	recent      *recent
+	// fanned is lastSeq for the lag gauges, read without h.mu.
+	fanned atomic.Uint64
 }
 
 // New returns a hub; zero options take their defaults.
@@ -114,6 +123,9 @@ func New(o Options) *Hub {
 	}
 	if o.MaxCatchUps <= 0 {
 		o.MaxCatchUps = DefaultMaxCatchUps
+	}
+	if o.LagInterval <= 0 {
+		o.LagInterval = DefaultLagInterval
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

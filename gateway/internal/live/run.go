@@ -48,6 +48,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.opts.Snapshot != nil {
 		wg.Go(func() { every(ctx, h.opts.MetricsInterval, h.publishMetrics) })
 	}
+	wg.Go(func() { every(ctx, h.opts.LagInterval, h.watchLag) })
 	restarts := restartBackoff()
 	for ctx.Err() == nil {
 		began := time.Now()
@@ -136,7 +137,7 @@ func (h *Hub) startSeq(ctx context.Context) (uint64, error) {
 		h.markReadyLocked()
 	}
 	h.mu.Unlock()
-	h.opts.Metrics.LastSeq(start - 1)
+	h.noteSeq(start - 1)
 	return start, nil
 }
 
@@ -173,6 +174,8 @@ func (h *Hub) handle(msg jetstream.Msg) {
 	}
 	seq := meta.Sequence.Stream
 	f, ferr := eventFrame(msg, seq)
+	span := h.traceFanOut(msg, seq)
+	defer span.End()
 	h.mu.Lock()
 	fresh := !h.closed && seq > h.lastSeq
 	if fresh {
@@ -189,7 +192,7 @@ func (h *Hub) handle(msg jetstream.Msg) {
 	if !fresh {
 		return
 	}
-	h.opts.Metrics.LastSeq(seq)
+	h.noteSeq(seq)
 	if ferr != nil {
 		h.opts.Log.Warn("live stream: skipping a message that is not an event", "err", ferr)
 	}

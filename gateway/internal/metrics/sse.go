@@ -29,6 +29,10 @@ type SSE struct {
 	frames  *prometheus.CounterVec
 	drops   *prometheus.CounterVec
 	lastSeq prometheus.Gauge
+	// lagMessages and lagSeconds are the live fan-out's lag, named like
+	// the projector's and the notifier's.
+	lagMessages prometheus.Gauge
+	lagSeconds  prometheus.Gauge
 }
 
 // NewSSE creates the live stream's collectors and registers them on reg.
@@ -50,6 +54,14 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 			Namespace: "kiln", Subsystem: "gateway", Name: "sse_hub_last_seq",
 			Help: "Stream sequence of the last event the live fan-out received.",
 		}),
+		lagMessages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "kiln", Subsystem: "gateway", Name: "sse_lag_messages",
+			Help: "Events in the stream the live fan-out has not yet received.",
+		}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "kiln", Subsystem: "gateway", Name: "sse_lag_seconds",
+			Help: "Age of the oldest event the live fan-out has not yet received (0 when caught up).",
+		}),
 	}
 	for _, kind := range []string{FrameEvent, FrameAlert, FrameMetrics, FrameHeartbeat, FrameControl} {
 		m.frames.WithLabelValues(kind)
@@ -57,7 +69,7 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 	for _, reason := range []string{DropSlowConsumer, DropReplayError, DropShutdown} {
 		m.drops.WithLabelValues(reason)
 	}
-	for _, c := range []prometheus.Collector{m.clients, m.frames, m.drops, m.lastSeq} {
+	for _, c := range []prometheus.Collector{m.clients, m.frames, m.drops, m.lastSeq, m.lagMessages, m.lagSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register live stream metrics: %w", err)
 		}
@@ -80,3 +92,9 @@ func (m *SSE) Drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
 
 // LastSeq records the hub's last stream sequence.
 func (m *SSE) LastSeq(seq uint64) { m.lastSeq.Set(float64(seq)) }
+
+// Lag records how far behind the stream the live fan-out is.
+func (m *SSE) Lag(messages uint64, seconds float64) {
+	m.lagMessages.Set(float64(messages))
+	m.lagSeconds.Set(seconds)
+}
