@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
@@ -28,6 +29,9 @@ type Deps struct {
 	JetStream jetstream.JetStream
 	Mongo     *mongo.Database
 	Log       *slog.Logger
+	// Tracer records a span per outbound delivery attempt; nil is no
+	// tracing.
+	Tracer trace.TracerProvider
 }
 
 // Service is the admin API and the dispatcher.
@@ -68,6 +72,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		fanout: &delivery.Fanout{JetStream: deps.JetStream, Endpoints: cache, Log: log},
 		worker: &delivery.Worker{
 			JetStream: deps.JetStream, Endpoints: cache, Store: store, Log: dlog, Sender: sender, Logger: log,
+			Tracer: deps.Tracer,
 			Config: delivery.Config{
 				Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter,
 				Concurrency: cfg.Concurrency, PerEndpoint: cfg.PerEndpoint,

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks/endpoint"
 )
 
@@ -201,7 +202,12 @@ func newJob(m jetstream.Msg, typ, endpointID string, body []byte) (*nats.Msg, er
 	}
 	j := Job{WebhookID: WebhookID(eventID, endpointID), EndpointID: endpointID, EventID: eventID,
 		EventType: typ, Seq: md.Sequence.Stream, Body: body}
-	return j.msg()
+	msg, err := j.msg()
+	if err == nil {
+		// The event's trace context, so the dispatch joins the event's trace.
+		telemetry.Inject(telemetry.Extract(context.Background(), m.Headers()), msg.Header)
+	}
+	return msg, err
 }
 
 // msg is the job's stream message.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/webhooks/endpoint"
 )
@@ -46,6 +47,9 @@ type Worker struct {
 	Sender    *Sender
 	Config    Config
 	Logger    *slog.Logger
+	// Tracer records a span per delivery attempt, in the event's trace;
+	// nil is no tracing.
+	Tracer trace.TracerProvider
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -141,7 +145,7 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 			return
 		}
 	}
-	a := w.Sender.Send(ctx, ep, job.WebhookID, job.Body)
+	a := w.send(ctx, m, ep, &job, prior+1)
 	e := entry{job: &job, attempt: a, first: fresh && prior == 0}
 	n := prior - job.Redrive + 1 // attempts in this run of the schedule
 	switch {
