@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -50,6 +51,9 @@ type Deps struct {
 	ReadKeys, IngestKeys []string
 	Metrics              prometheus.Registerer
 	Log                  *slog.Logger
+	// Tracer records a server span per call (Publish, CreateOrder, …),
+	// parent of the append; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // Server is the gRPC server.
@@ -75,6 +79,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.UnaryTimeout, deps.Metrics, deps.Log.With("component", "grpc"))
 	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(), stopping: make(chan struct{})}
 	s.grpc = grpc.NewServer(
+		serverTracing(deps.Tracer),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
