@@ -3,9 +3,9 @@ GO ?= go
 
 .PHONY: run test test-deps check bench build build-linux release clean test-faults soak
 
-## run: Kiln standalone on http://localhost:8080 (PORT to change it), data in ./data
+## run: Kiln standalone (kiln run) on http://localhost:8080 (PORT to change it), data in ./data
 run:
-	$(GO) run ./deployments/standalone/cmd/kiln-standalone
+	$(GO) run ./cli/cmd/kiln run
 
 ## test: installs what is missing (redis-server, chromium, npm test packages), gofmt + go vet, then every test of every module, with the race detector
 test: test-deps check
@@ -34,20 +34,18 @@ check:
 bench:
 	bash loadtest/bench.sh
 
-## build: static binaries in ./bin
+## build: the static kiln binary in ./bin
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/ ./ingest/cmd/ingest ./deployments/standalone/cmd/kiln-standalone
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cli/cmd/kiln
 
 # Kiln's commands as name=package: what build-linux and release build (and
-# the Dockerfiles and .goreleaser.yaml; deployments/release_test.go checks).
-BINARIES := kiln-ingest=./ingest/cmd/ingest kiln-projector=./projector/cmd/projector \
-	kiln-gateway=./gateway/cmd/gateway kiln-notifier=./notifier/cmd/notifier kiln=./cli/cmd/kiln \
-	kiln-standalone=./deployments/standalone/cmd/kiln-standalone \
-	kiln-healthcheck=./deployments/cmd/kiln-healthcheck
+# the Dockerfile and .goreleaser.yaml; deployments/release_test.go checks).
+# One binary: kiln run, kiln serve <role>, the operations commands.
+BINARIES := kiln=./cli/cmd/kiln
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-## build-linux: every binary, static (CGO_ENABLED=0), for linux in ./bin/linux
+## build-linux: the kiln binary, static (CGO_ENABLED=0), for linux in ./bin/linux
 build-linux:
 	@set -e; for b in $(BINARIES); do \
 		echo "bin/linux/$${b%%=*}"; \

@@ -22,12 +22,12 @@ func TestCLIFindsARunningStandaloneWithoutFlags(t *testing.T) {
 	env := map[string]string{"KILN_DATA_DIR": dir}
 	var out, errOut bytes.Buffer
 	err := command.Execute(context.Background(), []string{"stream", "info"},
-		command.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Getenv: func(k string) string { return env[k] }})
+		command.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Env: env})
 	require.NoError(t, err, errOut.String())
 	require.Contains(t, out.String(), "5")
 	out.Reset()
 	err = command.Execute(context.Background(), []string{"projections"},
-		command.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Getenv: func(k string) string { return env[k] }})
+		command.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Env: env})
 	require.NoError(t, err, errOut.String())
 	require.Contains(t, out.String(), "counters")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench.sh: build kiln-standalone and kiln-load, start the standalone in a
+# bench.sh: build kiln and kiln-load, start the standalone (kiln run) in a
 # temporary data directory on free ports (with a throwaway redis-server when
 # one is installed), wait until it is ready, run
 # kiln-load against its HTTP port, embedded NATS, FerretDB and Redis, then
@@ -72,9 +72,8 @@ free_port() {
 }
 
 echo "bench.sh: building into $tmp" >&2
-go build -o "$tmp/kiln-standalone" ./deployments/standalone/cmd/kiln-standalone
+go build -o "$tmp/kiln" ./cli/cmd/kiln
 go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
-go build -o "$tmp/kiln-gateway" ./gateway/cmd/gateway
 go build -o "$tmp/kiln-rtbench" ./realtime/cmd/kiln-rtbench
 go build -o "$tmp/kiln-webhooks" ./loadtest/cmd/kiln-webhooks
 
@@ -108,7 +107,7 @@ fi
 env KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
 	MONGO_PORT="$mongo_port" GRPC_ADDR="127.0.0.1:$grpc_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
 	WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 \
-	"$tmp/kiln-standalone" >"$tmp/standalone.log" 2>&1 &
+	"$tmp/kiln" run >"$tmp/standalone.log" 2>&1 &
 pid=$!
 
 echo "bench.sh: waiting for kiln-standalone (pid $pid) on :$http_port" >&2
@@ -129,7 +128,7 @@ for i in $(seq 1 120); do
 	sleep 0.5
 done
 
-# sse_fanout's clients use a gateway of their own (cmd/gateway, fed by the
+# sse_fanout's clients use a gateway of their own (kiln serve gateway, fed by the
 # standalone's NATS, FerretDB and Redis), so the memory per client is read
 # from a process that serves nothing else; events are still posted to the
 # standalone's ingest.
@@ -137,7 +136,7 @@ gw_port="$(free_port)"
 gw_admin_port="$(free_port)"
 GATEWAY_ADDR="127.0.0.1:$gw_port" GATEWAY_ADMIN_ADDR="127.0.0.1:$gw_admin_port" \
 	NATS_URL="nats://127.0.0.1:$nats_port" MONGO_URI="mongodb://127.0.0.1:$mongo_port" REDIS_URL="$redis_url" \
-	LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$tmp/kiln-gateway" >"$tmp/gateway.log" 2>&1 &
+	LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$tmp/kiln" serve gateway >"$tmp/gateway.log" 2>&1 &
 gw_pid=$!
 for i in $(seq 1 60); do
 	if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gw_port/readyz")" == 200 ]]; then

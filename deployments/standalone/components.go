@@ -23,36 +23,37 @@ func knownServices() []string {
 	return []string{"ingest", "projector", "notifier", "gateway", "webhooks"}
 }
 
-// component is one service in the standalone process.
-type component struct {
-	// name is the role in readiness answers (/readyz/<name>); parts
+// Part is one service of a Kiln process: the standalone runs several,
+// `kiln serve <role>` one.
+type Part struct {
+	// Name is the role in readiness answers (/readyz/<name>); parts
 	// without one are named by position.
-	name     string
-	ready    func(context.Context) error
-	register func(fiber.Router)          // nil: no public routes
-	run      func(context.Context) error // nil: nothing to run
+	Name     string
+	Ready    func(context.Context) error
+	Register func(fiber.Router)          // nil: no public routes
+	Run      func(context.Context) error // nil: nothing to run
 }
 
 // buildComponents creates the configured services, in dependency order.
-func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger) ([]component, error) {
+func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger) ([]Part, error) {
 	// The stream is ingest's to create, but consumers need it even when
 	// ingest is not among the services.
 	if _, err := schemas.EnsureStream(ctx, js, cfg.Ingest.Stream); err != nil {
 		return nil, err
 	}
 	db := c.mongo.Database(cfg.Projector.MongoDatabase)
-	var parts []component
+	var parts []Part
 	if cfg.runs("ingest") {
 		svc, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: c.ingestNATS, Metrics: reg, Log: log.With("service", "ingest")})
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{name: "ingest", ready: svc.Ready, register: svc.Register, run: svc.Run})
-		rt, err := newRealtime(cfg, svc, db, js, reg, log)
+		parts = append(parts, Part{Name: "ingest", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
+		rt, err := NewRealtime(RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
+			RealtimeDeps{Ingest: svc, Mongo: db, JetStream: js, Metrics: reg, Log: log})
 		if err != nil {
 			return nil, err
 		}
-		rt.name = "realtime"
 		parts = append(parts, rt)
 	}
 	if cfg.runs("projector") {
@@ -62,7 +63,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{name: "projector", ready: svc.Ready, run: svc.Run})
+		parts = append(parts, Part{Name: "projector", Ready: svc.Ready, Run: svc.Run})
 	}
 	if cfg.runs("notifier") {
 		// The alerts live beside the history, where the gateway reads them;
@@ -74,7 +75,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{name: "notifier", ready: svc.Ready, run: svc.Run})
+		parts = append(parts, Part{Name: "notifier", Ready: svc.Ready, Run: svc.Run})
 	}
 	if cfg.runs("gateway") {
 		svc, err := gateway.New(cfg.Gateway, gateway.Deps{
@@ -83,14 +84,13 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, component{name: "gateway", ready: svc.Ready, register: svc.Register, run: svc.Run})
+		parts = append(parts, Part{Name: "gateway", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
 	}
 	if cfg.runs("webhooks") {
-		part, err := newWebhooks(ctx, cfg, db, js, log)
+		part, err := NewWebhooks(ctx, cfg.Webhooks, db, js, log)
 		if err != nil {
 			return nil, err
 		}
-		part.name = "webhooks"
 		parts = append(parts, part)
 	}
 	return parts, nil

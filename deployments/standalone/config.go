@@ -5,8 +5,6 @@ package standalone
 
 import (
 	"fmt"
-	"log/slog"
-	"strings"
 
 	"github.com/caarlos0/env/v11"
 
@@ -28,16 +26,16 @@ type Config struct {
 	// AdminHost is the interface the admin listener binds: loopback by
 	// default, as it has no auth; 0.0.0.0 (the container image) for all.
 	AdminHost string `env:"ADMIN_HOST" envDefault:"127.0.0.1"`
-	DataDir   string `env:"KILN_DATA_DIR" envDefault:"./data"`
-	NATSPort  int    `env:"NATS_PORT" envDefault:"4222"`
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool   `env:"ADMIN_PPROF" envDefault:"false"`
+	DataDir    string `env:"KILN_DATA_DIR" envDefault:"./data"`
+	NATSPort   int    `env:"NATS_PORT" envDefault:"4222"`
 	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
 	MongoURI  string `env:"MONGO_URI"`
 	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
 	// RedisURL points at a real Redis; empty runs an in-process one on RedisPort (0: any free port).
 	RedisURL  string `env:"REDIS_URL"`
 	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	// Services are the services to run (all by default).
 	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway,webhooks" envSeparator:","`
 
@@ -72,12 +70,6 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("KILN_DATA_DIR must not be empty")
 	}
-	if _, err := c.logLevel(); err != nil {
-		return err
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("LOG_FORMAT must be text or json, got %q", c.LogFormat)
-	}
 	if err := c.Gateway.Validate(); err != nil {
 		return err
 	}
@@ -105,14 +97,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return c.Ingest.Validate()
-}
-
-func (c *Config) logLevel() (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
-		return l, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
-	}
-	return l, nil
 }
 
 // LoadConfig reads the configuration from environ and validates it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- standalone.Run(ctx, cfg, io.Discard) }()
+	go func() { done <- standalone.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 
 	get := func(url string) (int, string) {

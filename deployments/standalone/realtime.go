@@ -16,30 +16,49 @@ import (
 	"github.com/kilnhq/kiln/realtime/socketio"
 )
 
-// newRealtime is the gRPC listener (GRPC_ADDR), the Socket.IO namespaces
+// RealtimeConfig is what the realtime part reads: its two servers and the
+// keys they accept (read keys for subscribers, ingest keys for writers).
+type RealtimeConfig struct {
+	GRPC       grpcapi.Config
+	SocketIO   socketio.Config
+	ReadKeys   []string
+	IngestKeys []string
+}
+
+// RealtimeDeps are what the realtime part runs on: ingest's append path,
+// the database holding the orders read model, and the stream.
+type RealtimeDeps struct {
+	Ingest    *ingest.Service
+	Mongo     *mongo.Database
+	JetStream jetstream.JetStream
+	Metrics   prometheus.Registerer
+	Log       *slog.Logger
+}
+
+// NewRealtime is the gRPC listener (GRPC_ADDR), the Socket.IO namespaces
 // on the HTTP port (/socket.io/) and the realtime feed they share: orders,
 // chat and events written through ingest's path and pushed from the stream.
-func newRealtime(cfg Config, ing *ingest.Service, db *mongo.Database, js jetstream.JetStream,
-	reg prometheus.Registerer, log *slog.Logger) (component, error) {
-	log = log.With("service", "grpc")
-	f := feed.New(js, log)
+func NewRealtime(cfg RealtimeConfig, d RealtimeDeps) (Part, error) {
+	log := d.Log.With("service", "grpc")
+	f := feed.New(d.JetStream, log)
 	srv, err := grpcapi.New(cfg.GRPC, grpcapi.Deps{
-		Ingest: ing, Orders: readmodel.NewOrders(db), JetStream: js, Feed: f,
-		ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys, Metrics: reg, Log: log,
+		Ingest: d.Ingest, Orders: readmodel.NewOrders(d.Mongo), JetStream: d.JetStream, Feed: f,
+		ReadKeys: cfg.ReadKeys, IngestKeys: cfg.IngestKeys, Metrics: d.Metrics, Log: log,
 	})
 	if err != nil {
-		return component{}, err
+		return Part{}, err
 	}
 	sio, err := socketio.New(cfg.SocketIO, socketio.Deps{
-		Ingest: ing, Feed: f, ReadKeys: cfg.Gateway.ReadKeys, Log: log.With("component", "socket.io"),
+		Ingest: d.Ingest, Feed: f, ReadKeys: cfg.ReadKeys, Log: log.With("component", "socket.io"),
 	})
 	if err != nil {
-		return component{}, err
+		return Part{}, err
 	}
-	return component{
-		ready:    func(context.Context) error { return nil },
-		register: sio.Register,
-		run: func(ctx context.Context) error {
+	return Part{
+		Name:     "realtime",
+		Ready:    func(context.Context) error { return nil },
+		Register: sio.Register,
+		Run: func(ctx context.Context) error {
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return f.Run(ctx) })
 			g.Go(func() error { return srv.ListenAndServe(ctx) })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func runStandalone(t *testing.T, mongoURI string) (log *syncBuffer, dir string, 
 	log = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- standalone.Run(ctx, cfg, log) }()
+	go func() { done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(log, nil))) }()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/readyz")
 		if err != nil {

@@ -3,7 +3,6 @@ package standalone
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	neturl "net/url"
@@ -26,18 +25,32 @@ import (
 
 const shutdownGrace = 10 * time.Second
 
-// Logger returns the process logger the configuration asks for.
-func (c *Config) Logger(w io.Writer) *slog.Logger {
-	level, _ := c.logLevel() // validated
-	return c.loggerAt(w, level)
+// ferretLogger is FerretDB's logger: it logs every client quirk at INFO
+// and WARN, so it only says errors unless log is at debug.
+func ferretLogger(log *slog.Logger) *slog.Logger {
+	log = log.With("component", "ferretdb")
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(minLevel{Handler: log.Handler(), min: slog.LevelError})
 }
 
-func (c *Config) loggerAt(w io.Writer, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 // deps are the started dependencies, stopped in reverse order.
@@ -174,13 +187,8 @@ func (c *clients) close() {
 // Run starts everything and serves until ctx is done, then shuts down in
 // order: HTTP listeners and consumers, NATS connections (outstanding acks
 // drained), then the embedded servers.
-func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
-	log := cfg.Logger(stderr)
-	ferretLevel := slog.LevelError
-	if level, _ := cfg.logLevel(); level <= slog.LevelDebug {
-		ferretLevel = level
-	}
-	d, err := startDeps(cfg, log, cfg.loggerAt(stderr, ferretLevel).With("component", "ferretdb"))
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	d, err := startDeps(cfg, log, ferretLogger(log))
 	defer d.stop()
 	if err != nil {
 		return err
@@ -215,11 +223,11 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	httpserver.RegisterHealth(app, ready)
 	httpserver.RegisterRoleReadiness(app, roles)
 	for _, p := range parts {
-		if p.register != nil {
-			p.register(app)
+		if p.Register != nil {
+			p.Register(app)
 		}
 	}
-	admin := httpserver.NewAdminApp(reg, ready, log)
+	admin := httpserver.NewAdminApp(reg, ready, log, httpserver.WithPprof(cfg.AdminPprof))
 	httpserver.RegisterRoleReadiness(admin, roles)
 
 	log.Info("kiln standalone starting", "services", cfg.Services,
@@ -231,8 +239,8 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return httpserver.Serve(gctx, admin, net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)), shutdownGrace, log)
 	})
 	for _, p := range parts {
-		if p.run != nil {
-			g.Go(func() error { return p.run(gctx) })
+		if p.Run != nil {
+			g.Go(func() error { return p.Run(gctx) })
 		}
 	}
 	err = g.Wait()
@@ -253,14 +261,14 @@ func wrap(what string, err error) error {
 }
 
 // readinessRoles names the parts' readiness checks by role.
-func readinessRoles(parts []component) []httpserver.Role {
+func readinessRoles(parts []Part) []httpserver.Role {
 	roles := make([]httpserver.Role, len(parts))
 	for i, p := range parts {
-		name := p.name
+		name := p.Name
 		if name == "" {
 			name = "service-" + strconv.Itoa(i)
 		}
-		ready := p.ready
+		ready := p.Ready
 		if ready == nil {
 			ready = func(context.Context) error { return nil }
 		}

@@ -10,13 +10,13 @@ import (
 	"github.com/kilnhq/kiln/webhooks"
 )
 
-// newWebhooks is the outbound webhooks service: its admin API on the
+// NewWebhooks is the outbound webhooks service: its admin API on the
 // public port and its dispatcher. (Inbound POST /webhooks/{provider} comes
 // with ingest.)
-func newWebhooks(ctx context.Context, cfg Config, db *mongo.Database, js jetstream.JetStream, log *slog.Logger) (component, error) {
-	svc, err := webhooks.New(ctx, cfg.Webhooks, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks")})
+func NewWebhooks(ctx context.Context, cfg webhooks.Config, db *mongo.Database, js jetstream.JetStream, log *slog.Logger) (Part, error) {
+	svc, err := webhooks.New(ctx, cfg, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks")})
 	if err != nil {
-		return component{}, err
+		return Part{}, err
 	}
-	return component{ready: svc.Ready, register: svc.Register, run: svc.Run}, nil
+	return Part{Name: "webhooks", Ready: svc.Ready, Register: svc.Register, Run: svc.Run}, nil
 }

@@ -15,12 +15,16 @@ func dlqCommand(c *conn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "List and redrive the notifier's dead letters (ALERTS_DLQ)",
+		Example: `  kiln dlq list
+  kiln dlq redrive --all`,
 	}
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List dead alert deliveries, oldest first",
-		Args:  cobra.NoArgs,
+		Example: `  kiln dlq list
+  kiln dlq list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			js, err := c.jetStream()
 			if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func eventsCommand(c *conn) *cobra.Command {
-	cmd := &cobra.Command{Use: "events", Short: "Read events from the stream"}
+	cmd := &cobra.Command{Use: "events", Short: "Read events from the stream", Example: "  kiln events tail --type order.*"}
 	var (
 		types []string
 		since uint64
@@ -23,7 +23,10 @@ func eventsCommand(c *conn) *cobra.Command {
 	tail := &cobra.Command{
 		Use:   "tail",
 		Short: "Print events as JSON lines as they are stored (Ctrl-C to stop)",
-		Args:  cobra.NoArgs,
+		Example: `  kiln events tail
+  kiln events tail --type order.* --type payment.failed
+  kiln events tail --since 1 --limit 10`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			js, err := c.jetStream()

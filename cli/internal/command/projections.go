@@ -20,7 +20,9 @@ func projectionsCommand(c *conn) *cobra.Command {
 	return &cobra.Command{
 		Use:   "projections",
 		Short: "Show each projection's checkpoint, lag, store status, generation, replay and last error",
-		Args:  cobra.NoArgs,
+		Example: `  kiln projections
+  kiln projections --nats nats://nats:4222 --mongo mongodb://mongo:27017 --redis redis://redis:6379/0`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			js, err := c.jetStream()

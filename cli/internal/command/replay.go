@@ -29,6 +29,9 @@ the read model while the live projector keeps serving, switches readers and the
 live projector to it once it has caught up with the stream, and drops the old
 generation after --grace. It never publishes, so no alert or webhook fires.
 Ctrl-C leaves a resumable state: run again with --resume.`,
+		Example: `  kiln replay counters
+  kiln replay all --yes
+  kiln replay history --resume`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {

@@ -11,19 +11,25 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // IO is the CLI's environment.
 type IO struct {
-	In     io.Reader
-	Out    io.Writer
-	Err    io.Writer
-	Getenv func(string) string
-	// Version is printed by kiln --version.
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// Env is the environment (os.Environ as a map): the services' settings
+	// and the connection flags' defaults.
+	Env map[string]string
+	// Version is printed by kiln --version and logged by running services.
 	Version string
 }
+
+// Getenv is the environment variable key, "" when unset.
+func (io IO) Getenv(key string) string { return io.Env[key] }
 
 // conn holds the connection settings shared by every subcommand and opens
 // the connections a subcommand asks for.
@@ -82,25 +88,50 @@ func envOr(get func(string) string, key, def string) string {
 func Execute(ctx context.Context, args []string, io IO) error {
 	c := &conn{io: io}
 	defer c.close()
-	root := &cobra.Command{
-		Use:           "kiln",
-		Short:         "Operate Kiln: replay read models, inspect projections, the stream and dead letters",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       io.Version,
-	}
-	pf := root.PersistentFlags()
-	// Defaults: the environment, else a running standalone's discovery file
-	// (KILN_DATA_DIR, else ./data), else the usual local ports.
-	d := discover(io.Getenv)
-	pf.StringVar(&c.natsURL, "nats", setting(io.Getenv, "NATS_URL", d.NATSURL, "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
-	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
-	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
-	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
-	root.AddCommand(replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c), webhooksCommand(c))
+	root := newRoot(c)
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
 	return root.ExecuteContext(ctx)
+}
+
+// NewRoot is the command tree (for tests that walk it).
+func NewRoot(io IO) *cobra.Command { return newRoot(&conn{io: io}) }
+
+func newRoot(c *conn) *cobra.Command {
+	io := c.io
+	root := &cobra.Command{
+		Use:   "kiln",
+		Short: "Kiln, an event pipeline: run it (all in one, or one role per process) and operate it",
+		Long: `Kiln in one binary. "kiln run" starts everything in one process with embedded
+stores (what "make run" starts); "kiln serve <role>" runs one role of a split
+deployment; the other commands operate a running Kiln. Settings come from the
+environment (README, "Configuration"); against a standalone started from the
+same folder the operations commands need no flags.`,
+		Example: `  kiln run
+  kiln serve ingest
+  kiln projections
+  kiln replay counters`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       io.Version,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.CompletionOptions.HiddenDefaultCmd = true
+	// The operations commands' connection flags. Defaults: the
+	// environment, else a running standalone's discovery file
+	// (KILN_DATA_DIR, else ./data), else the usual local ports.
+	pf := pflag.NewFlagSet("connections", pflag.ContinueOnError)
+	d := discover(io.Getenv)
+	pf.StringVar(&c.natsURL, "nats", setting(io.Getenv, "NATS_URL", d.NATSURL, "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
+	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
+	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
+	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	for _, ops := range []*cobra.Command{replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c)} {
+		ops.PersistentFlags().AddFlagSet(pf)
+		root.AddCommand(ops)
+	}
+	root.AddCommand(runCommand(io), serveCommand(io), versionCommand(io), healthcheckCommand(io), rulesCommand(io), webhooksCommand(c))
+	return root
 }

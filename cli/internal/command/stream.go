@@ -11,12 +11,14 @@ import (
 )
 
 func streamCommand(c *conn) *cobra.Command {
-	cmd := &cobra.Command{Use: "stream", Short: "Inspect the EVENTS stream"}
+	cmd := &cobra.Command{Use: "stream", Short: "Inspect the EVENTS stream", Example: "  kiln stream info"}
 	var asJSON bool
 	info := &cobra.Command{
 		Use:   "info",
 		Short: "Show the EVENTS stream's size, sequences, limits and consumers",
-		Args:  cobra.NoArgs,
+		Example: `  kiln stream info
+  kiln stream info --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			js, err := c.jetStream()

@@ -22,6 +22,9 @@ func webhooksCommand(c *conn) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhooks",
 		Short: "Manage outbound webhook endpoints: create, list, change, rotate secrets, test, inspect and redrive deliveries",
+		Example: `  kiln webhooks create --endpoint-url https://example.com/hook --filter 'order.*'
+  kiln webhooks list
+  kiln webhooks deliveries ep_… --status dead`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&api.base, "url", envOr(c.io.Getenv, "KILN_URL", "http://127.0.0.1:8080"), "Kiln's HTTP base URL (env KILN_URL)")
@@ -52,7 +55,8 @@ func webhooksCommand(c *conn) *cobra.Command {
 	}
 	create := &cobra.Command{
 		Use: "create --endpoint-url URL [--filter PATTERN]... [--description TEXT]", Short: "Create an endpoint; prints its secret, shown this once",
-		Args: cobra.NoArgs,
+		Example: "  kiln webhooks create --endpoint-url https://example.com/hook --filter 'order.*' --description billing",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := api.call(cmd, http.MethodPost, "/webhook-endpoints", body(cmd))
 			if err != nil {
@@ -65,7 +69,8 @@ func webhooksCommand(c *conn) *cobra.Command {
 	inputFlags(create)
 	update := &cobra.Command{
 		Use: "update ENDPOINT [--endpoint-url URL] [--filter PATTERN]... [--description TEXT]", Short: "Change an endpoint (only the flags given)",
-		Args: cobra.ExactArgs(1),
+		Example: "  kiln webhooks update ep_… --filter 'order.>' --filter payment.failed",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := api.call(cmd, http.MethodPatch, "/webhook-endpoints/"+url.PathEscape(args[0]), body(cmd))
 			if err != nil {
@@ -77,6 +82,7 @@ func webhooksCommand(c *conn) *cobra.Command {
 	inputFlags(update)
 	list := &cobra.Command{
 		Use: "list", Short: "List endpoints with their health", Args: cobra.NoArgs,
+		Example: "  kiln webhooks list\n  kiln webhooks list --url http://kiln:8082 --admin-key $KILN_ADMIN_KEY",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := api.call(cmd, http.MethodGet, "/webhook-endpoints", nil)
 			if err != nil {
@@ -88,6 +94,7 @@ func webhooksCommand(c *conn) *cobra.Command {
 	simple := func(use, short, method, suffix string) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " ENDPOINT", Short: short, Args: cobra.ExactArgs(1),
+			Example: "  kiln webhooks " + use + " ep_…",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				b, err := api.call(cmd, method, "/webhook-endpoints/"+url.PathEscape(args[0])+suffix, nil)
 				if err != nil {
@@ -105,7 +112,8 @@ func webhooksCommand(c *conn) *cobra.Command {
 	var limit int
 	deliveries := &cobra.Command{
 		Use: "deliveries ENDPOINT [--status succeeded|retrying|dead]", Short: "An endpoint's delivery log: attempts, status codes, latency, response excerpts, next try",
-		Args: cobra.ExactArgs(1),
+		Example: "  kiln webhooks deliveries ep_… --status dead --limit 20",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{"limit": {fmt.Sprint(limit)}}
 			if status != "" {

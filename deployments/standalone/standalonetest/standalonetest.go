@@ -6,6 +6,7 @@ package standalonetest
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -42,7 +43,6 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		"NATS_PORT":     strconv.Itoa(testsupport.FreePort(t)),
 		"MONGO_PORT":    strconv.Itoa(testsupport.FreePort(t)),
 		"GRPC_ADDR":     "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
-		"LOG_LEVEL":     "warn",
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		cfgEnv[env[i]] = env[i+1]
@@ -65,7 +65,9 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		cancel:   cancel,
 		done:     make(chan error, 1),
 	}
-	go func() { in.done <- standalone.Run(ctx, cfg, &testWriter{t: t}) }()
+	go func() {
+		in.done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(in.Base + "/readyz")
 		if err != nil {

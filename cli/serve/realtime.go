@@ -1,0 +1,92 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/realtime/grpcapi"
+	"github.com/kilnhq/kiln/realtime/socketio"
+	"github.com/kilnhq/kiln/standalone"
+)
+
+// RealtimeConfig is the realtime role's configuration: the gRPC listener
+// and Socket.IO on its own HTTP port. Orders and chat messages are
+// appended through ingest's path, so ingest's settings (INGEST_*,
+// STREAM_*, KILN_INGEST_KEYS) apply to them as to POST /events.
+type RealtimeConfig struct {
+	Stores
+	// HTTPAddr is the public listener: Socket.IO under /socket.io/.
+	HTTPAddr string `env:"REALTIME_ADDR" envDefault:":8083"`
+	// AdminAddr is the admin listener: /metrics, /healthz, /readyz.
+	AdminAddr string `env:"REALTIME_ADMIN_ADDR" envDefault:"127.0.0.1:9106"`
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// ReadKeys are the keys subscribers (Subscribe, GetOrders, Socket.IO)
+	// may present; empty: reading is open, as on the read API.
+	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
+	GRPC     grpcapi.Config
+	SocketIO socketio.Config
+	Ingest   ingest.Config
+}
+
+// Validate reports the first invalid setting, naming its env var.
+func (c *RealtimeConfig) Validate() error {
+	if err := c.Stores.validate(); err != nil {
+		return err
+	}
+	if err := c.listeners().validate("REALTIME"); err != nil {
+		return err
+	}
+	if err := c.GRPC.Validate(); err != nil {
+		return err
+	}
+	return c.Ingest.Validate()
+}
+
+func (c *RealtimeConfig) listeners() Listeners {
+	return Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof}
+}
+
+// LoadRealtimeConfig reads the realtime role's configuration from environ.
+func LoadRealtimeConfig(environ map[string]string) (RealtimeConfig, error) {
+	return loadConfig[RealtimeConfig](environ, "realtime")
+}
+
+// RunRealtime runs the realtime role until ctx is done.
+func RunRealtime(ctx context.Context, cfg RealtimeConfig, log *slog.Logger) error {
+	c, err := cfg.connect("kiln-realtime", log)
+	defer c.close()
+	if err != nil {
+		return err
+	}
+	// Appends use ingest's connection (no reconnect buffer, see
+	// ingest.Connect); the feed consumes on the other one.
+	inc, err := ingest.Connect(cfg.NATSURL, "kiln-realtime-ingest", log)
+	if err != nil {
+		return err
+	}
+	c.closes = append(c.closes, inc.Close)
+	reg := httpserver.NewRegistry()
+	ing, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: inc, Metrics: reg, Log: log})
+	if err != nil {
+		return err
+	}
+	rt, err := standalone.NewRealtime(
+		standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
+		standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: reg, Log: log})
+	if err != nil {
+		return err
+	}
+	// The append path's readiness and its resolver (writes left in doubt).
+	appends := standalone.Part{Name: "ingest", Ready: ing.Ready, Run: ing.Run}
+	err = serveParts(ctx, cfg.listeners(), []standalone.Part{appends, rt}, reg, log)
+	for _, nc := range [...]interface{ Drain() error }{inc, c.nc} {
+		if derr := nc.Drain(); derr != nil && err == nil {
+			err = fmt.Errorf("drain nats: %w", derr)
+		}
+	}
+	return err
+}

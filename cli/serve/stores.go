@@ -1,0 +1,76 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Stores are the NATS and MongoDB settings of the webhooks and realtime
+// roles.
+type Stores struct {
+	NATSURL       string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
+	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"kiln"`
+}
+
+func (s Stores) validate() error {
+	switch {
+	case s.NATSURL == "":
+		return fmt.Errorf("NATS_URL must not be empty")
+	case s.MongoURI == "":
+		return fmt.Errorf("MONGO_URI must not be empty")
+	case s.MongoDatabase == "":
+		return fmt.Errorf("MONGO_DATABASE must not be empty")
+	}
+	return nil
+}
+
+// connected are a role's open connections, closed in reverse order.
+type connected struct {
+	js     jetstream.JetStream
+	nc     *nats.Conn
+	db     *mongo.Database
+	closes []func()
+}
+
+func (c *connected) close() {
+	for i := len(c.closes) - 1; i >= 0; i-- {
+		c.closes[i]()
+	}
+}
+
+// connect opens the consumer NATS connection (reconnecting forever) and
+// the MongoDB client; an unreachable store shows on /readyz, it does not
+// stop the start.
+func (s Stores) connect(name string, log *slog.Logger) (*connected, error) {
+	c := &connected{}
+	nc, err := nats.Connect(s.NATSURL, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return c, fmt.Errorf("connect to nats: %w", err)
+	}
+	c.nc = nc
+	c.closes = append(c.closes, nc.Close)
+	if c.js, err = jetstream.New(nc); err != nil {
+		return c, fmt.Errorf("jetstream: %w", err)
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(s.MongoURI).SetAppName(name))
+	if err != nil {
+		return c, fmt.Errorf("connect to mongo: %w", err)
+	}
+	c.closes = append(c.closes, func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := mc.Disconnect(dctx); err != nil {
+			log.Warn("disconnect from mongo", "err", err)
+		}
+	})
+	c.db = mc.Database(s.MongoDatabase)
+	return c, nil
+}

@@ -1,0 +1,148 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kilnhq/kiln/cli/internal/command"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// syncBuffer is a log sink several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serving is a `kiln serve <role>` running in the test.
+type serving struct {
+	admin, http string
+	log         *syncBuffer
+	stop        func() error
+}
+
+func startRole(t *testing.T, role string, env map[string]string) *serving {
+	t.Helper()
+	s := &serving{log: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- command.Execute(ctx, []string{"serve", role},
+			command.IO{In: strings.NewReader(""), Out: io.Discard, Err: s.log, Env: env, Version: "test"})
+	}()
+	var once sync.Once
+	var err error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(2 * time.Minute):
+				err = context.DeadlineExceeded
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func addr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)) }
+
+// TestServeWebhooksAndRealtimeRoles: the two roles that lived only inside
+// the standalone run alone against shared stores, with their admin
+// listeners, and stop gracefully.
+func TestServeWebhooksAndRealtimeRoles(t *testing.T) {
+	t.Parallel()
+	ns := testsupport.StartNATS(t)
+	mongo := testsupport.StartMongo(t)
+	stores := func(kv ...string) map[string]string {
+		env := map[string]string{"NATS_URL": ns.URL(), "MONGO_URI": mongo.URI(), "MONGO_DATABASE": testsupport.UniqueName(t)}
+		for i := 0; i+1 < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	wh := &serving{http: addr(t), admin: addr(t)}
+	whRun := startRole(t, "webhooks", stores("WEBHOOKS_ADDR", wh.http, "WEBHOOKS_ADMIN_ADDR", wh.admin))
+	rt := &serving{http: addr(t), admin: addr(t)}
+	grpcAddr := addr(t)
+	rtRun := startRole(t, "realtime", stores("REALTIME_ADDR", rt.http, "REALTIME_ADMIN_ADDR", rt.admin,
+		"GRPC_ADDR", grpcAddr, "ADMIN_PPROF", "true"))
+
+	for _, s := range []struct {
+		name, admin string
+		run         *serving
+	}{{"webhooks", wh.admin, whRun}, {"realtime", rt.admin, rtRun}} {
+		require.Eventually(t, func() bool {
+			code, _ := get("http://" + s.admin + "/readyz")
+			return code == http.StatusOK
+		}, 2*time.Minute, 100*time.Millisecond, "%s never became ready; log:\n%s", s.name, s.run.log.String())
+		code, body := get("http://" + s.admin + "/readyz/" + s.name)
+		require.Equal(t, http.StatusOK, code, body)
+		code, body = get("http://" + s.admin + "/metrics")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "go_goroutines")
+		require.Contains(t, s.run.log.String(), `"service":"`+s.name+`"`, "JSON logs name the role")
+	}
+
+	// webhooks: the endpoints' admin API on its public port.
+	code, body := get("http://" + wh.http + "/webhook-endpoints")
+	require.Equal(t, http.StatusOK, code, body)
+	// pprof only where ADMIN_PPROF=true.
+	code, _ = get("http://" + wh.admin + "/debug/pprof/")
+	require.Equal(t, http.StatusNotFound, code)
+	code, body = get("http://" + rt.admin + "/debug/pprof/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "goroutine")
+
+	// realtime: Socket.IO's handshake on its HTTP port, gRPC on GRPC_ADDR.
+	code, body = get("http://" + rt.http + "/socket.io/?EIO=4&transport=polling")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"sid"`)
+	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hr, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.GetStatus())
+
+	require.NoError(t, whRun.stop(), whRun.log.String())
+	require.NoError(t, rtRun.stop(), rtRun.log.String())
+}
