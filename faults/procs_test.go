@@ -13,50 +13,64 @@ import (
 	"time"
 )
 
-// binaries are the commands the suite runs as processes, built once per
-// test binary (without -race: they are the system under test, not the
-// test).
-var binaries = map[string]string{
-	"ingest":     "./ingest/cmd/ingest",
-	"projector":  "./projector/cmd/projector",
-	"standalone": "./deployments/standalone/cmd/kiln-standalone",
+// binaries are the commands the suite runs as processes, each built once
+// per test binary when a test first needs it (without -race: they are the
+// system under test, not the test), by the name of its file.
+var binaries = map[string]struct {
+	pkg, file string
+	args      []string
+}{
+	"ingest":     {"./cli/cmd/kiln", "kiln-ingest", []string{"serve", "ingest"}},
+	"projector":  {"./cli/cmd/kiln", "kiln-projector", []string{"serve", "projector"}},
+	"notifier":   {"./cli/cmd/kiln", "kiln-notifier", []string{"serve", "notifier"}},
+	"standalone": {"./cli/cmd/kiln", "kiln-standalone", []string{"run"}},
 }
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	buildMu  sync.Mutex
+	binDir   string
+	built    = map[string]error{}
+	buildErr error // creating binDir
 )
 
 // bin returns the path of a built command.
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b, ok := binaries[name]
+	if !ok {
+		t.Fatalf("faults: no command %q", name)
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if binDir == "" && buildErr == nil {
 		binDir, buildErr = os.MkdirTemp("", "kiln-faults-bin-")
-		if buildErr != nil {
-			return
-		}
-		root, err := repoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		args := []string{"build", "-o", binDir + "/"}
-		for _, pkg := range binaries {
-			args = append(args, pkg)
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	}
 	if buildErr != nil {
 		t.Fatalf("faults: %v", buildErr)
 	}
-	names := map[string]string{"ingest": "ingest", "projector": "projector", "standalone": "kiln-standalone"}
-	return filepath.Join(binDir, names[name])
+	err, done := built[name]
+	if !done {
+		err = build(b.pkg, filepath.Join(binDir, b.file))
+		built[name] = err
+	}
+	if err != nil {
+		t.Fatalf("faults: %v", err)
+	}
+	return filepath.Join(binDir, b.file)
+}
+
+func build(pkg, out string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 // repoRoot is the workspace root (the directory of go.work).
@@ -89,7 +103,7 @@ type proc struct {
 }
 
 func newProc(t testing.TB, name string, env map[string]string) *proc {
-	return newCommand(t, name, bin(t, name), nil, env)
+	return newCommand(t, name, bin(t, name), binaries[name].args, env)
 }
 
 // newCommand is a process of any program.
