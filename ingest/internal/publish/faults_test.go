@@ -155,16 +155,24 @@ func (o *outcomes) get(s string) int {
 	return o.n[s]
 }
 
+// runResolver runs a resolver for a stream whose dedupe window is window
+// until the test ends, counting its outcomes.
+func (f *fixture) runResolver(t *testing.T, window time.Duration) (*Resolver, *outcomes) {
+	t.Helper()
+	o := &outcomes{n: map[string]int{}}
+	r := NewResolver(f.js, f.ledger, window, testsupport.Logger(t), o.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = r.Run(ctx) }()
+	return r, o
+}
+
 // The resolver counts "resolved" only once the ledger holds the id.
 func TestResolverNotResolvedWhenLedgerWriteFails(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 2*time.Second)
 	require.NoError(t, f.js.DeleteKeyValue(context.Background(), LedgerBucket))
-	o := &outcomes{n: map[string]int{}}
-	r := NewResolver(f.js, f.ledger, 2*time.Second, testsupport.Logger(t), o.add)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = r.Run(ctx) }()
+	r, o := f.runResolver(t, 2*time.Second)
 	r.add(testEvent("no-ledger", true), time.Now())
 	require.Eventually(t, func() bool { return o.get("unresolved") == 1 }, 20*time.Second, 20*time.Millisecond)
 	require.Zero(t, o.get("resolved"))
@@ -201,11 +209,7 @@ func TestResolverDrainsAfterInFlightPublishes(t *testing.T) {
 func TestInDoubtServerIDIsRecorded(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, time.Minute)
-	o := &outcomes{n: map[string]int{}}
-	r := NewResolver(f.js, f.ledger, time.Minute, testsupport.Logger(t), o.add)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = r.Run(ctx) }()
+	r, o := f.runResolver(t, time.Minute)
 	p := NewPublisher(f.js, f.ledger, r, time.Second)
 	p.inDoubt(testEvent("01SERVERASSIGNED", false), time.Now())
 	require.Eventually(t, func() bool { return o.get("resolved") == 1 }, 20*time.Second, 20*time.Millisecond)
