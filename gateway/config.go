@@ -8,6 +8,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Config is the gateway's configuration, read from the environment. Every
@@ -32,6 +34,9 @@ type Config struct {
 	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// SSE configures GET /stream (live.go).
 	SSE SSEConfig
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// without OTEL_EXPORTER_OTLP_ENDPOINT.
+	Telemetry telemetry.Config
 }
 
 // Validate reports every invalid setting, naming its env var.
@@ -68,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.ReadKeys) > 0 && keys == 0 {
 		errs = append(errs, errors.New("KILN_READ_KEYS is set but holds no key; unset it to turn read auth off"))
+	}
+	if err := c.Telemetry.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

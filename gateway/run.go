@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // shutdownGrace bounds how long in-flight requests may finish on shutdown.
@@ -57,7 +58,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	reg := httpserver.NewRegistry()
-	svc, err := New(cfg, Deps{Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, JetStream: js, Metrics: reg, Log: log})
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-gateway"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	svc, err := New(cfg, Deps{Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, JetStream: js, Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks/inbound"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	Webhooks inbound.Config
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// without OTEL_EXPORTER_OTLP_ENDPOINT.
+	Telemetry telemetry.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -52,6 +56,9 @@ func (c *Config) Validate() error {
 			c.IdempotencyTTL, c.Stream.DuplicateWindow)
 	}
 	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.Validate(); err != nil {
 		return err
 	}
 	return c.Stream.Validate()

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // shutdownGrace bounds how long in-flight requests may finish on shutdown.
@@ -22,7 +23,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer nc.Close()
 	reg := httpserver.NewRegistry()
-	svc, err := New(ctx, cfg, Deps{NATS: nc, Metrics: reg, Log: log})
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-ingest"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	svc, err := New(ctx, cfg, Deps{NATS: nc, Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/notifier/internal/channel"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Secret is a configuration value that must never be printed: it formats,
@@ -63,6 +64,9 @@ type Config struct {
 	SMTPFrom        string   `env:"SMTP_FROM"`
 	SMTPTo          []string `env:"SMTP_TO" envSeparator:","`
 	SMTPTLS         string   `env:"SMTP_TLS" envDefault:"starttls-required"`
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// without OTEL_EXPORTER_OTLP_ENDPOINT.
+	Telemetry telemetry.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -90,7 +94,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.Telemetry.Validate()
 }
 
 // Channels are the channels this configuration enables: log always, slack

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Run runs the notifier alone, with its admin listener, until ctx is done.
@@ -37,7 +38,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer func() { _ = mc.Disconnect(context.WithoutCancel(ctx)) }()
 
 	reg := httpserver.NewRegistry()
-	svc, err := New(ctx, cfg, Deps{JetStream: js, Mongo: mc.Database(cfg.MongoDatabase), Metrics: reg, Log: log})
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-notifier"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	svc, err := New(ctx, cfg, Deps{JetStream: js, Mongo: mc.Database(cfg.MongoDatabase), Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}

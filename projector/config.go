@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Config is the projector's configuration, read from the environment.
@@ -27,6 +29,9 @@ type Config struct {
 	CheckInterval time.Duration `env:"PROJECTOR_CHECK_INTERVAL" envDefault:"1s"`
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// without OTEL_EXPORTER_OTLP_ENDPOINT.
+	Telemetry telemetry.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.
@@ -49,7 +54,7 @@ func (c *Config) Validate() error {
 	case c.MongoDatabase == "":
 		return fmt.Errorf("MONGO_DATABASE must not be empty")
 	}
-	return nil
+	return c.Telemetry.Validate()
 }
 
 // LoadConfig reads the configuration from environ and validates it.

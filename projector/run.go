@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Run runs the projector alone, with its admin listener, until ctx is done.
@@ -40,7 +41,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer rdb.Close()
 
 	reg := httpserver.NewRegistry()
-	svc, err := New(ctx, cfg, Deps{JetStream: js, Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, Metrics: reg, Log: log})
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-projector"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	svc, err := New(ctx, cfg, Deps{JetStream: js, Mongo: mc.Database(cfg.MongoDatabase), Redis: rdb, Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}
