@@ -24,7 +24,7 @@ import (
 // and the server used while sending, so a client-bound result shows.
 func benchFanout(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	before := rss(o.pid)
-	recv, connectErrs, err := connectReceivers(ctx, o)
+	recv, connectErrs, firstErr, err := connectReceivers(ctx, o)
 	defer func() {
 		for _, r := range recv {
 			_ = r.c.Close()
@@ -35,6 +35,9 @@ func benchFanout(ctx context.Context, o options, stdout, stderr io.Writer) error
 	}
 	after := rss(o.pid)
 	fmt.Fprintf(stderr, "kiln-rtbench: %d /chat clients connected (%d refused or failed)\n", len(recv), connectErrs)
+	if firstErr != nil {
+		fmt.Fprintf(stderr, "kiln-rtbench: first connect error: %v\n", firstErr)
+	}
 	if len(recv) == 0 {
 		return fmt.Errorf("socketio_fanout: no client connected")
 	}
@@ -151,9 +154,10 @@ func deliveredSum(recv []*receiver) int64 {
 }
 
 // connectReceivers opens o.sioClients /chat clients, 64 handshakes at a time.
-func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error) {
+func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error, error) {
 	var mu sync.Mutex
 	var recv []*receiver
+	var first error
 	failed := 0
 	var g errgroup.Group
 	g.SetLimit(64)
@@ -165,7 +169,9 @@ func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error) 
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				failed++
+				if failed++; first == nil {
+					first = err
+				}
 				return nil
 			}
 			recv = append(recv, &receiver{c: c})
@@ -173,7 +179,7 @@ func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error) 
 		})
 	}
 	_ = g.Wait()
-	return recv, failed, ctx.Err()
+	return recv, failed, first, ctx.Err()
 }
 
 // sendMessages emits o.sioRate messages/s for o.sioDuration from one more
