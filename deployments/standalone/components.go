@@ -9,12 +9,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/webhooks"
 )
 
 // knownServices are the services the standalone can run; KILN_SERVICES
@@ -35,7 +37,9 @@ type Part struct {
 }
 
 // buildComponents creates the configured services, in dependency order.
-func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.JetStream, reg prometheus.Registerer, log *slog.Logger) ([]Part, error) {
+// Every service records its spans with tp, the process's one provider.
+func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.JetStream, reg prometheus.Registerer,
+	tp trace.TracerProvider, log *slog.Logger) ([]Part, error) {
 	// The stream is ingest's to create, but consumers need it even when
 	// ingest is not among the services.
 	if _, err := schemas.EnsureStream(ctx, js, cfg.Ingest.Stream); err != nil {
@@ -44,13 +48,13 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 	db := c.mongo.Database(cfg.Projector.MongoDatabase)
 	var parts []Part
 	if cfg.runs("ingest") {
-		svc, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: c.ingestNATS, Metrics: reg, Log: log.With("service", "ingest")})
+		svc, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: c.ingestNATS, Metrics: reg, Log: log.With("service", "ingest"), Tracer: tp})
 		if err != nil {
 			return nil, err
 		}
 		parts = append(parts, Part{Name: "ingest", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
 		rt, err := NewRealtime(RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
-			RealtimeDeps{Ingest: svc, Mongo: db, JetStream: js, Metrics: reg, Log: log})
+			RealtimeDeps{Ingest: svc, Mongo: db, JetStream: js, Metrics: reg, Log: log, Tracer: tp})
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +62,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 	}
 	if cfg.runs("projector") {
 		svc, err := projector.New(ctx, cfg.Projector, projector.Deps{
-			JetStream: js, Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "projector"),
+			JetStream: js, Mongo: db, Redis: c.redis, Metrics: reg, Log: log.With("service", "projector"), Tracer: tp,
 		})
 		if err != nil {
 			return nil, err
@@ -70,7 +74,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		// channels without settings (Slack, email) stay off and the log
 		// channel shows what would be sent.
 		svc, err := notifier.New(ctx, cfg.Notifier, notifier.Deps{
-			JetStream: js, Mongo: db, Metrics: reg, Log: log.With("service", "notifier"),
+			JetStream: js, Mongo: db, Metrics: reg, Log: log.With("service", "notifier"), Tracer: tp,
 		})
 		if err != nil {
 			return nil, err
@@ -79,7 +83,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 	}
 	if cfg.runs("gateway") {
 		svc, err := gateway.New(cfg.Gateway, gateway.Deps{
-			Mongo: db, Redis: c.redis, JetStream: js, Metrics: reg, Log: log.With("service", "gateway"),
+			Mongo: db, Redis: c.redis, JetStream: js, Metrics: reg, Log: log.With("service", "gateway"), Tracer: tp,
 		})
 		if err != nil {
 			return nil, err
@@ -87,7 +91,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		parts = append(parts, Part{Name: "gateway", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
 	}
 	if cfg.runs("webhooks") {
-		part, err := NewWebhooks(ctx, cfg.Webhooks, db, js, log)
+		part, err := newWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks"), Tracer: tp})
 		if err != nil {
 			return nil, err
 		}

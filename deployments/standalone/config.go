@@ -14,6 +14,7 @@ import (
 	"github.com/kilnhq/kiln/projector"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/realtime/socketio"
+	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks"
 )
 
@@ -52,6 +53,10 @@ type Config struct {
 	GRPC grpcapi.Config
 	// SocketIO is the Socket.IO server (/chat, /notifications) on PORT.
 	SocketIO socketio.Config
+	// Telemetry is the tracing of every role: one provider (service.name
+	// "kiln" unless OTEL_SERVICE_NAME says otherwise) for the process. The
+	// roles' own copies read the same variables and are validated with them.
+	Telemetry telemetry.Config
 }
 
 // Validate reports the first invalid setting, naming its env var.

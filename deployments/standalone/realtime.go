@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/ingest"
@@ -33,6 +34,8 @@ type RealtimeDeps struct {
 	JetStream jetstream.JetStream
 	Metrics   prometheus.Registerer
 	Log       *slog.Logger
+	// Tracer records the gRPC calls' spans; nil is no tracing.
+	Tracer trace.TracerProvider
 }
 
 // NewRealtime is the gRPC listener (GRPC_ADDR), the Socket.IO namespaces
@@ -43,7 +46,7 @@ func NewRealtime(cfg RealtimeConfig, d RealtimeDeps) (Part, error) {
 	f := feed.New(d.JetStream, log)
 	srv, err := grpcapi.New(cfg.GRPC, grpcapi.Deps{
 		Ingest: d.Ingest, Orders: readmodel.NewOrders(d.Mongo), JetStream: d.JetStream, Feed: f,
-		ReadKeys: cfg.ReadKeys, IngestKeys: cfg.IngestKeys, Metrics: d.Metrics, Log: log,
+		ReadKeys: cfg.ReadKeys, IngestKeys: cfg.IngestKeys, Metrics: d.Metrics, Log: log, Tracer: d.Tracer,
 	})
 	if err != nil {
 		return Part{}, err

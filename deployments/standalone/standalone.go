@@ -21,6 +21,7 @@ import (
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/standalone/embedded"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 const shutdownGrace = 10 * time.Second
@@ -209,7 +210,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	parts, err := buildComponents(ctx, cfg, c, js, reg, log)
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	parts, err := buildComponents(ctx, cfg, c, js, reg, tp, log)
 	if err != nil {
 		return err
 	}

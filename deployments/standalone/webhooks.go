@@ -14,7 +14,12 @@ import (
 // public port and its dispatcher. (Inbound POST /webhooks/{provider} comes
 // with ingest.)
 func NewWebhooks(ctx context.Context, cfg webhooks.Config, db *mongo.Database, js jetstream.JetStream, log *slog.Logger) (Part, error) {
-	svc, err := webhooks.New(ctx, cfg, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks")})
+	return newWebhooks(ctx, cfg, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks")})
+}
+
+// newWebhooks is NewWebhooks on the given deps (the standalone's tracer).
+func newWebhooks(ctx context.Context, cfg webhooks.Config, deps webhooks.Deps) (Part, error) {
+	svc, err := webhooks.New(ctx, cfg, deps)
 	if err != nil {
 		return Part{}, err
 	}
