@@ -20,6 +20,7 @@ import (
 	"github.com/kilnhq/kiln/notifier/internal/evaluate"
 	"github.com/kilnhq/kiln/notifier/internal/metrics"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/redelivery"
 )
 
 // Durable is the notifier's consumer on EVENTS.
@@ -137,7 +138,8 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 			return // shutting down: the event comes back; its alerts are stored once
 		}
 		if err != nil {
-			delay := min(time.Duration(1)<<min(meta.NumDelivered, 6)*time.Second, time.Minute)
+			// 2 s after the first delivery, doubling up to a minute.
+			delay := redelivery.Delay(redelivery.Exponential(2*time.Second, time.Minute), meta.NumDelivered)
 			c.Log.Warn("cannot store alert, event retried", "rule", d.Rule.Name, "eventId", ev.ID, "delay", delay, "err", err)
 			_ = m.NakWithDelay(delay)
 			return

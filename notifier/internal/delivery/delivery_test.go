@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestBackoff(t *testing.T) {
+func TestRetryDelay(t *testing.T) {
 	t.Parallel()
+	c := Config{BackoffBase: time.Second, BackoffMax: 5 * time.Minute}
 	for _, tc := range []struct {
 		attempt int
 		want    time.Duration
@@ -17,9 +18,9 @@ func TestBackoff(t *testing.T) {
 		{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {8, 128 * time.Second},
 		{9, 256 * time.Second}, {10, 5 * time.Minute}, {60, 5 * time.Minute},
 	} {
-		require.Equal(t, tc.want, Backoff(tc.attempt, time.Second, 5*time.Minute), "attempt %d", tc.attempt)
+		require.Equal(t, tc.want, c.retryDelay(tc.attempt), "attempt %d", tc.attempt)
 	}
-	require.Equal(t, 100*time.Millisecond, Backoff(4, 20*time.Millisecond, 100*time.Millisecond))
+	require.Equal(t, 100*time.Millisecond, Config{BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}.retryDelay(4))
 }
 
 func TestKeyedMutexSerialisesOneKeyOnly(t *testing.T) {

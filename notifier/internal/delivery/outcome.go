@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/notifier/internal/channel"
 	"github.com/kilnhq/kiln/notifier/internal/jobs"
 	"github.com/kilnhq/kiln/notifier/internal/metrics"
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas/redelivery"
 )
 
 // recordTries bounds how often "sent" is written before the job is left
@@ -63,7 +65,7 @@ func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d re
 			"rule", job.Alert.Rule, "attempts", attempt, "err", cause)
 		return
 	}
-	delay := Backoff(attempt, w.Config.BackoffBase, w.Config.BackoffMax)
+	delay := w.Config.retryDelay(attempt)
 	if ra, ok := channel.RetryAfter(cause); ok {
 		delay = min(ra, w.Config.BackoffMax) // the receiver's wish, within reason
 	}
@@ -79,32 +81,25 @@ func (w *Worker) failed(ctx context.Context, m jetstream.Msg, job jobs.Job, d re
 	w.Log.Warn("alert delivery failed; retrying", "channel", w.Name, "delivery", d.ID, "attempt", attempt, "delay", delay, "err", cause)
 }
 
-// save stores d, trying up to recordTries times while keeping the job
-// in progress.
+// save stores d, trying up to recordTries times, 200 ms after the first
+// failure and doubling up to 1 s, while keeping the job in progress.
 func (w *Worker) save(ctx context.Context, m jetstream.Msg, d readmodel.Delivery) error {
-	var err error
-	for try := range recordTries {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		err = w.Store.SaveDelivery(sctx, d)
+		err := w.Store.SaveDelivery(sctx, d)
 		cancel()
 		if err == nil || ctx.Err() != nil {
-			return err
+			return struct{}{}, backoff.Permanent(err)
 		}
 		_ = m.InProgress()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
-		}
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}),
+		backoff.WithMaxTries(recordTries))
 	return err
 }
 
-// Backoff is the delay after failed attempt n (1-based): base·2^(n-1),
-// capped at max.
-func Backoff(n int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
+// retryDelay is the delay after failed channel attempt n (1-based):
+// BackoffBase·2^(n-1), capped at BackoffMax.
+func (c Config) retryDelay(n int) time.Duration {
+	return redelivery.Delay(redelivery.Exponential(c.BackoffBase, c.BackoffMax), uint64(max(n, 1)))
 }
