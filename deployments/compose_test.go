@@ -23,6 +23,7 @@ type composeService struct {
 	Profiles    []string       `yaml:"profiles"`
 	Environment map[string]any `yaml:"environment"`
 	Volumes     []string       `yaml:"volumes"`
+	Ports       []string       `yaml:"ports"`
 	Build       *struct {
 		Context    string            `yaml:"context"`
 		Dockerfile string            `yaml:"dockerfile"`
@@ -52,7 +53,7 @@ func loadCompose(t *testing.T) composeFile {
 
 func TestComposeServices(t *testing.T) {
 	c := loadCompose(t)
-	for _, name := range []string{"nats", "mongo", "redis", "mailpit", "ingest", "projector", "gateway", "notifier"} {
+	for _, name := range []string{"nats", "mongo", "redis", "mailpit", "ingest", "projector", "gateway", "notifier", "webhooks", "realtime"} {
 		require.Contains(t, c.Services, name)
 		require.NotNil(t, c.Services[name].Healthcheck, "service %s has no health check", name)
 		require.Empty(t, c.Services[name].Profiles, "service %s must run without a profile", name)
@@ -88,16 +89,20 @@ func TestComposeServices(t *testing.T) {
 	require.Contains(t, c.Services["notifier"].Volumes, "./notifier/rules.example.yaml:/etc/kiln/rules.yaml:ro")
 	require.FileExists(t, filepath.Join("..", "notifier", "rules.example.yaml"))
 
-	// Kiln images are built from the workspace root with a version.
+	// Every role runs the one kiln image, built from the workspace root
+	// with a version, as `kiln serve <role>`, checked on its admin port.
 	for _, svc := range deployedServices() {
 		s := c.Services[svc.name]
 		require.NotNil(t, s.Build, "%s: build", svc.name)
 		require.Equal(t, ".", s.Build.Context, "%s: built from the workspace root", svc.name)
+		require.Equal(t, "deployments/docker/kiln.Dockerfile", s.Build.Dockerfile, svc.name)
 		require.FileExists(t, filepath.Join("..", s.Build.Dockerfile))
 		require.Contains(t, s.Build.Args, "VERSION")
-		require.Contains(t, s.Image, "kiln-"+svc.name+":${KILN_VERSION:-dev}")
-		require.Contains(t, strings.Join(s.Healthcheck.Test, " "), "kiln-healthcheck http://127.0.0.1:"+svc.port+"/readyz")
+		require.Equal(t, "${KILN_IMAGE_PREFIX:-ghcr.io/kilnhq}/kiln:${KILN_VERSION:-dev}", s.Image, svc.name)
+		require.Equal(t, []string{"serve", svc.name}, s.Command, svc.name)
+		require.Equal(t, []string{"CMD", "kiln", "healthcheck", "http://127.0.0.1:" + svc.port + "/readyz"}, s.Healthcheck.Test, svc.name)
 	}
+	require.Contains(t, c.Services["realtime"].Ports, "9090:9090", "gRPC published")
 }
 
 // TestComposeClusterProfile checks the `cluster` profile: three NATS nodes
@@ -122,7 +127,7 @@ func TestComposeClusterProfile(t *testing.T) {
 	require.Len(t, opts.Routes, 3)
 
 	// Every service that reads STREAM_REPLICAS takes it from the env file.
-	for _, name := range []string{"ingest", "notifier"} {
+	for _, name := range []string{"ingest", "notifier", "webhooks", "realtime"} {
 		require.Equal(t, "${STREAM_REPLICAS:-1}", c.Services[name].Environment["STREAM_REPLICAS"], name)
 	}
 	for _, svc := range deployedServices() {
@@ -158,32 +163,34 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 	return out
 }
 
-// TestDockerfiles checks what a review would: multi-stage, static, distroless,
-// non-root, versioned, and built from the workspace root.
-func TestDockerfiles(t *testing.T) {
-	pkgs := map[string]string{
-		"ingest":     "./ingest/cmd/ingest",
-		"projector":  "./projector/cmd/projector",
-		"gateway":    "./gateway/cmd/gateway",
-		"notifier":   "./notifier/cmd/notifier",
-		"standalone": "./deployments/standalone/cmd/kiln-standalone",
+// TestDockerfile checks what a review would: multi-stage, static,
+// distroless, non-root, versioned, built from the workspace root, one image
+// whose entrypoint is kiln (the standalone by default; roles pass
+// `serve <role>`).
+func TestDockerfile(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("docker", "*.Dockerfile"))
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join("docker", "kiln.Dockerfile")}, files, "one image")
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	d := string(b)
+	for _, want := range []string{
+		"AS build", "ARG VERSION", "CGO_ENABLED=0", "-X main.version=${VERSION}",
+		"-o /out/kiln ./cli/cmd/kiln",
+		"FROM gcr.io/distroless/static-debian12:nonroot AS base", "USER nonroot:nonroot",
+		`ENTRYPOINT ["kiln"]`, `CMD ["run"]`,
+		`HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["kiln", "healthcheck", "http://127.0.0.1:9100/readyz"]`,
+		// goreleaser's target copies its binary from the context.
+		"FROM base AS release\nCOPY kiln /usr/local/bin/",
+	} {
+		require.Contains(t, d, want, "kiln.Dockerfile")
 	}
-	for svc, pkg := range pkgs {
-		b, err := os.ReadFile(filepath.Join("docker", svc+".Dockerfile"))
-		require.NoError(t, err)
-		d := string(b)
-		for _, want := range []string{
-			"AS build", "ARG VERSION", "CGO_ENABLED=0", "-X main.version=${VERSION}",
-			"-o /out/kiln-" + svc + " " + pkg,
-			"FROM gcr.io/distroless/static-debian12:nonroot AS base", "USER nonroot:nonroot",
-			`ENTRYPOINT ["kiln-` + svc + `"]`, "HEALTHCHECK",
-			// goreleaser's target copies its binaries from the context.
-			"FROM base AS release\nCOPY kiln-" + svc + " kiln-healthcheck /usr/local/bin/",
-		} {
-			require.Contains(t, d, want, "%s.Dockerfile", svc)
-		}
-		// The default (last) stage is the one built from source.
-		require.True(t, strings.HasSuffix(d, "FROM base\nCOPY --from=build /out/ /usr/local/bin/\n"), "%s.Dockerfile ends with the source-built stage", svc)
-		require.FileExists(t, filepath.Join("..", strings.TrimPrefix(pkg, "./"), "main.go"))
+	// The admin listeners bind loopback unless told otherwise: the image
+	// opens every role's to the probes.
+	for _, svc := range deployedServices() {
+		require.Contains(t, d, ":"+svc.port, "kiln.Dockerfile opens %s's admin port", svc.name)
 	}
+	// The default (last) stage is the one built from source.
+	require.True(t, strings.HasSuffix(d, "FROM base\nCOPY --from=build /out/ /usr/local/bin/\n"), "kiln.Dockerfile ends with the source-built stage")
+	require.FileExists(t, filepath.Join("..", "cli", "cmd", "kiln", "main.go"))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/cli/serve"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
@@ -35,6 +36,8 @@ func deployedServices() []deployedService {
 		{name: "projector", config: projector.Config{}, port: "9103"},
 		{name: "gateway", config: gateway.Config{}, port: "9102"},
 		{name: "notifier", config: notifier.Config{}, port: "9104"},
+		{name: "webhooks", config: serve.WebhooksConfig{}, port: "9105"},
+		{name: "realtime", config: serve.RealtimeConfig{}, port: "9106"},
 	}
 }
 
@@ -69,6 +72,8 @@ func deploymentValues() map[string]string {
 		"PROJECTOR_ADMIN_ADDR": "all interfaces in a container (the default is loopback)",
 		"GATEWAY_ADMIN_ADDR":   "all interfaces in a container (the default is loopback)",
 		"NOTIFIER_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
+		"WEBHOOKS_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
+		"REALTIME_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
 	}
 }
 
@@ -180,9 +185,13 @@ func TestConfigParityReadme(t *testing.T) {
 				"README.md's configuration table: %s is read by %s, but its \"used by\" says %v", v, svc.name, documented[v])
 		}
 	}
-	// The standalone runner reads its own settings and the services' ones.
+	// The standalone runner reads its own settings and the services' ones;
+	// every kiln run and kiln serve reads the log settings.
 	for _, v := range envVars(reflect.TypeFor[standalone.Config](), "") {
 		require.Contains(t, documented, v, "README.md's configuration table lacks %s (read by standalone)", v)
+	}
+	for _, v := range envVars(reflect.TypeFor[serve.Logging](), "") {
+		require.Contains(t, documented, v, "README.md's configuration table lacks %s (read by every kiln run and kiln serve)", v)
 	}
 	// And the table documents nothing that no one reads.
 	read := map[string]bool{}
@@ -192,6 +201,9 @@ func TestConfigParityReadme(t *testing.T) {
 		}
 	}
 	for _, v := range envVars(reflect.TypeFor[standalone.Config](), "") {
+		read[v] = true
+	}
+	for _, v := range envVars(reflect.TypeFor[serve.Logging](), "") {
 		read[v] = true
 	}
 	for v := range documented {

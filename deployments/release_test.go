@@ -64,8 +64,8 @@ type goreleaserDocker struct {
 }
 
 // TestReleaseGoreleaser checks .goreleaser.yaml: linux/amd64 and arm64
-// static binaries of every command with the version, and an image of every
-// service per platform, joined into a manifest tagged with the version.
+// static builds of the kiln binary with the version, and its image per
+// platform, joined into a manifest tagged with the version.
 func TestReleaseGoreleaser(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", ".goreleaser.yaml"))
 	require.NoError(t, err)
@@ -80,40 +80,32 @@ func TestReleaseGoreleaser(t *testing.T) {
 		require.Equal(t, []string{"CGO_ENABLED=0"}, bld.Env, bld.ID)
 		require.Equal(t, []string{"linux"}, bld.Goos, bld.ID)
 		require.ElementsMatch(t, []string{"amd64", "arm64"}, bld.Goarch, bld.ID)
-		if bld.ID != "kiln-healthcheck" {
-			require.Contains(t, strings.Join(bld.Ldflags, " "), "-X main.version={{ .Version }}", bld.ID)
-		}
+		require.Contains(t, strings.Join(bld.Ldflags, " "), "-X main.version={{ .Version }}", bld.ID)
 	}
 	require.Equal(t, binaries(), built)
 
-	images := []string{"ingest", "projector", "gateway", "notifier", "standalone"}
-	for _, svc := range images {
-		for _, arch := range []string{"amd64", "arm64"} {
-			i := slices.IndexFunc(c.Dockers, func(d goreleaserDocker) bool {
-				return d.ID == "kiln-"+svc+"-"+arch
-			})
-			require.GreaterOrEqual(t, i, 0, "no image kiln-%s for %s", svc, arch)
-			d := c.Dockers[i]
-			require.Equal(t, arch, d.Goarch)
-			require.Equal(t, "buildx", d.Use)
-			require.ElementsMatch(t, []string{"kiln-" + svc, "kiln-healthcheck"}, d.IDs)
-			require.FileExists(t, filepath.Join("..", d.Dockerfile))
-			require.Equal(t, []string{"ghcr.io/kilnhq/kiln-" + svc + ":{{ .Version }}-" + arch}, d.ImageTemplates)
-			require.Contains(t, d.BuildFlags, "--target=release")
-			require.Contains(t, d.BuildFlags, "--platform=linux/"+arch)
-			require.Contains(t, d.BuildFlags, "--build-arg=VERSION={{ .Version }}")
-		}
-		found := false
-		for _, m := range c.Manifests {
-			if m.Name == "ghcr.io/kilnhq/kiln-"+svc+":{{ .Version }}" {
-				found = true
-				require.ElementsMatch(t, []string{
-					"ghcr.io/kilnhq/kiln-" + svc + ":{{ .Version }}-amd64",
-					"ghcr.io/kilnhq/kiln-" + svc + ":{{ .Version }}-arm64",
-				}, m.Images)
-			}
-		}
-		require.True(t, found, "no manifest tagged with the version for kiln-%s", svc)
+	// One image, kiln, per platform, joined into one manifest.
+	for _, arch := range []string{"amd64", "arm64"} {
+		i := slices.IndexFunc(c.Dockers, func(d goreleaserDocker) bool { return d.ID == "kiln-"+arch })
+		require.GreaterOrEqual(t, i, 0, "no image kiln for %s", arch)
+		d := c.Dockers[i]
+		require.Equal(t, arch, d.Goarch)
+		require.Equal(t, "buildx", d.Use)
+		require.Equal(t, []string{"kiln"}, d.IDs)
+		require.Equal(t, "deployments/docker/kiln.Dockerfile", d.Dockerfile)
+		require.FileExists(t, filepath.Join("..", d.Dockerfile))
+		require.Equal(t, []string{"ghcr.io/kilnhq/kiln:{{ .Version }}-" + arch}, d.ImageTemplates)
+		require.Contains(t, d.BuildFlags, "--target=release")
+		require.Contains(t, d.BuildFlags, "--platform=linux/"+arch)
+		require.Contains(t, d.BuildFlags, "--build-arg=VERSION={{ .Version }}")
 	}
-	require.Len(t, c.Dockers, 2*len(images))
+	found := false
+	for _, m := range c.Manifests {
+		if m.Name == "ghcr.io/kilnhq/kiln:{{ .Version }}" {
+			found = true
+			require.ElementsMatch(t, []string{"ghcr.io/kilnhq/kiln:{{ .Version }}-amd64", "ghcr.io/kilnhq/kiln:{{ .Version }}-arm64"}, m.Images)
+		}
+	}
+	require.True(t, found, "no manifest tagged with the version for kiln")
+	require.Len(t, c.Dockers, 2)
 }
