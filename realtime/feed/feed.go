@@ -30,8 +30,9 @@ var ErrClosed = errors.New("feed stopped")
 
 // Feed fans the followed events out to its members.
 type Feed struct {
-	js  jetstream.JetStream
-	log *slog.Logger
+	js       jetstream.JetStream
+	log      *slog.Logger
+	subjects []string
 
 	mu      sync.Mutex
 	members map[*Member]struct{}
@@ -43,18 +44,22 @@ type Feed struct {
 	positioned bool
 }
 
-// New returns a feed on js; call Run.
-func New(js jetstream.JetStream, log *slog.Logger) *Feed {
-	return &Feed{js: js, log: log, members: map[*Member]struct{}{}, ready: make(chan struct{})}
+// New returns a feed of the realtime events (orders, chat) on js; call Run.
+func New(js jetstream.JetStream, log *slog.Logger) *Feed { return Of(js, subjects(), log) }
+
+// Of returns a feed of the events on the given subjects; call Run.
+func Of(js jetstream.JetStream, subjects []string, log *slog.Logger) *Feed {
+	return &Feed{js: js, log: log, subjects: subjects, members: map[*Member]struct{}{}, ready: make(chan struct{})}
 }
 
 // Member is one receiver of the feed.
 type Member struct {
-	f    *Feed
-	C    chan schemas.Event
-	done chan struct{}
-	once sync.Once
-	err  error
+	f     *Feed
+	C     chan schemas.Event
+	match func(schemas.Event) bool // nil: every event
+	done  chan struct{}
+	once  sync.Once
+	err   error
 }
 
 // Done is closed when the member was cut or the feed stopped.
@@ -68,16 +73,24 @@ func (m *Member) Leave() { m.f.remove(m, nil) }
 
 // Join adds a member with a buffer of buffer events.
 func (f *Feed) Join(buffer int) *Member {
-	m := &Member{f: f, C: make(chan schemas.Event, max(1, buffer)), done: make(chan struct{})}
+	m, _ := f.JoinMatching(buffer, nil)
+	return m
+}
+
+// JoinMatching adds a member that receives only the events match accepts
+// (every event when match is nil) and returns the last sequence fanned out
+// before it joined: the member receives every matching event after it.
+func (f *Feed) JoinMatching(buffer int, match func(schemas.Event) bool) (*Member, uint64) {
+	m := &Member{f: f, C: make(chan schemas.Event, max(1, buffer)), done: make(chan struct{}), match: match}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		m.err = ErrClosed
 		close(m.done)
-		return m
+		return m, f.last
 	}
 	f.members[m] = struct{}{}
-	return m
+	return m, f.last
 }
 
 // Len is the number of members.
@@ -136,7 +149,7 @@ func (f *Feed) follow(ctx context.Context, started func()) error {
 	f.mu.Lock()
 	after := f.last
 	f.mu.Unlock()
-	return tail.Follow(ctx, f.js, tail.Options{Subjects: subjects(), After: after, Resume: true, PullMax: 1024, Started: started}, f.fanOut)
+	return tail.Follow(ctx, f.js, tail.Options{Subjects: f.subjects, After: after, Resume: true, PullMax: 1024, Started: started}, f.fanOut)
 }
 
 func (f *Feed) fanOut(ev schemas.Event) error {
@@ -144,6 +157,9 @@ func (f *Feed) fanOut(ev schemas.Event) error {
 	defer f.mu.Unlock()
 	f.last = ev.Seq
 	for m := range f.members {
+		if m.match != nil && !m.match(ev) {
+			continue
+		}
 		select {
 		case m.C <- ev:
 		default:

@@ -21,6 +21,9 @@ type Config struct {
 	// may have pending; a client that keeps it full for SlowTimeout is cut.
 	SubscribeBuffer int           `env:"GRPC_STREAM_BUFFER" envDefault:"1024"`
 	SlowTimeout     time.Duration `env:"GRPC_SLOW_TIMEOUT" envDefault:"10s"`
+	// MaxCatchUps bounds the Subscribe streams replaying stored events
+	// (resuming behind the live stream) at once; the others wait their turn.
+	MaxCatchUps int `env:"GRPC_MAX_CATCHUPS" envDefault:"16"`
 	// DefaultCurrency is the currency of orders created over
 	// orders.OrderService, whose message has none while the order.created
 	// schema requires one (ISO 4217 code).
@@ -49,6 +52,9 @@ func (c *Config) Validate() error {
 	if c.SlowTimeout < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("GRPC_SLOW_TIMEOUT must be at least 10ms, got %s", c.SlowTimeout))
 	}
+	if c.MaxCatchUps < 1 || c.MaxCatchUps > 1024 {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_CATCHUPS must be between 1 and 1024, got %d", c.MaxCatchUps))
+	}
 	if c.CatchUpWait < 0 {
 		errs = append(errs, fmt.Errorf("ORDERS_CATCH_UP_WAIT must not be negative, got %s", c.CatchUpWait))
 	}
@@ -62,5 +68,5 @@ func (c *Config) Validate() error {
 func Defaults() Config {
 	return Config{Addr: ":9090", MaxMessageBytes: 4 << 20, UnaryTimeout: 30 * time.Second,
 		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD",
-		CatchUpWait: 2 * time.Second}
+		CatchUpWait: 2 * time.Second, MaxCatchUps: 16}
 }

@@ -3,20 +3,14 @@ package grpcapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
-	"github.com/kilnhq/kiln/realtime/tail"
-	"github.com/kilnhq/kiln/schemas"
 )
 
 // typePattern is an event type filter: dot-separated tokens, "*" for one
@@ -98,96 +92,4 @@ func fieldOfEvent(f string) string {
 		return "user_id"
 	}
 	return f
-}
-
-// Subscribe streams stored events: with resume, those after since_seq
-// first, then live ones, in stream order with no gap and no duplicate. A
-// client that keeps GRPC_STREAM_BUFFER events unread for GRPC_SLOW_TIMEOUT
-// is cut with ResourceExhausted and a kiln-resume-seq trailer.
-func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
-	subjects := make([]string, 0, len(req.GetTypes()))
-	for _, t := range req.GetTypes() {
-		if !typePattern.MatchString(t) {
-			return invalid("invalid type filter", "types", fmt.Sprintf("%q is not an event type or pattern", t))
-		}
-		subjects = append(subjects, schemas.Subject(t))
-	}
-	ctx, cancel := context.WithCancelCause(stream.Context())
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-e.s.stopping:
-			cancel(status.Error(codes.Unavailable, "server shutting down; resume with since_seq"))
-		case <-ctx.Done():
-		}
-	}()
-	pending := make(chan *kilnv1.Event, e.s.cfg.SubscribeBuffer)
-	followed := make(chan error, 1)
-	go func() {
-		defer close(pending)
-		followed <- tail.Follow(ctx, e.s.deps.JetStream, tail.Options{
-			Subjects: subjects, After: req.GetSinceSeq(), Resume: req.GetResume(), PullMax: e.s.cfg.SubscribeBuffer,
-		}, func(ev schemas.Event) error {
-			if req.GetUserId() != "" && ev.UserID != req.GetUserId() {
-				return nil
-			}
-			return e.enqueue(ctx, pending, ev)
-		})
-	}()
-	// The sender may block in Send on a client that reads nothing; the
-	// handler does not wait for it once the subscription is over: returning
-	// ends the stream, which unblocks Send.
-	var sent atomic.Uint64
-	go func() {
-		for ev := range pending {
-			if err := stream.Send(ev); err != nil {
-				cancel(err)
-				for range pending {
-				}
-				return
-			}
-			sent.Store(ev.Seq)
-		}
-	}()
-	err := <-followed
-	last := sent.Load()
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
-	}
-	stream.SetTrailer(metadata.Pairs(ResumeTrailer, fmt.Sprint(last)))
-	if errors.Is(err, errSlow) {
-		return status.Errorf(codes.ResourceExhausted,
-			"slow subscriber: %d events unread for %s; resume after the last seq received (sent up to %d)",
-			cap(pending), e.s.cfg.SlowTimeout, last)
-	}
-	if s, ok := status.FromError(err); ok && err != nil {
-		return s.Err()
-	}
-	if ctx.Err() != nil {
-		return status.FromContextError(ctx.Err()).Err()
-	}
-	return status.Errorf(codes.Unavailable, "subscription ended: %v; resume after the last seq received", err)
-}
-
-var errSlow = errors.New("slow subscriber")
-
-// enqueue waits up to SlowTimeout for room in the buffer.
-func (e *eventService) enqueue(ctx context.Context, pending chan<- *kilnv1.Event, ev schemas.Event) error {
-	msg := &kilnv1.Event{Id: ev.ID, EventType: ev.EventType, UserId: ev.UserID, Timestamp: float64(ev.Timestamp),
-		MetadataJson: string(ev.Metadata), ReceivedAt: ev.ReceivedAt, Seq: ev.Seq}
-	select {
-	case pending <- msg:
-		return nil
-	default:
-	}
-	t := time.NewTimer(e.s.cfg.SlowTimeout)
-	defer t.Stop()
-	select {
-	case pending <- msg:
-		return nil
-	case <-t.C:
-		return errSlow
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

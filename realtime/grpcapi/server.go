@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,7 @@ import (
 	"github.com/kilnhq/kiln/realtime/feed"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	ordersv1 "github.com/kilnhq/kiln/realtime/gen/orders/v1"
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // shutdownGrace bounds how long unary calls in flight may finish on stop.
@@ -65,6 +67,14 @@ type Server struct {
 	// stopping is closed when the server stops, ending the open streams
 	// so that the graceful stop is not held up by them.
 	stopping chan struct{}
+	// events is the whole stream, fanned out to every Subscribe; it is
+	// started by the first one (eventsOnce) and runs while the server
+	// serves (life).
+	events     *feed.Feed
+	eventsOnce sync.Once
+	life       context.Context
+	// catchUps bounds the Subscribe catch-ups running at once.
+	catchUps chan struct{}
 }
 
 // New builds the server with both services registered.
@@ -77,7 +87,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	g := newGuard(httpserver.NewKeys(deps.ReadKeys...), httpserver.NewKeys(deps.IngestKeys...),
 		cfg.UnaryTimeout, deps.Metrics, deps.Log.With("component", "grpc"))
-	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(), stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(), stopping: make(chan struct{}),
+		events:   feed.Of(deps.JetStream, []string{schemas.SubjectAll}, deps.Log.With("component", "grpc-subscribe-feed")),
+		life:     context.Background(),
+		catchUps: make(chan struct{}, cfg.MaxCatchUps)}
 	s.grpc = grpc.NewServer(
 		serverTracing(deps.Tracer),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
@@ -109,6 +122,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // Serve serves on ln until ctx is done, then stops gracefully: health turns
 // NOT_SERVING, open streams end, unary calls in flight get shutdownGrace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.life = ctx
 	served := make(chan error, 1)
 	go func() { served <- s.grpc.Serve(ln) }()
 	s.deps.Log.Info("grpc listening", "addr", ln.Addr().String())
@@ -131,4 +145,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-served
 	return nil
+}
+
+// liveEvents is the shared feed of the whole stream, started on first use
+// and following it once this returns.
+func (s *Server) liveEvents(ctx context.Context) (*feed.Feed, error) {
+	s.eventsOnce.Do(func() {
+		go func() { _ = s.events.Run(s.life) }()
+	})
+	select {
+	case <-s.events.Ready():
+		return s.events, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
