@@ -18,8 +18,11 @@ func benchPageView(i int) string {
 // requests in flight, publishing to a real embedded JetStream: the whole
 // write path of ingest, without HTTP transport and the load tool.
 func benchServe(b *testing.B, body string, events int) {
-	h := newHarness(b, nil)
-	handler := h.app.Handler()
+	benchHandler(b, newHarness(b, nil).app.Handler(), body, events)
+}
+
+// benchHandler drives handler as benchServe describes.
+func benchHandler(b *testing.B, handler fasthttp.RequestHandler, body string, events int) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.SetParallelism(16)
