@@ -96,7 +96,11 @@ func benchFanout(ctx context.Context, o options, stdout, stderr io.Writer) error
 		"baseline_is": "every message sent delivered to every client, per second of sending"}
 	if srv0 >= 0 && srv1 >= 0 {
 		l["server_cpu_cores"] = round3((srv1 - srv0) / wall)
+		// The server's CPU per delivery, whatever else the machine runs
+		// (it includes storing and projecting the sent messages).
+		l["server_cpu_us_per_delivery"] = round3((srv1 - srv0) * 1e6 / float64(max(delivered, 1)))
 	}
+	l["client_cpu_us_per_delivery"] = round3((cpu1 - cpu0) * 1e6 / float64(max(delivered, 1)))
 	if before > 0 && after > 0 {
 		l["rss_per_client_bytes"] = (after - before) / int64(len(recv))
 		l["rss_bytes"] = after
