@@ -101,8 +101,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			MaxBatch:   cfg.MaxBatch,
 			RetryAfter: retryAfter,
 			Log:        deps.Log,
-			Tracer:     telemetry.Tracer(deps.Tracer, "github.com/kilnhq/kiln/ingest"),
 		},
+	}
+	if telemetry.Enabled(deps.Tracer) {
+		s.handler.Tracer = deps.Tracer.Tracer("github.com/kilnhq/kiln/ingest")
 	}
 	if s.webhooks, err = inbound.NewHandler(cfg.Webhooks, webhookAppender{s.handler}, deps.Log); err != nil {
 		return nil, fmt.Errorf("ingest: webhooks: %w", err)
@@ -125,7 +127,11 @@ func (s *Service) Register(r fiber.Router) {
 		r.Post("/webhooks/:provider", fibertrace.Middleware(s.tracer, "/webhooks/:provider"))
 	}
 	s.webhooks.Register(r)
-	handlers := []fiber.Handler{fibertrace.Middleware(s.tracer, "/events"), s.countRejections, httpserver.RequireKey(s.keys, false)}
+	var handlers []fiber.Handler
+	if telemetry.Enabled(s.tracer) {
+		handlers = append(handlers, fibertrace.Middleware(s.tracer, "/events"))
+	}
+	handlers = append(handlers, s.countRejections, httpserver.RequireKey(s.keys, false))
 	if s.cfg.RateLimit > 0 {
 		handlers = append(handlers, limiter.New(limiter.Config{
 			Max:               s.cfg.RateLimit,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/telemetry"
@@ -96,8 +97,11 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 		}
 	}
 	// The append span's context, once, for every message's headers.
-	traceHeader := nats.Header{}
-	telemetry.Inject(ctx, traceHeader)
+	var traceHeader nats.Header
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		traceHeader = nats.Header{}
+		telemetry.Inject(ctx, traceHeader)
+	}
 	sent := time.Now()
 	for i, e := range events {
 		if seq, ok := c.known[i]; ok {
