@@ -1,9 +1,11 @@
-// Package feed is the process's one subscription to the realtime events
-// (orders, chat) that the gRPC chat and the Socket.IO namespaces push to
-// their clients: one ordered consumer fanned out to every member, each
-// with a bounded buffer; a member that falls a full buffer behind is cut
-// (its Done closes, Err says why) instead of growing memory or slowing
-// the others.
+// Package feed is a process-wide subscription to events of the stream,
+// fanned out to its members: New follows the realtime events (orders,
+// chat) that the gRPC chat and the Socket.IO namespaces push to their
+// clients, Of any subjects (grpcapi's Subscribe follows the whole stream).
+// One ordered consumer serves every member, each with a bounded buffer and
+// optionally a filter; a member that falls a full buffer behind is cut
+// (its Done closes, Err says why) instead of growing memory or slowing the
+// others.
 package feed
 
 import (
