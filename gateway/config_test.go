@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/gateway"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -26,6 +27,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Heartbeat:       15 * time.Second,
 			WriteTimeout:    10 * time.Second,
 		},
+		Telemetry: telemetry.Config{Protocol: telemetry.ProtocolGRPC, SampleRatio: 1},
 	}, cfg)
 
 	cfg, err = gateway.LoadConfig(map[string]string{
