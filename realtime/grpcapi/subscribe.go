@@ -34,10 +34,10 @@ const (
 // after H reaches the subscriber's buffer. A resuming subscriber behind H
 // first replays what it missed up to H with a consumer of its own (at most
 // GRPC_MAX_CATCHUPS at once), then continues from its buffer, skipping
-// what the replay already sent. A client that keeps GRPC_STREAM_BUFFER
-// events unread for GRPC_SLOW_TIMEOUT, or lets the shared subscription's
-// buffer for it fill meanwhile, is cut with ResourceExhausted and a
-// kiln-resume-seq trailer.
+// what the replay already sent (and does so again after falling a full
+// buffer behind the feed in a burst). A client that keeps
+// GRPC_STREAM_BUFFER events unread for GRPC_SLOW_TIMEOUT is cut with
+// ResourceExhausted and a kiln-resume-seq trailer.
 func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
 	sub, err := newSubscription(req)
 	if err != nil {
@@ -81,15 +81,10 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 		err = cause
 	}
 	stream.SetTrailer(metadata.Pairs(ResumeTrailer, fmt.Sprint(last)))
-	switch {
-	case errors.Is(err, errSlow):
+	if errors.Is(err, errSlow) {
 		return status.Errorf(codes.ResourceExhausted,
 			"slow subscriber: %d events unread for %s; resume after the last seq received (sent up to %d)",
 			cap(pending), e.s.cfg.SlowTimeout, last)
-	case errors.Is(err, feed.ErrSlow):
-		return status.Errorf(codes.ResourceExhausted,
-			"slow subscriber: fell %d events behind the live stream; resume after the last seq received (sent up to %d)",
-			e.s.cfg.SubscribeBuffer, last)
 	}
 	if s, ok := status.FromError(err); ok && err != nil {
 		return s.Err()
@@ -134,23 +129,43 @@ func (s *subscription) match(ev schemas.Event) bool {
 }
 
 // follow fills pending: the catch-up, then the live events, until ctx is
-// done or the subscriber is cut.
+// done or the subscriber is cut. A subscriber that falls a full buffer
+// behind the shared feed while it sends (a burst) is not cut for it: it
+// joins again and catches up from the last event it queued. Only
+// enqueue's SlowTimeout makes a subscriber slow.
 func (e *eventService) follow(ctx context.Context, sub *subscription, pending chan<- *kilnv1.Event, sent *atomic.Uint64) error {
 	live, err := e.s.liveEvents(ctx)
 	if err != nil {
 		return err
 	}
-	m, head := live.JoinMatching(e.s.cfg.SubscribeBuffer, sub.match)
-	defer m.Leave()
-	last := head
-	if sub.req.GetResume() {
-		last = sub.req.GetSinceSeq()
+	var last uint64
+	for first := true; ; first = false {
+		m, head := live.JoinMatching(e.s.cfg.SubscribeBuffer, sub.match)
+		if first {
+			last = head
+			if sub.req.GetResume() {
+				last = sub.req.GetSinceSeq()
+			}
+			sent.Store(last)
+		}
+		err := e.followFrom(ctx, sub, m, head, &last, pending)
+		m.Leave()
+		if !errors.Is(err, feed.ErrSlow) {
+			return err
+		}
 	}
-	sent.Store(last)
-	if sub.req.GetResume() && last < head {
-		err := e.catchUp(ctx, sub, last, head, func(ev schemas.Event) error {
-			last = ev.Seq
-			return e.enqueue(ctx, pending, ev)
+}
+
+// followFrom sends what is stored after *last up to head (the member's
+// join position), then the member's events, advancing *last.
+func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *feed.Member, head uint64, last *uint64, pending chan<- *kilnv1.Event) error {
+	if *last < head {
+		err := e.catchUp(ctx, sub, *last, head, func(ev schemas.Event) error {
+			if err := e.enqueue(ctx, pending, ev); err != nil {
+				return err
+			}
+			*last = ev.Seq
+			return nil
 		})
 		if err != nil {
 			return err
@@ -160,16 +175,31 @@ func (e *eventService) follow(ctx context.Context, sub *subscription, pending ch
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-m.Done():
-			return m.Err()
 		case ev := <-m.C:
-			if ev.Seq <= last {
+			if ev.Seq <= *last {
 				continue // the catch-up sent it, or before since_seq
 			}
 			if err := e.enqueue(ctx, pending, ev); err != nil {
 				return err
 			}
-			last = ev.Seq
+			*last = ev.Seq
+		case <-m.Done():
+			// What is buffered is contiguous: send it before rejoining.
+			for {
+				select {
+				case ev := <-m.C:
+					if ev.Seq <= *last {
+						continue
+					}
+					if err := e.enqueue(ctx, pending, ev); err != nil {
+						return err
+					}
+					*last = ev.Seq
+					continue
+				default:
+				}
+				return m.Err()
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ type chatItem struct {
 // chatBatch events per ingest call (one JetStream round trip for all),
 // in arrival order; at most chatQueue wait.
 const (
-	chatBatch = 100
+	chatBatch = 500
 	chatQueue = 4096
 )
 
@@ -55,7 +55,11 @@ func (s *Server) onChat(sock *socket.Socket) {
 
 // storeChat stores the queued chat messages in batches until ctx is done.
 func (s *Server) storeChat(ctx context.Context) {
-	batch := make([]chatItem, 0, chatBatch)
+	size := chatBatch
+	if mb, ok := s.deps.Ingest.(interface{ MaxBatch() int }); ok {
+		size = max(1, min(size, mb.MaxBatch())) // INGEST_MAX_BATCH may be lower
+	}
+	batch := make([]chatItem, 0, size)
 	for {
 		batch = batch[:0]
 		select {
@@ -65,7 +69,7 @@ func (s *Server) storeChat(ctx context.Context) {
 			batch = append(batch, it)
 		}
 	fill:
-		for len(batch) < chatBatch {
+		for len(batch) < size {
 			select {
 			case it := <-s.chatIn:
 				batch = append(batch, it)
