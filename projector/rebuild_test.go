@@ -37,13 +37,7 @@ func (e *testEnv) runService(t *testing.T, tweak func(*Service)) {
 	})
 	require.NoError(t, err)
 	tweak(svc)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	testsupport.Run(t, context.Background(), svc.Run)
 }
 
 // Issue 13 item 4: a counters rebuild ended on the first empty fetch, with
