@@ -159,15 +159,18 @@ func (e *eventService) follow(ctx context.Context, sub *subscription, pending ch
 // followFrom sends what is stored after *last up to head (the member's
 // join position), then the member's events, advancing *last.
 func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *feed.Member, head uint64, last *uint64, pending chan<- *kilnv1.Event) error {
+	send := func(ev schemas.Event) error {
+		if ev.Seq <= *last {
+			return nil // the catch-up sent it, or before since_seq
+		}
+		if err := e.enqueue(ctx, pending, ev); err != nil {
+			return err
+		}
+		*last = ev.Seq
+		return nil
+	}
 	if *last < head {
-		err := e.catchUp(ctx, sub, *last, head, func(ev schemas.Event) error {
-			if err := e.enqueue(ctx, pending, ev); err != nil {
-				return err
-			}
-			*last = ev.Seq
-			return nil
-		})
-		if err != nil {
+		if err := e.catchUp(ctx, sub, *last, head, send); err != nil {
 			return err
 		}
 	}
@@ -176,29 +179,20 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev := <-m.C:
-			if ev.Seq <= *last {
-				continue // the catch-up sent it, or before since_seq
-			}
-			if err := e.enqueue(ctx, pending, ev); err != nil {
+			if err := send(ev); err != nil {
 				return err
 			}
-			*last = ev.Seq
 		case <-m.Done():
 			// What is buffered is contiguous: send it before rejoining.
 			for {
 				select {
 				case ev := <-m.C:
-					if ev.Seq <= *last {
-						continue
-					}
-					if err := e.enqueue(ctx, pending, ev); err != nil {
+					if err := send(ev); err != nil {
 						return err
 					}
-					*last = ev.Seq
-					continue
 				default:
+					return m.Err()
 				}
-				return m.Err()
 			}
 		}
 	}
