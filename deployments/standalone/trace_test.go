@@ -1,6 +1,7 @@
 package standalone_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/metadata"
 
+	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	"github.com/kilnhq/kiln/standalone/standalonetest"
 	"github.com/kilnhq/kiln/telemetry/otlpsink"
 )
@@ -115,4 +118,38 @@ func sortedNames(spans []otlpsink.Span) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestGRPCPublishIsTheAppendsParent publishes one event over gRPC with a
+// caller's traceparent in the metadata: the call's server span is the
+// append's parent, and a consumer continues the same trace.
+func TestGRPCPublishIsTheAppendsParent(t *testing.T) {
+	t.Parallel()
+	sink, err := otlpsink.Start(otlpsink.Options{})
+	require.NoError(t, err)
+	t.Cleanup(sink.Close)
+	in := standalonetest.Start(t, t.TempDir(), "OTEL_EXPORTER_OTLP_ENDPOINT", sink.Endpoint())
+	events := kilnv1.NewEventServiceClient(dialGRPC(t, in.GRPCAddr))
+
+	const traceID, callerSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+traceID+"-"+callerSpan+"-01")
+	_, err = events.Publish(ctx, &kilnv1.PublishRequest{Events: []*kilnv1.Event{
+		{Id: "grpc-trace", EventType: "grpc.trace", UserId: "u1", Timestamp: float64(time.Now().UnixMilli())}}})
+	require.NoError(t, err)
+
+	byName := map[string]otlpsink.Span{}
+	require.Eventually(t, func() bool {
+		for _, s := range sink.Spans() {
+			if s.TraceID == traceID {
+				byName[s.Name] = s
+			}
+		}
+		_, call := byName["kiln.v1.EventService/Publish"]
+		_, history := byName["project projector-history"]
+		return call && history
+	}, 3*time.Minute, 200*time.Millisecond, "spans: %v", byName)
+	call := byName["kiln.v1.EventService/Publish"]
+	require.Equal(t, callerSpan, call.ParentID, "the caller's traceparent is honoured")
+	require.Equal(t, call.SpanID, byName["append"].ParentID)
+	require.Equal(t, byName["append"].SpanID, byName["project projector-history"].ParentID)
 }
