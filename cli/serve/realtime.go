@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/realtime/socketio"
 	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // RealtimeConfig is the realtime role's configuration: the gRPC listener
@@ -32,22 +34,13 @@ type RealtimeConfig struct {
 	Ingest   ingest.Config
 }
 
-// Validate reports the first invalid setting, naming its env var.
+// Validate reports the invalid settings, naming their env vars.
 func (c *RealtimeConfig) Validate() error {
-	if err := c.Stores.validate(); err != nil {
-		return err
-	}
-	if err := c.listeners().validate("REALTIME"); err != nil {
-		return err
-	}
-	if err := c.GRPC.Validate(); err != nil {
-		return err
-	}
-	return c.Ingest.Validate()
+	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.Ingest.Validate())
 }
 
-func (c *RealtimeConfig) listeners() Listeners {
-	return Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof}
+func (c *RealtimeConfig) listeners() standalone.Listeners {
+	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit}
 }
 
 // LoadRealtimeConfig reads the realtime role's configuration from environ.
@@ -70,19 +63,25 @@ func RunRealtime(ctx context.Context, cfg RealtimeConfig, log *slog.Logger) erro
 	}
 	c.closes = append(c.closes, inc.Close)
 	reg := httpserver.NewRegistry()
-	ing, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: inc, Metrics: reg, Log: log})
+	// Tracing as ingest's (OTEL_*, read with ingest's settings).
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Ingest.Telemetry.Named("kiln-realtime"), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	ing, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: inc, Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}
 	rt, err := standalone.NewRealtime(
 		standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
-		standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: reg, Log: log})
+		standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: reg, Log: log, Tracer: tp})
 	if err != nil {
 		return err
 	}
 	// The append path's readiness and its resolver (writes left in doubt).
 	appends := standalone.Part{Name: "ingest", Ready: ing.Ready, Run: ing.Run}
-	err = serveParts(ctx, cfg.listeners(), []standalone.Part{appends, rt}, reg, log)
+	err = standalone.ServeParts(ctx, cfg.listeners(), []standalone.Part{appends, rt}, reg, log)
 	for _, nc := range [...]interface{ Drain() error }{inc, c.nc} {
 		if derr := nc.Drain(); derr != nil && err == nil {
 			err = fmt.Errorf("drain nats: %w", derr)

@@ -2,11 +2,13 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks"
 )
 
@@ -22,21 +24,18 @@ type WebhooksConfig struct {
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	Webhooks   webhooks.Config
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	Telemetry telemetry.Config
 }
 
-// Validate reports the first invalid setting, naming its env var.
+// Validate reports the invalid settings, naming their env vars.
 func (c *WebhooksConfig) Validate() error {
-	if err := c.Stores.validate(); err != nil {
-		return err
-	}
-	if err := c.listeners().validate("WEBHOOKS"); err != nil {
-		return err
-	}
-	return c.Webhooks.Validate()
+	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "WEBHOOKS"), c.Webhooks.Validate(), c.Telemetry.Validate())
 }
 
-func (c *WebhooksConfig) listeners() Listeners {
-	return Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof}
+func (c *WebhooksConfig) listeners() standalone.Listeners {
+	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit}
 }
 
 // LoadWebhooksConfig reads the webhooks role's configuration from environ.
@@ -51,11 +50,16 @@ func RunWebhooks(ctx context.Context, cfg WebhooksConfig, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, c.db, c.js, log)
+	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-webhooks"), log)
 	if err != nil {
 		return err
 	}
-	err = serveParts(ctx, cfg.listeners(), []standalone.Part{part}, httpserver.NewRegistry(), log)
+	defer stopTracing.Flush(log)
+	part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: c.js, Mongo: c.db, Log: log, Tracer: tp})
+	if err != nil {
+		return err
+	}
+	err = standalone.ServeParts(ctx, cfg.listeners(), []standalone.Part{part}, httpserver.NewRegistry(), log)
 	if derr := c.nc.Drain(); derr != nil && err == nil {
 		err = fmt.Errorf("drain nats: %w", derr)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
@@ -219,37 +218,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Readiness is per role: /readyz is ready when every role is and
-	// names the roles and dependencies that are not; /readyz/<role> (e.g.
-	// /readyz/ingest) answers for one, so ingest stays ready for writes
-	// while Redis, which only the projector and gateway need, is down.
-	roles := readinessRoles(parts)
-	ready := httpserver.RolesReady(roles)
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.Ingest.MaxBodyBytes, Log: log, BaseContext: ctx})
-	httpserver.RegisterHealth(app, ready)
-	httpserver.RegisterRoleReadiness(app, roles)
-	for _, p := range parts {
-		if p.Register != nil {
-			p.Register(app)
-		}
-	}
-	admin := httpserver.NewAdminApp(reg, ready, log, httpserver.WithPprof(cfg.AdminPprof))
-	httpserver.RegisterRoleReadiness(admin, roles)
-
 	log.Info("kiln standalone starting", "services", cfg.Services,
 		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://"+net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
 		"nats", d.natsURL, "mongo", d.mongoURI, "redis", d.redisURL, "data", cfg.DataDir)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpserver.Serve(gctx, app, ":"+strconv.Itoa(cfg.Port), shutdownGrace, log) })
-	g.Go(func() error {
-		return httpserver.Serve(gctx, admin, net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)), shutdownGrace, log)
-	})
-	for _, p := range parts {
-		if p.Run != nil {
-			g.Go(func() error { return p.Run(gctx) })
-		}
-	}
-	err = g.Wait()
+	err = ServeParts(ctx, Listeners{
+		HTTPAddr: ":" + strconv.Itoa(cfg.Port), AdminAddr: net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
+		Pprof: cfg.AdminPprof, BodyLimit: cfg.Ingest.MaxBodyBytes,
+	}, parts, reg, log)
 	for _, nc := range []*nats.Conn{c.ingestNATS, c.consumerNATS} {
 		if derr := nc.Drain(); derr != nil && err == nil {
 			err = fmt.Errorf("drain nats: %w", derr)
