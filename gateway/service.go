@@ -4,7 +4,7 @@
 // Redis, the live stream (GET /stream) from JetStream, the API's OpenAPI
 // document and interactive docs, and the web dashboard (GET /). Standalone
 // mode mounts it with Register beside ingest and runs (*Service).Run;
-// cmd/gateway runs it alone with Run.
+// `kiln serve gateway` runs it alone with Run.
 package gateway
 
 import (

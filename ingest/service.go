@@ -1,6 +1,6 @@
 // Package ingest is the ingest service: POST /events validated against the
 // schema registry and appended to the EVENTS stream. Standalone mode mounts
-// it with Register; cmd/ingest runs it alone with Run.
+// it with Register; `kiln serve ingest` runs it alone with Run.
 package ingest
 
 import (
