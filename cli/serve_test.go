@@ -86,12 +86,14 @@ func addr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testsupport.
 // TestServeWebhooksAndRealtimeRoles: the two roles that lived only inside
 // the standalone run alone against shared stores, with their admin
 // listeners, and stop gracefully.
+//
+// Not parallel: it runs before the package's standalones load the machine.
 func TestServeWebhooksAndRealtimeRoles(t *testing.T) {
-	t.Parallel()
 	ns := testsupport.StartNATS(t)
 	mongo := testsupport.StartMongo(t)
 	stores := func(kv ...string) map[string]string {
-		env := map[string]string{"NATS_URL": ns.URL(), "MONGO_URI": mongo.URI(), "MONGO_DATABASE": testsupport.UniqueName(t)}
+		env := map[string]string{"NATS_URL": ns.URL(), "MONGO_URI": mongo.URI(), "MONGO_DATABASE": testsupport.UniqueName(t),
+			"LOG_LEVEL": "debug"} // a role that does not get ready says how far it got
 		for i := 0; i+1 < len(kv); i += 2 {
 			env[kv[i]] = kv[i+1]
 		}
@@ -111,7 +113,7 @@ func TestServeWebhooksAndRealtimeRoles(t *testing.T) {
 		require.Eventually(t, func() bool {
 			code, _ := get("http://" + s.admin + "/readyz")
 			return code == http.StatusOK
-		}, 2*time.Minute, 100*time.Millisecond, "%s never became ready; log:\n%s", s.name, s.run.log.String())
+		}, 5*time.Minute, 100*time.Millisecond, "%s never became ready; log:\n%s", s.name, s.run.log.String())
 		code, body := get("http://" + s.admin + "/readyz/" + s.name)
 		require.Equal(t, http.StatusOK, code, body)
 		code, body = get("http://" + s.admin + "/metrics")
