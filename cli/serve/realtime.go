@@ -3,15 +3,12 @@ package serve
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/realtime/socketio"
 	"github.com/kilnhq/kiln/standalone"
-	"github.com/kilnhq/kiln/telemetry"
 )
 
 // RealtimeConfig is the realtime role's configuration: the gRPC listener
@@ -48,44 +45,25 @@ func LoadRealtimeConfig(environ map[string]string) (RealtimeConfig, error) {
 	return loadConfig[RealtimeConfig](environ, "realtime")
 }
 
-// RunRealtime runs the realtime role until ctx is done.
+// RunRealtime runs the realtime role until ctx is done. Tracing is
+// ingest's (OTEL_*, read with ingest's settings).
 func RunRealtime(ctx context.Context, cfg RealtimeConfig, log *slog.Logger) error {
-	c, err := cfg.connect("kiln-realtime", log)
-	defer c.close()
-	if err != nil {
-		return err
-	}
-	// Appends use ingest's connection (no reconnect buffer, see
-	// ingest.Connect); the feed consumes on the other one.
-	inc, err := ingest.Connect(cfg.NATSURL, "kiln-realtime-ingest", log)
-	if err != nil {
-		return err
-	}
-	c.closes = append(c.closes, inc.Close)
-	reg := httpserver.NewRegistry()
-	// Tracing as ingest's (OTEL_*, read with ingest's settings).
-	tp, stopTracing, err := telemetry.Start(ctx, cfg.Ingest.Telemetry.Named("kiln-realtime"), log)
-	if err != nil {
-		return err
-	}
-	defer stopTracing.Flush(log)
-	ing, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: inc, Metrics: reg, Log: log, Tracer: tp})
-	if err != nil {
-		return err
-	}
-	rt, err := standalone.NewRealtime(
-		standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
-		standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: reg, Log: log, Tracer: tp})
-	if err != nil {
-		return err
-	}
-	// The append path's readiness and its resolver (writes left in doubt).
-	appends := standalone.Part{Name: "ingest", Ready: ing.Ready, Run: ing.Run}
-	err = standalone.ServeParts(ctx, cfg.listeners(), []standalone.Part{appends, rt}, reg, log)
-	for _, nc := range [...]interface{ Drain() error }{inc, c.nc} {
-		if derr := nc.Drain(); derr != nil && err == nil {
-			err = fmt.Errorf("drain nats: %w", derr)
+	return runParts(ctx, "kiln-realtime", cfg.Stores, cfg.Ingest.Telemetry, cfg.listeners(), log, func(c *connected) ([]standalone.Part, error) {
+		// Appends use ingest's connection (no reconnect buffer, see
+		// ingest.Connect); the feed consumes on the other one.
+		inc, err := ingest.Connect(cfg.NATSURL, "kiln-realtime-ingest", log)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return err
+		c.closes, c.drains = append(c.closes, inc.Close), append(c.drains, inc)
+		ing, err := ingest.New(ctx, cfg.Ingest, ingest.Deps{NATS: inc, Metrics: c.reg, Log: log, Tracer: c.tp})
+		if err != nil {
+			return nil, err
+		}
+		rt, err := standalone.NewRealtime(
+			standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
+			standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: c.reg, Log: log, Tracer: c.tp})
+		// The append path's readiness and its resolver (writes left in doubt).
+		return []standalone.Part{{Name: "ingest", Ready: ing.Ready, Run: ing.Run}, rt}, err
+	})
 }

@@ -8,8 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Stores are the NATS and MongoDB settings of the webhooks and realtime
@@ -35,9 +41,13 @@ func (s Stores) validate() error {
 // connected are a role's open connections, closed in reverse order.
 type connected struct {
 	js     jetstream.JetStream
-	nc     *nats.Conn
 	db     *mongo.Database
 	closes []func()
+	// drains are drained after serving, so outstanding acks are sent.
+	drains []*nats.Conn
+	// reg and tp are the role's metrics registry and tracer provider.
+	reg *prometheus.Registry
+	tp  trace.TracerProvider
 }
 
 func (c *connected) close() {
@@ -55,8 +65,7 @@ func (s Stores) connect(name string, log *slog.Logger) (*connected, error) {
 	if err != nil {
 		return c, fmt.Errorf("connect to nats: %w", err)
 	}
-	c.nc = nc
-	c.closes = append(c.closes, nc.Close)
+	c.closes, c.drains = append(c.closes, nc.Close), append(c.drains, nc)
 	if c.js, err = jetstream.New(nc); err != nil {
 		return c, fmt.Errorf("jetstream: %w", err)
 	}
@@ -73,4 +82,33 @@ func (s Stores) connect(name string, log *slog.Logger) (*connected, error) {
 	})
 	c.db = mc.Database(s.MongoDatabase)
 	return c, nil
+}
+
+// runParts runs a role made of parts: it connects to s, starts tracing
+// (tracing.Named(name)), builds the parts and serves them on l until ctx is
+// done, then drains the NATS connections.
+func runParts(ctx context.Context, name string, s Stores, tracing telemetry.Config, l standalone.Listeners,
+	log *slog.Logger, build func(c *connected) ([]standalone.Part, error)) error {
+	c, err := s.connect(name, log)
+	defer c.close()
+	if err != nil {
+		return err
+	}
+	tp, stopTracing, err := telemetry.Start(ctx, tracing.Named(name), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing.Flush(log)
+	c.reg, c.tp = httpserver.NewRegistry(), tp
+	parts, err := build(c)
+	if err != nil {
+		return err
+	}
+	err = standalone.ServeParts(ctx, l, parts, c.reg, log)
+	for _, nc := range c.drains {
+		if derr := nc.Drain(); derr != nil && err == nil {
+			err = fmt.Errorf("drain nats: %w", derr)
+		}
+	}
+	return err
 }

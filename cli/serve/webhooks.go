@@ -3,10 +3,8 @@ package serve
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/standalone"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks"
@@ -45,23 +43,8 @@ func LoadWebhooksConfig(environ map[string]string) (WebhooksConfig, error) {
 
 // RunWebhooks runs the webhooks role until ctx is done.
 func RunWebhooks(ctx context.Context, cfg WebhooksConfig, log *slog.Logger) error {
-	c, err := cfg.connect("kiln-webhooks", log)
-	defer c.close()
-	if err != nil {
-		return err
-	}
-	tp, stopTracing, err := telemetry.Start(ctx, cfg.Telemetry.Named("kiln-webhooks"), log)
-	if err != nil {
-		return err
-	}
-	defer stopTracing.Flush(log)
-	part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: c.js, Mongo: c.db, Log: log, Tracer: tp})
-	if err != nil {
-		return err
-	}
-	err = standalone.ServeParts(ctx, cfg.listeners(), []standalone.Part{part}, httpserver.NewRegistry(), log)
-	if derr := c.nc.Drain(); derr != nil && err == nil {
-		err = fmt.Errorf("drain nats: %w", derr)
-	}
-	return err
+	return runParts(ctx, "kiln-webhooks", cfg.Stores, cfg.Telemetry, cfg.listeners(), log, func(c *connected) ([]standalone.Part, error) {
+		part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: c.js, Mongo: c.db, Log: log, Tracer: c.tp})
+		return []standalone.Part{part}, err
+	})
 }
