@@ -18,8 +18,13 @@ type Config struct {
 	AdminAddr     string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9103"`
 	BatchSize     int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
 	AckWait       time.Duration `env:"PROJECTOR_ACK_WAIT" envDefault:"30s"`
-	MaxDeliver    int           `env:"PROJECTOR_MAX_DELIVER" envDefault:"20"`
-	PoisonAfter   int           `env:"PROJECTOR_POISON_AFTER" envDefault:"5"`
+	// MaxDeliver is JetStream's delivery limit for the projection
+	// consumers; -1 (the default) is none. A bounded limit can lose
+	// events: a message that reaches it, even only by waiting behind a
+	// slow batch, is dropped by the server and the ack floor moves past it.
+	// Poison is decided by PoisonAfter, not by this limit.
+	MaxDeliver  int `env:"PROJECTOR_MAX_DELIVER" envDefault:"-1"`
+	PoisonAfter int `env:"PROJECTOR_POISON_AFTER" envDefault:"5"`
 	// MinuteRetention is how long Redis keeps per-minute counters.
 	MinuteRetention time.Duration `env:"PROJECTOR_MINUTE_RETENTION" envDefault:"24h"`
 	// RecentMaxEvents bounds the recent-events cache in Redis (GET /events
@@ -41,10 +46,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("PROJECTOR_BATCH_SIZE must be between 1 and 10000, got %d", c.BatchSize)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("PROJECTOR_ACK_WAIT must be at least 1s, got %s", c.AckWait)
-	case c.MaxDeliver < 2:
-		return fmt.Errorf("PROJECTOR_MAX_DELIVER must be at least 2, got %d", c.MaxDeliver)
-	case c.PoisonAfter < 1 || c.PoisonAfter >= c.MaxDeliver:
-		return fmt.Errorf("PROJECTOR_POISON_AFTER must be between 1 and PROJECTOR_MAX_DELIVER-1, got %d", c.PoisonAfter)
+	case c.MaxDeliver != -1 && c.MaxDeliver < 2:
+		return fmt.Errorf("PROJECTOR_MAX_DELIVER must be -1 (no limit) or at least 2, got %d", c.MaxDeliver)
+	case c.PoisonAfter < 1:
+		return fmt.Errorf("PROJECTOR_POISON_AFTER must be at least 1, got %d", c.PoisonAfter)
+	case c.MaxDeliver != -1 && c.PoisonAfter >= c.MaxDeliver:
+		return fmt.Errorf("PROJECTOR_POISON_AFTER must be below PROJECTOR_MAX_DELIVER (%d), got %d", c.MaxDeliver, c.PoisonAfter)
 	case c.MinuteRetention < time.Hour:
 		return fmt.Errorf("PROJECTOR_MINUTE_RETENTION must be at least 1h (the /metrics series), got %s", c.MinuteRetention)
 	case c.CheckInterval < 10*time.Millisecond:
