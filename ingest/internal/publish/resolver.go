@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -153,37 +154,33 @@ func (r *Resolver) drain() {
 
 func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 	deadline := d.sent.Add(r.within)
-	backoff := 100 * time.Millisecond
 	msg := d.ev.msg()
-	for {
-		if time.Now().After(deadline) {
-			r.outcome("unresolved")
-			r.log.Error("in-doubt write unresolved within the dedupe window: a retry after it may store the event twice",
-				"id", d.ev.ID, "sentAt", d.sent)
-			return
-		}
+	attempt := func() (struct{}, error) {
 		actx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		ack, err := r.js.PublishMsg(actx, msg, r.expect)
-		cancel()
-		if err == nil {
-			results := []Result{{Seq: ack.Sequence, Duplicate: ack.Duplicate}}
-			sctx, cancel := context.WithDeadline(ctx, deadline)
-			err = r.ledger.settle(sctx, []Event{d.ev}, results, claims{})
-			cancel()
-			if err == nil {
-				r.outcome("resolved")
-				return
-			}
+		if err != nil {
+			return struct{}{}, err
+		}
+		results := []Result{{Seq: ack.Sequence, Duplicate: ack.Duplicate}}
+		if err := r.ledger.settle(actx, []Event{d.ev}, results, claims{}); err != nil {
 			r.log.Warn("in-doubt write stored but its id not recorded; retrying", "id", d.ev.ID, "err", err)
+			return struct{}{}, err
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+		return struct{}{}, nil
+	}
+	// 100 ms doubling to 2 s between attempts, until the dedupe window ends.
+	policy := &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}
+	err := errors.New("the dedupe window had ended")
+	if left := time.Until(deadline); left > 0 {
+		_, err = backoff.Retry(ctx, attempt, backoff.WithBackOff(policy), backoff.WithMaxElapsedTime(left))
+	}
+	switch {
+	case err == nil:
+		r.outcome("resolved")
+	case ctx.Err() == nil:
+		r.outcome("unresolved")
+		r.log.Error("in-doubt write unresolved within the dedupe window: a retry after it may store the event twice",
+			"id", d.ev.ID, "sentAt", d.sent, "err", err)
 	}
 }
