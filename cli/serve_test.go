@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -43,6 +44,7 @@ type serving struct {
 	admin, http string
 	log         *syncBuffer
 	stop        func() error
+	exited      func() (bool, error)
 }
 
 func startRole(t *testing.T, role string, env map[string]string) *serving {
@@ -56,16 +58,26 @@ func startRole(t *testing.T, role string, env map[string]string) *serving {
 	}()
 	var once sync.Once
 	var err error
+	wait := func(timeout time.Duration) {
+		select {
+		case err = <-done:
+		case <-time.After(timeout):
+			err = context.DeadlineExceeded
+		}
+	}
 	s.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(2 * time.Minute):
-				err = context.DeadlineExceeded
-			}
-		})
+		once.Do(func() { cancel(); wait(2 * time.Minute) })
 		return err
+	}
+	// exited reports whether the role stopped by itself, and its error.
+	s.exited = func() (bool, error) {
+		select {
+		case e := <-done:
+			once.Do(func() { err = e })
+			return true, err
+		default:
+			return false, nil
+		}
 	}
 	t.Cleanup(func() { _ = s.stop() })
 	return s
@@ -110,10 +122,16 @@ func TestServeWebhooksAndRealtimeRoles(t *testing.T) {
 		name, admin string
 		run         *serving
 	}{{"webhooks", wh.admin, whRun}, {"realtime", rt.admin, rtRun}} {
+		var exitErr error
 		require.Eventually(t, func() bool {
+			if gone, err := s.run.exited(); gone {
+				exitErr = fmt.Errorf("exited: %v", err)
+				return true
+			}
 			code, _ := get("http://" + s.admin + "/readyz")
 			return code == http.StatusOK
 		}, 5*time.Minute, 100*time.Millisecond, "%s never became ready; log:\n%s", s.name, s.run.log.String())
+		require.NoError(t, exitErr, "%s stopped before it was ready; log:\n%s", s.name, s.run.log.String())
 		code, body := get("http://" + s.admin + "/readyz/" + s.name)
 		require.Equal(t, http.StatusOK, code, body)
 		code, body = get("http://" + s.admin + "/metrics")
