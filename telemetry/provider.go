@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -63,4 +64,17 @@ func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error)
 		return otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String()))
 	}
 	return otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
+}
+
+// flushTimeout bounds the last export on shutdown.
+const flushTimeout = 5 * time.Second
+
+// Flush runs the shutdown with a fresh deadline (the service's context is
+// usually done by then) and logs a failure, for a deferred call in Run.
+func (s Shutdown) Flush(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := s(ctx); err != nil {
+		log.Warn("tracing: last spans not exported", "err", err)
+	}
 }
