@@ -35,6 +35,13 @@ type Fanout struct {
 
 // Run fans out until ctx is done.
 func (f *Fanout) Run(ctx context.Context) error {
+	// Ingest creates the stream; in a split deployment this role may start first.
+	if _, err := schemas.WaitForStream(ctx, f.JetStream, f.Log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	cons, err := f.JetStream.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
 		Durable:       FanoutDurable,
 		Description:   "Kiln webhooks: events to queue for the endpoints",
