@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
+
+	"github.com/kilnhq/kiln/readmodel"
 )
 
 // Getter reads one Kiln over pooled connections. Safe for concurrent use.
@@ -71,34 +73,46 @@ func (g *Getter) Get(path string) (Answer, error) {
 
 // RedisEvents is the baseline of one GET /events shape: the newest 51
 // positions of an index (ZREVRANGEBYLEX, as the cache's script reads them)
-// and the 50 event documents (HMGET), as two plain commands.
-func RedisEvents(ctx context.Context, rdb redis.UniversalClient, index string) error {
-	pos, err := rdb.ZRevRangeByLex(ctx, "kiln:recent:"+index, &redis.ZRangeBy{Max: "+", Min: "-", Count: 51}).Result()
+// and the 50 event documents (HMGET), as two plain commands. prefix is the
+// live generation's key prefix (LivePrefix).
+func RedisEvents(ctx context.Context, rdb redis.UniversalClient, prefix, index string) error {
+	pos, err := rdb.ZRevRangeByLex(ctx, prefix+"recent:"+index, &redis.ZRangeBy{Max: "+", Min: "-", Count: 51}).Result()
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
 		return errors.New("baseline: the recent-events cache is empty")
 	}
-	return rdb.HMGet(ctx, "kiln:recent:ev", pos[:min(50, len(pos))]...).Err()
+	return rdb.HMGet(ctx, prefix+"recent:ev", pos[:min(50, len(pos))]...).Err()
 }
 
 // RedisMetrics is the baseline of GET /metrics: the 121 hashes a snapshot
 // reads (60 seconds, 60 minutes, all-time totals) and the checkpoint, in
 // one pipeline.
-func RedisMetrics(ctx context.Context, rdb redis.UniversalClient, now time.Time) error {
+func RedisMetrics(ctx context.Context, rdb redis.UniversalClient, prefix string, now time.Time) error {
 	pipe := rdb.Pipeline()
 	sec := now.Unix()
 	minute := sec - sec%60
 	for i := range int64(60) {
-		pipe.HGetAll(ctx, "kiln:s:"+strconv.FormatInt(sec-i, 10))
-		pipe.HGetAll(ctx, "kiln:m:"+strconv.FormatInt(minute-i*60, 10))
+		pipe.HGetAll(ctx, prefix+"s:"+strconv.FormatInt(sec-i, 10))
+		pipe.HGetAll(ctx, prefix+"m:"+strconv.FormatInt(minute-i*60, 10))
 	}
-	pipe.HGetAll(ctx, "kiln:all")
-	pipe.HGet(ctx, "kiln:meta", "checkpoint")
+	pipe.HGetAll(ctx, prefix+"all")
+	pipe.HGet(ctx, prefix+"meta", "checkpoint")
 	_, err := pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		err = nil
 	}
 	return err
+}
+
+// LivePrefix is the Redis key prefix of the live counters generation (the
+// cache and counters move to a new one when a replay switches), which the
+// baselines must read to read what the gateway reads.
+func LivePrefix(ctx context.Context, rdb redis.UniversalClient) (string, error) {
+	gen, err := readmodel.CountersGeneration(ctx, rdb)
+	if err != nil {
+		return "", err
+	}
+	return readmodel.PrefixFor(gen), nil
 }

@@ -54,6 +54,10 @@ func (r *runner) readEvents(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	defer rdb.Close()
+	prefix, err := readbench.LivePrefix(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
 	var lines []any
 	for _, s := range readShapes() {
 		var all, fromCache atomic.Int64 // warm-up included
@@ -66,7 +70,7 @@ func (r *runner) readEvents(ctx context.Context) (any, error) {
 			return one(err)
 		})
 		base := r.readLoop(ctx, "read_events "+s.name+" baseline", func(ctx context.Context, _ int) (int, error) {
-			return one(readbench.RedisEvents(ctx, rdb, s.index))
+			return one(readbench.RedisEvents(ctx, rdb, prefix, s.index))
 		})
 		lines = append(lines, readLine(ReadEvents, s.name, load, base, float64(fromCache.Load())/float64(max(all.Load(), 1)), r.readClients()))
 	}
@@ -85,12 +89,16 @@ func (r *runner) readMetrics(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	defer rdb.Close()
+	prefix, err := readbench.LivePrefix(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
 	load := r.readLoop(ctx, "read_metrics", func(context.Context, int) (int, error) {
 		_, err := g.Get("/metrics")
 		return one(err)
 	})
 	base := r.readLoop(ctx, "read_metrics baseline", func(ctx context.Context, _ int) (int, error) {
-		return one(readbench.RedisMetrics(ctx, rdb, time.Now()))
+		return one(readbench.RedisMetrics(ctx, rdb, prefix, time.Now()))
 	})
 	return readLine(ReadMetrics, "", load, base, 0, r.readClients()), nil
 }
