@@ -6,6 +6,7 @@ package standalonetest
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/standalone"
@@ -68,14 +70,21 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 	go func() {
 		in.done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}()
-	require.Eventually(t, func() bool {
+	// Generous: a loaded CI machine starts embedded NATS, FerretDB and every
+	// role slowly. The last answer says how far it got.
+	last := "no answer yet"
+	ready := assert.Eventually(t, func() bool {
 		resp, err := http.Get(in.Base + "/readyz")
 		if err != nil {
+			last = err.Error()
 			return false
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		last = resp.Status + " " + string(body)
 		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 50*time.Millisecond, "standalone never became ready")
+	}, 5*time.Minute, 50*time.Millisecond, "standalone never became ready")
+	require.Truef(t, ready, "standalone never became ready; last /readyz: %s", last)
 	t.Cleanup(func() { in.Stop(t) })
 	return in
 }
