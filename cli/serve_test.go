@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,35 +20,17 @@ import (
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-// syncBuffer is a log sink several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serving is a `kiln serve <role>` running in the test.
 type serving struct {
 	admin, http string
-	log         *syncBuffer
+	log         *testsupport.LogBuffer
 	stop        func() error
 	exited      func() (bool, error)
 }
 
 func startRole(t *testing.T, role string, env map[string]string) *serving {
 	t.Helper()
-	s := &serving{log: &syncBuffer{}}
+	s := &serving{log: &testsupport.LogBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/testsupport"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -64,24 +65,6 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the service's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Standalone mode: the built-in example rules with only the log channel,
 // which shows what would have been sent.
 func TestExampleRulesLogWhatWouldBeSent(t *testing.T) {
@@ -89,7 +72,7 @@ func TestExampleRulesLogWhatWouldBeSent(t *testing.T) {
 	e := newEnv(t, "unused", nil)
 	cfg, err := LoadConfig(map[string]string{"NOTIFIER_BACKOFF_BASE": "10ms"})
 	require.NoError(t, err)
-	var logs syncBuffer
+	var logs testsupport.LogBuffer
 	svc, err := New(context.Background(), cfg, Deps{JetStream: e.js, Mongo: e.db, Metrics: prometheus.NewRegistry(),
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)

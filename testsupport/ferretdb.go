@@ -37,7 +37,7 @@ func StartMongo(t testing.TB) *Mongo {
 
 	bin := ferretDBRunner(t)
 	cmd := exec.Command(bin, "-dir", t.TempDir())
-	stderr := &lockedBuffer{}
+	stderr := &LogBuffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -124,14 +124,15 @@ func (m *Mongo) Database(t testing.TB) *mongo.Database {
 	return m.Client(t).Database(UniqueName(t))
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
+// LogBuffer is a bytes.Buffer safe for concurrent writers and readers: a
+// log sink for a service under test.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
 // Write implements [io.Writer].
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
@@ -139,7 +140,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 }
 
 // String returns everything written so far.
-func (b *lockedBuffer) String() string {
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 

@@ -56,7 +56,7 @@ func startRedisOnce(t testing.TB, bin string) (string, error) {
 
 	port := FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	output := &lockedBuffer{}
+	output := &LogBuffer{}
 	cmd := exec.Command(bin,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",

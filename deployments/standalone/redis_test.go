@@ -1,7 +1,6 @@
 package standalone_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -20,26 +19,9 @@ import (
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runStandalone runs a standalone without REDIS_URL and returns its log,
 // its data folder and a stop function.
-func runStandalone(t *testing.T, mongoURI string) (log *syncBuffer, dir string, stop func()) {
+func runStandalone(t *testing.T, mongoURI string) (log *testsupport.LogBuffer, dir string, stop func()) {
 	t.Helper()
 	dir = t.TempDir()
 	port := strconv.Itoa(testsupport.FreePort(t))
@@ -50,7 +32,7 @@ func runStandalone(t *testing.T, mongoURI string) (log *syncBuffer, dir string, 
 		"KILN_SERVICES": "ingest,projector,gateway",
 	})
 	require.NoError(t, err)
-	log = &syncBuffer{}
+	log = &testsupport.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(log, nil))) }()
