@@ -203,5 +203,5 @@ func waitForDedupeWindow(t *testing.T, url string) {
 	require.Eventually(t, func() bool {
 		ack, err := js.Publish(ctx, "events.probe", []byte(`{}`), jetstream.WithMsgID("window-probe"))
 		return err == nil && !ack.Duplicate
-	}, 30*time.Second, 50*time.Millisecond)
+	}, 5*time.Minute, 50*time.Millisecond, "the probe id stayed a duplicate") // the server purges ids on a timer set from the old 2m window
 }
