@@ -1,6 +1,9 @@
 package schemas
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 const (
 	// StreamName is the JetStream stream that holds every accepted event.
@@ -53,4 +56,26 @@ func MatchType(pattern, typ string) bool {
 		}
 		pattern, typ = prest, trest
 	}
+}
+
+// CheckPattern reports why p is not an event-type pattern: dot-separated
+// tokens of letters, digits, '_' or '-', where a token may be '*' (exactly
+// one token) and the last one '>' (one or more), at most 128 characters.
+func CheckPattern(p string) error {
+	if p == "" || len(p) > maxEventTypeLen {
+		return fmt.Errorf("%q is not an event type pattern: 1-%d characters", p, maxEventTypeLen)
+	}
+	tokens := strings.Split(p, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "*":
+		case t == ">" && i == len(tokens)-1:
+		case t == ">":
+			return fmt.Errorf("%q is not an event type pattern: '>' may only be the last token", p)
+		case !validEventType(t):
+			return fmt.Errorf("%q is not an event type pattern: dot-separated tokens of letters, digits, '_' or '-', "+
+				"or the wildcards '*' (one token) and '>' (the rest)", p)
+		}
+	}
+	return nil
 }

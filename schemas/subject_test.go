@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,5 +30,15 @@ func TestMatchTypeHasNATSWildcardSemantics(t *testing.T) {
 		for _, typ := range tt.miss {
 			require.False(t, MatchType(tt.pattern, typ), "%s should not match %s", tt.pattern, typ)
 		}
+	}
+}
+
+func TestCheckPattern(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"order.created", "order.*", "order.>", ">", "*", "*.created", "page_view", "a-b.c_d"} {
+		require.NoError(t, CheckPattern(p), p)
+	}
+	for _, p := range []string{"", "order..x", "order.>.x", "order.", ".order", "order created", "order.a*", strings.Repeat("a", 129)} {
+		require.Error(t, CheckPattern(p), p)
 	}
 }
