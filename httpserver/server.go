@@ -29,6 +29,13 @@ type AppConfig struct {
 	// ReadTimeout bounds reading one request from its first byte; 0 is
 	// the default of 15 s.
 	ReadTimeout time.Duration
+	// Origins, when set, is the browser origin policy
+	// (KILN_ALLOWED_ORIGINS) of a public app: CORS on every route, one
+	// middleware ahead of them all. Nil (the admin listener): no CORS.
+	Origins *Origins
+	// ServerOnly are path prefixes that stay server-to-server (the
+	// webhooks admin API): CORS there only for origins listed explicitly.
+	ServerOnly []string
 }
 
 // readTimeout bounds reading one request, headers and body, from its first
@@ -60,6 +67,9 @@ func NewApp(cfg AppConfig) *fiber.App {
 		ReduceMemoryUsage: true,
 	})
 	serverErrors(app)
+	if cfg.Origins != nil {
+		app.Use(CORS(*cfg.Origins, cfg.ServerOnly...))
+	}
 	if cfg.BaseContext != nil {
 		app.Use(func(c *fiber.Ctx) error {
 			c.SetUserContext(cfg.BaseContext)
