@@ -110,12 +110,23 @@ func (h *Handler) verify(p *Provider, c *fiber.Ctx, body []byte) (string, time.T
 	}
 	sig := c.Get(signature.LegacySignatureHeader)
 	ts, err := signature.LegacyVerify(p.LegacySecrets, p.Name, sig, c.Get(signature.LegacyTimestampHeader), body, now, h.tolerance)
-	return eventID(p.Name, "sig", sig), ts, err
+	if err != nil {
+		return "", ts, err
+	}
+	// The id comes from the verified MAC, not from how its hex was
+	// spelled: upper-case hex verifies too, and a replay so spelled must
+	// be the same event. Lower-case hex keeps the ids of the old senders'
+	// webhooks what they were.
+	mac, err := hex.DecodeString(sig)
+	if err != nil {
+		return "", ts, err // not reached: LegacyVerify decoded it
+	}
+	return eventID(p.Name, "sig", hex.EncodeToString(mac)), ts, nil
 }
 
 // eventID derives the event id from what identifies a webhook: the
-// webhook-id, or for the old scheme the signature (which covers the
-// timestamp and body). The same webhook delivered twice is the same event,
+// webhook-id, or for the old scheme the MAC (which covers the timestamp
+// and body) in lower-case hex. The same webhook delivered twice is the same event,
 // which ingest's idempotency stores once.
 func eventID(provider, kind, key string) string {
 	sum := sha256.Sum256([]byte(provider + "\x00" + kind + "\x00" + key))
