@@ -9,6 +9,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
@@ -21,6 +22,8 @@ type Config struct {
 	AdminAddr string `env:"GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9102"`
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// AllowedOrigins are the origins browser pages may read from (CORS).
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
 	// MongoURI is the MongoDB holding the event history.
 	MongoURI string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
 	// MongoDatabase is the database of the history collections.

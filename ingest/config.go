@@ -6,6 +6,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks/inbound"
@@ -33,6 +34,9 @@ type Config struct {
 	Webhooks inbound.Config
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// AllowedOrigins are the origins browser pages may send events from
+	// (CORS on POST /events).
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// without OTEL_EXPORTER_OTLP_ENDPOINT.
 	Telemetry telemetry.Config

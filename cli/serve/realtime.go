@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/realtime/socketio"
@@ -23,6 +24,9 @@ type RealtimeConfig struct {
 	AdminAddr string `env:"REALTIME_ADMIN_ADDR" envDefault:"127.0.0.1:9106"`
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// AllowedOrigins are the origins browser pages may call this role
+	// from (KILN_ALLOWED_ORIGINS).
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
 	// ReadKeys are the keys subscribers (Subscribe, GetOrders, Socket.IO)
 	// may present; empty: reading is open, as on the read API.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
@@ -37,7 +41,8 @@ func (c *RealtimeConfig) Validate() error {
 }
 
 func (c *RealtimeConfig) listeners() standalone.Listeners {
-	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit}
+	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit,
+		Origins: c.AllowedOrigins}
 }
 
 // LoadRealtimeConfig reads the realtime role's configuration from environ.
@@ -61,7 +66,8 @@ func RunRealtime(ctx context.Context, cfg RealtimeConfig, log *slog.Logger) erro
 			return nil, err
 		}
 		rt, err := standalone.NewRealtime(
-			standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
+			standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys,
+				Origins: cfg.AllowedOrigins},
 			standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: c.reg, Log: log, Tracer: c.tp})
 		// The append path's readiness and its resolver (writes left in doubt).
 		return []standalone.Part{{Name: "ingest", Ready: ing.Ready, Run: ing.Run}, rt}, err

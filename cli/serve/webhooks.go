@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/standalone"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks"
@@ -21,7 +22,10 @@ type WebhooksConfig struct {
 	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
-	Webhooks   webhooks.Config
+	// AllowedOrigins are the origins browser pages may call this role
+	// from (KILN_ALLOWED_ORIGINS).
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	Webhooks       webhooks.Config
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
 	Telemetry telemetry.Config
@@ -33,7 +37,8 @@ func (c *WebhooksConfig) Validate() error {
 }
 
 func (c *WebhooksConfig) listeners() standalone.Listeners {
-	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit}
+	return standalone.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit,
+		Origins: c.AllowedOrigins}
 }
 
 // LoadWebhooksConfig reads the webhooks role's configuration from environ.

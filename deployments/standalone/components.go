@@ -34,6 +34,9 @@ type Part struct {
 	Ready    func(context.Context) error
 	Register func(fiber.Router)          // nil: no public routes
 	Run      func(context.Context) error // nil: nothing to run
+	// ServerOnly are the path prefixes of its public routes that stay
+	// server-to-server: no CORS unless an origin is listed explicitly.
+	ServerOnly []string
 }
 
 // buildComponents creates the configured services, in dependency order.
@@ -53,7 +56,8 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 			return nil, err
 		}
 		parts = append(parts, Part{Name: "ingest", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
-		rt, err := NewRealtime(RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys},
+		rt, err := NewRealtime(RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys,
+			Origins: cfg.AllowedOrigins},
 			RealtimeDeps{Ingest: svc, Mongo: db, JetStream: js, Metrics: reg, Log: log, Tracer: tp})
 		if err != nil {
 			return nil, err

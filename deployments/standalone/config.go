@@ -9,6 +9,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/gateway"
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
@@ -37,6 +38,9 @@ type Config struct {
 	// RedisURL points at a real Redis; empty runs an in-process one on RedisPort (0: any free port).
 	RedisURL  string `env:"REDIS_URL"`
 	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
+	// AllowedOrigins are the origins browser pages may call Kiln from
+	// (CORS and the Socket.IO origin check); "*", as both old servers.
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
 	// Services are the services to run (all by default).
 	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway,webhooks" envSeparator:","`
 

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/realtime/feed"
@@ -24,6 +25,9 @@ type RealtimeConfig struct {
 	SocketIO   socketio.Config
 	ReadKeys   []string
 	IngestKeys []string
+	// Origins is the browser origin policy Socket.IO checks pages' Origin
+	// against (KILN_ALLOWED_ORIGINS).
+	Origins httpserver.Origins
 }
 
 // RealtimeDeps are what the realtime part runs on: ingest's append path,
@@ -52,7 +56,7 @@ func NewRealtime(cfg RealtimeConfig, d RealtimeDeps) (Part, error) {
 		return Part{}, err
 	}
 	sio, err := socketio.New(cfg.SocketIO, socketio.Deps{
-		Ingest: d.Ingest, Feed: f, ReadKeys: cfg.ReadKeys, Log: log.With("component", "socket.io"),
+		Ingest: d.Ingest, Feed: f, ReadKeys: cfg.ReadKeys, Origins: cfg.Origins, Log: log.With("component", "socket.io"),
 	})
 	if err != nil {
 		return Part{}, err

@@ -20,6 +20,9 @@ type Listeners struct {
 	Pprof     bool
 	// BodyLimit is the largest request body on the public listener.
 	BodyLimit int
+	// Origins is the browser origin policy (KILN_ALLOWED_ORIGINS): CORS
+	// on the public listener, but for the parts' server-only routes.
+	Origins httpserver.Origins
 }
 
 // ServeParts serves the parts' routes and readiness on the listeners and
@@ -31,7 +34,12 @@ type Listeners struct {
 func ServeParts(ctx context.Context, l Listeners, parts []Part, reg *prometheus.Registry, log *slog.Logger) error {
 	roles := readinessRoles(parts)
 	ready := httpserver.RolesReady(roles)
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: l.BodyLimit, Log: log, BaseContext: ctx})
+	var serverOnly []string
+	for _, p := range parts {
+		serverOnly = append(serverOnly, p.ServerOnly...)
+	}
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: l.BodyLimit, Log: log, BaseContext: ctx,
+		Origins: &l.Origins, ServerOnly: serverOnly})
 	httpserver.RegisterHealth(app, ready)
 	httpserver.RegisterRoleReadiness(app, roles)
 	for _, p := range parts {

@@ -223,7 +223,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"nats", d.natsURL, "mongo", d.mongoURI, "redis", d.redisURL, "data", cfg.DataDir)
 	err = ServeParts(ctx, Listeners{
 		HTTPAddr: ":" + strconv.Itoa(cfg.Port), AdminAddr: net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
-		Pprof: cfg.AdminPprof, BodyLimit: cfg.Ingest.MaxBodyBytes,
+		Pprof: cfg.AdminPprof, BodyLimit: cfg.Ingest.MaxBodyBytes, Origins: cfg.AllowedOrigins,
 	}, parts, reg, log)
 	for _, nc := range []*nats.Conn{c.ingestNATS, c.consumerNATS} {
 		if derr := nc.Drain(); derr != nil && err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kilnhq/kiln/webhooks"
+	"github.com/kilnhq/kiln/webhooks/adminapi"
 )
 
 // NewWebhooks is the outbound webhooks service: its admin API on the
@@ -14,5 +15,5 @@ func NewWebhooks(ctx context.Context, cfg webhooks.Config, deps webhooks.Deps) (
 	if err != nil {
 		return Part{}, err
 	}
-	return Part{Name: "webhooks", Ready: svc.Ready, Register: svc.Register, Run: svc.Run}, nil
+	return Part{Name: "webhooks", Ready: svc.Ready, Register: svc.Register, Run: svc.Run, ServerOnly: adminapi.Prefixes()}, nil
 }

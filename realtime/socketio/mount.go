@@ -13,6 +13,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/schemas/problem"
 )
 
 // Path is where the namespaces are served (the Socket.IO default).
@@ -25,6 +28,7 @@ const Path = "/socket.io/"
 // that serves it alone: the handler then hijacks it as usual.
 type mount struct {
 	handler      http.Handler
+	origins      httpserver.Origins
 	poll         fiber.Handler
 	server       *http.Server
 	writeTimeout time.Duration
@@ -32,8 +36,8 @@ type mount struct {
 	onCut        func(error)
 }
 
-func newMount(h http.Handler, writeTimeout time.Duration, maxFrames int, onCut func(error)) *mount {
-	return &mount{handler: h, poll: adaptor.HTTPHandler(h), writeTimeout: writeTimeout, maxFrames: maxFrames, onCut: onCut,
+func newMount(h http.Handler, origins httpserver.Origins, writeTimeout time.Duration, maxFrames int, onCut func(error)) *mount {
+	return &mount{handler: h, origins: origins, poll: adaptor.HTTPHandler(h), writeTimeout: writeTimeout, maxFrames: maxFrames, onCut: onCut,
 		server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 }
 
@@ -43,6 +47,17 @@ func (s *Server) Register(r fiber.Router) {
 }
 
 func (m *mount) serve(c *fiber.Ctx) error {
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" {
+		if !m.origins.AllowsRequest(origin, string(c.Request().Host())) {
+			return problem.New(http.StatusForbidden, "origin-not-allowed", "Origin not allowed",
+				"Origin: this page's origin is not in KILN_ALLOWED_ORIGINS")
+		}
+		// Kiln's policy has allowed the page (CORS headers for polling come
+		// from the app's CORS middleware). Without an Origin the library
+		// does not apply its own check, which allows the same origin only
+		// and refuses every other page with 400.
+		c.Request().Header.Del(fiber.HeaderOrigin)
+	}
 	if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
 		return m.poll(c)
 	}

@@ -83,7 +83,13 @@ type Deps struct {
 	Ingest   Appender
 	Feed     *feed.Feed
 	ReadKeys []string
-	Log      *slog.Logger
+	// Origins is the browser origin policy (KILN_ALLOWED_ORIGINS): a page
+	// on another origin that it does not allow is refused with 403 on the
+	// handshake, polling and the WebSocket upgrade. Clients that send no
+	// Origin (Node, gRPC gateways) are not browsers and are not checked;
+	// the zero policy allows only pages Kiln serves itself.
+	Origins httpserver.Origins
+	Log     *slog.Logger
 }
 
 // Server is the Socket.IO server.
@@ -115,7 +121,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	opts.SetPerMessageDeflate(nil)
 	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts),
 		chatIn: make(chan chatItem, chatQueue)}
-	s.mount = newMount(s.io.ServeHandler(opts), cfg.WriteTimeout, cfg.ClientBuffer, func(err error) {
+	s.mount = newMount(s.io.ServeHandler(opts), deps.Origins, cfg.WriteTimeout, cfg.ClientBuffer, func(err error) {
 		deps.Log.Info("socket.io client cut", "err", err)
 	})
 	s.io.Use(s.authorize)

@@ -32,10 +32,21 @@ type API struct {
 	Overlap time.Duration
 }
 
+// The admin API's path prefixes.
+const (
+	endpointsPath  = "/webhook-endpoints"
+	deliveriesPath = "/webhook-deliveries"
+)
+
+// Prefixes are the admin API's path prefixes: server-to-server routes,
+// which browsers reach only from an origin listed explicitly in
+// KILN_ALLOWED_ORIGINS ("*" does not open them).
+func Prefixes() []string { return []string{endpointsPath, deliveriesPath} }
+
 // Register mounts the routes on r.
 func (a *API) Register(r fiber.Router) {
 	auth := httpserver.RequireKey(a.Keys, false)
-	const ep, d = "/webhook-endpoints", "/webhook-deliveries"
+	const ep, d = endpointsPath, deliveriesPath
 	r.Post(ep, auth, a.create)
 	r.Get(ep, auth, a.list)
 	r.Get(ep+"/:id", auth, a.get)
