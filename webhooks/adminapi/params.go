@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/webhooks/delivery"
 	"github.com/kilnhq/kiln/webhooks/endpoint"
@@ -19,7 +20,11 @@ import (
 // decode reads an endpoint body; unknown members are refused.
 func decode(c *fiber.Ctx) (endpoint.Input, error) {
 	var in endpoint.Input
-	d := json.NewDecoder(bytes.NewReader(c.Body()))
+	body, err := httpserver.Body(c)
+	if err != nil {
+		return in, err
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&in); err != nil {
 		var ute *json.UnmarshalTypeError

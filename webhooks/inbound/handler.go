@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/webhooks/signature"
 )
@@ -60,7 +61,12 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 		return problem.New(http.StatusNotFound, "unknown-provider", "Unknown webhook provider",
 			"no webhook provider of this name is configured")
 	}
-	body := c.Body()
+	// Decoded within the body limit before anything else: the signature
+	// covers the decoded body, and an unauthenticated bomb stops here.
+	body, err := httpserver.Body(c)
+	if err != nil {
+		return err
+	}
 	id, ts, err := h.verify(p, c, body)
 	if err != nil {
 		c.Set(fiber.HeaderWWWAuthenticate, `HMAC realm="kiln-webhooks"`)

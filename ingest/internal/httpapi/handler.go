@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
 	"github.com/kilnhq/kiln/ingest/internal/publish"
@@ -96,7 +97,12 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 		// Two different invalid keys must not become one id.
 		return problem.Param("Idempotency-Key", "must be valid UTF-8 text without control characters")
 	}
-	items, single, err := eventbody.Split(format, c.Body(), h.MaxBatch)
+	body, err := httpserver.Body(c)
+	if err != nil {
+		h.Metrics.Rejected.WithLabelValues(bodyReason(err)).Inc()
+		return err
+	}
+	items, single, err := eventbody.Split(format, body, h.MaxBatch)
 	switch {
 	case errors.Is(err, eventbody.ErrTooMany):
 		h.Metrics.Rejected.WithLabelValues(metrics.ReasonTooLarge).Inc()
@@ -227,4 +233,18 @@ func validKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// bodyReason is the rejection reason of an httpserver.Body error.
+func bodyReason(err error) string {
+	var p *problem.Details
+	if errors.As(err, &p) {
+		switch p.Status {
+		case http.StatusRequestEntityTooLarge:
+			return metrics.ReasonTooLarge
+		case http.StatusUnsupportedMediaType:
+			return metrics.ReasonMediaType
+		}
+	}
+	return metrics.ReasonMalformed
 }
