@@ -11,8 +11,11 @@ import (
 // dispatcher), read from the environment; every field is in the README's
 // configuration table.
 type Config struct {
-	// AdminKeys guard the admin API; empty leaves it open.
+	// AdminKeys guard the admin API; empty leaves it open, which only a
+	// deployment without any other key may (see OtherKeys).
 	AdminKeys []string `env:"KILN_ADMIN_KEYS" envSeparator:","`
+	// OtherKeys are the other keys set: with any, AdminKeys is required.
+	OtherKeys OtherKeys
 	// AttemptTimeout bounds one delivery request.
 	AttemptTimeout time.Duration `env:"WEBHOOKS_ATTEMPT_TIMEOUT" envDefault:"15s"`
 	// Schedule is the delay after each failed attempt (Svix's by default).
@@ -62,7 +65,7 @@ func (c *Config) Validate() error {
 	if _, err := delivery.ParsePrefixes(c.AllowNetworks); err != nil {
 		return fmt.Errorf("WEBHOOKS_ALLOW_NETWORKS: %w", err)
 	}
-	return nil
+	return c.checkAdminKeys()
 }
 
 // ackMargin is added to the attempt timeout for a job's ack wait: time to

@@ -55,6 +55,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: WEBHOOKS_ALLOW_NETWORKS: %w", err)
 	}
+	warnIfOpen(cfg, log)
 	if err := delivery.EnsureStream(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

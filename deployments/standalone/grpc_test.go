@@ -262,7 +262,8 @@ func mustStream(s kilnv1.EventService_SubscribeClient, err error) (*kilnv1.Event
 }
 
 func TestGRPCNeedsTheHTTPKeys(t *testing.T) {
-	in := standalonetest.Start(t, t.TempDir(), "KILN_INGEST_KEYS", "writer", "KILN_READ_KEYS", "reader")
+	in := standalonetest.Start(t, t.TempDir(), "KILN_INGEST_KEYS", "writer", "KILN_READ_KEYS", "reader",
+		"KILN_ADMIN_KEYS", "admin")
 	ctx := testCtx(t)
 	cc := dialGRPC(t, in.GRPCAddr)
 	orders := ordersv1.NewOrderServiceClient(cc)

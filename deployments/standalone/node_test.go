@@ -79,7 +79,7 @@ func nextLine(t *testing.T, lines <-chan map[string]any, within time.Duration) m
 }
 
 func TestNodeGRPCClientWithTheOldProto(t *testing.T) {
-	in := standalonetest.Start(t, t.TempDir(), "KILN_INGEST_KEYS", "k1", "KILN_READ_KEYS", "k1")
+	in := standalonetest.Start(t, t.TempDir(), "KILN_INGEST_KEYS", "k1", "KILN_READ_KEYS", "k1", "KILN_ADMIN_KEYS", "admin")
 	lines := nodeClient(testCtx(t), t, "grpc-orders.js", in.GRPCAddr, "k1")
 	got := nextLine(t, lines, 2*time.Minute)
 	created := got["created"].(map[string]any)
@@ -96,7 +96,7 @@ func TestNodeGRPCClientWithTheOldProto(t *testing.T) {
 }
 
 func TestSocketIOWithNodeClients(t *testing.T) {
-	in := standalonetest.Start(t, t.TempDir(), "WS_TOKEN", "ws-secret", "KILN_READ_KEYS", "reader")
+	in := standalonetest.Start(t, t.TempDir(), "WS_TOKEN", "ws-secret", "KILN_READ_KEYS", "reader", "KILN_ADMIN_KEYS", "admin")
 	ctx := testCtx(t)
 
 	t.Run("wrong or missing token refused", func(t *testing.T) {
