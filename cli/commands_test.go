@@ -46,7 +46,7 @@ func TestEveryCommandSaysWhatItDoesWithAnExample(t *testing.T) {
 
 	help, err := execute(t, nil, "--help")
 	require.NoError(t, err)
-	for _, name := range []string{"run", "serve", "replay", "projections", "stream", "events", "dlq", "webhooks", "rules", "healthcheck", "version"} {
+	for _, name := range []string{"run", "serve", "replay", "projections", "stream", "events", "dlq", "webhooks", "rules", "tokens", "healthcheck", "version"} {
 		require.Contains(t, help, "\n  "+name+" ", "kiln --help lists %s", name)
 	}
 	help, err = execute(t, nil, "serve", "--help")

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
@@ -32,6 +33,10 @@ type Config struct {
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	// ReadKeys are the API keys allowed to read; empty turns read auth off.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
+	// Tokens are the subscriber tokens' settings (KILN_TOKEN_SECRETS, …):
+	// a token reads only the events its claims allow. Setting them turns
+	// read auth on, as read keys do.
+	Tokens tokens.Config
 	// NATSURL is the NATS server holding the EVENTS stream, which feeds
 	// GET /stream (used by Run; standalone passes its own connection).
 	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -76,6 +81,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.ReadKeys) > 0 && keys == 0 {
 		errs = append(errs, errors.New("KILN_READ_KEYS is set but holds no key; unset it to turn read auth off"))
+	}
+	if err := c.Tokens.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Telemetry.Validate(); err != nil {
 		errs = append(errs, err)

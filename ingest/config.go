@@ -29,7 +29,10 @@ type Config struct {
 	// windows) is bounded for anything accepted.
 	MaxFutureSkew time.Duration `env:"INGEST_MAX_FUTURE_SKEW" envDefault:"24h"`
 	APIKeys       []string      `env:"KILN_INGEST_KEYS" envSeparator:","`
-	Stream        schemas.StreamOptions
+	// PublishableKeys are the keys a browser may hold: each writes only
+	// its event types, from its origins (httpserver.ParsePublishable).
+	PublishableKeys string `env:"KILN_PUBLISHABLE_KEYS"`
+	Stream          schemas.StreamOptions
 	// Webhooks configures POST /webhooks/:provider.
 	Webhooks inbound.Config
 	// AdminPprof serves net/http/pprof on the admin listener.
@@ -58,6 +61,9 @@ func (c *Config) Validate() error {
 	case c.IdempotencyTTL < c.Stream.DuplicateWindow:
 		return fmt.Errorf("INGEST_IDEMPOTENCY_TTL (%s) must not be shorter than STREAM_DUPLICATE_WINDOW (%s)",
 			c.IdempotencyTTL, c.Stream.DuplicateWindow)
+	}
+	if _, err := httpserver.ParsePublishable(c.PublishableKeys); err != nil {
+		return err
 	}
 	if err := c.Webhooks.Validate(); err != nil {
 		return err

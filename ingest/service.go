@@ -50,7 +50,7 @@ type Service struct {
 	cfg     Config
 	js      jetstream.JetStream
 	nc      *nats.Conn
-	keys    httpserver.Keys
+	access  *httpserver.Access
 	handler *httpapi.Handler
 	// webhooks serves POST /webhooks/:provider through handler's path.
 	webhooks *inbound.Handler
@@ -82,6 +82,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
 	}
+	publishable, err := httpserver.ParsePublishable(cfg.PublishableKeys)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	m := metrics.NewIngest(deps.Metrics)
 	resolver := publish.NewResolver(js, ledger, stream.CachedInfo().Config.Duplicates, deps.Log,
 		func(outcome string) { m.InDoubt.WithLabelValues(outcome).Inc() })
@@ -90,7 +94,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		cfg:      cfg,
 		js:       js,
 		nc:       deps.NATS,
-		keys:     httpserver.NewKeys(cfg.APIKeys...),
+		access:   &httpserver.Access{Ingest: httpserver.NewKeys(cfg.APIKeys...), Publishable: publishable},
 		metrics:  m,
 		resolver: resolver,
 		tracer:   deps.Tracer,
@@ -119,7 +123,8 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.resolver.Run(ctx)
 }
 
-// Register mounts POST /events, behind API-key auth and the rate limit,
+// Register mounts POST /events, behind API-key auth (ingest keys, or
+// publishable keys for their types and origins) and the rate limit,
 // and POST /webhooks/:provider, authenticated by its signatures.
 func (s *Service) Register(r fiber.Router) {
 	if telemetry.Enabled(s.tracer) {
@@ -131,7 +136,7 @@ func (s *Service) Register(r fiber.Router) {
 	if telemetry.Enabled(s.tracer) {
 		handlers = append(handlers, fibertrace.Middleware(s.tracer, "/events"))
 	}
-	handlers = append(handlers, s.countRejections, httpserver.RequireKey(s.keys, false))
+	handlers = append(handlers, s.countRejections, s.access.Require(httpserver.NeedWrite))
 	if s.cfg.RateLimit > 0 {
 		handlers = append(handlers, limiter.New(limiter.Config{
 			Max:               s.cfg.RateLimit,
@@ -162,7 +167,7 @@ func (s *Service) countRejections(c *fiber.Ctx) error {
 	var p *problem.Details
 	if errors.As(err, &p) {
 		switch p.Status {
-		case fiber.StatusUnauthorized:
+		case fiber.StatusUnauthorized, fiber.StatusForbidden:
 			s.metrics.Rejected.WithLabelValues(metrics.ReasonUnauthorized).Inc()
 		case fiber.StatusTooManyRequests:
 			s.metrics.Rejected.WithLabelValues(metrics.ReasonRateLimited).Inc()

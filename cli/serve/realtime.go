@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/realtime/socketio"
@@ -30,6 +31,9 @@ type RealtimeConfig struct {
 	// ReadKeys are the keys subscribers (Subscribe, GetOrders, Socket.IO)
 	// may present; empty: reading is open, as on the read API.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
+	// Tokens are the subscriber tokens' settings (KILN_TOKEN_SECRETS, …):
+	// a token subscribes to the events its claims allow.
+	Tokens   tokens.Config
 	GRPC     grpcapi.Config
 	SocketIO socketio.Config
 	Ingest   ingest.Config
@@ -37,7 +41,7 @@ type RealtimeConfig struct {
 
 // Validate reports the invalid settings, naming their env vars.
 func (c *RealtimeConfig) Validate() error {
-	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.Ingest.Validate())
+	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.Tokens.Validate(), c.Ingest.Validate())
 }
 
 func (c *RealtimeConfig) listeners() standalone.Listeners {
@@ -67,6 +71,7 @@ func RunRealtime(ctx context.Context, cfg RealtimeConfig, log *slog.Logger) erro
 		}
 		rt, err := standalone.NewRealtime(
 			standalone.RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.ReadKeys, IngestKeys: cfg.Ingest.APIKeys,
+				PublishableKeys: cfg.Ingest.PublishableKeys, Tokens: cfg.Tokens,
 				Origins: cfg.AllowedOrigins},
 			standalone.RealtimeDeps{Ingest: ing, Mongo: c.db, JetStream: c.js, Metrics: c.reg, Log: log, Tracer: c.tp})
 		// The append path's readiness and its resolver (writes left in doubt).

@@ -57,6 +57,7 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		}
 		parts = append(parts, Part{Name: "ingest", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
 		rt, err := NewRealtime(RealtimeConfig{GRPC: cfg.GRPC, SocketIO: cfg.SocketIO, ReadKeys: cfg.Gateway.ReadKeys, IngestKeys: cfg.Ingest.APIKeys,
+			PublishableKeys: cfg.Ingest.PublishableKeys, Tokens: cfg.Gateway.Tokens,
 			Origins: cfg.AllowedOrigins},
 			RealtimeDeps{Ingest: svc, Mongo: db, JetStream: js, Metrics: reg, Log: log, Tracer: tp})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/realtime/feed"
@@ -25,6 +26,11 @@ type RealtimeConfig struct {
 	SocketIO   socketio.Config
 	ReadKeys   []string
 	IngestKeys []string
+	// PublishableKeys (KILN_PUBLISHABLE_KEYS) may write /chat messages of
+	// their types from their origins; Tokens are the subscriber tokens'
+	// settings (KILN_TOKEN_SECRETS, …), which read what they allow.
+	PublishableKeys string
+	Tokens          tokens.Config
 	// Origins is the browser origin policy Socket.IO checks pages' Origin
 	// against (KILN_ALLOWED_ORIGINS).
 	Origins httpserver.Origins
@@ -47,16 +53,20 @@ type RealtimeDeps struct {
 // chat and events written through ingest's path and pushed from the stream.
 func NewRealtime(cfg RealtimeConfig, d RealtimeDeps) (Part, error) {
 	log := d.Log.With("service", "grpc")
+	access, err := httpserver.NewAccess(cfg.IngestKeys, cfg.ReadKeys, cfg.PublishableKeys, cfg.Tokens)
+	if err != nil {
+		return Part{}, err
+	}
 	f := feed.New(d.JetStream, log)
 	srv, err := grpcapi.New(cfg.GRPC, grpcapi.Deps{
 		Ingest: d.Ingest, Orders: readmodel.NewOrders(d.Mongo), JetStream: d.JetStream, Feed: f,
-		ReadKeys: cfg.ReadKeys, IngestKeys: cfg.IngestKeys, Metrics: d.Metrics, Log: log, Tracer: d.Tracer,
+		Access: access, Metrics: d.Metrics, Log: log, Tracer: d.Tracer,
 	})
 	if err != nil {
 		return Part{}, err
 	}
 	sio, err := socketio.New(cfg.SocketIO, socketio.Deps{
-		Ingest: d.Ingest, Feed: f, ReadKeys: cfg.ReadKeys, Origins: cfg.Origins, Log: log.With("component", "socket.io"),
+		Ingest: d.Ingest, Feed: f, Access: access, Origins: cfg.Origins, Log: log.With("component", "socket.io"),
 	})
 	if err != nil {
 		return Part{}, err

@@ -2,7 +2,9 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -37,15 +39,15 @@ var methodAccess = map[string]access{
 
 // guard holds what the interceptors share.
 type guard struct {
-	read, write httpserver.Keys
+	access      *httpserver.Access
 	log         *slog.Logger
 	calls       *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	unary       time.Duration
 }
 
-func newGuard(read, write httpserver.Keys, unary time.Duration, reg prometheus.Registerer, log *slog.Logger) *guard {
-	g := &guard{read: read, write: write, log: log, unary: unary,
+func newGuard(access *httpserver.Access, unary time.Duration, reg prometheus.Registerer, log *slog.Logger) *guard {
+	g := &guard{access: access, log: log, unary: unary,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kiln_grpc_calls_total", Help: "gRPC calls handled, by method and status code.",
 		}, []string{"method", "code"}),
@@ -74,28 +76,64 @@ func requestKey(ctx context.Context) string {
 	return ""
 }
 
-// authorize answers Unauthenticated unless the call carries a key of the
-// set its method needs (open when that set is empty).
-func (g *guard) authorize(ctx context.Context, method string) error {
-	keys := g.write
-	switch methodAccess[method] {
-	case accessOpen:
-		return nil
-	case accessRead:
-		keys = g.read
-	}
-	if !keys.Enabled() {
-		return nil
+// authorize resolves the call's credential (httpserver.Access) and answers
+// Unauthenticated unless its rights meet what the method needs: writes an
+// ingest key (publishable keys are for browsers), GetOrders a read key,
+// Subscribe a read key or a subscriber token, whose claims it applies.
+// The rights go into the returned context (rightsOf).
+func (g *guard) authorize(ctx context.Context, method string) (context.Context, error) {
+	need := methodAccess[method]
+	if need == accessOpen {
+		return ctx, nil
 	}
 	key := requestKey(ctx)
-	if key == "" {
-		return status.Error(codes.Unauthenticated, "this method needs an API key: send metadata authorization: Bearer <key> or x-api-key")
+	r, err := g.access.Resolve(key, "")
+	var denied *httpserver.Denied
+	switch {
+	case errors.As(err, &denied) && denied.Status == http.StatusForbidden:
+		return ctx, status.Error(codes.PermissionDenied, denied.Reason)
+	case err != nil:
+		return ctx, status.Error(codes.Unauthenticated, err.Error())
 	}
-	if !keys.Allows(key) {
-		return status.Error(codes.Unauthenticated, "the API key is not valid for this method")
+	ok := r.WriteAll
+	switch {
+	case need == accessRead && method == "/kiln.v1.EventService/Subscribe":
+		ok = r.CanRead()
+	case need == accessRead:
+		if r.Token != nil && !r.ReadAll {
+			return ctx, status.Error(codes.PermissionDenied, "a subscriber token reads only its events (kiln.v1.EventService/Subscribe); this method needs a read key")
+		}
+		ok = r.ReadAll
 	}
-	return nil
+	switch {
+	case ok:
+		return context.WithValue(ctx, rightsKey{}, r), nil
+	case key == "":
+		return ctx, status.Error(codes.Unauthenticated, "this method needs an API key: send metadata authorization: Bearer <key> or x-api-key")
+	default:
+		return ctx, status.Error(codes.Unauthenticated, "the API key is not valid for this method")
+	}
 }
+
+// rightsKey is the context key of a call's rights.
+type rightsKey struct{}
+
+// rightsOf returns the rights authorize put in ctx (full rights for a
+// context it did not see: tests that call a handler directly).
+func rightsOf(ctx context.Context) httpserver.Rights {
+	if r, ok := ctx.Value(rightsKey{}).(httpserver.Rights); ok {
+		return r
+	}
+	return httpserver.Rights{ReadAll: true, WriteAll: true}
+}
+
+// authorizedStream is a stream whose context carries its rights.
+type authorizedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s authorizedStream) Context() context.Context { return s.ctx }
 
 // done records a finished call: metrics and one log line.
 func (g *guard) done(method string, start time.Time, err error) {
@@ -126,7 +164,8 @@ func (g *guard) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	start := time.Now()
 	defer func() { g.done(info.FullMethod, start, err) }()
 	defer g.recovered(info.FullMethod, &err)
-	if err := g.authorize(ctx, info.FullMethod); err != nil {
+	ctx, err = g.authorize(ctx, info.FullMethod)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.unary) // keeps an earlier client deadline
@@ -138,8 +177,9 @@ func (g *guard) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 	start := time.Now()
 	defer func() { g.done(info.FullMethod, start, err) }()
 	defer g.recovered(info.FullMethod, &err)
-	if err := g.authorize(ss.Context(), info.FullMethod); err != nil {
+	ctx, err := g.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
 		return err
 	}
-	return h(srv, ss)
+	return h(srv, authorizedStream{ServerStream: ss, ctx: ctx})
 }

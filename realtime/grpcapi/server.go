@@ -51,7 +51,11 @@ type Deps struct {
 	// reads (GetOrders, Subscribe) need a read key, writes an ingest key,
 	// when the set is not empty.
 	ReadKeys, IngestKeys []string
-	Metrics              prometheus.Registerer
+	// Access resolves every credential (read and ingest keys, subscriber
+	// tokens: Subscribe applies a token's claims); nil builds it from
+	// ReadKeys and IngestKeys.
+	Access  *httpserver.Access
+	Metrics prometheus.Registerer
 	Log                  *slog.Logger
 	// Tracer records a server span per call (Publish, CreateOrder, …),
 	// parent of the append; nil is no tracing.
@@ -85,8 +89,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Ingest == nil || deps.Orders == nil || deps.JetStream == nil || deps.Feed == nil || deps.Log == nil {
 		return nil, errors.New("grpcapi: Ingest, Orders, JetStream, Feed and Log are required")
 	}
-	g := newGuard(httpserver.NewKeys(deps.ReadKeys...), httpserver.NewKeys(deps.IngestKeys...),
-		cfg.UnaryTimeout, deps.Metrics, deps.Log.With("component", "grpc"))
+	access := deps.Access
+	if access == nil {
+		access = &httpserver.Access{Read: httpserver.NewKeys(deps.ReadKeys...), Ingest: httpserver.NewKeys(deps.IngestKeys...)}
+	}
+	g := newGuard(access, cfg.UnaryTimeout, deps.Metrics, deps.Log.With("component", "grpc"))
 	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(), stopping: make(chan struct{}),
 		events:   feed.Of(deps.JetStream, []string{schemas.SubjectAll}, deps.Log.With("component", "grpc-subscribe-feed")),
 		life:     context.Background(),

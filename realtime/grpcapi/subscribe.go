@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/realtime/feed"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	"github.com/kilnhq/kiln/schemas"
@@ -41,6 +43,9 @@ const (
 func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
 	sub, err := newSubscription(req)
 	if err != nil {
+		return err
+	}
+	if err := sub.limit(rightsOf(stream.Context())); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
@@ -99,6 +104,22 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 type subscription struct {
 	req      *kilnv1.SubscribeRequest
 	subjects []string // for a catch-up consumer; empty is every event
+	// token, when set, is the subscriber token's claims: only the events
+	// they allow are sent, whatever the request's filter asks.
+	token *tokens.Claims
+}
+
+// limit applies a subscriber token's claims: a user_id other than the
+// token's is PermissionDenied; the types are narrowed to the token's.
+func (s *subscription) limit(r httpserver.Rights) error {
+	if r.ReadAll || r.Token == nil {
+		return nil
+	}
+	if u := s.req.GetUserId(); u != "" && r.Token.UserID != "" && u != r.Token.UserID {
+		return status.Errorf(codes.PermissionDenied, "this token reads only the events of user %q", r.Token.UserID)
+	}
+	s.token = r.Token
+	return nil
 }
 
 func newSubscription(req *kilnv1.SubscribeRequest) (*subscription, error) {
@@ -114,6 +135,9 @@ func newSubscription(req *kilnv1.SubscribeRequest) (*subscription, error) {
 
 // match reports whether ev passes the type and user filters.
 func (s *subscription) match(ev schemas.Event) bool {
+	if s.token != nil && !s.token.Allows(ev.EventType, ev.UserID) {
+		return false
+	}
 	if u := s.req.GetUserId(); u != "" && ev.UserID != u {
 		return false
 	}

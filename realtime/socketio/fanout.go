@@ -8,12 +8,19 @@ import (
 	"sync/atomic"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/kilnhq/kiln/httpserver/tokens"
 )
 
 // slowRoom holds a namespace's clients that the fan-out cannot write to
 // directly (HTTP long-polling, or a transport upgraded from it): the
 // library emits to them as before.
 const slowRoom socket.Room = "kiln:library-emit"
+
+// scopedRoom holds the clients that connected with a subscriber token:
+// they get only the events the token allows, through the library, and no
+// client's order:update rebroadcast (it is no stored event to check).
+const scopedRoom socket.Room = "kiln:scoped"
 
 // fanout is one namespace's broadcast to its clients. A WebSocket client
 // gets each broadcast as a WebSocket frame encoded once for all of them
@@ -25,14 +32,29 @@ type fanout struct {
 	mu   sync.RWMutex
 	ws   map[*replayConn]int // connection -> sockets of this namespace on it
 	slow atomic.Int64        // sockets in slowRoom
+	// scoped are the sockets of subscriber tokens, with their claims.
+	scoped map[*socket.Socket]*tokens.Claims
 }
 
 func newFanout(ns socket.Namespace, nsp string) *fanout {
-	return &fanout{ns: ns, nsp: nsp, ws: map[*replayConn]int{}}
+	return &fanout{ns: ns, nsp: nsp, ws: map[*replayConn]int{}, scoped: map[*socket.Socket]*tokens.Claims{}}
 }
 
-// join adds a connected socket, until it disconnects.
-func (f *fanout) join(sock *socket.Socket) {
+// join adds a connected socket, until it disconnects; a subscriber
+// token's socket (claims not nil) gets only what the claims allow.
+func (f *fanout) join(sock *socket.Socket, claims *tokens.Claims) {
+	if claims != nil {
+		sock.Join(scopedRoom)
+		f.mu.Lock()
+		f.scoped[sock] = claims
+		f.mu.Unlock()
+		_ = sock.On("disconnect", func(...any) {
+			f.mu.Lock()
+			delete(f.scoped, sock)
+			f.mu.Unlock()
+		})
+		return
+	}
 	rc := directConn(sock)
 	if rc == nil {
 		sock.Join(slowRoom)
@@ -67,10 +89,12 @@ func directConn(sock *socket.Socket) *replayConn {
 	return rc
 }
 
-// message is one event to broadcast: its name and JSON-encodable data.
+// message is one event to broadcast: its name and JSON-encodable data,
+// and the type and user of the stored event it comes from.
 type message struct {
-	event string
-	data  any
+	event     string
+	data      any
+	typ, user string
 }
 
 // send broadcasts msgs, in order, to every client of the namespace.
@@ -87,7 +111,22 @@ func (f *fanout) send(msgs []message) error {
 	for rc := range f.ws {
 		rc.enqueue(frames)
 	}
+	type scopedSock struct {
+		sock   *socket.Socket
+		claims *tokens.Claims
+	}
+	scoped := make([]scopedSock, 0, len(f.scoped))
+	for sock, claims := range f.scoped {
+		scoped = append(scoped, scopedSock{sock, claims})
+	}
 	f.mu.RUnlock()
+	for _, sc := range scoped { // through the library, outside the lock
+		for _, m := range msgs {
+			if sc.claims.Allows(m.typ, m.user) {
+				_ = sc.sock.Emit(m.event, m.data)
+			}
+		}
+	}
 	if f.slow.Load() > 0 {
 		for _, m := range msgs {
 			_ = f.ns.To(slowRoom).Emit(m.event, m.data)

@@ -29,9 +29,14 @@ const (
 // chat.message event; the broadcast to the namespace comes from the stream
 // (Run), so it is sent only for stored messages and in stream order.
 func (s *Server) onChat(sock *socket.Socket) {
-	s.chat.join(sock)
+	s.chat.join(sock, scope(sock))
 	_ = sock.On(MessageEvent, func(args ...any) {
 		if len(args) == 0 {
+			return
+		}
+		if !rightsOf(sock).MayWrite(chatMessage) {
+			_ = sock.Emit("error", map[string]any{"message": "forbidden: writing chat messages needs an ingest key " +
+				"(or a publishable key for " + chatMessage + ") as the token; this connection may only read"})
 			return
 		}
 		in, _ := args[0].(map[string]any)
@@ -106,12 +111,16 @@ func (s *Server) storeBatch(ctx context.Context, batch []chatItem) {
 }
 
 // onNotifications rebroadcasts a client's `order:update` {orderId, status}
-// to the other clients of the namespace (compat); the clients are
-// authenticated by the namespace's middleware.
+// to the other clients of the namespace (compat), but for subscriber
+// tokens' clients; a client needs write rights (an ingest key) to send one.
 func (s *Server) onNotifications(sock *socket.Socket) {
-	s.notes.join(sock)
+	s.notes.join(sock, scope(sock))
 	_ = sock.On(OrderUpdateEvent, func(args ...any) {
 		if len(args) == 0 {
+			return
+		}
+		if !rightsOf(sock).WriteAll {
+			_ = sock.Emit("error", map[string]any{"message": "forbidden: sending order:update needs an ingest key as the token; this connection may only read"})
 			return
 		}
 		in, _ := args[0].(map[string]any)
@@ -119,6 +128,6 @@ func (s *Server) onNotifications(sock *socket.Socket) {
 		for k, v := range in {
 			out[k] = v
 		}
-		_ = sock.Broadcast().Emit(OrderUpdateEvent, out)
+		_ = sock.Broadcast().Except(scopedRoom).Emit(OrderUpdateEvent, out)
 	})
 }

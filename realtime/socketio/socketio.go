@@ -16,6 +16,7 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/realtime/feed"
 	"github.com/kilnhq/kiln/schemas"
@@ -83,6 +84,11 @@ type Deps struct {
 	Ingest   Appender
 	Feed     *feed.Feed
 	ReadKeys []string
+	// Access resolves the handshake's token (read, ingest and publishable
+	// keys, subscriber tokens); nil builds it from ReadKeys alone. A
+	// connection needs read rights (or WS_TOKEN); writing (a /chat
+	// message, an order:update rebroadcast) needs write rights.
+	Access *httpserver.Access
 	// Origins is the browser origin policy (KILN_ALLOWED_ORIGINS): a page
 	// on another origin that it does not allow is refused with 403 on the
 	// handshake, polling and the WebSocket upgrade. Clients that send no
@@ -96,8 +102,8 @@ type Deps struct {
 type Server struct {
 	cfg   Config
 	deps  Deps
-	keys  httpserver.Keys
-	io    *socket.Server
+	access *httpserver.Access
+	io     *socket.Server
 	chat  *fanout
 	notes *fanout
 	mount *mount
@@ -119,7 +125,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	// No permessage-deflate: broadcasts are pre-encoded frames, and
 	// compressing per client is the cost the fan-out avoids.
 	opts.SetPerMessageDeflate(nil)
-	s := &Server{cfg: cfg, deps: deps, keys: httpserver.NewKeys(deps.ReadKeys...), io: socket.NewServer(nil, opts),
+	access := deps.Access
+	if access == nil {
+		access = &httpserver.Access{Read: httpserver.NewKeys(deps.ReadKeys...)}
+	}
+	s := &Server{cfg: cfg, deps: deps, access: access, io: socket.NewServer(nil, opts),
 		chatIn: make(chan chatItem, chatQueue)}
 	s.mount = newMount(s.io.ServeHandler(opts), deps.Origins, cfg.WriteTimeout, cfg.ClientBuffer, func(err error) {
 		deps.Log.Info("socket.io client cut", "err", err)
@@ -136,20 +146,47 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// authorize checks the handshake token (auth.token, else ?token=).
+// authorize checks the handshake token (auth.token, else ?token=) and
+// keeps its rights on the socket (rightsOf). WS_TOKEN (compat) reads
+// everything and writes only when writing needs no key; any other token
+// is resolved by httpserver.Access, with the handshake's Origin for a
+// publishable key. A connection needs read rights; with neither WS_TOKEN
+// nor read credentials configured the namespaces are open to read.
 func (s *Server) authorize(sock *socket.Socket, next func(*socket.ExtendedError)) {
-	if s.cfg.Token == "" && !s.keys.Enabled() {
+	token := handshakeToken(sock.Handshake())
+	if s.cfg.Token != "" && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1 {
+		sock.SetData(httpserver.Rights{ReadAll: true, WriteAll: !s.access.WriteAuth()})
 		next(nil)
 		return
 	}
-	token := handshakeToken(sock.Handshake())
-	ok := token != "" && (s.keys.Allows(token) ||
-		(s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1))
-	if !ok {
-		next(socket.NewExtendedError(unauthorized, nil))
+	r, err := s.access.Resolve(token, sock.Handshake().Headers.Header().Get("Origin"))
+	if s.cfg.Token != "" && !s.access.ReadAuth() && err == nil {
+		r.ReadAll = false // WS_TOKEN is the only read credential
+	}
+	if err != nil || !r.CanRead() {
+		reason := "missing or wrong token"
+		if err != nil {
+			reason = err.Error()
+		}
+		next(socket.NewExtendedError(unauthorized, map[string]any{"reason": reason}))
 		return
 	}
+	sock.SetData(r)
 	next(nil)
+}
+
+// rightsOf is what authorize resolved for sock.
+func rightsOf(sock *socket.Socket) httpserver.Rights {
+	r, _ := sock.Data().(httpserver.Rights)
+	return r
+}
+
+// scope is the subscriber token a socket's reads are limited to, or nil.
+func scope(sock *socket.Socket) *tokens.Claims {
+	if r := rightsOf(sock); !r.ReadAll {
+		return r.Token
+	}
+	return nil
 }
 
 func handshakeToken(h *socket.Handshake) string {
@@ -247,9 +284,9 @@ type batch struct {
 func (b *batch) add(ev schemas.Event) {
 	b.n++
 	if msg, ok := chatMessageOf(ev); ok {
-		b.chat = append(b.chat, message{event: MessageEvent, data: msg})
+		b.chat = append(b.chat, message{event: MessageEvent, data: msg, typ: ev.EventType, user: ev.UserID})
 	} else if up, ok := orderUpdateOf(ev); ok {
-		b.notes = append(b.notes, message{event: OrderUpdateEvent, data: up})
+		b.notes = append(b.notes, message{event: OrderUpdateEvent, data: up, typ: ev.EventType, user: ev.UserID})
 	}
 }
 

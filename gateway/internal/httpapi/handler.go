@@ -68,6 +68,9 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := scopeList(c, &q); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), storeTimeout)
 	defer cancel()
 	if h.Recent != nil {
@@ -139,6 +142,9 @@ func (h *Handler) GetEvent(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), storeTimeout)
 	defer cancel()
 	ev, err := h.History.Get(ctx, id)
+	if t := tokenOf(c); err == nil && t != nil && !t.Allows(ev.EventType, ev.UserID) {
+		err = readmodel.ErrNotFound // outside the token: as if it were not there
+	}
 	if errors.Is(err, readmodel.ErrNotFound) {
 		return problem.New(http.StatusNotFound, "event-not-found", "Event not found",
 			fmt.Sprintf("no event with id %q", id))

@@ -33,6 +33,15 @@ func (h *Stream) Handle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if t := tokenOf(c); t != nil {
+		// A token's stream: its events only, whatever the query asks
+		// (the query's filter still narrows them), and none of the frames
+		// that show every user's data (alerts, metrics).
+		if err := scopeUser(t, &req.Filter.UserID); err != nil {
+			return err
+		}
+		req.Filter.Granted, req.Filter.NoAlerts, req.Scoped = t.Types, true, true
+	}
 	if h.Hub == nil {
 		return problem.Unavailable("the live stream is not configured on this gateway", 0)
 	}

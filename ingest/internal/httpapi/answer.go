@@ -37,6 +37,7 @@ func (h *Handler) answerSingle(c *fiber.Ctx, r ItemResult) error {
 func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 	resp := BatchResponse{Results: results}
 	var fieldErrs []problem.FieldError
+	forbidden := 0
 	for _, r := range results {
 		switch {
 		case r.Error == nil && r.Duplicate:
@@ -47,6 +48,9 @@ func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 			resp.Failed++
 		default:
 			resp.Rejected++
+			if r.Error.Status == http.StatusForbidden {
+				forbidden++
+			}
 			fieldErrs = append(fieldErrs, r.Error.Errors...)
 		}
 	}
@@ -62,9 +66,14 @@ func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 		return c.Send(body)
 	}
 	var p *problem.Details
-	if resp.Failed > 0 {
+	switch {
+	case resp.Failed > 0:
 		p = problem.Unavailable(strconv.Itoa(resp.Failed)+" events were not confirmed by JetStream; retry them with the same ids", h.RetryAfter)
-	} else {
+	case forbidden == len(results):
+		p = problem.New(http.StatusForbidden, "forbidden-event-type", "Event type not allowed",
+			"this key may write none of the "+strconv.Itoa(len(results))+" events' types")
+		p.Errors = fieldErrs
+	default:
 		p = problem.Invalid("none of the "+strconv.Itoa(len(results))+" events is valid", fieldErrs)
 	}
 	return writeBatchProblem(c, p, resp)

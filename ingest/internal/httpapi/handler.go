@@ -117,6 +117,9 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 	h.Metrics.BatchSize.Observe(float64(len(items)))
 
 	results := h.normalize(items, key, single)
+	if rights, ok := httpserver.RightsOf(c); ok {
+		forbid(results, rights, single)
+	}
 	// A publish is bounded by its own timeout and must not be abandoned half-way
 	// by a server shutdown: the client deserves the outcome of what was sent.
 	h.publish(context.WithoutCancel(c.UserContext()), results)
@@ -158,6 +161,29 @@ func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []I
 		r.ID, r.valid, r.event, r.clientID = ev.ID, true, ev, clientID
 	}
 	return results
+}
+
+// forbid refuses, item by item, the events of types the request's
+// credential may not write (a publishable key's other types): 403 naming
+// eventType. The other items of a batch are kept, as invalid ones are.
+func forbid(results []ItemResult, rights httpserver.Rights, single bool) {
+	if rights.WriteAll {
+		return
+	}
+	for i := range results {
+		r := &results[i]
+		if !r.valid || rights.MayWrite(r.event.EventType) {
+			continue
+		}
+		var index *int
+		if !single {
+			index = &r.Index
+		}
+		msg := "this key may not write events of type " + strconv.Quote(r.event.EventType)
+		r.Error = problem.New(http.StatusForbidden, "forbidden-event-type", "Event type not allowed", msg)
+		r.Error.Errors = []problem.FieldError{{Index: index, Field: "eventType", Message: msg}}
+		r.valid, r.ID = false, ""
+	}
 }
 
 // publish appends the valid items and records each outcome in its result.
