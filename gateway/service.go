@@ -54,7 +54,7 @@ const metricsMaxAge = 250 * time.Millisecond
 type Service struct {
 	mongo   *mongo.Database
 	redis   redis.UniversalClient
-	keys    httpserver.Keys
+	access  *httpserver.Access
 	api     *httpapi.Handler
 	docs    *httpapi.Docs
 	dash    *dashboard.Assets
@@ -88,6 +88,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	access, err := httpserver.NewAccess(nil, cfg.ReadKeys, "", cfg.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	counters := readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{})
 	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, deps.Tracer, log)
 	if err != nil {
@@ -96,7 +100,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return &Service{
 		mongo:   deps.Mongo,
 		redis:   deps.Redis,
-		keys:    httpserver.NewKeys(cfg.ReadKeys...),
+		access:  access,
 		metrics: m,
 		docs:    docs,
 		dash:    dash,
@@ -113,19 +117,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}, nil
 }
 
-// Register mounts the read API and the live stream (behind the read keys,
-// which may also come as ?access_token=), GET /openapi.json, GET /docs and
+// Register mounts the read API and the live stream (behind the read keys
+// or, for GET /events, /events/{id} and /stream, subscriber tokens that
+// narrow what they return; either may come as ?access_token=), GET
+// /openapi.json, GET /docs and
 // the dashboard, GET / and GET /dashboard/{file} (public; the page sends
 // the read key it is given). It adds no middleware to r and no /healthz or
 // /readyz: the caller owns those, and ingest's POST /events may share r.
 func (s *Service) Register(r fiber.Router) {
-	observe, auth := s.metrics.Observe, httpserver.RequireKey(s.keys, true)
-	r.Get("/events", observe, auth, s.api.ListEvents)
-	r.Get("/events/:id", observe, auth, s.api.GetEvent)
+	observe := s.metrics.Observe
+	read, auth := s.access.Require(httpserver.NeedRead), s.access.Require(httpserver.NeedReadAll)
+	r.Get("/events", observe, read, s.api.ListEvents)
+	r.Get("/events/:id", observe, read, s.api.GetEvent)
 	r.Get("/metrics", observe, auth, s.api.Metrics)
 	r.Get("/alerts", observe, auth, (&httpapi.Alerts{Store: readmodel.NewAlerts(s.mongo), Log: s.api.Log}).List)
 	r.Get("/orders", observe, auth, (&httpapi.Orders{Store: readmodel.NewOrders(s.mongo), Log: s.api.Log}).List)
-	r.Get("/stream", observe, auth, s.stream.Handle)
+	r.Get("/stream", observe, read, s.stream.Handle)
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)
 	r.Get("/docs/:file", observe, s.docs.Asset)

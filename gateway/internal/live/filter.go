@@ -15,6 +15,10 @@ type Filter struct {
 	// An event matching any pattern is selected; none selects every type.
 	// The HTTP layer validates them.
 	Types []string
+	// Granted, when set, are the patterns a subscriber token allows: an
+	// event must match one of them too (the token's limit, whatever Types
+	// asks for).
+	Granted []string
 	// UserID, when set, selects only that user's events.
 	UserID string
 	// NoAlerts leaves out the "alert" frames, which otherwise go to every
@@ -27,10 +31,15 @@ func (f Filter) Match(typ, user string) bool {
 	if f.UserID != "" && user != f.UserID {
 		return false
 	}
-	if len(f.Types) == 0 {
+	return matchAny(f.Types, typ) && (f.Granted == nil || matchAny(f.Granted, typ))
+}
+
+// matchAny reports whether typ matches one of patterns; none matches all.
+func matchAny(patterns []string, typ string) bool {
+	if len(patterns) == 0 {
 		return true
 	}
-	for _, p := range f.Types {
+	for _, p := range patterns {
 		if schemas.MatchType(p, typ) {
 			return true
 		}

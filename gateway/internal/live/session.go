@@ -18,6 +18,9 @@ type Request struct {
 	// or ?since=); without it the stream starts with the next live event.
 	Resume bool
 	Since  uint64
+	// Scoped is a subscriber token's stream: no "metrics" frames (or any
+	// other frame of every user's data), only the events Filter selects.
+	Scoped bool
 	// Conn is the client's connection; its write deadline bounds stuck
 	// writes. Nil leaves writes unbounded (tests).
 	Conn WriteDeadliner
@@ -133,6 +136,9 @@ func (s *session) awaitReady() error {
 func (s *session) live(box *mailbox, cursor uint64) error {
 	h := s.hub
 	ping, snaps := h.ping.wait(), h.snapshots.wait()
+	if s.req.Scoped {
+		snaps = nil // a nil channel: never ready
+	}
 	for {
 		select {
 		case <-box.wake:
