@@ -21,7 +21,8 @@ type Config struct {
 	MaxBodyBytes   int           `env:"INGEST_MAX_BODY_BYTES" envDefault:"1048576"`
 	MaxBatch       int           `env:"INGEST_MAX_BATCH" envDefault:"1000"`
 	PublishTimeout time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"1500ms"`
-	// RateLimit is requests per second per client (API key, else IP); 0 is off.
+	// RateLimit is requests per second per client (a configured ingest key,
+	// else the client address); 0 is off.
 	RateLimit      int           `env:"INGEST_RATE_LIMIT" envDefault:"0"`
 	IdempotencyTTL time.Duration `env:"INGEST_IDEMPOTENCY_TTL" envDefault:"168h"`
 	// MaxFutureSkew is how far ahead of the server clock an event's

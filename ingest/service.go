@@ -142,12 +142,7 @@ func (s *Service) Register(r fiber.Router) {
 			Max:               s.cfg.RateLimit,
 			Expiration:        time.Second,
 			LimiterMiddleware: limiter.SlidingWindow{},
-			KeyGenerator: func(c *fiber.Ctx) string {
-				if key := httpserver.RequestKey(c, false); key != "" {
-					return "key:" + key
-				}
-				return "ip:" + c.IP()
-			},
+			KeyGenerator:      s.rateLimitKey,
 			LimitReached: func(c *fiber.Ctx) error {
 				retry, _ := strconv.Atoi(string(c.Response().Header.Peek(fiber.HeaderRetryAfter)))
 				p := problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too many requests",
