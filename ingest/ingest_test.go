@@ -168,7 +168,11 @@ func TestBadRequestsGetProblems(t *testing.T) {
 			strconv.FormatInt(time.Now().Add(25*time.Hour).Unix(), 10) + `}`, 400, []string{"timestamp"}},
 		{"oversize body", jsonType, `{"eventType":"t","userId":"` + strings.Repeat("x", 5000) + `","timestamp":1}`, 413, nil},
 		{"too many events", jsonType, "[" + strings.Repeat(valid+",", 3) + valid + "]", 413, nil},
-		{"wrong content type", "text/plain", valid, 415, nil},
+		{"wrong content type", "text/html", valid, 415, nil},
+		{"form", "application/x-www-form-urlencoded", valid, 415, nil},
+		{"text in latin1", "text/plain; charset=iso-8859-1", valid, 415, nil},
+		{"malformed text/plain", "text/plain;charset=UTF-8", `{"eventType":`, 400, nil},
+		{"invalid text/plain", "text/plain;charset=UTF-8", `{}`, 400, []string{"eventType", "timestamp", "userId"}},
 		{"no content type", "", valid, 415, nil},
 	}
 	for _, tt := range tests {
@@ -186,6 +190,26 @@ func TestBadRequestsGetProblems(t *testing.T) {
 		})
 	}
 	require.Zero(t, h.count(t, "events.>"), "no bad request stored anything")
+}
+
+// TestTextPlainBodiesAreReadAsJSON: navigator.sendBeacon and fetch with a
+// string body send text/plain;charset=UTF-8 (a CORS-safelisted type, so no
+// preflight), and a page posting its last events while it unloads can send
+// nothing else without a preflight. The body is read as JSON: one object or
+// an array.
+func TestTextPlainBodiesAreReadAsJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, ctype := range []string{"text/plain;charset=UTF-8", "text/plain"} {
+		r := h.post(t, ctype, `{"eventType":"beacon","userId":"u","timestamp":1}`)
+		require.Equal(t, 202, r.status, "%s: %v", ctype, r.body)
+		require.Equal(t, true, r.body["accepted"])
+		require.NotEmpty(t, r.body["id"])
+	}
+	r := h.post(t, "text/plain;charset=UTF-8", `[{"eventType":"beacon","userId":"u","timestamp":1},{"eventType":"beacon","userId":"u","timestamp":2}]`)
+	require.Equal(t, 202, r.status, "%v", r.body)
+	require.EqualValues(t, 2, r.body["accepted"])
+	require.EqualValues(t, 4, h.count(t, "events.beacon"))
 }
 
 func TestNDJSONMalformedLineIsReportedAlone(t *testing.T) {

@@ -198,3 +198,34 @@ func checkNormalize(t *testing.T, n *eventbody.Normalizer, b []byte) bool {
 	require.Equal(t, string(want), string(eventbody.AppendEvent([]byte("x"), &ev)[1:]))
 	return true
 }
+
+func TestFormatOf(t *testing.T) {
+	tests := []struct {
+		contentType string
+		want        eventbody.Format
+		ok          bool
+	}{
+		{"application/json", eventbody.FormatJSON, true},
+		{"application/json; charset=utf-8", eventbody.FormatJSON, true},
+		{"application/cloudevents+json", eventbody.FormatJSON, true},
+		// navigator.sendBeacon and fetch with a string body.
+		{"text/plain;charset=UTF-8", eventbody.FormatJSON, true},
+		{"text/plain", eventbody.FormatJSON, true},
+		{"application/x-ndjson", eventbody.FormatNDJSON, true},
+		{"application/jsonl", eventbody.FormatNDJSON, true},
+		{"text/plain; charset=iso-8859-1", 0, false},
+		{"text/html", 0, false},
+		{"application/x-www-form-urlencoded", 0, false},
+		{"multipart/form-data; boundary=x", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := eventbody.FormatOf(tt.contentType)
+		if !tt.ok {
+			require.ErrorIs(t, err, eventbody.ErrUnsupportedMediaType, "%q", tt.contentType)
+			continue
+		}
+		require.NoError(t, err, "%q", tt.contentType)
+		require.Equal(t, tt.want, got, "%q", tt.contentType)
+	}
+}

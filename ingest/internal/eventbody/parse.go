@@ -48,12 +48,16 @@ func FormatOf(contentType string) (Format, error) {
 		return 0, fmt.Errorf("%w: charset %q; Kiln reads JSON as UTF-8 only (send charset=utf-8 or none)", ErrUnsupportedMediaType, cs)
 	}
 	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	// text/plain is read as JSON too: it is what navigator.sendBeacon and
+	// fetch send for a string body, and a CORS-safelisted type, so a page
+	// on another origin can post without a preflight (a beacon cannot send
+	// one at all).
+	case mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/plain":
 		return FormatJSON, nil
 	case mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl":
 		return FormatNDJSON, nil
 	}
-	return 0, fmt.Errorf("%w: %q; send application/json or application/x-ndjson", ErrUnsupportedMediaType, mt)
+	return 0, fmt.Errorf("%w: %q; send application/json (or text/plain holding JSON) or application/x-ndjson", ErrUnsupportedMediaType, mt)
 }
 
 // Item is one element of a body: its JSON text with the envelope members
