@@ -31,7 +31,8 @@ type SSEConfig struct {
 	// keeping-up client holds almost nothing.
 	Buffer int `env:"GATEWAY_SSE_BUFFER" envDefault:"4096"`
 	// MetricsInterval is the period of the "metrics" frames (the
-	// GET /metrics payload), computed once per period for all clients.
+	// GET /metrics payload), computed once per period for all clients,
+	// and of the check for a new compat snapshot frame.
 	MetricsInterval time.Duration `env:"GATEWAY_SSE_METRICS_INTERVAL" envDefault:"3s"`
 	// Heartbeat is the period of the ": ping" comment lines that keep
 	// proxies from closing idle streams.
@@ -61,8 +62,13 @@ func (c SSEConfig) validate() []error {
 	return errs
 }
 
-// newHub builds the live stream's hub; nil without JetStream.
+// summaryRecent is how many events the compat snapshot frame lists.
+const summaryRecent = 5
+
+// newHub builds the live stream's hub; nil without JetStream. newest reads
+// the newest stored events for the compat snapshot frame.
 func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
+	newest func(ctx context.Context, n int) ([]byte, error),
 	reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*live.Hub, error) {
 	if js == nil {
 		return nil, nil
@@ -80,6 +86,17 @@ func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
 		AlertSubject:    readmodel.NewAlertSubject,
 		Snapshot: func(ctx context.Context) (any, error) {
 			return counters.Snapshot(ctx, time.Now())
+		},
+		Summary: func(ctx context.Context) (live.Summary, error) {
+			total, err := counters.Total(ctx)
+			if err != nil {
+				return live.Summary{}, err
+			}
+			recent, err := newest(ctx, summaryRecent)
+			if err != nil {
+				return live.Summary{}, err
+			}
+			return live.Summary{Total: total, Recent: recent}, nil
 		},
 		Metrics: m,
 		Log:     log.With("component", "live"),

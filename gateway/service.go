@@ -93,7 +93,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	counters := readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{})
-	hub, err := newHub(cfg.SSE, deps.JetStream, counters, reg, deps.Tracer, log)
+	api := &httpapi.Handler{
+		History:   readmodel.FollowHistory(deps.Mongo),
+		Counters:  counters,
+		Recent:    readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{}),
+		Snapshots: &httpapi.Snapshots{Counters: counters, Now: time.Now, MaxAge: metricsMaxAge},
+		Now:       time.Now,
+		Log:       log,
+	}
+	hub, err := newHub(cfg.SSE, deps.JetStream, counters, api.Newest, reg, deps.Tracer, log)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -106,14 +114,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		dash:    dash,
 		js:      deps.JetStream,
 		stream:  &httpapi.Stream{Hub: hub},
-		api: &httpapi.Handler{
-			History:   readmodel.FollowHistory(deps.Mongo),
-			Counters:  counters,
-			Recent:    readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{}),
-			Snapshots: &httpapi.Snapshots{Counters: counters, Now: time.Now, MaxAge: metricsMaxAge},
-			Now:       time.Now,
-			Log:       log,
-		},
+		api:     api,
 	}, nil
 }
 

@@ -20,6 +20,12 @@ type frame struct {
 	id, event, data, comment string
 }
 
+// isSnapshot reports whether f is a compat snapshot frame: unnamed,
+// without id, its data {"timestamp":…,"total":…,"recent":[…]}.
+func (f frame) isSnapshot() bool {
+	return f.id == "" && f.event == "" && f.comment == "" && strings.HasPrefix(f.data, `{"timestamp":`)
+}
+
 // seq is an event frame's id.
 func (f frame) seq(t *testing.T) uint64 {
 	t.Helper()
@@ -34,6 +40,9 @@ func (f frame) seq(t *testing.T) uint64 {
 type sseClient struct {
 	frames chan frame // closed at the end of the stream
 	cancel context.CancelFunc
+	// snapshots keeps the compat snapshot frames ({timestamp,total,
+	// recent}); the other tests' clients skip them.
+	snapshots bool
 }
 
 // frameWait bounds how long a test waits for one frame.
@@ -42,6 +51,13 @@ const frameWait = 15 * time.Second
 // openStream requests url (headers as name, value pairs) and checks it is
 // an event stream.
 func openStream(t *testing.T, url string, headers ...string) *sseClient {
+	t.Helper()
+	return openStreamKeeping(t, false, url, headers...)
+}
+
+// openStreamKeeping is openStream, with the compat snapshot frames kept
+// when snapshots is set.
+func openStreamKeeping(t *testing.T, snapshots bool, url string, headers ...string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -58,7 +74,7 @@ func openStream(t *testing.T, url string, headers ...string) *sseClient {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	c := &sseClient{frames: make(chan frame), cancel: cancel}
+	c := &sseClient{frames: make(chan frame), cancel: cancel, snapshots: snapshots}
 	go c.read(ctx, resp.Body)
 	t.Cleanup(c.close)
 	return c
@@ -84,6 +100,10 @@ func (c *sseClient) read(ctx context.Context, body io.ReadCloser) {
 				continue
 			}
 			f.data = strings.Join(data, "\n")
+			if !c.snapshots && f.isSnapshot() {
+				f, data = frame{}, nil
+				continue
+			}
 		case name == "":
 			f = frame{comment: value}
 		case name == "id":

@@ -32,6 +32,8 @@ type liveGateway struct {
 	nats *testsupport.NATS
 	js   jetstream.JetStream // the test's own connection, for publishing
 	reg  *prometheus.Registry
+	// deps are the gateway's stores (live with withRedis, withMongo).
+	deps gateway.Deps
 	// stop shuts the gateway down as cmd/gateway and standalone do and
 	// returns how long that took.
 	stop func() time.Duration
@@ -40,6 +42,7 @@ type liveGateway struct {
 type liveOptions struct {
 	mutate     func(*gateway.Config)
 	withRedis  bool
+	withMongo  bool
 	withIngest bool // POST /events on the same app, as in standalone mode
 	// nats is the server to use (a restarted gateway on the same stream);
 	// nil starts one.
@@ -68,6 +71,9 @@ func newLiveGateway(t *testing.T, o liveOptions) *liveGateway {
 	deps := deadDeps(t)
 	if o.withRedis {
 		deps.Redis = testsupport.StartRedis(t).Client(t)
+	}
+	if o.withMongo {
+		deps.Mongo = testsupport.StartMongo(t).Database(t)
 	}
 	deps.JetStream = ns.JetStream(t)
 	reg := prometheus.NewRegistry()
@@ -99,7 +105,7 @@ func newLiveGateway(t *testing.T, o liveOptions) *liveGateway {
 		return took
 	}
 	t.Cleanup(func() { stop() })
-	return &liveGateway{url: "http://" + ln.Addr().String(), nats: ns, js: js, reg: reg, stop: stop}
+	return &liveGateway{url: "http://" + ln.Addr().String(), nats: ns, js: js, reg: reg, deps: deps, stop: stop}
 }
 
 // startIngest returns an ingest service publishing to ns.

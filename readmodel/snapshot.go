@@ -118,3 +118,20 @@ func counts(h map[string]string) map[string]int64 {
 	}
 	return out
 }
+
+// Total reads the number of events ever counted: the total of Snapshot,
+// in one round trip.
+func (c *Counters) Total(ctx context.Context) (int64, error) {
+	p, err := c.keyPrefix(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.rdb.HGet(ctx, p+"all", totalField).Int64()
+	if err == redis.Nil {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the events total: %w", err)
+	}
+	return n, nil
+}

@@ -89,7 +89,11 @@ export class LiveStream {
       this.setState('live');
       return;
     }
-    const seq = Number(d.seq ?? e.lastEventId);
+    // Event frames carry their seq; a frame without one is a compat frame
+    // (the {timestamp,total,recent} snapshot of unfiltered streams), not an
+    // event: its lastEventId is the previous event's.
+    if (d.seq === undefined) return;
+    const seq = Number(d.seq);
     if (!Number.isSafeInteger(seq)) return;
     if (this.lastSeq !== null && seq <= this.lastSeq) {
       this.duplicates++;

@@ -47,6 +47,14 @@ func matchAny(patterns []string, typ string) bool {
 	return false
 }
 
+// everything reports whether f selects every event: such a stream is the
+// one the old dashboard opened, and only it gets the compat snapshot
+// frames. A filtered stream's total and newest events would be those of
+// the events it does not select (or cost a computation per filter).
+func (f Filter) everything() bool {
+	return len(f.Types) == 0 && f.UserID == ""
+}
+
 func (f Filter) matches(fr *Frame) bool {
 	if fr.alert {
 		return !f.NoAlerts

@@ -49,6 +49,12 @@ type Options struct {
 	// sends no metrics frames. It is called once per interval for all
 	// clients, and only while there are clients.
 	Snapshot func(ctx context.Context) (any, error)
+	// Summary returns the compat snapshot frame's total and newest events
+	// (see Summary); nil sends no snapshot frames. It is called once per
+	// MetricsInterval for all clients, only while there are clients, and
+	// the frame is sent only when the summary changed, and only to
+	// unfiltered streams (see Filter.everything).
+	Summary func(ctx context.Context) (Summary, error)
 	// AlertSubject is the core NATS subject on which the notifier
 	// announces new alerts (readmodel.NewAlertSubject), read on the
 	// JetStream's connection: each is fanned out as an "alert" frame to
@@ -78,6 +84,8 @@ type Hub struct {
 	opts      Options
 	ping      *beacon
 	snapshots *beacon
+	// summaries holds the latest compat snapshot frame.
+	summaries *beacon
 	// life is canceled at shutdown; catch-up consumers run under it.
 	life   context.Context
 	cancel context.CancelFunc
@@ -85,6 +93,10 @@ type Hub struct {
 	ready  chan struct{} // closed once lastSeq is known
 	// snapshotFailing is touched only by the metrics goroutine.
 	snapshotFailing bool
+	// lastSummary and summaryFailing are touched only by the summary
+	// goroutine; lastSummary is the summary of the latest snapshot frame.
+	lastSummary    *Summary
+	summaryFailing bool
 
 	// catchUps holds a token per catch-up consumer in use.
 	catchUps chan struct{}
@@ -135,7 +147,7 @@ func New(o Options) *Hub {
 	}
 	life, cancel := context.WithCancel(context.Background())
 	return &Hub{
-		opts: o, ping: newBeacon(), snapshots: newBeacon(),
+		opts: o, ping: newBeacon(), snapshots: newBeacon(), summaries: newBeacon(),
 		life: life, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{}),
 		catchUps: make(chan struct{}, o.MaxCatchUps), idle: make(chan struct{}), boundsLock: make(chan struct{}, 1),
 		clients: map[*session]struct{}{}, live: newIndex(), recent: newRecent(o.Buffer),

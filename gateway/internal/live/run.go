@@ -48,6 +48,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.opts.Snapshot != nil {
 		wg.Go(func() { every(ctx, h.opts.MetricsInterval, h.publishMetrics) })
 	}
+	if h.opts.Summary != nil {
+		wg.Go(func() { every(ctx, h.opts.MetricsInterval, h.publishSummary) })
+	}
 	wg.Go(func() { every(ctx, h.opts.LagInterval, h.watchLag) })
 	restarts := restartBackoff()
 	for ctx.Err() == nil {

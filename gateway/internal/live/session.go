@@ -132,15 +132,35 @@ func (s *session) awaitReady() error {
 }
 
 // live relays the fan-out, dropping frames at or before cursor (already
-// sent by the catch-up), plus metrics and heartbeats.
+// sent by the catch-up), plus metrics, heartbeats and, on an unfiltered
+// stream, the compat snapshot frames: the latest one at once, then each
+// new one.
 func (s *session) live(box *mailbox, cursor uint64) error {
 	h := s.hub
 	ping, snaps := h.ping.wait(), h.snapshots.wait()
 	if s.req.Scoped {
 		snaps = nil // a nil channel: never ready
 	}
+	var sums <-chan struct{} // nil: never ready
+	if s.req.Filter.everything() && !s.req.Scoped {
+		var sum []byte
+		sum, sums = h.summaries.next()
+		if sum != nil {
+			s.put(metrics.FrameSnapshot, sum)
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+	}
 	for {
 		select {
+		case <-sums:
+			var sum []byte
+			sum, sums = h.summaries.next()
+			s.put(metrics.FrameSnapshot, sum)
+			if err := s.flush(); err != nil {
+				return err
+			}
 		case <-box.wake:
 			frames, open := box.take()
 			if err := s.send(frames, &cursor); err != nil {

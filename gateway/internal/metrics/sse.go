@@ -12,6 +12,9 @@ const (
 	FrameMetrics   = "metrics"
 	FrameHeartbeat = "heartbeat"
 	FrameAlert     = "alert"
+	// FrameSnapshot counts the compat snapshot frames
+	// ({timestamp,total,recent}).
+	FrameSnapshot = "snapshot"
 	// FrameControl counts the connected, reset and error frames.
 	FrameControl = "control"
 )
@@ -44,7 +47,7 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 		}),
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kiln", Subsystem: "gateway", Name: "sse_frames_total",
-			Help: "Frames written to GET /stream clients, by kind (event, alert, metrics, heartbeat, control).",
+			Help: "Frames written to GET /stream clients, by kind (event, alert, metrics, snapshot, heartbeat, control).",
 		}, []string{"kind"}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kiln", Subsystem: "gateway", Name: "sse_drops_total",
@@ -63,7 +66,7 @@ func NewSSE(reg prometheus.Registerer) (*SSE, error) {
 			Help: "Age of the oldest event the live fan-out has not yet received (0 when caught up).",
 		}),
 	}
-	for _, kind := range []string{FrameEvent, FrameAlert, FrameMetrics, FrameHeartbeat, FrameControl} {
+	for _, kind := range []string{FrameEvent, FrameAlert, FrameMetrics, FrameSnapshot, FrameHeartbeat, FrameControl} {
 		m.frames.WithLabelValues(kind)
 	}
 	for _, reason := range []string{DropSlowConsumer, DropReplayError, DropShutdown} {
