@@ -20,6 +20,10 @@ type discovery struct {
 	MongoURI      string `json:"mongoUri"`
 	MongoDatabase string `json:"mongoDatabase"`
 	RedisURL      string `json:"redisUrl"`
+	// Redis and Store say what serves RedisURL and MongoURI (see deps):
+	// benchmarks label their results with them.
+	Redis string `json:"redis"`
+	Store string `json:"store"`
 }
 
 // writeDiscovery writes DiscoveryFile atomically and returns its remover.
@@ -27,6 +31,7 @@ func writeDiscovery(cfg Config, d *deps) (remove func(), err error) {
 	b, err := json.MarshalIndent(discovery{
 		PID: os.Getpid(), HTTP: "http://localhost:" + strconv.Itoa(cfg.Port),
 		NATSURL: d.natsURL, MongoURI: d.mongoURI, MongoDatabase: cfg.Projector.MongoDatabase, RedisURL: d.redisURL,
+		Redis: d.redisKind, Store: d.storeKind,
 	}, "", "  ")
 	if err != nil {
 		return nil, err

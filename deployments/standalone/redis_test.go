@@ -58,7 +58,7 @@ func runStandalone(t *testing.T, mongoURI string) (log *testsupport.LogBuffer, d
 func TestStandaloneStartsRedisServerFromPATHAndWritesDiscovery(t *testing.T) {
 	t.Parallel()
 	log, dir, stop := runStandalone(t, testsupport.StartMongo(t).URI())
-	require.Contains(t, log.String(), "redis: started redis-server from PATH")
+	require.Contains(t, log.String(), "redis: started a redis-server child")
 	b, err := os.ReadFile(filepath.Join(dir, standalone.DiscoveryFile))
 	require.NoError(t, err)
 	var d struct {
@@ -85,5 +85,21 @@ func TestStandaloneFallsBackToInProcessRedis(t *testing.T) {
 	mongoURI := testsupport.StartMongo(t).URI()
 	t.Setenv("PATH", t.TempDir()) // no redis-server
 	log, _, _ := runStandalone(t, mongoURI)
-	require.Contains(t, log.String(), "redis: in-process (miniredis)")
+	require.Contains(t, log.String(), `level=WARN msg="redis: in-process miniredis, a test fake`, "said loudly, with its cost")
+	require.Contains(t, log.String(), "~26 req/s")
+	require.Contains(t, log.String(), "no redis-server on PATH")
+}
+
+// Not parallel: it changes PATH. A redis-server that fails says why in the
+// log (it used to be "exited at start: " and nothing).
+func TestStandaloneLogsWhyRedisServerDidNotStart(t *testing.T) {
+	mongoURI := testsupport.StartMongo(t).URI()
+	bin := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "redis-server"),
+		[]byte("#!/bin/sh\necho '*** FATAL CONFIG FILE ERROR: a reason only its output says' >&2\nexit 1\n"), 0o755))
+	t.Setenv("PATH", bin)
+	log, _, _ := runStandalone(t, mongoURI)
+	require.Contains(t, log.String(), `level=ERROR msg="redis: redis-server did not start"`)
+	require.Contains(t, log.String(), "a reason only its output says")
+	require.Contains(t, log.String(), `level=WARN msg="redis: in-process miniredis`)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -58,6 +59,20 @@ func StartFerretDB(addr, dir string, log *slog.Logger) (*FerretDB, error) {
 		f.Shutdown()
 		return nil, errors.New("embedded ferretdb: no listener after 30s")
 	}
+}
+
+// Kind names the store for the log, the discovery file and benchmarks:
+// "FerretDB v1.24.2 (embedded, SQLite)".
+func (f *FerretDB) Kind() string {
+	v := "(unknown version)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/FerretDB/FerretDB" {
+				v = m.Version
+			}
+		}
+	}
+	return "FerretDB " + v + " (embedded, SQLite)"
 }
 
 // URI is the MongoDB connection string for the server.

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,24 +11,40 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// redisStartTimeout bounds how long StartRedisServer waits for PING.
+const redisStartTimeout = 30 * time.Second
 
 // RedisServer is a redis-server child process. It keeps no persistence:
 // Kiln's Redis state (counters, recent-events cache) is rebuilt from the
 // stream whenever Redis starts empty, while a restored snapshot older than
 // the projectors' positions would silently lack events.
 type RedisServer struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+	cmd     *exec.Cmd
+	addr    string
+	version string
+	done    chan struct{}
 }
 
 // StartRedisServer runs bin (a redis-server) on 127.0.0.1:port (0 picks a
-// free one) with its working directory dir/redis, and waits until it answers.
+// free one) with its working directory and log file in dir/redis, and
+// waits until it answers. dir may be relative (the default ./data): it is
+// made absolute first, since redis-server resolves --dir and --logfile
+// from its own working directory. When the server does not start, the
+// error says why: its output and the end of its log file.
 func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*RedisServer, error) {
+	wd, err := filepath.Abs(filepath.Join(dir, "redis"))
+	if err != nil {
+		return nil, fmt.Errorf("redis-server: data dir: %w", err)
+	}
+	if err := os.MkdirAll(wd, 0o750); err != nil {
+		return nil, fmt.Errorf("redis-server: %w", err)
+	}
 	if port == 0 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -36,50 +53,109 @@ func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*R
 		port = l.Addr().(*net.TCPAddr).Port
 		_ = l.Close()
 	}
-	wd := filepath.Join(dir, "redis")
-	if err := os.MkdirAll(wd, 0o750); err != nil {
-		return nil, fmt.Errorf("redis-server: %w", err)
-	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logFile := filepath.Join(wd, "redis.log")
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", wd,
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(wd, "redis.log"), "--daemonize", "no")
+		"--save", "", "--appendonly", "no", "--logfile", logFile, "--daemonize", "no")
 	cmd.Dir = wd
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	r := &RedisServer{cmd: cmd, addr: addr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(r.done) }()
+	why := func() string { return failureReason(out.String(), logFile) }
+
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(redisStartTimeout)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := rdb.Ping(pctx).Err()
+		info, err := rdb.Info(pctx, "server").Result()
 		cancel()
 		if err == nil {
+			// Another server may have taken the port between the free-port
+			// probe and the child's bind.
+			if pid := infoField(info, "process_id"); pid != strconv.Itoa(cmd.Process.Pid) {
+				r.Shutdown()
+				return nil, fmt.Errorf("%s: %s is answered by another server (process %s): %s", bin, addr, pid, why())
+			}
+			r.version = infoField(info, "redis_version")
 			return r, nil
 		}
 		select {
 		case <-r.done:
-			log, _ := os.ReadFile(filepath.Join(wd, "redis.log"))
-			return nil, fmt.Errorf("%s exited at start: %s", bin, lastLine(string(log)))
+			return nil, fmt.Errorf("%s exited at start (%s): %s", bin, cmd.ProcessState, why())
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			r.Shutdown()
-			return nil, fmt.Errorf("%s did not answer on %s: %w", bin, addr, errors.Join(err, ctx.Err()))
+			return nil, fmt.Errorf("%s did not answer on %s: %w: %s", bin, addr, errors.Join(err, ctx.Err()), why())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func lastLine(s string) string {
+// failureReason is what a redis-server that did not start said: its
+// output (it writes there until its log file is open) and the last lines
+// of its log file.
+func failureReason(output, logFile string) string {
+	var parts []string
+	if s := strings.TrimSpace(output); s != "" {
+		parts = append(parts, "output: "+lastLines(s, 5))
+	}
+	if b, err := os.ReadFile(logFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		parts = append(parts, logFile+": "+lastLines(string(b), 5))
+	}
+	if len(parts) == 0 {
+		return "no output and no log file " + logFile
+	}
+	return strings.Join(parts, "; ")
+}
+
+func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// infoField is one field of an INFO answer ("" when absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// syncBuffer is the child's output, written by exec's copying goroutine
+// and read on failure.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // URL is the redis:// URL of the server.
 func (r *RedisServer) URL() string { return "redis://" + r.addr }
+
+// Version is the server's redis_version.
+func (r *RedisServer) Version() string { return r.version }
+
+// PID is the child's process id.
+func (r *RedisServer) PID() int { return r.cmd.Process.Pid }
 
 // Shutdown stops the server (SIGTERM, then SIGKILL after 5 s).
 func (r *RedisServer) Shutdown() {
