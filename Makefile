@@ -1,11 +1,16 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test test-deps check bench build build-linux release clean test-faults soak
+.PHONY: run run-deps test test-deps check bench build build-linux release clean test-faults soak
 
-## run: Kiln standalone (kiln run) on http://localhost:8080 (PORT to change it), data in ./data
-run:
+## run: Kiln standalone (kiln run) on http://localhost:8080 (PORT to change it), data in ./data; installs redis-server when missing
+run: run-deps
 	$(GO) run ./cli/cmd/kiln run
+
+## run-deps: install redis-server when missing (sudo when not root); without it kiln run falls back to a slow in-process Redis
+run-deps:
+	@bash scripts/install-packages redis-server || \
+		echo "make run: could not install redis-server; kiln run falls back to the slow in-process Redis (its log says so)" >&2
 
 ## test: installs what is missing (redis-server, chromium, npm test packages), gofmt + go vet, then every test of every module, with the race detector
 test: test-deps check
