@@ -20,6 +20,8 @@ type Config struct {
 	AttemptTimeout time.Duration `env:"WEBHOOKS_ATTEMPT_TIMEOUT" envDefault:"15s"`
 	// Schedule is the delay after each failed attempt (Svix's by default).
 	Schedule []time.Duration `env:"WEBHOOKS_RETRY_SCHEDULE" envDefault:"5s,5m,30m,2h,5h,10h,10h" envSeparator:","`
+	// MaxRetryAfter caps the wait a 429/503 Retry-After asks for.
+	MaxRetryAfter time.Duration `env:"WEBHOOKS_MAX_RETRY_AFTER" envDefault:"1h"`
 	// DisableAfter disables an endpoint failing continuously this long.
 	DisableAfter time.Duration `env:"WEBHOOKS_DISABLE_AFTER" envDefault:"120h"`
 	// RotationOverlap is how long a rotated-out secret keeps signing.
@@ -44,6 +46,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("WEBHOOKS_ATTEMPT_TIMEOUT must be at least 10ms, got %s", c.AttemptTimeout)
 	case len(c.Schedule) == 0 || len(c.Schedule) > 50:
 		return fmt.Errorf("WEBHOOKS_RETRY_SCHEDULE must list 1 to 50 delays, got %d", len(c.Schedule))
+	case c.MaxRetryAfter < time.Second:
+		return fmt.Errorf("WEBHOOKS_MAX_RETRY_AFTER must be at least 1s, got %s", c.MaxRetryAfter)
 	case c.DisableAfter < time.Second:
 		return fmt.Errorf("WEBHOOKS_DISABLE_AFTER must be at least 1s, got %s", c.DisableAfter)
 	case c.RotationOverlap < 0:

@@ -70,14 +70,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Redriver: &delivery.Redriver{JetStream: deps.JetStream, Log: dlog},
 			Sender:   sender, Overlap: cfg.RotationOverlap,
 		},
-		fanout: &delivery.Fanout{JetStream: deps.JetStream, Endpoints: cache, Log: log},
+		fanout: &delivery.Fanout{JetStream: deps.JetStream, Endpoints: cache, Deliveries: dlog, Log: log},
 		worker: &delivery.Worker{
 			JetStream: deps.JetStream, Endpoints: cache, Store: store, Log: dlog, Sender: sender, Logger: log,
 			Tracer: deps.Tracer,
 			Config: delivery.Config{
 				Schedule: cfg.Schedule, DisableAfter: cfg.DisableAfter,
 				Concurrency: cfg.Concurrency, PerEndpoint: cfg.PerEndpoint,
-				AckWait: cfg.AttemptTimeout + ackMargin,
+				AckWait: cfg.AttemptTimeout + ackMargin, MaxRetryAfter: cfg.MaxRetryAfter,
 			},
 		},
 	}, nil

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,16 +22,30 @@ import (
 // published after it was first created: endpoints get what happens from
 // then on. A replay of the read models uses consumers of its own and
 // publishes nothing, so it never reaches here.
-const FanoutDurable = "webhooks-fanout"
+//
+// Each event is acked on its own once all its jobs are stored: the
+// consumer of earlier versions (legacyFanoutDurable) acked a batch with
+// AckAll, which also acked the events of an earlier batch that had failed
+// and were waiting to be redelivered, so they were never fanned out.
+const FanoutDurable = "webhooks-fanout-2"
+
+// legacyFanoutDurable is the AckAll consumer this one replaces; Run moves
+// its position over and deletes it.
+const legacyFanoutDurable = "webhooks-fanout"
 
 // fanoutBatch bounds the events fanned out together.
 const fanoutBatch = 128
+
+// fanoutWait bounds the wait for a batch's jobs to be stored.
+const fanoutWait = 10 * time.Second
 
 // Fanout queues one job per event and matching endpoint.
 type Fanout struct {
 	JetStream jetstream.JetStream
 	Endpoints *endpoint.Cache
-	Log       *slog.Logger
+	// Deliveries records a job too large for the WEBHOOKS stream as dead.
+	Deliveries *Log
+	Log        *slog.Logger
 }
 
 // Run fans out until ctx is done.
@@ -42,23 +57,12 @@ func (f *Fanout) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	cons, err := f.JetStream.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
-		Durable:       FanoutDurable,
-		Description:   "Kiln webhooks: events to queue for the endpoints",
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-		// One ack per batch: most events match no endpoint, and the fan-out
-		// reads every event.
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * fanoutBatch,
-		FilterSubject: schemas.SubjectAll,
-	})
+	cons, err := f.consumer(ctx)
 	if ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("consumer %s: %w", FanoutDurable, err)
+		return err
 	}
 	msgs := make(chan jetstream.Msg, 2*fanoutBatch)
 	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m }, jetstream.PullMaxMessages(2*fanoutBatch))
@@ -96,9 +100,66 @@ func (f *Fanout) Run(ctx context.Context) error {
 	}
 }
 
-// fanOut queues the jobs of a batch of events and acks the events once
-// every job is stored; on any failure the events come back and their jobs
-// are queued again, which the job ids dedupe.
+// consumer creates or updates the fan-out consumer. The first time, a
+// deployment that ran the legacy consumer continues after the legacy
+// consumer's ack floor (the events after it are queued again; the job ids
+// dedupe them), and the legacy consumer is deleted once the new one exists.
+func (f *Fanout) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       FanoutDurable,
+		Description:   "Kiln webhooks: events to queue for the endpoints",
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * fanoutBatch,
+		FilterSubject: schemas.SubjectAll,
+	}
+	legacy, err := f.JetStream.Consumer(ctx, schemas.StreamName, legacyFanoutDurable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		legacy = nil
+	case err != nil:
+		return nil, fmt.Errorf("consumer %s: %w", legacyFanoutDurable, err)
+	}
+	if legacy != nil {
+		if _, err := f.JetStream.Consumer(ctx, schemas.StreamName, FanoutDurable); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = legacy.CachedInfo().AckFloor.Stream + 1
+		}
+	}
+	cons, err := f.JetStream.CreateOrUpdateConsumer(ctx, schemas.StreamName, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", FanoutDurable, err)
+	}
+	if legacy != nil {
+		if err := f.JetStream.DeleteConsumer(ctx, schemas.StreamName, legacyFanoutDurable); err != nil &&
+			!errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete consumer %s: %w", legacyFanoutDurable, err)
+		}
+		f.Log.Info("webhooks: fan-out consumer moved to per-event acks", "from", legacyFanoutDurable,
+			"to", FanoutDurable, "start", cfg.OptStartSeq)
+	}
+	return cons, nil
+}
+
+// queued is one event of a batch and the jobs queued for it.
+type queued struct {
+	m      jetstream.Msg
+	jobs   []pubJob
+	failed bool
+}
+
+type pubJob struct {
+	job *Job
+	fut jetstream.PubAckFuture
+}
+
+// fanOut queues the jobs of a batch of events and acks each event once
+// every job of it is stored; an event with a job that failed comes back
+// and its jobs are queued again, which the job ids dedupe. A job too large
+// for the WEBHOOKS stream is recorded as a dead delivery with the reason:
+// retrying cannot make it fit.
 func (f *Fanout) fanOut(ctx context.Context, batch []jetstream.Msg) {
 	eps, err := f.Endpoints.All(ctx)
 	if err != nil {
@@ -106,9 +167,15 @@ func (f *Fanout) fanOut(ctx context.Context, batch []jetstream.Msg) {
 		nakAll(batch, time.Second)
 		return
 	}
-	var futures []jetstream.PubAckFuture
-	var failed bool
-	for _, m := range batch {
+	events := make([]queued, len(batch))
+	stalled := false
+	for i, m := range batch {
+		ev := &events[i]
+		ev.m = m
+		if stalled {
+			ev.failed = true
+			continue
+		}
 		typ, ok := schemas.EventType(m.Subject())
 		if !ok {
 			continue
@@ -124,49 +191,75 @@ func (f *Fanout) fanOut(ctx context.Context, batch []jetstream.Msg) {
 					break
 				}
 			}
-			job, err := newJob(m, typ, ep.ID, body)
+			job, msg, err := newJob(m, typ, ep.ID, body)
 			if err != nil {
 				f.Log.Warn("webhooks: event without metadata", "err", err)
 				break
 			}
-			fut, err := f.JetStream.PublishMsgAsync(job)
-			if err != nil {
-				failed = true
+			fut, err := f.JetStream.PublishMsgAsync(msg)
+			switch {
+			case err == nil:
+				ev.jobs = append(ev.jobs, pubJob{job: job, fut: fut})
+			case tooLarge(err):
+				ev.failed = ev.failed || !f.recordTooLarge(ctx, job, len(msg.Data), err)
+			default:
+				// A full async-publish window: this event and the rest of
+				// the batch come back later.
+				f.Log.Warn("webhooks: queue job", "id", job.WebhookID, "err", err)
+				ev.failed, stalled = true, true
+			}
+			if stalled {
 				break
 			}
-			futures = append(futures, fut)
 		}
 	}
-	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wait, cancel := context.WithTimeout(ctx, fanoutWait)
 	defer cancel()
-	for _, fut := range futures {
-		select {
-		case <-fut.Ok():
-		case err := <-fut.Err():
-			f.Log.Warn("webhooks: queue job", "err", err)
-			failed = true
-		case <-wait.Done():
-			failed = true
+	for i := range events {
+		ev := &events[i]
+		for _, j := range ev.jobs {
+			select {
+			case <-j.fut.Ok():
+			case err := <-j.fut.Err():
+				if tooLarge(err) {
+					ev.failed = ev.failed || !f.recordTooLarge(ctx, j.job, len(j.fut.Msg().Data), err)
+					continue
+				}
+				f.Log.Warn("webhooks: queue job", "id", j.job.WebhookID, "err", err)
+				ev.failed = true
+			case <-wait.Done():
+				ev.failed = true
+			}
 		}
-		if failed {
-			break
-		}
-	}
-	if failed {
-		nakAll(batch, time.Second)
-		return
-	}
-	// The newest of the batch acknowledges it all.
-	var last jetstream.Msg
-	var lastSeq uint64
-	for _, m := range batch {
-		if md, err := m.Metadata(); err == nil && md.Sequence.Consumer >= lastSeq {
-			last, lastSeq = m, md.Sequence.Consumer
+		if ev.failed {
+			_ = ev.m.NakWithDelay(time.Second)
+		} else {
+			_ = ev.m.Ack()
 		}
 	}
-	if last != nil {
-		_ = last.Ack()
+}
+
+// tooLarge reports an error that no retry of the same job can fix.
+func tooLarge(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum)
+}
+
+// recordTooLarge records a job that the WEBHOOKS stream refuses for its
+// size as a dead delivery; false if the record failed (the event comes
+// back).
+func (f *Fanout) recordTooLarge(ctx context.Context, job *Job, size int, cause error) bool {
+	reason := fmt.Sprintf("not queued: the job is %d bytes, over the WEBHOOKS stream's message limit (%v)", size, cause)
+	e := entry{job: job, status: StatusDead, reason: reason,
+		attempt: Attempt{At: time.Now().UnixMilli(), Error: reason}}
+	if err := f.Deliveries.record(ctx, e); err != nil {
+		f.Log.Warn("webhooks: record oversized job", "id", job.WebhookID, "err", err)
+		return false
 	}
+	f.Log.Warn("webhooks: job too large to queue, recorded as dead", "id", job.WebhookID,
+		"endpoint", job.EndpointID, "bytes", size)
+	return true
 }
 
 func nakAll(batch []jetstream.Msg, delay time.Duration) {
@@ -198,33 +291,47 @@ func eventBody(m jetstream.Msg, typ string) ([]byte, error) {
 	return out, nil
 }
 
-func newJob(m jetstream.Msg, typ, endpointID string, body []byte) (*nats.Msg, error) {
+func newJob(m jetstream.Msg, typ, endpointID string, body []byte) (*Job, *nats.Msg, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	eventID := m.Headers().Get(schemas.HeaderMsgID)
 	if eventID == "" {
-		return nil, errors.New("no " + schemas.HeaderMsgID)
+		return nil, nil, errors.New("no " + schemas.HeaderMsgID)
 	}
-	j := Job{WebhookID: WebhookID(eventID, endpointID), EndpointID: endpointID, EventID: eventID,
+	j := &Job{WebhookID: WebhookID(eventID, endpointID), EndpointID: endpointID, EventID: eventID,
 		EventType: typ, Seq: md.Sequence.Stream, Body: body}
 	msg, err := j.msg()
-	if err == nil {
-		// The event's trace context, so the dispatch joins the event's trace.
-		telemetry.Inject(telemetry.Extract(context.Background(), m.Headers()), msg.Header)
+	if err != nil {
+		return nil, nil, err
 	}
-	return msg, err
+	// The event's trace context, so the dispatch joins the event's trace.
+	telemetry.Inject(telemetry.Extract(context.Background(), m.Headers()), msg.Header)
+	return j, msg, nil
 }
 
 // msg is the job's stream message.
 func (j *Job) msg() (*nats.Msg, error) {
-	data, err := json.Marshal(j)
+	data, err := j.encode()
 	if err != nil {
-		return nil, fmt.Errorf("encode job %s: %w", j.WebhookID, err)
+		return nil, err
 	}
 	msg := nats.NewMsg(Subject(j.EndpointID))
 	msg.Data = data
 	msg.Header.Set(schemas.HeaderMsgID, j.msgID())
 	return msg, nil
+}
+
+// encode is the job as JSON, its body as stored: json.Marshal would
+// escape each '<', '>' and '&' of the body to 6 bytes, and a job of an
+// event near the size limit would no longer fit the stream.
+func (j *Job) encode() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.WebhookID, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

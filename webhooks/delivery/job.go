@@ -63,8 +63,10 @@ func (j *Job) msgID() string {
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: Stream, Description: "Kiln webhooks: deliveries to do, one job per event and endpoint",
-		Subjects: []string{SubjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+		Subjects: []string{SubjectPrefix + ">", RetryPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: duplicates,
+		// Waiting retries are scheduled messages (schedule.go).
+		AllowMsgSchedules: true, AllowRollup: true,
 	})
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", Stream, err)

@@ -124,6 +124,16 @@ func (l *Log) Find(ctx context.Context, q Query) ([]Record, error) {
 	return out, nil
 }
 
+// record writes one entry.
+func (l *Log) record(ctx context.Context, e entry) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if _, err := l.coll.BulkWrite(ctx, []mongo.WriteModel{e.model(time.Now().UnixMilli())}); err != nil {
+		return fmt.Errorf("record delivery %s: %w", e.job.WebhookID, err)
+	}
+	return nil
+}
+
 // entry is one attempt's outcome to record.
 type entry struct {
 	job     *Job

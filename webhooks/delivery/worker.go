@@ -1,8 +1,10 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,12 +17,23 @@ import (
 	"github.com/kilnhq/kiln/webhooks/endpoint"
 )
 
-// WorkerDurable is the consumer of the WEBHOOKS jobs.
-const WorkerDurable = "webhooks-deliver"
+// WorkerDurable is the consumer of the WEBHOOKS jobs (webhooks.deliver.>).
+// A job waiting for its next attempt is not in its pending set: it is a
+// scheduled message on webhooks.retry.>, which the server publishes to the
+// job's subject when due (see schedule).
+const WorkerDurable = "webhooks-deliver-2"
+
+// legacyWorkerDurable is the consumer of earlier versions, which kept each
+// waiting retry in its pending set (NakWithDelay): Run deletes it, and the
+// jobs it held, acked by nobody, come to the new consumer at once.
+const legacyWorkerDurable = "webhooks-deliver"
 
 // deferDelay is how long a job waits when its endpoint already has
 // PerEndpoint requests in flight; it does not count as an attempt.
 const deferDelay = 200 * time.Millisecond
+
+// defaultMaxRetryAfter caps Retry-After when Config.MaxRetryAfter is 0.
+const defaultMaxRetryAfter = time.Hour
 
 // Config tunes the workers.
 type Config struct {
@@ -36,6 +49,9 @@ type Config struct {
 	PerEndpoint int
 	// AckWait is how long a job taken by a worker that died stays away.
 	AckWait time.Duration
+	// MaxRetryAfter caps the wait a receiver's Retry-After asks for (0:
+	// an hour).
+	MaxRetryAfter time.Duration
 }
 
 // Worker sends jobs.
@@ -59,9 +75,16 @@ type Worker struct {
 // Run delivers until ctx is done; in-flight requests finish first.
 func (w *Worker) Run(ctx context.Context) error {
 	w.inFlight, w.failing = map[string]int{}, map[string]int64{}
+	if err := w.JetStream.DeleteConsumer(ctx, Stream, legacyWorkerDurable); err == nil {
+		w.Logger.Info("webhooks: deleted the legacy delivery consumer; its waiting jobs are due now",
+			"consumer", legacyWorkerDurable)
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) && ctx.Err() == nil {
+		return fmt.Errorf("delete consumer %s: %w", legacyWorkerDurable, err)
+	}
 	cons, err := w.JetStream.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
 		Durable:       WorkerDurable,
 		Description:   "Kiln webhooks: deliveries",
+		FilterSubject: SubjectPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.Config.AckWait,
 		MaxDeliver:    -1, // the worker ends a job itself: delivered, dead, or dropped
@@ -124,7 +147,8 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 		return
 	}
 	if ep == nil { // deleted: nothing to deliver to
-		_ = m.Ack()
+		w.finish(ctx, wr, m, entry{job: &job, status: StatusDead, reason: "endpoint deleted",
+			attempt: Attempt{At: time.Now().UnixMilli(), Error: "not sent: the endpoint was deleted"}})
 		return
 	}
 	if ep.Disabled {
@@ -138,7 +162,8 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 	}
 	defer w.release(ep.ID)
 	prior, fresh := 0, job.Redrive == 0
-	if md, err := m.Metadata(); err != nil || md.NumDelivered > 1 || !fresh {
+	// A retry comes from its schedule (Nats-Scheduler names it).
+	if md, err := m.Metadata(); err != nil || md.NumDelivered > 1 || !fresh || m.Headers().Get(headerScheduler) != "" {
 		fresh = false
 		if prior, err = w.Log.AttemptCount(ctx, job.WebhookID); err != nil {
 			_ = m.NakWithDelay(time.Second)
@@ -173,17 +198,30 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 		default:
 			delay := w.Config.Schedule[n-1]
 			if a.retryAfter > 0 {
-				delay = a.retryAfter
+				delay = min(a.retryAfter, cmp.Or(w.Config.MaxRetryAfter, defaultMaxRetryAfter))
 			}
-			e.status, e.next = StatusRetrying, time.Now().Add(delay).UnixMilli()
+			due := time.Now().Add(delay)
+			e.status, e.next = StatusRetrying, due.UnixMilli()
 			if err := wr.write(ctx, e); err != nil {
 				w.Logger.Warn("webhooks: record attempt", "id", job.WebhookID, "err", err)
 			}
-			_ = m.NakWithDelay(delay)
+			w.retryAt(ctx, m, &job, due)
 			return
 		}
 	}
 	w.finish(ctx, wr, m, e)
+}
+
+// retryAt schedules the job's next attempt at due and acks this one, so a
+// waiting job holds no place in the consumer's pending set; if the
+// schedule cannot be stored, the job waits as a nak instead.
+func (w *Worker) retryAt(ctx context.Context, m jetstream.Msg, job *Job, due time.Time) {
+	if err := schedule(ctx, w.JetStream, m, job, due); err != nil {
+		w.Logger.Warn("webhooks: schedule retry", "id", job.WebhookID, "err", err)
+		_ = m.NakWithDelay(time.Until(due))
+		return
+	}
+	_ = m.Ack()
 }
 
 // finish records a final outcome, then acks; a failed record brings the
