@@ -12,6 +12,7 @@ import (
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // Config is the gateway's configuration, read from the environment. Every
@@ -60,14 +61,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("GATEWAY_ADDR and GATEWAY_ADMIN_ADDR must differ, both are %q", c.HTTPAddr))
 	}
 	if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
-		errs = append(errs, fmt.Errorf("MONGO_URI must be a mongodb:// or mongodb+srv:// URI, got %q", redact(c.MongoURI)))
+		errs = append(errs, fmt.Errorf("MONGO_URI must be a mongodb:// or mongodb+srv:// URI, got %q", redact.URL(c.MongoURI)))
 	}
 	// MongoDB refuses these characters in database names.
 	if c.MongoDatabase == "" || len(c.MongoDatabase) > 63 || strings.ContainsAny(c.MongoDatabase, "/\\. \"$*<>:|?\x00") {
 		errs = append(errs, fmt.Errorf("MONGO_DATABASE must be 1-63 characters without /\\. \"$*<>:|?, got %q", c.MongoDatabase))
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+		errs = append(errs, fmt.Errorf("REDIS_URL: %w", redact.Error(err, c.RedisURL)))
 	}
 	errs = append(errs, c.SSE.validate()...)
 	if c.NATSURL == "" {
@@ -89,15 +90,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// redact hides a URI's password so it can appear in an error.
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
 }
 
 // LoadConfig reads the configuration from environ (variable → value),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // shutdownGrace bounds how long in-flight requests may finish on shutdown.
@@ -30,7 +31,7 @@ const bodyLimit = 64 * 1024
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetAppName("kiln-gateway"))
 	if err != nil {
-		return fmt.Errorf("connect to mongo: %w", err)
+		return fmt.Errorf("connect to mongo: %w", redact.Error(err, cfg.MongoURI))
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -41,7 +42,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 	redisOpts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return fmt.Errorf("REDIS_URL: %w", redact.Error(err, cfg.RedisURL))
 	}
 	rdb := redis.NewClient(redisOpts)
 	defer func() { _ = rdb.Close() }()
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kiln-gateway"),
 		nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
+		return fmt.Errorf("connect to nats: %w", redact.Error(err, cfg.NATSURL))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

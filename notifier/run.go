@@ -14,6 +14,7 @@ import (
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // Run runs the notifier alone, with its admin listener, until ctx is done.
@@ -33,7 +34,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI))
 	if err != nil {
-		return fmt.Errorf("connect to mongo: %w", err)
+		return fmt.Errorf("connect to mongo: %w", redact.Error(err, cfg.MongoURI))
 	}
 	defer func() { _ = mc.Disconnect(context.WithoutCancel(ctx)) }()
 
@@ -62,7 +63,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 func Connect(url string) (*nats.Conn, error) {
 	nc, err := nats.Connect(url, nats.Name("kiln-notifier"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
+		return nil, fmt.Errorf("connect to nats: %w", redact.Error(err, url))
 	}
 	return nc, nil
 }

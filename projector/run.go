@@ -15,13 +15,14 @@ import (
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // Run runs the projector alone, with its admin listener, until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("kiln-projector"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
+		return fmt.Errorf("connect to nats: %w", redact.Error(err, cfg.NATSURL))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -30,12 +31,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI))
 	if err != nil {
-		return fmt.Errorf("connect to mongo: %w", err)
+		return fmt.Errorf("connect to mongo: %w", redact.Error(err, cfg.MongoURI))
 	}
 	defer func() { _ = mc.Disconnect(context.WithoutCancel(ctx)) }()
 	ropts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return fmt.Errorf("REDIS_URL: %w", redact.Error(err, cfg.RedisURL))
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()

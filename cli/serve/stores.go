@@ -16,6 +16,7 @@ import (
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/standalone"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // Stores are the NATS and MongoDB settings of the webhooks and realtime
@@ -63,7 +64,7 @@ func (s Stores) connect(name string, log *slog.Logger) (*connected, error) {
 	c := &connected{}
 	nc, err := nats.Connect(s.NATSURL, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
-		return c, fmt.Errorf("connect to nats: %w", err)
+		return c, fmt.Errorf("connect to nats: %w", redact.Error(err, s.NATSURL))
 	}
 	c.closes, c.drains = append(c.closes, nc.Close), append(c.drains, nc)
 	if c.js, err = jetstream.New(nc); err != nil {
@@ -71,7 +72,7 @@ func (s Stores) connect(name string, log *slog.Logger) (*connected, error) {
 	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(s.MongoURI).SetAppName(name))
 	if err != nil {
-		return c, fmt.Errorf("connect to mongo: %w", err)
+		return c, fmt.Errorf("connect to mongo: %w", redact.Error(err, s.MongoURI))
 	}
 	c.closes = append(c.closes, func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/standalone/embedded"
 	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 const shutdownGrace = 10 * time.Second
@@ -104,7 +104,7 @@ func startDeps(cfg Config, log, ferretLog *slog.Logger) (*deps, error) {
 		d.redisURL, d.redisKind, d.stops = url, kind, append(d.stops, stop)
 	} else {
 		d.redisKind = "REDIS_URL"
-		log.Info("redis: using REDIS_URL", "redis", redactURL(d.redisURL))
+		log.Info("redis: using REDIS_URL", "redis", redact.URL(d.redisURL))
 	}
 	return d, nil
 }
@@ -138,15 +138,6 @@ func startRedis(cfg Config, log *slog.Logger) (url, kind string, stop func(), er
 	return rs.URL(), "miniredis", rs.Shutdown, nil
 }
 
-// redactURL hides a URL's password for the log.
-func redactURL(s string) string {
-	u, err := neturl.Parse(s)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
-}
-
 // embeddedMongoPool bounds the connections (so the commands in flight)
 // of the services to the embedded FerretDB.
 const embeddedMongoPool = 32
@@ -171,11 +162,11 @@ func connect(d *deps, log *slog.Logger) (*clients, error) {
 		mopts.SetMaxPoolSize(embeddedMongoPool)
 	}
 	if c.mongo, err = mongo.Connect(mopts); err != nil {
-		return c, fmt.Errorf("mongo %s: %w", d.mongoURI, err)
+		return c, fmt.Errorf("mongo %s: %w", redact.URL(d.mongoURI), redact.Error(err, d.mongoURI))
 	}
 	redisOpts, err := redis.ParseURL(d.redisURL)
 	if err != nil {
-		return c, fmt.Errorf("REDIS_URL: %w", err)
+		return c, fmt.Errorf("REDIS_URL: %w", redact.Error(err, d.redisURL))
 	}
 	c.redis = redis.NewClient(redisOpts)
 	if c.ingestNATS, err = ingest.Connect(d.natsURL, "kiln-standalone-ingest", log); err != nil {
@@ -183,7 +174,7 @@ func connect(d *deps, log *slog.Logger) (*clients, error) {
 	}
 	c.consumerNATS, err = nats.Connect(d.natsURL, nats.Name("kiln-standalone-consumers"), nats.MaxReconnects(-1))
 	if err != nil {
-		return c, fmt.Errorf("connect to nats: %w", err)
+		return c, fmt.Errorf("connect to nats: %w", redact.Error(err, d.natsURL))
 	}
 	return c, nil
 }
@@ -239,7 +230,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("kiln standalone starting", "services", cfg.Services,
 		"http", "http://localhost:"+strconv.Itoa(cfg.Port), "admin", "http://"+net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
-		"nats", d.natsURL, "mongo", d.mongoURI, "store", d.storeKind, "redis", d.redisURL, "redisKind", d.redisKind, "data", cfg.DataDir)
+		"nats", redact.URL(d.natsURL), "mongo", redact.URL(d.mongoURI), "store", d.storeKind, "redis", redact.URL(d.redisURL), "redisKind", d.redisKind, "data", cfg.DataDir)
 	err = ServeParts(ctx, Listeners{
 		HTTPAddr: ":" + strconv.Itoa(cfg.Port), AdminAddr: net.JoinHostPort(cfg.AdminHost, strconv.Itoa(cfg.AdminPort)),
 		Pprof: cfg.AdminPprof, BodyLimit: cfg.Ingest.MaxBodyBytes, Origins: cfg.AllowedOrigins,

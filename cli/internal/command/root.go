@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // IO is the CLI's environment.
@@ -46,7 +48,7 @@ func (c *conn) log() *slog.Logger {
 func (c *conn) jetStream() (jetstream.JetStream, error) {
 	nc, err := nats.Connect(c.natsURL, nats.Name("kiln-cli"))
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", c.natsURL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact.URL(c.natsURL), redact.Error(err, c.natsURL))
 	}
 	c.closers = append(c.closers, nc.Close)
 	return jetstream.New(nc)
@@ -55,7 +57,7 @@ func (c *conn) jetStream() (jetstream.JetStream, error) {
 func (c *conn) mongo() (*mongo.Database, error) {
 	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI))
 	if err != nil {
-		return nil, fmt.Errorf("connect to MongoDB at %s: %w", c.mongoURI, err)
+		return nil, fmt.Errorf("connect to MongoDB at %s: %w", redact.URL(c.mongoURI), redact.Error(err, c.mongoURI))
 	}
 	c.closers = append(c.closers, func() { _ = client.Disconnect(context.Background()) })
 	return client.Database(c.mongoDB), nil
@@ -64,7 +66,7 @@ func (c *conn) mongo() (*mongo.Database, error) {
 func (c *conn) redis() (*redis.Client, error) {
 	opts, err := redis.ParseURL(c.redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
+		return nil, fmt.Errorf("--redis: %w", redact.Error(err, c.redisURL))
 	}
 	rdb := redis.NewClient(opts)
 	c.closers = append(c.closers, func() { _ = rdb.Close() })
