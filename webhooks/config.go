@@ -24,6 +24,9 @@ type Config struct {
 	MaxRetryAfter time.Duration `env:"WEBHOOKS_MAX_RETRY_AFTER" envDefault:"1h"`
 	// DisableAfter disables an endpoint failing continuously this long.
 	DisableAfter time.Duration `env:"WEBHOOKS_DISABLE_AFTER" envDefault:"120h"`
+	// LogRetention is how long the delivery log keeps a finished delivery
+	// (succeeded or dead) after its last change.
+	LogRetention time.Duration `env:"WEBHOOKS_LOG_RETENTION" envDefault:"720h"`
 	// RotationOverlap is how long a rotated-out secret keeps signing.
 	RotationOverlap time.Duration `env:"WEBHOOKS_ROTATION_OVERLAP" envDefault:"24h"`
 	// Concurrency is deliveries in flight in all; PerEndpoint to one endpoint.
@@ -50,6 +53,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("WEBHOOKS_MAX_RETRY_AFTER must be at least 1s, got %s", c.MaxRetryAfter)
 	case c.DisableAfter < time.Second:
 		return fmt.Errorf("WEBHOOKS_DISABLE_AFTER must be at least 1s, got %s", c.DisableAfter)
+	case c.LogRetention < time.Second:
+		return fmt.Errorf("WEBHOOKS_LOG_RETENTION must be at least 1s, got %s", c.LogRetention)
 	case c.RotationOverlap < 0:
 		return fmt.Errorf("WEBHOOKS_ROTATION_OVERLAP must not be negative, got %s", c.RotationOverlap)
 	case c.Concurrency < 1 || c.Concurrency > 10_000:
@@ -71,6 +76,10 @@ func (c *Config) Validate() error {
 	}
 	return c.checkAdminKeys()
 }
+
+// defaultLogRetention is WEBHOOKS_LOG_RETENTION's default, for a Config
+// built in code without it.
+const defaultLogRetention = 30 * 24 * time.Hour
 
 // ackMargin is added to the attempt timeout for a job's ack wait: time to
 // record the attempt after the request.

@@ -41,7 +41,7 @@ type harness struct {
 func testConfig() webhooks.Config {
 	return webhooks.Config{
 		AttemptTimeout: 5 * time.Second, Schedule: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond},
-		DisableAfter: time.Hour, MaxRetryAfter: time.Hour, RotationOverlap: 24 * time.Hour, Concurrency: 16, PerEndpoint: 4,
+		DisableAfter: time.Hour, MaxRetryAfter: time.Hour, LogRetention: time.Hour, RotationOverlap: 24 * time.Hour, Concurrency: 16, PerEndpoint: 4,
 		AllowNetworks: []string{"127.0.0.0/8", "::1"}, EndpointRefresh: 100 * time.Millisecond, StreamReplicas: 1,
 	}
 }

@@ -6,6 +6,7 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ type Service struct {
 	api    *adminapi.API
 	fanout *delivery.Fanout
 	worker *delivery.Worker
+	pruner *delivery.Pruner
 }
 
 // New prepares the WEBHOOKS stream and returns the service.
@@ -70,6 +72,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Redriver: &delivery.Redriver{JetStream: deps.JetStream, Log: dlog},
 			Sender:   sender, Overlap: cfg.RotationOverlap,
 		},
+		pruner: &delivery.Pruner{Log: dlog, Retention: cmp.Or(cfg.LogRetention, defaultLogRetention), Logger: log},
 		fanout: &delivery.Fanout{JetStream: deps.JetStream, Endpoints: cache, Deliveries: dlog, Log: log},
 		worker: &delivery.Worker{
 			JetStream: deps.JetStream, Endpoints: cache, Store: store, Log: dlog, Sender: sender, Logger: log,
@@ -91,6 +94,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.fanout.Run(ctx) })
 	g.Go(func() error { return s.worker.Run(ctx) })
+	g.Go(func() error { return s.pruner.Run(ctx) })
 	return g.Wait()
 }
 

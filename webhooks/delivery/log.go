@@ -94,11 +94,45 @@ type Query struct {
 	Limit      int64  // 0: no limit
 }
 
+// IDs returns the ids of the deliveries matching q, newest first, without
+// loading the records.
+func (l *Log) IDs(ctx context.Context, q Query) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	cur, err := l.coll.Find(ctx, q.filter(), q.options().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	defer cur.Close(ctx)
+	out := []string{}
+	for cur.Next(ctx) {
+		if id, ok := cur.Current.Lookup("_id").StringValueOK(); ok {
+			out = append(out, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	return out, nil
+}
+
 // Find returns the deliveries matching q, newest first. It scans the
 // collection on FerretDB; the log is an operator's view, not a hot path.
 func (l *Log) Find(ctx context.Context, q Query) ([]Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
+	cur, err := l.coll.Find(ctx, q.filter(), q.options())
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	out := []Record{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	return out, nil
+}
+
+func (q *Query) filter() bson.D {
 	filter := bson.D{}
 	if q.EndpointID != "" {
 		filter = append(filter, bson.E{Key: "endpointId", Value: q.EndpointID})
@@ -109,19 +143,15 @@ func (l *Log) Find(ctx context.Context, q Query) ([]Record, error) {
 	if q.Since > 0 {
 		filter = append(filter, bson.E{Key: "createdAt", Value: bson.D{{Key: "$gte", Value: q.Since}}})
 	}
+	return filter
+}
+
+func (q *Query) options() *options.FindOptionsBuilder {
 	opts := options.Find().SetSort(bson.D{{Key: "updatedAt", Value: -1}})
 	if q.Limit > 0 {
 		opts.SetLimit(q.Limit)
 	}
-	cur, err := l.coll.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, fmt.Errorf("find deliveries: %w", err)
-	}
-	out := []Record{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find deliveries: %w", err)
-	}
-	return out, nil
+	return opts
 }
 
 // record writes one entry.

@@ -33,19 +33,28 @@ func (r *Redriver) One(ctx context.Context, id string) error {
 }
 
 // Many redrives the dead deliveries of q (q.Status is forced to dead) and
-// returns how many it queued.
+// returns how many it queued. It finds their ids, then loads and queues
+// one delivery at a time: a dead delivery keeps its body, and loading
+// every one at once held all of them in memory.
 func (r *Redriver) Many(ctx context.Context, q Query) (int, error) {
 	q.Status = StatusDead
-	recs, err := r.Log.Find(ctx, q)
+	ids, err := r.Log.IDs(ctx, q)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for i := range recs {
-		if recs[i].Job == nil {
-			continue
+	for _, id := range ids {
+		rec, err := r.Log.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // pruned meanwhile
 		}
-		if err := r.redrive(ctx, &recs[i]); err != nil {
+		if err != nil {
+			return n, err
+		}
+		if rec.Status != StatusDead || rec.Job == nil {
+			continue // redriven meanwhile
+		}
+		if err := r.redrive(ctx, rec); err != nil {
 			return n, err
 		}
 		n++

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -28,6 +29,10 @@ var ErrNotFound = errors.New("webhook endpoint not found")
 type Store struct {
 	coll *mongo.Collection
 	now  func() time.Time
+	// rotating serializes this process's rotations: FerretDB v1 applies
+	// concurrent updates of a document last-writer-wins, even conditional
+	// ones, so the compare-and-set of Rotate is exact only on MongoDB.
+	rotating sync.Mutex
 }
 
 // NewStore returns the store on db.
@@ -90,11 +95,12 @@ func (s *Store) List(ctx context.Context) ([]*Endpoint, error) {
 }
 
 // Update applies a change; enabling an endpoint clears why it was disabled
-// and its failing run.
+// and its failing run, and so does a new URL (the failures were the old
+// URL's: the disable-after-failing clock starts again).
 func (s *Store) Update(ctx context.Context, id string, in Input) (*Endpoint, error) {
 	set := bson.D{{Key: "updatedAt", Value: s.now().UnixMilli()}}
 	if in.URL != nil {
-		set = append(set, bson.E{Key: "url", Value: *in.URL})
+		set = append(set, bson.E{Key: "url", Value: *in.URL}, bson.E{Key: "failingSince", Value: int64(0)})
 	}
 	if in.Filters != nil {
 		set = append(set, bson.E{Key: "filters", Value: *in.Filters})
@@ -105,7 +111,10 @@ func (s *Store) Update(ctx context.Context, id string, in Input) (*Endpoint, err
 	if in.Disabled != nil {
 		set = append(set, bson.E{Key: "disabled", Value: *in.Disabled})
 		if !*in.Disabled {
-			set = append(set, bson.E{Key: "disabledReason", Value: ""}, bson.E{Key: "failingSince", Value: int64(0)})
+			set = append(set, bson.E{Key: "disabledReason", Value: ""})
+			if in.URL == nil {
+				set = append(set, bson.E{Key: "failingSince", Value: int64(0)})
+			}
 		}
 	}
 	if err := s.update(ctx, id, bson.D{{Key: "$set", Value: set}}); err != nil {
@@ -127,31 +136,60 @@ func (s *Store) SetFailingSince(ctx context.Context, id string, since int64) err
 	return s.update(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "failingSince", Value: since}}}})
 }
 
+// rotateTries bounds Rotate's compare-and-set attempts.
+const rotateTries = 10
+
 // Rotate makes a new current secret; the previous ones keep signing for
-// overlap. It returns the new secret, shown once, and the endpoint.
+// overlap. It returns the new secret, shown once, and the endpoint. The
+// write is a compare-and-set on updatedAt, retried on a concurrent change:
+// two rotations at once both take effect (one after the other), where a
+// plain write lost the first one's secret.
 func (s *Store) Rotate(ctx context.Context, id string, overlap time.Duration) (*Endpoint, string, error) {
-	e, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, "", err
-	}
-	now := s.now()
+	s.rotating.Lock()
+	defer s.rotating.Unlock()
 	secret := signature.NewSecret()
-	secrets := []Secret{{Value: secret}}
-	for _, old := range e.Secrets {
-		switch {
-		case old.ExpiresAt == 0:
-			secrets = append(secrets, Secret{Value: old.Value, ExpiresAt: now.Add(overlap).UnixMilli()})
-		case old.ExpiresAt > now.UnixMilli():
-			secrets = append(secrets, old)
+	for range rotateTries {
+		e, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		now := s.now()
+		secrets := []Secret{{Value: secret}}
+		for _, old := range e.Secrets {
+			switch {
+			case old.ExpiresAt == 0:
+				secrets = append(secrets, Secret{Value: old.Value, ExpiresAt: now.Add(overlap).UnixMilli()})
+			case old.ExpiresAt > now.UnixMilli():
+				secrets = append(secrets, old)
+			}
+		}
+		// A later updatedAt, so that a rotation that read e before this
+		// write no longer matches.
+		updated := max(now.UnixMilli(), e.UpdatedAt+1)
+		ok, err := s.updateIf(ctx, id, bson.D{{Key: "updatedAt", Value: e.UpdatedAt}}, bson.D{{Key: "$set", Value: bson.D{
+			{Key: "secrets", Value: secrets}, {Key: "updatedAt", Value: updated},
+		}}})
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			e.Secrets, e.UpdatedAt = secrets, updated
+			return e, secret, nil
 		}
 	}
-	if err := s.update(ctx, id, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "secrets", Value: secrets}, {Key: "updatedAt", Value: now.UnixMilli()},
-	}}}); err != nil {
-		return nil, "", err
+	return nil, "", fmt.Errorf("rotate endpoint %s: changed concurrently %d times", id, rotateTries)
+}
+
+// updateIf applies update if the endpoint still matches cond; false if it
+// changed (or is gone: Get then says so).
+func (s *Store) updateIf(ctx context.Context, id string, cond, update bson.D) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	res, err := s.coll.UpdateOne(ctx, append(bson.D{{Key: "_id", Value: id}}, cond...), update)
+	if err != nil {
+		return false, fmt.Errorf("update endpoint %s: %w", id, err)
 	}
-	e.Secrets = secrets
-	return e, secret, nil
+	return res.MatchedCount == 1, nil
 }
 
 // Delete removes an endpoint.
