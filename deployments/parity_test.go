@@ -74,6 +74,8 @@ func deploymentValues() map[string]string {
 		"NOTIFIER_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
 		"WEBHOOKS_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
 		"REALTIME_ADMIN_ADDR":  "all interfaces in a container (the default is loopback)",
+		// A deployment names the sites browsers may call it from.
+		"KILN_ALLOWED_ORIGINS": "the front ends' origins instead of any (*)",
 	}
 }
 
