@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +124,41 @@ func distinct(rs []received) int {
 		ids[r.ID] = true
 	}
 	return len(ids)
+}
+
+// TestSlowEndpointBurstDoesNotDelayOthers: many more jobs for an endpoint
+// that never answers than the workers' consumer may hold pending (4 ×
+// concurrency); a healthy endpoint's events still go out at once.
+func TestSlowEndpointBurstDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	slow := newReceiver(t)
+	slow.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		slow.serve(w, r)
+	})
+	t.Cleanup(func() { close(release) })
+	healthy := newReceiver(t)
+	epSlow, epHealthy := h.createEndpoint(slow.URL, "order.*"), h.createEndpoint(healthy.URL, "page_view")
+	slow.trust(epSlow.Secret)
+	healthy.trust(epHealthy.Secret)
+	for i := range 500 {
+		_, err := h.js.PublishMsgAsync(h.event("order.created", `"i":`+strconv.Itoa(i)))
+		require.NoError(t, err)
+	}
+	select {
+	case <-h.js.PublishAsyncComplete():
+	case <-t.Context().Done():
+	}
+	require.Eventually(t, func() bool { return arrived.Load() >= int64(h.cfg.PerEndpoint) }, wait, tick, "the slow endpoint is saturated")
+	for range 5 {
+		h.publish("page_view")
+	}
+	require.Eventually(t, func() bool { return len(healthy.accepted()) == 5 }, wait, tick)
 }

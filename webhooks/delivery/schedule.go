@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,17 +31,22 @@ func retrySubject(endpointID, webhookID string) string {
 	return RetryPrefix + endpointID + "." + webhookID
 }
 
-// schedule stores the job m carries to come back on its subject at due.
-// The job's own headers (trace context) go with it; NATS's (Nats-*) do
-// not: the server refuses a scheduler's headers from a client, and the
-// fired message must not be deduped against the first.
-func schedule(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, job *Job, due time.Time) error {
+// schedule stores the job m carries to come back on its subject at due,
+// marked as deferred that many times (0: a retry). The job's own headers
+// (trace context) go with it; NATS's (Nats-*) do not: the server refuses a
+// scheduler's headers from a client, and the fired message must not be
+// deduped against the first.
+func schedule(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, job *Job, due time.Time, deferrals int) error {
 	msg := nats.NewMsg(retrySubject(job.EndpointID, job.WebhookID))
 	msg.Data = m.Data()
 	for k, v := range m.Headers() {
 		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
 			msg.Header[k] = v
 		}
+	}
+	msg.Header.Del(headerDeferrals)
+	if deferrals > 0 {
+		msg.Header.Set(headerDeferrals, strconv.Itoa(deferrals))
 	}
 	msg.Header.Set(headerSchedule, "@at "+due.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(headerScheduleTarget, Subject(job.EndpointID))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,8 +30,17 @@ const WorkerDurable = "webhooks-deliver-2"
 const legacyWorkerDurable = "webhooks-deliver"
 
 // deferDelay is how long a job waits when its endpoint already has
-// PerEndpoint requests in flight; it does not count as an attempt.
-const deferDelay = 200 * time.Millisecond
+// PerEndpoint requests in flight, doubling with each deferral of the job up
+// to maxDeferDelay; it does not count as an attempt. The job waits as a
+// scheduled message, like a retry: naked, thousands of jobs of one slow
+// endpoint would fill the consumer's pending set and stop every other.
+const (
+	deferDelay    = 200 * time.Millisecond
+	maxDeferDelay = 10 * time.Second
+)
+
+// headerDeferrals counts a waiting job's deferrals.
+const headerDeferrals = "Kiln-Deferrals"
 
 // defaultMaxRetryAfter caps Retry-After when Config.MaxRetryAfter is 0.
 const defaultMaxRetryAfter = time.Hour
@@ -157,7 +167,7 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 		return
 	}
 	if !w.acquire(ep.ID) {
-		_ = m.NakWithDelay(deferDelay)
+		w.deferJob(ctx, m, &job)
 		return
 	}
 	defer w.release(ep.ID)
@@ -216,9 +226,22 @@ func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 // waiting job holds no place in the consumer's pending set; if the
 // schedule cannot be stored, the job waits as a nak instead.
 func (w *Worker) retryAt(ctx context.Context, m jetstream.Msg, job *Job, due time.Time) {
-	if err := schedule(ctx, w.JetStream, m, job, due); err != nil {
+	if err := schedule(ctx, w.JetStream, m, job, due, 0); err != nil {
 		w.Logger.Warn("webhooks: schedule retry", "id", job.WebhookID, "err", err)
 		_ = m.NakWithDelay(time.Until(due))
+		return
+	}
+	_ = m.Ack()
+}
+
+// deferJob puts back a job whose endpoint has its requests in flight, as
+// a scheduled message, and acks this one.
+func (w *Worker) deferJob(ctx context.Context, m jetstream.Msg, job *Job) {
+	n, _ := strconv.Atoi(m.Headers().Get(headerDeferrals))
+	delay := min(deferDelay<<min(max(n, 0), 10), maxDeferDelay)
+	if err := schedule(ctx, w.JetStream, m, job, time.Now().Add(delay), n+1); err != nil {
+		w.Logger.Warn("webhooks: defer job", "id", job.WebhookID, "err", err)
+		_ = m.NakWithDelay(delay)
 		return
 	}
 	_ = m.Ack()
