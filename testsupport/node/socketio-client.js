@@ -3,6 +3,9 @@
 //   node socketio-client.js refused <url> <namespace> <token>
 //   node socketio-client.js notify <url> <token>       -- prints order:update events
 //   node socketio-client.js chat <url> <token> <n>     -- n clients; one sends, all must receive
+//   node socketio-client.js session <url> <namespace> <token> [<event> <json>]
+//        -- prints {ready} (then emits <event> <json> once, if given) and every
+//           message, order:update and error it receives; {connectError, reason} if refused
 'use strict';
 const { io } = require('socket.io-client');
 
@@ -48,6 +51,17 @@ if (mode === 'refused') {
       }
     });
   }
+} else if (mode === 'session') {
+  const [nsp, token, event, json] = rest;
+  const s = connect(nsp, token);
+  s.on('connect', () => {
+    say({ ready: true });
+    if (event) s.emit(event, JSON.parse(json));
+  });
+  s.on('connect_error', (err) => { say({ connectError: err.message, reason: err.data && err.data.reason }); process.exit(0); });
+  s.on('message', (m) => say({ message: m }));
+  s.on('order:update', (u) => say({ update: u }));
+  s.on('error', (e) => say({ error: e }));
 } else {
   console.error('unknown mode ' + mode);
   process.exit(2);
