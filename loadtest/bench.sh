@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# bench.sh: build kiln and kiln-load, start the standalone (kiln run) in a
-# temporary data directory on free ports (with a throwaway redis-server when
-# one is installed), wait until it is ready, run
-# kiln-load against its HTTP port, embedded NATS, FerretDB and Redis, then
-# stop it.
+# bench.sh: build kiln and kiln-load, start the standalone as `make run`
+# does (kiln run in a fresh working directory: the default relative ./data,
+# its own Redis choice — a redis-server child, else the in-process
+# miniredis), only on free ports, wait until it is ready, run kiln-load
+# against its HTTP port, embedded NATS, FerretDB and Redis (named by the
+# standalone's data/kiln-standalone.json), then stop it.
 #
 #   loadtest/bench.sh [kiln-load flags...]     e.g. loadtest/bench.sh -duration 5s
 #
-# Result lines (JSON, one per scenario) go to stdout; progress to stderr.
+# Result lines (JSON, one per scenario) go to stdout, each with "redis" and
+# "store": what the standalone ran against; progress to stderr.
+# BENCH_REDIS_URL gives the standalone a Redis of your own (REDIS_URL).
 # Set BENCH_KEEP=1 to keep the temporary directory (data and server log).
 set -euo pipefail
 
@@ -25,7 +28,6 @@ fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")"
 pid=""
-redis_pid=""
 gw_pid=""
 cleanup() {
 	status=$?
@@ -36,14 +38,13 @@ cleanup() {
 		wait "$gw_pid" 2>/dev/null || true
 	fi
 	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+		# Its children (the redis-server) go with it; killed if it is killed.
+		children="$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)"
 		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-	fi
-	if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-		kill -TERM "$redis_pid" 2>/dev/null || true
-		wait "$redis_pid" 2>/dev/null || true
+		for c in $children; do kill -KILL "$c" 2>/dev/null || true; done
 	fi
 	if [[ "${BENCH_KEEP:-}" == 1 || $status -ne 0 ]]; then
 		echo "bench.sh: kept $tmp (server log: $tmp/standalone.log)" >&2
@@ -83,35 +84,25 @@ nats_port="$(free_port)"
 mongo_port="$(free_port)"
 grpc_port="$(free_port)"
 
-# Redis: a real redis-server when one is installed (the projector_throughput
-# and replay_rate targets are for Redis itself), else the standalone's
-# in-process one. BENCH_REDIS_URL points at a Redis of your own instead.
-redis_port="$(free_port)"
-redis_url="${BENCH_REDIS_URL:-}"
-if [[ -z "$redis_url" ]] && command -v redis-server >/dev/null; then
-	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-		>"$tmp/redis.log" 2>&1 &
-	redis_pid=$!
-	redis_url="redis://127.0.0.1:$redis_port/0"
-	echo "bench.sh: redis-server (pid $redis_pid) on :$redis_port" >&2
-elif [[ -z "$redis_url" ]]; then
-	echo "bench.sh: no redis-server on PATH; using the standalone's in-process Redis (slow: not a Redis benchmark)" >&2
-	redis_url="redis://127.0.0.1:$redis_port/0"
+# The standalone runs in $tmp/run as `make run` runs in a clone: no
+# KILN_DATA_DIR (./data), no Redis settings unless BENCH_REDIS_URL.
+mkdir -p "$tmp/run"
+redis_env=()
+if [[ -n "${BENCH_REDIS_URL:-}" ]]; then
+	redis_env=("REDIS_URL=$BENCH_REDIS_URL")
 fi
+command -v redis-server >/dev/null || [[ -n "${BENCH_REDIS_URL:-}" ]] ||
+	echo "bench.sh: no redis-server on PATH (make run installs it): the standalone falls back to the in-process miniredis (slow reads)" >&2
 
-redis_env="REDIS_PORT=$redis_port"
-if [[ -n "$redis_pid" || -n "${BENCH_REDIS_URL:-}" ]]; then
-	redis_env="REDIS_URL=$redis_url"
-fi
-
-env KILN_DATA_DIR="$tmp/data" PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
-	MONGO_PORT="$mongo_port" GRPC_ADDR="127.0.0.1:$grpc_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$redis_env" \
-	WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 \
-	"$tmp/kiln" run >"$tmp/standalone.log" 2>&1 &
+(cd "$tmp/run" && exec env -u KILN_DATA_DIR -u REDIS_URL -u REDIS_PORT -u MONGO_URI \
+	PORT="$http_port" ADMIN_PORT="$admin_port" NATS_PORT="$nats_port" \
+	MONGO_PORT="$mongo_port" GRPC_ADDR="127.0.0.1:$grpc_port" LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
+	WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8 ADMIN_PPROF="${BENCH_PPROF:-false}" "${redis_env[@]}" \
+	"$tmp/kiln" run) >"$tmp/standalone.log" 2>&1 &
 pid=$!
 
 echo "bench.sh: waiting for kiln-standalone (pid $pid) on :$http_port" >&2
-for i in $(seq 1 120); do
+for i in $(seq 1 600); do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		echo "bench.sh: kiln-standalone exited; its log:" >&2
 		cat "$tmp/standalone.log" >&2
@@ -120,13 +111,33 @@ for i in $(seq 1 120); do
 	if [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")" == 200 ]]; then
 		break
 	fi
-	if [[ $i -eq 120 ]]; then
-		echo "bench.sh: kiln-standalone not ready after 60s; its log:" >&2
+	if [[ $i -eq 600 ]]; then
+		echo "bench.sh: kiln-standalone not ready after 5 minutes; its log:" >&2
 		cat "$tmp/standalone.log" >&2
 		exit 1
 	fi
 	sleep 0.5
 done
+
+# What the standalone runs against, from its discovery file.
+discovery="$tmp/run/data/kiln-standalone.json"
+field() { sed -n "s/^ *\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" "$discovery"; }
+redis_url="$(field redisUrl)"
+mongo_uri="$(field mongoUri)"
+redis_kind="$(field redis)"
+store_kind="$(field store)"
+if [[ -z "$redis_url" || -z "$mongo_uri" ]]; then
+	echo "bench.sh: $discovery names no Redis or MongoDB:" >&2
+	cat "$discovery" >&2
+	exit 1
+fi
+echo "bench.sh: kiln-standalone (pid $pid) on :$http_port, Redis: $redis_kind ($redis_url), store: $store_kind" >&2
+grep -E 'msg="redis: ' "$tmp/standalone.log" >&2 || true
+
+# label adds "redis" and "store" to every JSON result line.
+label() {
+	sed -u "/^{.*}\$/ s|}\$|,\"redis\":\"${redis_kind//|/}\",\"store\":\"${store_kind//|/}\"}|"
+}
 
 # sse_fanout's clients use a gateway of their own (kiln serve gateway, fed by the
 # standalone's NATS, FerretDB and Redis), so the memory per client is read
@@ -135,7 +146,7 @@ done
 gw_port="$(free_port)"
 gw_admin_port="$(free_port)"
 GATEWAY_ADDR="127.0.0.1:$gw_port" GATEWAY_ADMIN_ADDR="127.0.0.1:$gw_admin_port" \
-	NATS_URL="nats://127.0.0.1:$nats_port" MONGO_URI="mongodb://127.0.0.1:$mongo_port" REDIS_URL="$redis_url" \
+	NATS_URL="nats://127.0.0.1:$nats_port" MONGO_URI="$mongo_uri" REDIS_URL="$redis_url" \
 	LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" "$tmp/kiln" serve gateway >"$tmp/gateway.log" 2>&1 &
 gw_pid=$!
 for i in $(seq 1 60); do
@@ -154,8 +165,8 @@ done
 # process. -purge-ingested and -settle keep one phase's projection backlog
 # from eating the CPU of the next; flags given to bench.sh come last and win.
 "$tmp/kiln-load" -url "http://127.0.0.1:$http_port" -nats "nats://127.0.0.1:$nats_port" \
-	-mongo "mongodb://127.0.0.1:$mongo_port" -redis "$redis_url" \
-	-sse-url "http://127.0.0.1:$gw_port" -gateway-pid "$gw_pid" -purge-ingested -settle 60s "$@"
+	-mongo "$mongo_uri" -redis "$redis_url" \
+	-sse-url "http://127.0.0.1:$gw_port" -gateway-pid "$gw_pid" -purge-ingested -settle 60s "$@" | label
 
 # grpc_publish (gRPC Publish batches against POST /events batches, same
 # run) and socketio_fanout (2,000 /chat clients of a lean Go Socket.IO
@@ -165,7 +176,7 @@ done
 if [[ "${BENCH_REALTIME:-1}" != 0 ]]; then
 	# shellcheck disable=SC2086
 	"$tmp/kiln-rtbench" -url "http://127.0.0.1:$http_port" -grpc "127.0.0.1:$grpc_port" -pid "$pid" \
-		${BENCH_REALTIME_FLAGS:-}
+		${BENCH_REALTIME_FLAGS:-} | label
 fi
 
 # webhook_verify (Standard Webhooks verifications/s in process, against a
@@ -177,5 +188,5 @@ fi
 if [[ "${BENCH_WEBHOOKS:-1}" != 0 ]]; then
 	# shellcheck disable=SC2086
 	"$tmp/kiln-webhooks" -url "http://127.0.0.1:$http_port" -admin-url "http://127.0.0.1:$admin_port" \
-		${BENCH_WEBHOOKS_FLAGS:-}
+		${BENCH_WEBHOOKS_FLAGS:-} | label
 fi

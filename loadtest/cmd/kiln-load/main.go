@@ -75,7 +75,9 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 	fs.IntVar(&cfg.ProjBatch, "proj-batch", 500, "events per Apply call in projector_throughput (PROJECTOR_BATCH_SIZE)")
 	fs.IntVar(&cfg.ReplayEvents, "replay-events", 50_000, "events replay_rate publishes to the stream before replaying it")
 	fs.IntVar(&cfg.ReadClients, "read-clients", 64, "connections of read_events and read_metrics")
-	fs.IntVar(&cfg.ReadPreload, "read-preload", 100_000, "events read_events posts before reading")
+	fs.IntVar(&cfg.ReadPreload, "read-preload", 100_000, "events read_events posts before reading (per -read-order)")
+	fs.StringVar(&cfg.ReadOrder, "read-order", "both", "how read_events stamps its preloaded events: "+
+		"shuffled (spread over the last hour, out of order), ordered (1 ms apart, ending now) or both (shuffled, then ordered)")
 	fs.StringVar(&cfg.SSEURL, "sse-url", "", "base URL of the gateway sse_fanout's clients connect to (GET /stream); default -url")
 	fs.IntVar(&cfg.SSENarrow, "sse-narrow", 2000, "sse_fanout clients following one event type each (about one event/s)")
 	fs.IntVar(&cfg.SSEWide, "sse-wide", 10, "sse_fanout clients taking the whole stream")

@@ -92,18 +92,34 @@ func Write(w io.Writer, line any) error {
 	return nil
 }
 
-// Read is a read_events (one line per query shape) or read_metrics line:
-// requests/s against the same-shape raw Redis commands' operations/s.
+// Read is a read_events (one line per query shape and timestamp order) or
+// read_metrics line: requests/s against the same-shape raw Redis commands'
+// operations/s, and against GET /healthz in the same run.
 type Read struct {
-	Bench      string `json:"bench"`
-	Shape      string `json:"shape,omitempty"`
-	Value      Rate   `json:"value"`
-	Unit       string `json:"unit"`
-	Baseline   Rate   `json:"baseline"`
-	Ratio      Ratio  `json:"ratio"`
-	P50Ms      Millis `json:"p50_ms"`
-	P99Ms      Millis `json:"p99_ms"`
-	CacheShare *Ratio `json:"cache_share,omitempty"`
-	Clients    int    `json:"clients"`
-	Errors     int64  `json:"errors"`
+	Bench string `json:"bench"`
+	Shape string `json:"shape,omitempty"`
+	// Timestamps says how the preloaded events were stamped: "in order"
+	// or "shuffled over 1h".
+	Timestamps   string `json:"timestamps,omitempty"`
+	Value        Rate   `json:"value"`
+	Unit         string `json:"unit"`
+	Baseline     Rate   `json:"baseline"`
+	Ratio        Ratio  `json:"ratio"`
+	HealthzPerS  Rate   `json:"healthz_req_per_s"`
+	HealthzRatio Ratio  `json:"healthz_ratio"`
+	P50Ms        Millis `json:"p50_ms"`
+	P99Ms        Millis `json:"p99_ms"`
+	CacheShare   *Ratio `json:"cache_share,omitempty"`
+	Clients      int    `json:"clients"`
+	Errors       int64  `json:"errors"`
+}
+
+// WithHealthz sets the GET /healthz rate (req/s) and the line's ratio to it.
+func (r Read) WithHealthz(rate float64) Read {
+	r.HealthzPerS = Rate(rate)
+	r.HealthzRatio = Ratio(math.NaN())
+	if rate > 0 {
+		r.HealthzRatio = Ratio(float64(r.Value) / rate)
+	}
+	return r
 }

@@ -27,6 +27,9 @@ func TestLinesHaveFixedKeysAndRounding(t *testing.T) {
 			`{"bench":"ingest_latency","offered_events_per_s":5000,"achieved_events_per_s":5000,"p50_ms":0.432,"p99_ms":3.2,"max_ms":41,"errors":0}`},
 		{"latency with baseline", Latency{Bench: "ingest_latency", OfferedEventsPerS: 5000, BaselineP99Ms: &p99},
 			`{"bench":"ingest_latency","offered_events_per_s":5000,"achieved_events_per_s":0,"p50_ms":0,"p99_ms":0,"max_ms":0,"errors":0,"baseline_p99_ms":1.235}`},
+		{"read with healthz", Read{Bench: "read_events", Shape: "type", Timestamps: "shuffled over 1h", Value: 6000, Unit: "req/s",
+			Baseline: 12000, Ratio: 0.5, Clients: 64}.WithHealthz(15000),
+			`{"bench":"read_events","shape":"type","timestamps":"shuffled over 1h","value":6000,"unit":"req/s","baseline":12000,"ratio":0.5,"healthz_req_per_s":15000,"healthz_ratio":0.4,"p50_ms":0,"p99_ms":0,"clients":64,"errors":0}`},
 		{"no baseline ratio is null", Batch{Bench: "ingest_batch", Ratio: Ratio(math.NaN()), EventsPerS: Rate(math.Inf(1))},
 			`{"bench":"ingest_batch","events_per_s":null,"baseline_events_per_s":0,"ratio":null,"p99_ms":0,"clients":0,"batch":0,"errors":0}`},
 	}

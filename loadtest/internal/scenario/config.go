@@ -78,6 +78,9 @@ type Config struct {
 	// read_events and read_metrics: connections (0: 64), and events posted first.
 	ReadClients int
 	ReadPreload int
+	// ReadOrder is how read_events stamps them: ReadShuffled, ReadOrdered
+	// or "both" ("": both).
+	ReadOrder string
 }
 
 // Validate reports the first invalid setting, named as its flag.
@@ -104,6 +107,8 @@ func (c Config) Validate() error {
 	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
 	check(c.ReadClients < 0 || c.ReadClients > 10_000, "-read-clients %d: must be between 1 and 10000", c.ReadClients)
 	check(c.ReadPreload < 0 || c.ReadPreload > 10_000_000, "-read-preload %d: must be between 0 and 10000000", c.ReadPreload)
+	check(!slices.Contains([]string{"", ReadShuffled, ReadOrdered, "both"}, c.ReadOrder),
+		"-read-order %q: want %s, %s or both", c.ReadOrder, ReadShuffled, ReadOrdered)
 	if slices.ContainsFunc(c.Scenarios, func(s string) bool {
 		return s == ProjectorThroughput || s == ReplayRate || s == ReadEvents || s == ReadMetrics
 	}) {

@@ -72,6 +72,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.RedisURL = "http://127.0.0.1:6379" }, "-redis"},
 		{func(c *Config) { c.ProjBatch = 0 }, "-proj-batch"},
 		{func(c *Config) { c.ReplayEvents = -1 }, "-replay-events"},
+		{func(c *Config) { c.ReadOrder = "sorted" }, "-read-order"},
 	}
 	for _, tt := range tests {
 		c := valid()

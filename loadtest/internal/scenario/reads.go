@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -36,12 +37,46 @@ func readShapes() []readShape {
 	}
 }
 
-// readEvents: after posting -read-preload events (four types, 100 users),
-// -read-clients connections read GET /events?limit=50 closed-loop, without
-// a filter, with type and with userId; the baseline runs the same-shape raw
-// Redis commands (readbench.RedisEvents) from as many goroutines.
+// Read orders: how read_events' preloaded events are stamped (-read-order).
+const (
+	// ReadShuffled: timestamps spread over the hour before the preload, in
+	// random order, as clients' clocks and batching send them.
+	ReadShuffled = "shuffled"
+	// ReadOrdered: timestamps one millisecond apart, ending at the preload.
+	ReadOrdered = "ordered"
+)
+
+// readOrders are the orders -read-order names ("both": shuffled, then
+// ordered).
+func readOrders(order string) []string {
+	if order == "both" {
+		return []string{ReadShuffled, ReadOrdered}
+	}
+	return []string{order}
+}
+
+// readEvents: for each -read-order, after posting -read-preload events
+// (four types, 100 users) stamped in that order, -read-clients connections
+// read GET /events?limit=50 closed-loop, without a filter, with type and
+// with userId. Each line has two same-run baselines: the same-shape raw
+// Redis commands (readbench.RedisEvents) from as many goroutines, and
+// GET /healthz from as many connections (what the HTTP stack alone serves).
+// The events preloaded last are the newest, so each order's reads see its
+// own events.
 func (r *runner) readEvents(ctx context.Context) (any, error) {
-	if err := r.preloadReads(ctx); err != nil {
+	var lines []any
+	for _, order := range readOrders(r.readOrder()) {
+		l, err := r.readEventsIn(ctx, order)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, l...)
+	}
+	return lines, nil
+}
+
+func (r *runner) readEventsIn(ctx context.Context, order string) ([]any, error) {
+	if err := r.preloadReads(ctx, order); err != nil {
 		return nil, err
 	}
 	r.settle(ctx) // the history's backlog would take the CPU the reads are measured on
@@ -58,6 +93,7 @@ func (r *runner) readEvents(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	healthz := r.healthz(ctx, g)
 	var lines []any
 	for _, s := range readShapes() {
 		var all, fromCache atomic.Int64 // warm-up included
@@ -72,9 +108,28 @@ func (r *runner) readEvents(ctx context.Context) (any, error) {
 		base := r.readLoop(ctx, "read_events "+s.name+" baseline", func(ctx context.Context, _ int) (int, error) {
 			return one(readbench.RedisEvents(ctx, rdb, prefix, s.index))
 		})
-		lines = append(lines, readLine(ReadEvents, s.name, load, base, float64(fromCache.Load())/float64(max(all.Load(), 1)), r.readClients()))
+		line := readLine(ReadEvents, s.name, load, base, float64(fromCache.Load())/float64(max(all.Load(), 1)), r.readClients())
+		line.Timestamps = readOrderLabel(order)
+		lines = append(lines, line.WithHealthz(healthz))
 	}
 	return lines, nil
+}
+
+func readOrderLabel(order string) string {
+	if order == ReadShuffled {
+		return "shuffled over 1h"
+	}
+	return "in order"
+}
+
+// healthz measures GET /healthz closed-loop from -read-clients connections:
+// the same-run rate of the HTTP stack with no work behind it.
+func (r *runner) healthz(ctx context.Context, g *readbench.Getter) float64 {
+	res := r.readLoop(ctx, "GET /healthz", func(context.Context, int) (int, error) {
+		_, err := g.Get("/healthz")
+		return one(err)
+	})
+	return stats.PerSecond(res.Ops-res.Errors, res.Elapsed)
 }
 
 // readMetrics: GET /metrics closed-loop from -read-clients connections;
@@ -93,6 +148,7 @@ func (r *runner) readMetrics(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	healthz := r.healthz(ctx, g)
 	load := r.readLoop(ctx, "read_metrics", func(context.Context, int) (int, error) {
 		_, err := g.Get("/metrics")
 		return one(err)
@@ -100,7 +156,14 @@ func (r *runner) readMetrics(ctx context.Context) (any, error) {
 	base := r.readLoop(ctx, "read_metrics baseline", func(ctx context.Context, _ int) (int, error) {
 		return one(readbench.RedisMetrics(ctx, rdb, prefix, time.Now()))
 	})
-	return readLine(ReadMetrics, "", load, base, 0, r.readClients()), nil
+	return readLine(ReadMetrics, "", load, base, 0, r.readClients()).WithHealthz(healthz), nil
+}
+
+func (r *runner) readOrder() string {
+	if r.cfg.ReadOrder == "" {
+		return "both"
+	}
+	return r.cfg.ReadOrder
 }
 
 func (r *runner) readClients() int {
@@ -141,12 +204,13 @@ func readLine(bench, shape string, load, base loadgen.Result, cacheShare float64
 	return line
 }
 
-// preloadReads posts -read-preload events in batches of 1,000 from 4
-// clients, then waits (up to -settle, at least a minute) until GET /events
-// is answered by the cache.
-func (r *runner) preloadReads(ctx context.Context) error {
+// preloadReads posts -read-preload events stamped in order (ReadOrdered or
+// ReadShuffled) in batches of 1,000 from 4 clients, then waits (up to
+// -settle, at least a minute) until GET /events is answered by the cache.
+func (r *runner) preloadReads(ctx context.Context, order string) error {
 	const batch, clients = 1000, 4
 	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	stamps := readStamps(order, (r.cfg.ReadPreload+batch-1)/batch*batch, time.Now()) // whole batches
 	c, err := eventpost.New(eventpost.Options{BaseURL: r.cfg.URL, MaxConns: clients, Timeout: max(r.cfg.Timeout, 30*time.Second), APIKey: r.cfg.APIKey})
 	if err != nil {
 		return err
@@ -164,7 +228,7 @@ func (r *runner) preloadReads(ctx context.Context) error {
 				}
 				// Client ids make a retried batch idempotent: ingest may
 				// refuse part of a batch with 503 under this load.
-				body := readBatch(nonce, int(b), batch)
+				body := readBatch(nonce, int(b), batch, stamps)
 				if err := c.PostBatchRetrying(ctx, body, batch, 51, nil); err != nil {
 					errs <- err
 					return
@@ -177,7 +241,7 @@ func (r *runner) preloadReads(ctx context.Context) error {
 			return fmt.Errorf("preload: %w", err)
 		}
 	}
-	r.log.Info("read_events preloaded", "events", r.cfg.ReadPreload, "took", time.Since(start).Round(time.Millisecond))
+	r.log.Info("read_events preloaded", "events", r.cfg.ReadPreload, "timestamps", readOrderLabel(order), "took", time.Since(start).Round(time.Millisecond))
 	g, err := readbench.NewGetter(r.cfg.URL, r.cfg.APIKey, 1, r.cfg.Timeout)
 	if err != nil {
 		return err
@@ -201,9 +265,28 @@ func (r *runner) preloadReads(ctx context.Context) error {
 	}
 }
 
+// readStamps are the timestamps (Unix ms) of n preloaded events, by index:
+// ordered, one millisecond apart ending at now; shuffled, a random
+// permutation of n instants spread evenly over the hour before now.
+func readStamps(order string, n int, now time.Time) []int64 {
+	end := now.UnixMilli()
+	stamps := make([]int64, n)
+	if order == ReadOrdered {
+		for k := range stamps {
+			stamps[k] = end - int64(n-k)
+		}
+		return stamps
+	}
+	span := time.Hour.Milliseconds()
+	for k, p := range rand.Perm(n) {
+		stamps[k] = end - span + int64(p)*span/int64(max(n, 1))
+	}
+	return stamps
+}
+
 // readBatch is the JSON array of preload batch b: four types, 100 users,
-// timestamps one millisecond apart ending now.
-func readBatch(nonce string, b, n int) []byte {
+// event k stamped stamps[k].
+func readBatch(nonce string, b, n int, stamps []int64) []byte {
 	type ev struct {
 		ID        string         `json:"id"`
 		EventType string         `json:"eventType"`
@@ -211,12 +294,11 @@ func readBatch(nonce string, b, n int) []byte {
 		Timestamp int64          `json:"timestamp"`
 		Metadata  map[string]any `json:"metadata"`
 	}
-	now := time.Now().UnixMilli()
-	evs := make([]ev, n)
-	for i := range evs {
+	evs := make([]ev, 0, n)
+	for i := range n {
 		k := b*n + i
-		evs[i] = ev{ID: "read-" + nonce + "-" + strconv.Itoa(k), EventType: fmt.Sprintf("read.%c", 'a'+k%4), UserID: fmt.Sprintf("reader-%d", k%100),
-			Timestamp: now - int64(n-i), Metadata: map[string]any{"path": "/read", "n": k, "ok": true}}
+		evs = append(evs, ev{ID: "read-" + nonce + "-" + strconv.Itoa(k), EventType: fmt.Sprintf("read.%c", 'a'+k%4), UserID: fmt.Sprintf("reader-%d", k%100),
+			Timestamp: stamps[k], Metadata: map[string]any{"path": "/read", "n": k, "ok": true}})
 	}
 	body, _ := json.Marshal(evs)
 	return body
