@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/schemas"
@@ -81,4 +82,39 @@ func (h *harness) event(typ, meta string) *nats.Msg {
 	id := fmt.Sprintf("%s-ev-%d", strings.ReplaceAll(h.t.Name(), "/", "-"), h.seq)
 	body := fmt.Sprintf(`{"id":%q,"eventType":%q,"userId":"u","timestamp":1764619200000,"metadata":{%s},"receivedAt":1764619200001}`, id, typ, meta)
 	return &nats.Msg{Subject: schemas.Subject(typ), Data: []byte(body), Header: nats.Header{schemas.HeaderMsgID: {id}}}
+}
+
+// TestUpgradeFromTheLegacyConsumers: a deployment that ran the AckAll
+// fan-out consumer and the delivery consumer that parked retries moves to
+// the new ones without losing the events published meanwhile.
+func TestUpgradeFromTheLegacyConsumers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	rc := newReceiver(t)
+	ep := h.createEndpoint(rc.URL)
+	rc.trust(ep.Secret)
+	h.stop()
+
+	ctx := t.Context()
+	require.NoError(t, h.js.DeleteConsumer(ctx, schemas.StreamName, delivery.FanoutDurable))
+	require.NoError(t, h.js.DeleteConsumer(ctx, delivery.Stream, delivery.WorkerDurable))
+	_, err := h.js.CreateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
+		Durable: "webhooks-fanout", AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverNewPolicy,
+		FilterSubject: schemas.SubjectAll,
+	})
+	require.NoError(t, err)
+	_, err = h.js.CreateConsumer(ctx, delivery.Stream, jetstream.ConsumerConfig{
+		Durable: "webhooks-deliver", AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err)
+	for range 5 {
+		h.publish("order.created")
+	}
+	h.start()
+	h.publish("order.created")
+	require.Eventually(t, func() bool { return len(rc.accepted()) == 6 }, wait, tick)
+	for _, c := range []struct{ stream, name string }{{schemas.StreamName, "webhooks-fanout"}, {delivery.Stream, "webhooks-deliver"}} {
+		_, err := h.js.Consumer(ctx, c.stream, c.name)
+		require.ErrorIs(t, err, jetstream.ErrConsumerNotFound, "legacy consumer %s deleted", c.name)
+	}
 }
