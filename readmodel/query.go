@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -54,12 +55,16 @@ func ParseCursor(s string) (Cursor, error) {
 
 // Query selects events, newest timestamp first.
 type Query struct {
-	Types  []string // any of these event types; empty is all
-	UserID string   // empty is all
-	From   int64    // timestamp ≥ From (ms); 0 is unbounded
-	To     int64    // timestamp ≤ To (ms); 0 is unbounded
-	Limit  int
-	After  *Cursor // continue after this position
+	Types []string // any of these event types; empty is all
+	// TypePatterns are event-type patterns ('*' one token, a trailing '>'
+	// the rest: a subscriber token's types); an event must match one of
+	// them too. Only MongoDB answers them (a regular expression).
+	TypePatterns []string
+	UserID       string // empty is all
+	From         int64  // timestamp ≥ From (ms); 0 is unbounded
+	To           int64  // timestamp ≤ To (ms); 0 is unbounded
+	Limit        int
+	After        *Cursor // continue after this position
 }
 
 func (q Query) filter() bson.D {
@@ -70,6 +75,9 @@ func (q Query) filter() bson.D {
 		f = append(f, bson.E{Key: "eventType", Value: q.Types[0]})
 	default:
 		f = append(f, bson.E{Key: "eventType", Value: bson.D{{Key: "$in", Value: q.Types}}})
+	}
+	if len(q.TypePatterns) > 0 {
+		f = append(f, bson.E{Key: "eventType", Value: bson.D{{Key: "$regex", Value: patternsRegexp(q.TypePatterns)}}})
 	}
 	if q.UserID != "" {
 		f = append(f, bson.E{Key: "userId", Value: q.UserID})
@@ -91,6 +99,27 @@ func (q Query) filter() bson.D {
 		}})
 	}
 	return f
+}
+
+// patternsRegexp is the regular expression of event types matching any of
+// patterns, as schemas.MatchType matches them.
+func patternsRegexp(patterns []string) string {
+	alts := make([]string, len(patterns))
+	for i, p := range patterns {
+		tokens := strings.Split(p, ".")
+		for j, t := range tokens {
+			switch t {
+			case "*":
+				tokens[j] = `[^.]+`
+			case ">":
+				tokens[j] = `.+`
+			default:
+				tokens[j] = regexp.QuoteMeta(t)
+			}
+		}
+		alts[i] = strings.Join(tokens, `\.`)
+	}
+	return "^(?:" + strings.Join(alts, "|") + ")$"
 }
 
 // storedDoc is eventDoc as read back, with metadata left raw.

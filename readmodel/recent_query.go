@@ -26,6 +26,9 @@ const maxPositionTimestamp = 1<<48 - 1
 // reason) when MongoDB must answer instead. The order, paging and JSON are
 // those of History.Find: a cursor from either store continues in the other.
 func (r *Recent) Find(ctx context.Context, q Query) (page RecentPage, ok bool, reason string, err error) {
+	if len(q.TypePatterns) > 0 {
+		return page, false, "type patterns", nil
+	}
 	if q.After != nil && (q.After.Timestamp < 0 || q.After.Seq < 0 || q.After.Timestamp > maxPositionTimestamp) {
 		return page, false, "cursor out of range", nil
 	}

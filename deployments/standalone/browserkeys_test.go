@@ -272,6 +272,9 @@ func TestSubscriberTokens(t *testing.T) {
 	require.Equal(t, "t-mine-1", list[0].ID)
 	getJSON(t, in.Base+"/events?type=order.shipped&type=order.packed&access_token="+wild, &list)
 	require.Len(t, list, 2, "a wildcard token lists the types it names")
+	getJSON(t, in.Base+"/events?access_token="+wild, &list)
+	require.Len(t, list, 2, "a wildcard token with no type= lists its patterns' events")
+	require.ElementsMatch(t, mine, []string{list[0].ID, list[1].ID})
 	for _, c := range []struct {
 		path  string
 		token string
@@ -279,7 +282,6 @@ func TestSubscriberTokens(t *testing.T) {
 	}{
 		{"/events?userId=u2", exact, http.StatusForbidden},
 		{"/events?type=page.view", wild, http.StatusForbidden},
-		{"/events", wild, http.StatusForbidden}, // wildcards: name the types
 		{"/events/t-other-user", wild, http.StatusNotFound},
 		{"/events/t-other-type", wild, http.StatusNotFound},
 		{"/events/t-mine-2", wild, http.StatusOK},

@@ -45,8 +45,7 @@ func scopeUser(t *tokens.Claims, user *string) error {
 // scopeList limits a GET /events query to what the request's token may
 // read: its userId, and types among its patterns. Types the token does not
 // allow are 403 (the query names them, so nothing is dropped silently); a
-// query naming no type reads the token's types, which must then be exact
-// (the history store filters by exact types; with wildcards, name them).
+// query naming no type reads the token's patterns (MongoDB answers those).
 func scopeList(c *fiber.Ctx, q *listQuery) error {
 	t := tokenOf(c)
 	if t == nil {
@@ -55,21 +54,14 @@ func scopeList(c *fiber.Ctx, q *listQuery) error {
 	if err := scopeUser(t, &q.UserID); err != nil {
 		return err
 	}
-	if len(q.Types) > 0 {
-		for _, typ := range q.Types {
-			if !t.AllowsType(typ) {
-				return forbidden("type", "this token does not read events of type "+strconv.Quote(typ)+
-					" (it reads "+strings.Join(t.Types, ", ")+")")
-			}
-		}
-		return nil
-	}
-	for _, p := range t.Types {
-		if strings.ContainsAny(p, "*>") {
-			return forbidden("type", "this token reads "+strings.Join(t.Types, ", ")+
-				": name the event types to list with type= (GET /stream takes the patterns as they are)")
+	for _, typ := range q.Types {
+		if !t.AllowsType(typ) {
+			return forbidden("type", "this token does not read events of type "+strconv.Quote(typ)+
+				" (it reads "+strings.Join(t.Types, ", ")+")")
 		}
 	}
-	q.Types = t.Types
+	if len(q.Types) == 0 {
+		q.TypePatterns = t.Types
+	}
 	return nil
 }
