@@ -8,8 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/gateway"
+	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/readmodel"
 )
+
+// tokenSecret signs the test's subscriber tokens.
+const tokenSecret = "snapshot-test-secret-0123456789abcdef"
 
 // snapshotWait bounds how long a test waits for a snapshot frame (other
 // frames keep coming meanwhile).
@@ -44,15 +48,15 @@ func recentIDs(t *testing.T, snap map[string]any) []string {
 	return ids
 }
 
-// noSnapshotWithin reads n metrics frames (one per interval) and fails on
-// a snapshot frame among the frames before them.
+// noSnapshotWithin reads n metrics or heartbeat frames (one per interval)
+// and fails on a snapshot frame among the frames before them.
 func (c *sseClient) noSnapshotWithin(t *testing.T, n int, why string) {
 	t.Helper()
 	for seen := 0; seen < n; {
 		f, ok := c.next(t)
 		require.True(t, ok, "the stream ended")
 		require.False(t, f.isSnapshot(), "%s: got %s", why, f.data)
-		if f.event == "metrics" {
+		if f.event == "metrics" || f.comment != "" {
 			seen++
 		}
 	}
@@ -66,7 +70,10 @@ func (c *sseClient) noSnapshotWithin(t *testing.T, n int, why string) {
 func TestStreamSendsTheCompatSnapshotFrame(t *testing.T) {
 	t.Parallel()
 	g := newLiveGateway(t, liveOptions{withRedis: true, withMongo: true,
-		mutate: func(c *gateway.Config) { c.SSE.MetricsInterval = 100 * time.Millisecond }})
+		mutate: func(c *gateway.Config) {
+			c.SSE.MetricsInterval, c.SSE.Heartbeat = 100*time.Millisecond, 100*time.Millisecond
+			c.Tokens.Secrets, c.ReadKeys = []string{tokenSecret}, []string{"reader"}
+		}})
 	ctx := context.Background()
 	history := readmodel.NewHistory(g.deps.Mongo, readmodel.DefaultCollections())
 	require.NoError(t, history.EnsureIndexes(ctx))
@@ -81,9 +88,9 @@ func TestStreamSendsTheCompatSnapshotFrame(t *testing.T) {
 	}
 	apply(0, 3)
 
-	all := openStreamKeeping(t, true, g.url+"/stream")
-	typed := openStreamKeeping(t, true, g.url+"/stream?type=a")
-	user := openStreamKeeping(t, true, g.url+"/stream?userId=u0")
+	all := openStreamKeeping(t, true, g.url+"/stream?access_token=reader")
+	typed := openStreamKeeping(t, true, g.url+"/stream?type=a&access_token=reader")
+	user := openStreamKeeping(t, true, g.url+"/stream?userId=u0&access_token=reader")
 	for _, c := range []*sseClient{all, typed, user} {
 		c.requireConnected(t)
 	}
@@ -104,7 +111,7 @@ func TestStreamSendsTheCompatSnapshotFrame(t *testing.T) {
 	require.EqualValues(t, 8, snap["total"])
 	require.Equal(t, []string{"e007", "e006", "e005", "e004", "e003"}, recentIDs(t, snap), "the 5 newest")
 
-	late := openStreamKeeping(t, true, g.url+"/stream")
+	late := openStreamKeeping(t, true, g.url+"/stream?access_token=reader")
 	late.requireConnected(t)
 	f, ok := late.next(t)
 	require.True(t, ok)
@@ -113,5 +120,15 @@ func TestStreamSendsTheCompatSnapshotFrame(t *testing.T) {
 
 	typed.noSnapshotWithin(t, 5, "a stream filtered by type gets no snapshot frame")
 	user.noSnapshotWithin(t, 5, "a stream filtered by user gets no snapshot frame")
+
+	// A subscriber token's stream asks for no filter, but the token limits
+	// it: the total and newest events of every user are not for it.
+	keys, err := tokens.NewKeyring(tokens.Config{Secrets: []string{tokenSecret}})
+	require.NoError(t, err)
+	token, err := keys.Sign(tokens.Mint{Types: []string{"a"}, TTL: time.Hour}, time.Now())
+	require.NoError(t, err)
+	scoped := openStreamKeeping(t, true, g.url+"/stream?access_token="+token)
+	scoped.requireConnected(t)
+	scoped.noSnapshotWithin(t, 10, "a subscriber token's stream gets no snapshot frame")
 	require.GreaterOrEqual(t, promValue(g.reg, `kiln_gateway_sse_frames_total{kind="snapshot"}`), 3.0)
 }
