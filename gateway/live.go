@@ -65,10 +65,48 @@ func (c SSEConfig) validate() []error {
 // summaryRecent is how many events the compat snapshot frame lists.
 const summaryRecent = 5
 
+// summaryMongoEvery is how often, at most, the compat snapshot frame's
+// newest events are read from MongoDB while the total stays the same (when
+// the recent-events cache cannot answer): on the embedded store a sorted
+// query reads every stored event.
+const summaryMongoEvery = 30 * time.Second
+
+// newestFunc reads the n newest stored events (httpapi.Handler.Newest).
+type newestFunc func(ctx context.Context, n int) (body []byte, cached bool, err error)
+
+// summarizer computes the compat snapshot frame's content for the hub,
+// which calls it from one goroutine.
+type summarizer struct {
+	counters *readmodel.Counters
+	newest   newestFunc
+	// the last answer read from MongoDB, reused while the total holds
+	total  int64
+	recent []byte
+	readAt time.Time
+}
+
+func (s *summarizer) summary(ctx context.Context) (live.Summary, error) {
+	total, err := s.counters.Total(ctx)
+	if err != nil {
+		return live.Summary{}, err
+	}
+	if s.recent != nil && total == s.total && time.Since(s.readAt) < summaryMongoEvery {
+		return live.Summary{Total: total, Recent: s.recent}, nil
+	}
+	recent, cached, err := s.newest(ctx, summaryRecent)
+	if err != nil {
+		return live.Summary{}, err
+	}
+	s.recent = nil
+	if !cached {
+		s.total, s.recent, s.readAt = total, recent, time.Now()
+	}
+	return live.Summary{Total: total, Recent: recent}, nil
+}
+
 // newHub builds the live stream's hub; nil without JetStream. newest reads
 // the newest stored events for the compat snapshot frame.
-func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
-	newest func(ctx context.Context, n int) ([]byte, error),
+func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters, newest newestFunc,
 	reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*live.Hub, error) {
 	if js == nil {
 		return nil, nil
@@ -87,17 +125,7 @@ func newHub(cfg SSEConfig, js jetstream.JetStream, counters *readmodel.Counters,
 		Snapshot: func(ctx context.Context) (any, error) {
 			return counters.Snapshot(ctx, time.Now())
 		},
-		Summary: func(ctx context.Context) (live.Summary, error) {
-			total, err := counters.Total(ctx)
-			if err != nil {
-				return live.Summary{}, err
-			}
-			recent, err := newest(ctx, summaryRecent)
-			if err != nil {
-				return live.Summary{}, err
-			}
-			return live.Summary{Total: total, Recent: recent}, nil
-		},
+		Summary: (&summarizer{counters: counters, newest: newest}).summary,
 		Metrics: m,
 		Log:     log.With("component", "live"),
 		Tracer:  tp,
