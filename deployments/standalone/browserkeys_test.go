@@ -19,6 +19,7 @@ import (
 
 	"github.com/kilnhq/kiln/httpserver/tokens"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
+	ordersv1 "github.com/kilnhq/kiln/realtime/gen/orders/v1"
 	"github.com/kilnhq/kiln/standalone/standalonetest"
 )
 
@@ -307,6 +308,14 @@ func TestSubscriberTokens(t *testing.T) {
 		metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+expired), &kilnv1.SubscribeRequest{}))
 	require.Equal(t, codes.Unauthenticated, status.Code(err))
 	require.Contains(t, status.Convert(err).Message(), "token expired")
+	// A token reads only events: not every user's orders, and it never writes.
+	cc := dialGRPC(t, in.GRPCAddr)
+	_, err = mustOrder(ordersv1.NewOrderServiceClient(cc).GetOrders(
+		metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+wild), &ordersv1.GetOrdersRequest{}))
+	require.Equal(t, codes.PermissionDenied, status.Code(err), err)
+	_, err = kilnv1.NewEventServiceClient(cc).Publish(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+wild),
+		&kilnv1.PublishRequest{Events: []*kilnv1.Event{{EventType: "order.shipped", UserId: "u1", Timestamp: 1}}})
+	require.Equal(t, codes.Unauthenticated, status.Code(err), err)
 	refused := nextLine(t, nodeClient(ctx, t, "socketio-client.js", "session", in.Base, "/notifications", tampered), time.Minute)
 	require.Equal(t, "Unauthorized", refused["connectError"])
 	require.Contains(t, refused["reason"], "bad signature")
