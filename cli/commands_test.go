@@ -114,4 +114,12 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	require.ErrorContains(t, err, "realtime config: GRPC_MAX_MESSAGE_BYTES")
 	_, err = execute(t, map[string]string{"INGEST_MAX_BATCH": "0"}, "serve", "realtime")
 	require.ErrorContains(t, err, "realtime config: INGEST_MAX_BATCH", "realtime appends through ingest's path and settings")
+	for _, args := range [][]string{{"serve", "gateway"}, {"serve", "realtime"}, {"run"}} {
+		_, err = execute(t, map[string]string{"KILN_TOKEN_SECRETS": "short"}, args...)
+		require.ErrorContains(t, err, "KILN_TOKEN_SECRETS: secret 1 is 5 bytes", args)
+	}
+	for _, role := range []string{"ingest", "realtime"} {
+		_, err = execute(t, map[string]string{"KILN_PUBLISHABLE_KEYS": "pk_0123456789abcdef types=page.*"}, "serve", role)
+		require.ErrorContains(t, err, "KILN_PUBLISHABLE_KEYS entry 1: origins= is required", role)
+	}
 }
