@@ -1,6 +1,7 @@
 // Package standalone runs all of Kiln in one process on one machine:
 // embedded NATS JetStream and FerretDB with their data under one directory,
-// Redis from REDIS_URL or in-process, and every service on one HTTP port.
+// Redis from REDIS_URL or a redis-server child (the in-process miniredis
+// only as a last resort), and every service on one HTTP port.
 package standalone
 
 import (
@@ -35,7 +36,8 @@ type Config struct {
 	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
 	MongoURI  string `env:"MONGO_URI"`
 	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
-	// RedisURL points at a real Redis; empty runs an in-process one on RedisPort (0: any free port).
+	// RedisURL points at a real Redis; empty starts a redis-server child
+	// (else, with a warning, the in-process miniredis) on RedisPort (0: any free port).
 	RedisURL  string `env:"REDIS_URL"`
 	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
 	// AllowedOrigins are the origins browser pages may call Kiln from
