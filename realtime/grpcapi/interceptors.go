@@ -39,11 +39,11 @@ var methodAccess = map[string]access{
 
 // guard holds what the interceptors share.
 type guard struct {
-	access      *httpserver.Access
-	log         *slog.Logger
-	calls       *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	unary       time.Duration
+	access  *httpserver.Access
+	log     *slog.Logger
+	calls   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	unary   time.Duration
 }
 
 func newGuard(access *httpserver.Access, unary time.Duration, reg prometheus.Registerer, log *slog.Logger) *guard {

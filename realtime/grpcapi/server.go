@@ -56,7 +56,7 @@ type Deps struct {
 	// ReadKeys and IngestKeys.
 	Access  *httpserver.Access
 	Metrics prometheus.Registerer
-	Log                  *slog.Logger
+	Log     *slog.Logger
 	// Tracer records a server span per call (Publish, CreateOrder, …),
 	// parent of the append; nil is no tracing.
 	Tracer trace.TracerProvider

@@ -100,13 +100,13 @@ type Deps struct {
 
 // Server is the Socket.IO server.
 type Server struct {
-	cfg   Config
-	deps  Deps
+	cfg    Config
+	deps   Deps
 	access *httpserver.Access
 	io     *socket.Server
-	chat  *fanout
-	notes *fanout
-	mount *mount
+	chat   *fanout
+	notes  *fanout
+	mount  *mount
 	// chatIn queues /chat messages for storeChat.
 	chatIn chan chatItem
 }
