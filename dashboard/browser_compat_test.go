@@ -204,10 +204,13 @@ func TestBrowserOldDashboardOnAnotherOrigin(t *testing.T) {
 
 	ev := p.make("checkout", "live-user")
 	seqs := p.mustPost(t, ev)
+	posted := time.Now()
 	require.Len(t, seqs, 1)
 	li := `document.querySelector('#live-recent li[data-id=` + jsString(ev.ID) + `]')`
 	waitPage(t, page, li+` !== null && window.r.liveTotal === 5`, 2*time.Minute,
 		"an event posted while the page is open shows in the live panel through a snapshot frame")
+	// Measured, not asserted: about one GATEWAY_SSE_METRICS_INTERVAL (500 ms here) plus projection.
+	jsonLine(t, map[string]any{"bench": "old_dashboard_live_panel_latency", "value": time.Since(posted).Milliseconds(), "unit": "ms"})
 	require.Equal(t, "checkout live-user", eval[string](page, li+`.textContent`))
 	require.Contains(t, eval[string](page, `document.getElementById('live').textContent`), "Total: 5")
 	require.Empty(t, eval[[]string](page, `window.r.errors`), "no request of the page failed")
