@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"net"
 	"slices"
@@ -12,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/kilnhq/kiln/gateway/internal/live"
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/problem"
 )
 
@@ -156,27 +155,9 @@ func parsePatterns(vals []string, errs *paramErrors) []string {
 		return nil
 	}
 	for _, p := range vals {
-		if err := checkPattern(p); err != nil {
-			errs.add("type", "%q is not an event type pattern: %v", p, err)
+		if err := schemas.CheckPattern(p); err != nil {
+			errs.add("type", "%v; repeat type for several patterns", err)
 		}
 	}
 	return vals
-}
-
-func checkPattern(p string) error {
-	if len(p) > maxTypeLen {
-		return fmt.Errorf("longer than %d characters", maxTypeLen)
-	}
-	tokens := strings.Split(p, ".")
-	for i, t := range tokens {
-		switch {
-		case t == "*":
-		case t == ">" && i == len(tokens)-1:
-		case t == ">":
-			return errors.New("'>' may only be the last token")
-		case !isEventType(t):
-			return errors.New("dot-separated tokens of letters, digits, '_' or '-', or the wildcards '*' (one token) and '>' (the rest); repeat type for several patterns")
-		}
-	}
-	return nil
 }
