@@ -11,8 +11,13 @@ import (
 // (projector.Durable(projector.Orders)).
 const ordersDurable = "projector-orders"
 
-// catchUpPoll is how often waitOrdersProjected reads the consumer.
-const catchUpPoll = 20 * time.Millisecond
+// waitOrdersProjected reads the consumer after catchUpPoll, then at
+// intervals doubling up to catchUpPollMax: a GetOrders waiting on a lagging
+// projection reads the consumer a few times a second, not 50.
+const (
+	catchUpPoll    = 20 * time.Millisecond
+	catchUpPollMax = 250 * time.Millisecond
+)
 
 // waitOrdersProjected waits, at most CatchUpWait, until the orders
 // projection has applied every event stored when it was called: its
@@ -35,13 +40,14 @@ func (s *Server) waitOrdersProjected(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	t := time.NewTicker(catchUpPoll)
+	t := time.NewTimer(catchUpPoll)
 	defer t.Stop()
-	for {
+	for wait := catchUpPoll; ; wait = min(2*wait, catchUpPollMax) {
 		info, err := cons.Info(ctx)
 		if err != nil || info.AckFloor.Stream >= target {
 			return
 		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return

@@ -32,6 +32,20 @@ type Config struct {
 	// reach the events stored when the call came (so an order just created
 	// is listed); past it the call answers from the model as it is.
 	CatchUpWait time.Duration `env:"ORDERS_CATCH_UP_WAIT" envDefault:"2s"`
+	// MaxConcurrentStreams bounds the streams (calls) open at once on one
+	// connection; grpc-go's rapid-reset protection works only with a bound.
+	MaxConcurrentStreams uint32 `env:"GRPC_MAX_CONCURRENT_STREAMS" envDefault:"1000"`
+	// MaxConnections bounds the connections open at once; the listener
+	// accepts no more until one closes.
+	MaxConnections int `env:"GRPC_MAX_CONNECTIONS" envDefault:"4096"`
+	// MaxSubscribes bounds the Subscribe streams open at once in the
+	// process; one more is answered RESOURCE_EXHAUSTED.
+	MaxSubscribes int `env:"GRPC_MAX_SUBSCRIBES" envDefault:"10000"`
+	// MaxConnectionIdle closes a connection that had no call for this long.
+	MaxConnectionIdle time.Duration `env:"GRPC_MAX_CONNECTION_IDLE" envDefault:"15m"`
+	// KeepaliveMinTime is the shortest interval between client pings the
+	// server tolerates; a client pinging more often is disconnected.
+	KeepaliveMinTime time.Duration `env:"GRPC_KEEPALIVE_MIN_TIME" envDefault:"10s"`
 }
 
 // Validate reports every invalid setting, naming its env var.
@@ -55,6 +69,21 @@ func (c *Config) Validate() error {
 	if c.MaxCatchUps < 1 || c.MaxCatchUps > 1024 {
 		errs = append(errs, fmt.Errorf("GRPC_MAX_CATCHUPS must be between 1 and 1024, got %d", c.MaxCatchUps))
 	}
+	if c.MaxConcurrentStreams < 1 || c.MaxConcurrentStreams > 1<<16 {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_CONCURRENT_STREAMS must be between 1 and %d, got %d", 1<<16, c.MaxConcurrentStreams))
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > 1<<20 {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_CONNECTIONS must be between 1 and %d, got %d", 1<<20, c.MaxConnections))
+	}
+	if c.MaxSubscribes < 1 || c.MaxSubscribes > 1<<20 {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_SUBSCRIBES must be between 1 and %d, got %d", 1<<20, c.MaxSubscribes))
+	}
+	if c.MaxConnectionIdle < time.Second {
+		errs = append(errs, fmt.Errorf("GRPC_MAX_CONNECTION_IDLE must be at least 1s, got %s", c.MaxConnectionIdle))
+	}
+	if c.KeepaliveMinTime < time.Second {
+		errs = append(errs, fmt.Errorf("GRPC_KEEPALIVE_MIN_TIME must be at least 1s, got %s", c.KeepaliveMinTime))
+	}
 	if c.CatchUpWait < 0 {
 		errs = append(errs, fmt.Errorf("ORDERS_CATCH_UP_WAIT must not be negative, got %s", c.CatchUpWait))
 	}
@@ -68,5 +97,6 @@ func (c *Config) Validate() error {
 func Defaults() Config {
 	return Config{Addr: ":9090", MaxMessageBytes: 4 << 20, UnaryTimeout: 30 * time.Second,
 		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD",
-		CatchUpWait: 2 * time.Second, MaxCatchUps: 16}
+		CatchUpWait: 2 * time.Second, MaxCatchUps: 16, MaxConcurrentStreams: 1000, MaxConnections: 4096,
+		MaxSubscribes: 10000, MaxConnectionIdle: 15 * time.Minute, KeepaliveMinTime: 10 * time.Second}
 }

@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -79,6 +81,8 @@ type Server struct {
 	life       context.Context
 	// catchUps bounds the Subscribe catch-ups running at once.
 	catchUps chan struct{}
+	// subscribes counts the Subscribe streams open (GRPC_MAX_SUBSCRIBES).
+	subscribes atomic.Int64
 }
 
 // New builds the server with both services registered.
@@ -104,8 +108,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
 		grpc.ChainStreamInterceptor(g.streamInterceptor),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second,
+			MaxConnectionIdle: cfg.MaxConnectionIdle}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 	)
 	ordersv1.RegisterOrderServiceServer(s.grpc, &orderService{s: s})
 	kilnv1.RegisterEventServiceServer(s.grpc, &eventService{s: s})
@@ -128,8 +134,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done, then stops gracefully: health turns
 // NOT_SERVING, open streams end, unary calls in flight get shutdownGrace.
+// At most GRPC_MAX_CONNECTIONS connections are open at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.life = ctx
+	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	served := make(chan error, 1)
 	go func() { served <- s.grpc.Serve(ln) }()
 	s.deps.Log.Info("grpc listening", "addr", ln.Addr().String())

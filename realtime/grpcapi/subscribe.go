@@ -48,6 +48,12 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	if err := sub.limit(rightsOf(stream.Context())); err != nil {
 		return err
 	}
+	if n := e.s.subscribes.Add(1); n > int64(e.s.cfg.MaxSubscribes) {
+		e.s.subscribes.Add(-1)
+		return status.Errorf(codes.ResourceExhausted,
+			"too many Subscribe streams: this server holds at most %d (GRPC_MAX_SUBSCRIBES); retry later", e.s.cfg.MaxSubscribes)
+	}
+	defer e.s.subscribes.Add(-1)
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	go func() {
