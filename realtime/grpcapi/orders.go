@@ -112,11 +112,11 @@ func (o *orderService) CreateOrder(ctx context.Context, req *ordersv1.CreateOrde
 func (s *Server) storedOrder(ctx context.Context, seq uint64) (*ordersv1.OrderMessage, error) {
 	stream, err := s.deps.JetStream.Stream(ctx, schemas.StreamName)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "event store: %v", err)
+		return nil, s.storeError(ctx, codes.Unavailable, "the event store", err)
 	}
 	msg, err := stream.GetMsg(ctx, seq)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read stored order: %v", err)
+		return nil, s.storeError(ctx, codes.Unavailable, "the event store", err)
 	}
 	var ev schemas.Event
 	var meta orderMeta
@@ -141,7 +141,7 @@ func (o *orderService) GetOrders(req *ordersv1.GetOrdersRequest, stream ordersv1
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
 		}
-		return status.Errorf(codes.Unavailable, "orders read model: %v", err)
+		return o.s.storeError(ctx, codes.Unavailable, "the orders read model", err)
 	}
 	for _, ord := range list {
 		if err := stream.Send(orderMessage(ord)); err != nil {

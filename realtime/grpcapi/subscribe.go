@@ -103,7 +103,8 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}
-	return status.Errorf(codes.Unavailable, "subscription ended: %v; resume after the last seq received", err)
+	e.s.deps.Log.WarnContext(ctx, "grpc subscription ended", "component", "grpc", "err", err)
+	return status.Error(codes.Unavailable, "subscription ended: the event store is unavailable; resume after the last seq received")
 }
 
 // subscription is a validated Subscribe request.
