@@ -21,6 +21,12 @@ var typePattern = regexp.MustCompile(`^(([A-Za-z0-9_-]+|\*)\.)*([A-Za-z0-9_-]+|\
 // resume (the seq of the last event it was sent).
 const ResumeTrailer = "kiln-resume-seq"
 
+// ResetHeader names the response header of a Subscribe resuming before the
+// stream's first remaining event (the ones after since_seq were removed by
+// the stream's limits or a purge): the first seq available, where the
+// replay starts. SSE sends event: reset for the same.
+const ResetHeader = "kiln-reset-first-seq"
+
 // eventService is kiln.v1.EventService.
 type eventService struct {
 	kilnv1.UnimplementedEventServiceServer

@@ -54,6 +54,9 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 			"too many Subscribe streams: this server holds at most %d (GRPC_MAX_SUBSCRIBES); retry later", e.s.cfg.MaxSubscribes)
 	}
 	defer e.s.subscribes.Add(-1)
+	if err := e.resetIfBeforeHistory(req, stream); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	go func() {
@@ -105,6 +108,29 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	}
 	e.s.deps.Log.WarnContext(ctx, "grpc subscription ended", "component", "grpc", "err", err)
 	return status.Error(codes.Unavailable, "subscription ended: the event store is unavailable; resume after the last seq received")
+}
+
+// resetIfBeforeHistory tells a subscriber resuming before the stream's
+// first remaining event (the ones after since_seq are gone: limits or a
+// purge) where its replay starts, in the ResetHeader response header, as
+// SSE's event: reset does; the replay then starts there.
+func (e *eventService) resetIfBeforeHistory(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
+	if !req.GetResume() {
+		return nil
+	}
+	ctx := stream.Context()
+	st, err := e.s.deps.JetStream.Stream(ctx, schemas.StreamName)
+	if err != nil {
+		return e.s.storeError(ctx, codes.Unavailable, "the event store", err)
+	}
+	first := st.CachedInfo().State.FirstSeq
+	if req.GetSinceSeq()+1 >= first {
+		return nil
+	}
+	if err := stream.SendHeader(metadata.Pairs(ResetHeader, fmt.Sprint(first))); err != nil {
+		return fmt.Errorf("send %s header: %w", ResetHeader, err)
+	}
+	return nil
 }
 
 // subscription is a validated Subscribe request.
