@@ -39,8 +39,9 @@ type Config struct {
 	// accepts no more until one closes.
 	MaxConnections int `env:"GRPC_MAX_CONNECTIONS" envDefault:"4096"`
 	// MaxSubscribes bounds the Subscribe streams open at once in the
-	// process; one more is answered RESOURCE_EXHAUSTED.
-	MaxSubscribes int `env:"GRPC_MAX_SUBSCRIBES" envDefault:"10000"`
+	// process; one more is answered RESOURCE_EXHAUSTED. Each idle one holds
+	// about 130 KB with the default GRPC_STREAM_BUFFER (TestSubscribeHeapCost).
+	MaxSubscribes int `env:"GRPC_MAX_SUBSCRIBES" envDefault:"5000"`
 	// MaxConnectionIdle closes a connection that had no call for this long.
 	MaxConnectionIdle time.Duration `env:"GRPC_MAX_CONNECTION_IDLE" envDefault:"15m"`
 	// KeepaliveMinTime is the shortest interval between client pings the
@@ -98,5 +99,5 @@ func Defaults() Config {
 	return Config{Addr: ":9090", MaxMessageBytes: 4 << 20, UnaryTimeout: 30 * time.Second,
 		SubscribeBuffer: 1024, SlowTimeout: 10 * time.Second, DefaultCurrency: "USD",
 		CatchUpWait: 2 * time.Second, MaxCatchUps: 16, MaxConcurrentStreams: 1000, MaxConnections: 4096,
-		MaxSubscribes: 10000, MaxConnectionIdle: 15 * time.Minute, KeepaliveMinTime: 10 * time.Second}
+		MaxSubscribes: 5000, MaxConnectionIdle: 15 * time.Minute, KeepaliveMinTime: 10 * time.Second}
 }
