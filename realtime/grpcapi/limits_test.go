@@ -68,7 +68,8 @@ func subscribed(ctx context.Context, t *testing.T, client kilnv1.EventServiceCli
 // RESOURCE_EXHAUSTED naming the setting, and a new one is served once one
 // closes. GRPC_MAX_CONCURRENT_STREAMS bounds the streams of one
 // connection: grpc-go's client waits for one to close (here until its
-// deadline) while another connection is served.
+// deadline) while another connection is served. GRPC_MAX_CONNECTIONS
+// bounds the connections: one more is not served until one closes.
 func TestSubscribeLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -120,5 +121,33 @@ func TestSubscribeLimits(t *testing.T) {
 		}
 		require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 		subscribed(ctx, t, kilnv1.NewEventServiceClient(dial(t, conn.Target())))
+	})
+
+	t.Run("connections", func(t *testing.T) {
+		cfg := grpcapi.Defaults()
+		cfg.MaxConnections = 1
+		first := serveGRPC(ctx, t, js, cfg)
+		subscribed(ctx, t, kilnv1.NewEventServiceClient(first))
+		// The listener does not accept a second connection while the
+		// first is open: its call gets no answer before its deadline.
+		second := dial(t, first.Target())
+		waitCtx, cancelWait := context.WithTimeout(ctx, time.Second)
+		defer cancelWait()
+		sub, err := kilnv1.NewEventServiceClient(second).Subscribe(waitCtx, &kilnv1.SubscribeRequest{Resume: true})
+		if err == nil {
+			_, err = sub.Recv()
+		}
+		require.Contains(t, []codes.Code{codes.DeadlineExceeded, codes.Unavailable}, status.Code(err), "%v", err)
+		require.NoError(t, first.Close())
+		require.Eventually(t, func() bool {
+			callCtx, cancelCall := context.WithTimeout(ctx, 5*time.Second)
+			defer cancelCall()
+			sub, err := kilnv1.NewEventServiceClient(second).Subscribe(callCtx, &kilnv1.SubscribeRequest{Resume: true})
+			if err != nil {
+				return false
+			}
+			_, err = sub.Recv()
+			return err == nil
+		}, 2*time.Minute, 100*time.Millisecond, "the second connection is served once the first closed")
 	})
 }
