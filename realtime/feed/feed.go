@@ -87,8 +87,7 @@ func (f *Feed) JoinMatching(buffer int, match func(schemas.Event) bool) (*Member
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		m.err = ErrClosed
-		close(m.done)
+		m.end(ErrClosed)
 		return m, f.last
 	}
 	f.members[m] = struct{}{}
@@ -110,6 +109,12 @@ func (f *Feed) remove(m *Member, why error) {
 	f.mu.Lock()
 	delete(f.members, m)
 	f.mu.Unlock()
+	m.end(why)
+}
+
+// end closes Done once, with why as Err: a member may be ended by the feed
+// stopping and then left by its reader, or left twice.
+func (m *Member) end(why error) {
 	m.once.Do(func() {
 		m.err = why
 		close(m.done)
@@ -181,9 +186,6 @@ func (f *Feed) stop() {
 	f.closed = true
 	for m := range f.members {
 		delete(f.members, m)
-		m.once.Do(func() {
-			m.err = ErrClosed
-			close(m.done)
-		})
+		m.end(ErrClosed)
 	}
 }

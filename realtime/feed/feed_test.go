@@ -69,3 +69,29 @@ func TestFeedCutsTheSlowMemberOnly(t *testing.T) {
 	<-reader.Done()
 	require.ErrorIs(t, reader.Err(), feed.ErrClosed)
 }
+
+// TestJoiningAStoppedFeedThenLeaving: a member that joins after the feed
+// stopped is ended at once with ErrClosed, and leaving it (as every reader
+// does when its loop ends) does not close its Done twice. Socket.IO's Run
+// joined after a shutdown and panicked with "close of closed channel".
+func TestJoiningAStoppedFeedThenLeaving(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	js := testsupport.StartNATS(t).JetStream(t)
+	_, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	f := feed.New(js, testsupport.Logger(t))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	<-f.Ready()
+	stop()
+	require.NoError(t, <-done)
+
+	m := f.Join(8)
+	<-m.Done()
+	require.ErrorIs(t, m.Err(), feed.ErrClosed)
+	require.NotPanics(t, m.Leave)
+	require.NotPanics(t, m.Leave)
+	require.ErrorIs(t, m.Err(), feed.ErrClosed)
+}
