@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/gateway"
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
@@ -14,13 +15,16 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
 	cfg, err := gateway.LoadConfig(map[string]string{})
 	require.NoError(t, err)
+	anyOrigin, err := httpserver.ParseOrigins("*")
+	require.NoError(t, err)
 	require.Equal(t, gateway.Config{
-		HTTPAddr:      ":8081",
-		AdminAddr:     "127.0.0.1:9102",
-		MongoURI:      "mongodb://127.0.0.1:27017",
-		MongoDatabase: "kiln",
-		RedisURL:      "redis://127.0.0.1:6379/0",
-		NATSURL:       "nats://127.0.0.1:4222",
+		HTTPAddr:       ":8081",
+		AdminAddr:      "127.0.0.1:9102",
+		AllowedOrigins: anyOrigin,
+		MongoURI:       "mongodb://127.0.0.1:27017",
+		MongoDatabase:  "kiln",
+		RedisURL:       "redis://127.0.0.1:6379/0",
+		NATSURL:        "nats://127.0.0.1:4222",
 		SSE: gateway.SSEConfig{
 			Buffer:          4096,
 			MetricsInterval: 3 * time.Second,
