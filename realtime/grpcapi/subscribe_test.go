@@ -3,22 +3,14 @@ package grpcapi_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kilnhq/kiln/ingest"
-	"github.com/kilnhq/kiln/readmodel"
-	"github.com/kilnhq/kiln/realtime/feed"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	"github.com/kilnhq/kiln/realtime/grpcapi"
 	"github.com/kilnhq/kiln/schemas"
@@ -55,23 +47,7 @@ func TestSubscribersShareOneSubscription(t *testing.T) {
 	require.NoError(t, err)
 	publishN(ctx, t, js, 0, 20) // stored before: ev-000 … ev-019
 
-	mc, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1")) // never reached: Subscribe reads no model
-	require.NoError(t, err)
-	log := testsupport.Logger(t)
-	cfg := grpcapi.Defaults()
-	cfg.Addr = "127.0.0.1:0"
-	srv, err := grpcapi.New(cfg, grpcapi.Deps{Ingest: unusedAppender{}, Orders: readmodel.NewOrders(mc.Database("x")),
-		JetStream: js, Feed: feed.New(js, log), Metrics: prometheus.NewRegistry(), Log: log})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	serveCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	t.Cleanup(func() { stop(); <-served })
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := serveGRPC(ctx, t, js, grpcapi.Defaults()) // Subscribe reads no orders model
 	client := kilnv1.NewEventServiceClient(conn)
 
 	const n = 20
