@@ -74,30 +74,6 @@ func TestDeadEndpointBacklogDoesNotDelayOthers(t *testing.T) {
 	require.Len(t, dead.all(), attempts, "no job of the dead endpoint was tried again before its time")
 }
 
-// TestRetryAfterIsCapped: a 429 asking for centuries waits
-// WEBHOOKS_MAX_RETRY_AFTER.
-func TestRetryAfterIsCapped(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, func(c *webhooks.Config) { c.MaxRetryAfter = time.Second })
-	rc := newReceiver(t)
-	rc.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "9223372036")
-		rc.serve(w, r)
-	})
-	rc.respond = func(n int, _ received) int {
-		if n == 0 {
-			return http.StatusTooManyRequests
-		}
-		return http.StatusOK
-	}
-	ep := h.createEndpoint(rc.URL)
-	rc.trust(ep.Secret)
-	h.publish("order.created")
-	require.Eventually(t, func() bool { return len(rc.accepted()) == 1 }, wait, tick)
-	got := rc.all()
-	require.GreaterOrEqual(t, got[1].At.Sub(got[0].At), time.Second, "the cap, not the 100ms schedule")
-}
-
 // TestDeletedEndpointJobsAreRecordedNotRetried: a job waiting for its
 // next attempt when its endpoint is deleted is recorded as dead when due,
 // and not sent.

@@ -95,28 +95,49 @@ func TestFourthAttemptArrivesOnSchedule(t *testing.T) {
 	require.Equal(t, 204, d.Attempts[3].Status)
 }
 
-func TestRetryAfterIsHonoured(t *testing.T) {
+// TestRetryAfter: a 429's Retry-After sets the next attempt's time
+// instead of the 100 ms schedule, up to WEBHOOKS_MAX_RETRY_AFTER: a 429
+// asking for centuries waits the cap.
+func TestRetryAfter(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	rc := newReceiver(t)
-	rc.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(rc.all()) == 0 {
-			w.Header().Set("Retry-After", "2")
-		}
-		rc.serve(w, r)
-	})
-	rc.respond = func(n int, _ received) int {
-		if n == 0 {
-			return http.StatusTooManyRequests
-		}
-		return http.StatusOK
+	for _, tc := range []struct {
+		name       string
+		retryAfter string
+		maxWait    time.Duration // WEBHOOKS_MAX_RETRY_AFTER; 0 is the default
+		wantGap    time.Duration
+		why        string
+	}{
+		{"honoured", "2", 0, 2 * time.Second, "Retry-After, not the 100ms schedule"},
+		{"capped", "9223372036", time.Second, time.Second, "the cap, not the 100ms schedule"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, func(c *webhooks.Config) {
+				if tc.maxWait > 0 {
+					c.MaxRetryAfter = tc.maxWait
+				}
+			})
+			rc := newReceiver(t)
+			rc.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if len(rc.all()) == 0 {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				rc.serve(w, r)
+			})
+			rc.respond = func(n int, _ received) int {
+				if n == 0 {
+					return http.StatusTooManyRequests
+				}
+				return http.StatusOK
+			}
+			ep := h.createEndpoint(rc.URL)
+			rc.trust(ep.Secret)
+			h.publish("order.created")
+			require.Eventually(t, func() bool { return len(rc.accepted()) == 1 }, wait, tick)
+			got := rc.all()
+			require.GreaterOrEqual(t, got[1].At.Sub(got[0].At), tc.wantGap, tc.why)
+		})
 	}
-	ep := h.createEndpoint(rc.URL)
-	rc.trust(ep.Secret)
-	h.publish("order.created")
-	require.Eventually(t, func() bool { return len(rc.accepted()) == 1 }, wait, tick)
-	got := rc.all()
-	require.GreaterOrEqual(t, got[1].At.Sub(got[0].At), 2*time.Second, "Retry-After, not the 100ms schedule")
 }
 
 func TestDeadLetterThenRedriveDeliversOnce(t *testing.T) {
