@@ -112,11 +112,15 @@ func Verify(secrets []Secret, h Headers, body []byte, now time.Time, tolerance t
 	return ts, ErrMismatch
 }
 
+// checkTime compares instants, not their difference: a time.Duration
+// saturates about 292 years out, and the negation of its minimum is itself,
+// so a timestamp centuries ahead passed a check on now.Sub(ts).
 func checkTime(ts, now time.Time, tolerance time.Duration) error {
-	if d := now.Sub(ts); d > tolerance {
-		return fmt.Errorf("%w: the timestamp is %s old (tolerance %s)", ErrStale, d.Round(time.Second), tolerance)
-	} else if -d > tolerance {
-		return fmt.Errorf("%w: the timestamp is %s ahead (tolerance %s)", ErrStale, (-d).Round(time.Second), tolerance)
+	switch {
+	case ts.Before(now.Add(-tolerance)):
+		return fmt.Errorf("%w: the timestamp is %s old (tolerance %s)", ErrStale, now.Sub(ts).Round(time.Second), tolerance)
+	case ts.After(now.Add(tolerance)):
+		return fmt.Errorf("%w: the timestamp is %s ahead (tolerance %s)", ErrStale, ts.Sub(now).Round(time.Second), tolerance)
 	}
 	return nil
 }
