@@ -58,6 +58,7 @@ func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*R
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", wd,
 		"--save", "", "--appendonly", "no", "--logfile", logFile, "--daemonize", "no")
 	cmd.Dir = wd
+	cmd.SysProcAttr = childProcAttr()
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
