@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -51,10 +52,17 @@ type typeCheck struct {
 
 // NewRegistry compiles the embedded schemas. Call it once at start-up.
 func NewRegistry() (*Registry, error) {
-	c := jsonschema.NewCompiler()
-	c.Draft = jsonschema.Draft2020
-	c.AssertFormat = true
-	raw := map[string][]byte{}
+	docs, err := Embedded()
+	if err != nil {
+		return nil, err
+	}
+	return Compile(docs)
+}
+
+// Embedded is the schema documents compiled into Kiln, by event type (""
+// is the envelope): the first version of each type in a new deployment.
+func Embedded() (map[string][]byte, error) {
+	docs := map[string][]byte{}
 	err := fs.WalkDir(schemaFiles, "json", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -64,42 +72,85 @@ func NewRegistry() (*Registry, error) {
 			return err
 		}
 		name := path.Base(p)
-		raw[name] = b
-		return c.AddResource(schemaBaseURL+name, bytes.NewReader(b))
+		if name == envelopeFile {
+			docs[""] = b
+		} else {
+			docs[strings.TrimSuffix(name, ".json")] = b
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load schemas: %w", err)
 	}
+	return docs, nil
+}
+
+// SchemaURL is the URL a type's schema is known by ("" is the envelope):
+// a relative "$ref" in a schema resolves against it.
+func SchemaURL(eventType string) string {
+	if eventType == "" {
+		return schemaBaseURL + envelopeFile
+	}
+	return schemaBaseURL + eventType + ".json"
+}
+
+// Compile compiles schema documents by event type ("" is the envelope,
+// which must be present). A "$ref" may name another of docs (relative to
+// SchemaURL); nothing is ever fetched from the network.
+func Compile(docs map[string][]byte) (*Registry, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	c.LoadURL = func(u string) (io.ReadCloser, error) {
+		return nil, fmt.Errorf("%w: %s", ErrRemoteRef, u)
+	}
+	if _, ok := docs[""]; !ok {
+		return nil, fmt.Errorf("load schemas: %s is missing", envelopeFile)
+	}
+	for t, b := range docs {
+		if err := c.AddResource(SchemaURL(t), bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("load schema %s: %w", nameOf(t), err)
+		}
+	}
 	r := &Registry{byType: map[string]*jsonschema.Schema{}, raw: map[string][]byte{}, docs: map[string]any{}, fastTypes: map[string]typeCheck{}}
-	for name, b := range raw {
+	for t, b := range docs {
+		name := nameOf(t)
 		var d any
 		if err := json.Unmarshal(b, &d); err != nil {
 			return nil, fmt.Errorf("load schema %s: %w", name, err)
 		}
-		r.docs[schemaBaseURL+name] = d
-		s, err := c.Compile(schemaBaseURL + name)
+		r.docs[SchemaURL(t)] = d
+		s, err := c.Compile(SchemaURL(t))
 		if err != nil {
 			return nil, fmt.Errorf("compile schema %s: %w", name, err)
 		}
-		if name == envelopeFile {
+		if t == "" {
 			r.envelope = s
 			r.raw[""] = b
 			r.fastEnvelope = implementsEnvelope(b)
 			continue
 		}
-		eventType := strings.TrimSuffix(name, ".json")
-		r.byType[eventType] = s
-		r.raw[eventType] = b
+		r.byType[t] = s
+		r.raw[t] = b
 		if tc, ok, err := compileTypeCheck(c, name, b); err != nil {
 			return nil, err
 		} else if ok {
-			r.fastTypes[eventType] = tc
+			r.fastTypes[t] = tc
 		}
 	}
-	if r.envelope == nil {
-		return nil, fmt.Errorf("load schemas: %s is missing", envelopeFile)
-	}
 	return r, nil
+}
+
+// ErrRemoteRef is a "$ref" to a document that is not one of Kiln's
+// schemas: Kiln never fetches schemas from the network.
+var ErrRemoteRef = errors.New("remote $ref refused: Kiln never fetches schemas")
+
+// nameOf is a type's schema file name, as errors name it.
+func nameOf(eventType string) string {
+	if eventType == "" {
+		return envelopeFile
+	}
+	return eventType + ".json"
 }
 
 // Types lists the event types that have a schema of their own, sorted.
