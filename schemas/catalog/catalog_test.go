@@ -2,8 +2,10 @@ package catalog_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -181,4 +183,44 @@ func TestWatchSeesExistingThenNewVersions(t *testing.T) {
 	}
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+// Two instances following one catalog validate against a version pushed
+// through either; an instance that loses the stream keeps its versions
+// and says it is stale.
+func TestLiveInstancesFollowPushes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := testsupport.StartNATS(t)
+	log := slog.New(slog.DiscardHandler)
+	var lives []*catalog.Live
+	for range 2 {
+		l, err := catalog.NewLive(open(t, n), log)
+		require.NoError(t, err)
+		go func() { _ = l.Run(ctx) }()
+		lives = append(lives, l)
+	}
+	event := map[string]any{"eventType": "signup.completed", "userId": "u1", "timestamp": json.Number("1700000000")}
+	for _, l := range lives {
+		select {
+		case <-l.Ready():
+		case <-time.After(2 * time.Minute):
+			t.Fatal("never read the catalog")
+		}
+		require.NoError(t, l.Stale())
+		require.Empty(t, l.Current().Registry.Validate(event), "no schema yet: the envelope alone")
+	}
+	_, _, err := open(t, n).Push(ctx, "signup.completed", []byte(signup), "", false)
+	require.NoError(t, err)
+	for _, l := range lives {
+		require.Eventually(t, func() bool { return l.Current().Version("signup.completed") == 1 }, 2*time.Minute, 10*time.Millisecond)
+		errs := l.Current().Registry.Validate(event)
+		require.NotEmpty(t, errs, "version 1 requires metadata")
+	}
+
+	n.Shutdown()
+	for _, l := range lives {
+		require.Eventually(t, func() bool { return l.Stale() != nil }, 2*time.Minute, 10*time.Millisecond)
+		require.Equal(t, 1, l.Current().Version("signup.completed"), "the last known version stays")
+	}
 }
