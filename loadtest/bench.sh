@@ -75,7 +75,7 @@ free_port() {
 echo "bench.sh: building into $tmp" >&2
 go build -o "$tmp/kiln" ./cli/cmd/kiln
 go build -o "$tmp/kiln-load" ./loadtest/cmd/kiln-load
-go build -o "$tmp/kiln-rtbench" ./realtime/cmd/kiln-rtbench
+go build -o "$tmp/kiln-rtbench" ./loadtest/cmd/kiln-rtbench
 go build -o "$tmp/kiln-webhooks" ./loadtest/cmd/kiln-webhooks
 
 http_port="$(free_port)"

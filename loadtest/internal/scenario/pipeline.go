@@ -15,13 +15,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kilnhq/kiln/loadtest/internal/loadgen"
+	"github.com/kilnhq/kiln/loadtest/internal/notifiereval"
 	"github.com/kilnhq/kiln/loadtest/internal/payload"
 	"github.com/kilnhq/kiln/loadtest/internal/projbench"
 	"github.com/kilnhq/kiln/loadtest/internal/projlag"
 	"github.com/kilnhq/kiln/loadtest/internal/report"
 	"github.com/kilnhq/kiln/loadtest/internal/stats"
 	"github.com/kilnhq/kiln/loadtest/internal/visibility"
-	"github.com/kilnhq/kiln/notifier/evalbench"
 	"github.com/kilnhq/kiln/projector/replay"
 )
 
@@ -408,9 +408,10 @@ func (r *runner) replayRate(ctx context.Context) (any, error) {
 }
 
 // notifierEval runs the notifier's own evaluation benchmark
-// (notifier/evalbench, also behind cmd/notifier-bench) for -duration.
-func (r *runner) notifierEval(context.Context) (any, error) {
-	res, err := evalbench.Run(r.cfg.Duration)
+// (BenchmarkEvaluate in notifier/internal/evaluate, through go test) for
+// about -duration.
+func (r *runner) notifierEval(ctx context.Context) (any, error) {
+	res, err := notifiereval.Run(ctx, r.cfg.Duration)
 	if err != nil {
 		return nil, err
 	}
@@ -418,8 +419,8 @@ func (r *runner) notifierEval(context.Context) (any, error) {
 		Bench:              NotifierEval,
 		EventsPerS:         report.Rate(res.EventsPerS),
 		BaselineEventsPerS: report.Rate(res.BaselineEventsPerS),
-		Ratio:              report.Ratio(res.Ratio),
-		Rules:              res.Rules,
+		Ratio:              report.Ratio(res.Ratio()),
+		Rules:              notifiereval.Rules,
 		DecisionsPerEvent:  report.Ratio(res.DecisionsPerEvent),
 	}, nil
 }

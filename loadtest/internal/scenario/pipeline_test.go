@@ -16,8 +16,8 @@ import (
 
 // TestPipelineScenariosAgainstStandalone runs the scenarios past ingest
 // briefly against a standalone and checks the shape of their lines, not
-// their numbers. notifier_eval is left out: notifier/evalbench tests its
-// workload, and building it takes long under -race.
+// their numbers. notifier_eval is left out: package notifiereval runs
+// it.
 func TestPipelineScenariosAgainstStandalone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/notifier/evalbench"
 	"github.com/kilnhq/kiln/notifier/internal/evaluate"
 	"github.com/kilnhq/kiln/notifier/internal/rules"
 	"github.com/kilnhq/kiln/schemas"
@@ -145,38 +144,3 @@ func TestNoRules(t *testing.T) {
 	require.Empty(t, e.Evaluate(event("e", "x", "u", base, `{}`), nil))
 	require.Zero(t, e.MaxWindow())
 }
-
-// benchmark decodes and evaluates the workload's envelopes, as the
-// notifier's consumer does, reporting events/s.
-func benchmark(b *testing.B, set *rules.Set) {
-	w, err := evalbench.NewWorkload(evalbench.Rules, 1)
-	require.NoError(b, err)
-	e := evaluate.New(set)
-	dst := make([]evaluate.Decision, 0, 16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		var ev schemas.Event
-		if err := json.Unmarshal(w.Events[i%len(w.Events)], &ev); err != nil {
-			b.Fatal(err)
-		}
-		ev.Timestamp += int64(i)
-		dst = e.Evaluate(&ev, dst[:0])
-		for _, d := range dst {
-			e.MarkDecided(d)
-		}
-		if i%(1<<16) == 0 {
-			e.Prune(time.UnixMilli(ev.Timestamp))
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-func BenchmarkEvaluate100Rules(b *testing.B) {
-	w, err := evalbench.NewWorkload(evalbench.Rules, 1)
-	require.NoError(b, err)
-	benchmark(b, w.Rules)
-}
-
-// BenchmarkNoRules is the baseline: the same events consumed with no rules.
-func BenchmarkNoRules(b *testing.B) { benchmark(b, nil) }
