@@ -33,6 +33,8 @@ const (
 	StreamName = "KILN_SCHEMAS"
 	// versionPrefix prefixes a type's version subject.
 	versionPrefix = "kiln.schemas.version."
+	// settingsPrefix prefixes a type's settings subject (latest wins).
+	settingsPrefix = "kiln.schemas.settings."
 	// MaxDocumentBytes bounds one schema document.
 	MaxDocumentBytes = 256 << 10
 	// versionHeader carries the version number on each message.
@@ -83,7 +85,7 @@ func StreamConfig(o schemas.StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "Kiln event schemas: every version of each type's JSON Schema",
-		Subjects:    []string{versionPrefix + ">"},
+		Subjects:    []string{versionPrefix + ">", settingsPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    replicas,
@@ -150,9 +152,10 @@ func (c *Catalog) Versions(ctx context.Context, eventType string) ([]Version, er
 		return nil, err
 	}
 	var out []Version
-	err := c.each(ctx, versionPrefix+eventType, false, func(v Version) error {
+	err := c.each(ctx, versionPrefix+eventType, false, func(_ string, data []byte, seq uint64) error {
+		v, err := decode(data, seq)
 		out = append(out, v)
-		return nil
+		return err
 	})
 	return out, err
 }
@@ -163,6 +166,12 @@ func (c *Catalog) Versions(ctx context.Context, eventType string) ([]Version, er
 // equal to the latest version registers nothing and returns that version
 // with unchanged true.
 func (c *Catalog) Push(ctx context.Context, eventType string, doc []byte, reason string, forced bool) (v Version, unchanged bool, err error) {
+	return c.push(ctx, eventType, doc, reason, forced, -1)
+}
+
+// push is Push; with after >= 0 it registers only if the latest version is
+// still version after (0: none), else ErrConflict.
+func (c *Catalog) push(ctx context.Context, eventType string, doc []byte, reason string, forced bool, after int) (v Version, unchanged bool, err error) {
 	if err := CheckType(eventType); err != nil {
 		return v, false, err
 	}
@@ -173,6 +182,9 @@ func (c *Catalog) Push(ctx context.Context, eventType string, doc []byte, reason
 	latest, ok, err := c.Latest(ctx, eventType)
 	if err != nil {
 		return v, false, err
+	}
+	if after >= 0 && latest.Version != after {
+		return v, false, fmt.Errorf("schema %s: checked against version %d, latest is %d: %w", eventType, after, latest.Version, ErrConflict)
 	}
 	var lastSeq uint64
 	next := 1
@@ -231,16 +243,30 @@ func (c *Catalog) Seed(ctx context.Context, docs map[string][]byte) error {
 	return nil
 }
 
-// Watch calls fn with every version, oldest first, then with each new one
-// as it is registered, until ctx ends or fn returns an error. caughtUp is
-// called once, after the versions that existed when Watch started.
-func (c *Catalog) Watch(ctx context.Context, fn func(Version) error, caughtUp func()) error {
-	return c.each(ctx, versionPrefix+">", true, func(v Version) error { return fn(v) }, caughtUp)
+// Watch calls version with every version, oldest first, and settings with
+// every settings change, then with each new one as it is registered, until
+// ctx ends or a callback returns an error. caughtUp is called once, after
+// what existed when Watch started.
+func (c *Catalog) Watch(ctx context.Context, version func(Version) error, settings func(Settings) error, caughtUp func()) error {
+	return c.each(ctx, "kiln.schemas.>", true, func(subject string, data []byte, seq uint64) error {
+		if strings.HasPrefix(subject, settingsPrefix) {
+			var st Settings
+			if err := json.Unmarshal(data, &st); err != nil {
+				return fmt.Errorf("schema settings at %s seq %d: %w", StreamName, seq, err)
+			}
+			return settings(st)
+		}
+		v, err := decode(data, seq)
+		if err != nil {
+			return err
+		}
+		return version(v)
+	}, caughtUp)
 }
 
-// each delivers the versions on subject in order through an ordered
+// each delivers the messages on subject in order through an ordered
 // consumer; follow keeps it open for new ones.
-func (c *Catalog) each(ctx context.Context, subject string, follow bool, fn func(Version) error, caughtUp ...func()) error {
+func (c *Catalog) each(ctx context.Context, subject string, follow bool, fn func(subject string, data []byte, seq uint64) error, caughtUp ...func()) error {
 	info, err := c.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", StreamName, err)
@@ -294,11 +320,7 @@ func (c *Catalog) each(ctx context.Context, subject string, follow bool, fn func
 		if err != nil {
 			return fmt.Errorf("read %s: %w", subject, err)
 		}
-		v, err := decode(m.Data(), md.Sequence.Stream)
-		if err != nil {
-			return err
-		}
-		if err := fn(v); err != nil {
+		if err := fn(m.Subject(), m.Data(), md.Sequence.Stream); err != nil {
 			return err
 		}
 		if md.NumPending == 0 || md.Sequence.Stream >= last {

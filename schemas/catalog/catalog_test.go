@@ -164,7 +164,7 @@ func TestWatchSeesExistingThenNewVersions(t *testing.T) {
 	caughtUp := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Watch(ctx, func(v catalog.Version) error { seen <- v; return nil }, func() { close(caughtUp) })
+		done <- c.Watch(ctx, func(v catalog.Version) error { seen <- v; return nil }, func(catalog.Settings) error { return nil }, func() { close(caughtUp) })
 	}()
 	first := <-seen
 	require.Equal(t, 1, first.Version)

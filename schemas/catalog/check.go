@@ -34,12 +34,8 @@ func CheckDocument(ctx context.Context, c *Catalog, eventType string, doc []byte
 		return nil, err
 	}
 	if c != nil {
-		latest, err := c.LatestDocuments(ctx)
-		if err != nil {
+		if docs, err = c.candidateDocs(ctx, eventType, compact.Bytes()); err != nil {
 			return nil, err
-		}
-		for t, d := range latest {
-			docs[t] = d
 		}
 	}
 	docs[eventType] = compact.Bytes()

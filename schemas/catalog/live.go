@@ -22,6 +22,8 @@ type Snapshot struct {
 	Registry *schemas.Registry
 	// Versions is each type's latest version number.
 	Versions map[string]int
+	// Settings are the types' stored settings (absent: the defaults).
+	Settings map[string]Settings
 }
 
 // Version is the latest version number of eventType, 0 when it has no
@@ -124,6 +126,7 @@ func (l *Live) follow(ctx context.Context) error {
 		return err
 	}
 	versions := map[string]int{}
+	settings := map[string]Settings{}
 	caughtUp := false
 	apply := func() {
 		reg, err := schemas.Compile(docs)
@@ -131,7 +134,7 @@ func (l *Live) follow(ctx context.Context) error {
 			l.log.Error("schema catalog does not compile: keeping the previous versions", "err", err)
 			return
 		}
-		l.cur.Store(&Snapshot{Registry: reg, Versions: maps.Clone(versions)})
+		l.cur.Store(&Snapshot{Registry: reg, Versions: maps.Clone(versions), Settings: maps.Clone(settings)})
 	}
 	return l.cat.Watch(ctx, func(v Version) error {
 		docs[v.Type] = v.Schema
@@ -139,6 +142,12 @@ func (l *Live) follow(ctx context.Context) error {
 		if caughtUp {
 			apply()
 			l.log.Info("schema version in use", "type", v.Type, "version", v.Version)
+		}
+		return nil
+	}, func(st Settings) error {
+		settings[st.Type] = st
+		if caughtUp {
+			apply()
 		}
 		return nil
 	}, func() {
