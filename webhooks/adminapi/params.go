@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,9 @@ import (
 	"github.com/kilnhq/kiln/webhooks/endpoint"
 )
 
-// decode reads an endpoint body; unknown members are refused.
+// decode reads an endpoint body: one JSON object, nothing after it;
+// unknown members are refused, named when the name is short and plain
+// (a problem never echoes request bytes at length).
 func decode(c *fiber.Ctx) (endpoint.Input, error) {
 	var in endpoint.Input
 	body, err := httpserver.Body(c)
@@ -26,21 +30,33 @@ func decode(c *fiber.Ctx) (endpoint.Input, error) {
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
-	if err := d.Decode(&in); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return in, problem.Invalid("the endpoint is not valid", []problem.FieldError{{Field: ute.Field, Message: "has the wrong type"}})
+	err = d.Decode(&in)
+	if err == nil {
+		if _, next := d.Token(); !errors.Is(next, io.EOF) {
+			return in, problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body is not one JSON object: something follows it")
 		}
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return in, problem.Invalid("the endpoint is not valid", []problem.FieldError{{Field: field, Message: "is not a known member"}})
-		}
-		return in, problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body is not one JSON object")
+		return in, nil
 	}
-	return in, nil
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return in, problem.Invalid("the endpoint is not valid", []problem.FieldError{{Field: ute.Field, Message: "has the wrong type"}})
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		field := "body"
+		if name, err := strconv.Unquote(name); err == nil && memberName.MatchString(name) {
+			field = name
+		}
+		return in, problem.Invalid("the endpoint is not valid", []problem.FieldError{{Field: field,
+			Message: "is not a known member (url, filters, description, disabled)"}})
+	}
+	return in, problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body is not one JSON object")
 }
 
-// query reads ?status=, ?since= (RFC 3339 or Unix ms) and ?limit= (default 100).
+// memberName is an unknown member's name that a problem may repeat.
+var memberName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// query reads ?status=, ?since= (RFC 3339 or Unix ms, after 1970: a
+// redrive of every endpoint needs one) and ?limit= (default 100).
 func query(c *fiber.Ctx) (delivery.Query, error) {
 	q := delivery.Query{Limit: 100}
 	switch s := c.Query("status"); s {
@@ -50,12 +66,12 @@ func query(c *fiber.Ctx) (delivery.Query, error) {
 		return q, problem.Param("status", "must be succeeded, retrying or dead")
 	}
 	if s := c.Query("since"); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.UnixMilli() > 0 {
 			q.Since = t.UnixMilli()
 		} else if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms > 0 {
 			q.Since = ms
 		} else {
-			return q, problem.Param("since", "must be an RFC 3339 time or Unix milliseconds")
+			return q, problem.Param("since", "must be an RFC 3339 time or Unix milliseconds, after 1970")
 		}
 	}
 	if s := c.Query("limit"); s != "" {

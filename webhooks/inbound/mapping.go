@@ -3,6 +3,7 @@ package inbound
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -16,6 +17,11 @@ import (
 func Map(p *Provider, id string, ts time.Time, body []byte) ([]byte, *problem.Details) {
 	if !gjson.ValidBytes(body) {
 		return nil, problem.New(400, "malformed-json", "Malformed JSON", "the webhook body is not well-formed JSON")
+	}
+	// gjson takes invalid UTF-8 in strings, and encoding it again would
+	// replace it with U+FFFD: refused, as POST /events refuses it.
+	if !utf8.Valid(body) {
+		return nil, fieldProblem("", "must be valid UTF-8")
 	}
 	doc := gjson.ParseBytes(body)
 	if !doc.IsObject() {
