@@ -110,9 +110,13 @@ func WithPprof(enabled bool) AdminOption {
 	}
 }
 
-// NewAdminApp returns the admin listener's app: /metrics (Prometheus),
-// /healthz and /readyz, and what opts add.
+// NewAdminApp returns the admin listener's app: /metrics (Prometheus, with
+// kiln_ready and kiln_ready_dependency_down from ready), /healthz and
+// /readyz, and what opts add.
 func NewAdminApp(reg *prometheus.Registry, ready ReadyFunc, log *slog.Logger, opts ...AdminOption) *fiber.App {
+	if err := reg.Register(newReadyCollector(ready)); err != nil {
+		log.Warn("admin: readiness metrics not registered", "err", err)
+	}
 	app := NewApp(AppConfig{BodyLimit: 64 * 1024, Log: log})
 	for _, opt := range opts {
 		opt(app)
