@@ -50,6 +50,13 @@ func New(reg prometheus.Registerer) *Projector {
 
 // For returns the observer of one projection.
 func (m *Projector) For(projection string) Observer {
+	// Every series of the projection exists from the start at 0, so an
+	// alert on increase() sees its first poison message or store error.
+	m.applied.WithLabelValues(projection)
+	m.batch.WithLabelValues(projection)
+	m.redelivered.WithLabelValues(projection)
+	m.poisoned.WithLabelValues(projection)
+	m.storeErrors.WithLabelValues(projection)
 	m.stalled.WithLabelValues(projection).Set(0)
 	return Observer{m: m, name: projection}
 }
