@@ -25,7 +25,7 @@ import (
 // deployedService is a service that runs as its own container in compose
 // and as its own Deployment in Kubernetes.
 type deployedService struct {
-	name   string // compose service and README "used by" name
+	name   string // compose service and docs/configuration.md "used by" name
 	config any    // its Config struct, whose env tags are what it reads
 	port   string // admin port: health checks and probes
 }
@@ -150,19 +150,13 @@ func TestEnvVarsReflection(t *testing.T) {
 	require.Equal(t, []string{"A", "P_B", "X_B"}, envVars(reflect.TypeFor[outer](), ""))
 }
 
-// readmeConfig parses README.md's configuration table: variable → the
+// readmeConfig parses docs/configuration.md's table: variable → the
 // services named in its "used by" column (a variable may have several rows).
 func readmeConfig(t *testing.T) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
 	require.NoError(t, err)
-	text := string(b)
-	start := strings.Index(text, "\n## Configuration")
-	require.GreaterOrEqual(t, start, 0, "README.md has a ## Configuration section")
-	section := text[start+1:]
-	if end := strings.Index(section, "\n## "); end >= 0 {
-		section = section[:end]
-	}
+	section := string(b)
 	row := regexp.MustCompile("^\\| `([A-Z0-9_]+)` \\|[^|]*\\|([^|]*)\\|")
 	out := map[string][]string{}
 	for line := range strings.SplitSeq(section, "\n") {
@@ -174,7 +168,7 @@ func readmeConfig(t *testing.T) map[string][]string {
 			out[m[1]] = append(out[m[1]], strings.TrimSpace(svc))
 		}
 	}
-	require.NotEmpty(t, out, "no rows found in README.md's configuration table")
+	require.NotEmpty(t, out, "no rows found in docs/configuration.md's table")
 	return out
 }
 
@@ -182,18 +176,18 @@ func TestConfigParityReadme(t *testing.T) {
 	documented := readmeConfig(t)
 	for _, svc := range deployedServices() {
 		for _, v := range envVars(reflect.TypeOf(svc.config), "") {
-			require.Contains(t, documented, v, "README.md's configuration table lacks %s (read by %s)", v, svc.name)
+			require.Contains(t, documented, v, "docs/configuration.md's table lacks %s (read by %s)", v, svc.name)
 			require.Contains(t, documented[v], svc.name,
-				"README.md's configuration table: %s is read by %s, but its \"used by\" says %v", v, svc.name, documented[v])
+				"docs/configuration.md's table: %s is read by %s, but its \"used by\" says %v", v, svc.name, documented[v])
 		}
 	}
 	// The standalone runner reads its own settings and the services' ones;
 	// every kiln run and kiln serve reads the log settings.
 	for _, v := range envVars(reflect.TypeFor[standalone.Config](), "") {
-		require.Contains(t, documented, v, "README.md's configuration table lacks %s (read by standalone)", v)
+		require.Contains(t, documented, v, "docs/configuration.md's table lacks %s (read by standalone)", v)
 	}
 	for _, v := range envVars(reflect.TypeFor[serve.Logging](), "") {
-		require.Contains(t, documented, v, "README.md's configuration table lacks %s (read by every kiln run and kiln serve)", v)
+		require.Contains(t, documented, v, "docs/configuration.md's table lacks %s (read by every kiln run and kiln serve)", v)
 	}
 	// And the table documents nothing that no one reads.
 	read := map[string]bool{}
@@ -209,7 +203,7 @@ func TestConfigParityReadme(t *testing.T) {
 		read[v] = true
 	}
 	for v := range documented {
-		require.True(t, read[v], "README.md documents %s, which no service reads", v)
+		require.True(t, read[v], "docs/configuration.md documents %s, which no service reads", v)
 	}
 }
 
