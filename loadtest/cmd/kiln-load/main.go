@@ -59,6 +59,8 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 	fs.IntVar(&cfg.Clients, "clients", 64, "concurrent clients of ingest_batch and ingest_single")
 	fs.IntVar(&cfg.Batch, "batch", 100, "events per ingest_batch request")
 	fs.Float64Var(&cfg.Rate, "rate", 5000, "ingest_latency offered rate, events/s")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "ingest scenarios: alternate the Kiln and baseline phases this many times "+
+		"(each -duration long) and sum each side")
 	fs.IntVar(&cfg.Workers, "workers", 256, "ingest_latency worker pool (and connections)")
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("KILN_API_KEY"), "API key sent as a bearer token (default $KILN_API_KEY)")
 	fs.BoolVar(&cfg.KeepBaseline, "keep-baseline", false, "keep the baseline's messages instead of purging "+

@@ -5,6 +5,7 @@ package loadgen
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +74,31 @@ func merge(tallies []tally, start, end time.Time) Result {
 	r.Elapsed = end.Sub(start)
 	r.Latency = stats.Merge(parts...)
 	return r
+}
+
+// Combine sums results measured one after another (rounds of the same
+// load): counts and measured time add up, latencies merge.
+func Combine(rs ...Result) Result {
+	var out Result
+	var n int
+	for _, r := range rs {
+		n += len(r.Latency)
+	}
+	lat := make([]time.Duration, 0, n)
+	for _, r := range rs {
+		out.Ops += r.Ops
+		out.Events += r.Events
+		out.Errors += r.Errors
+		out.Dropped += r.Dropped
+		out.Elapsed += r.Elapsed
+		lat = append(lat, r.Latency...)
+		if out.FirstErr == nil {
+			out.FirstErr = r.FirstErr
+		}
+	}
+	slices.Sort(lat)
+	out.Latency = stats.Sorted(lat)
+	return out
 }
 
 // Closed runs a closed loop: Workers goroutines each run the operation

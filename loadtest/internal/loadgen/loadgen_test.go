@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,5 +95,23 @@ func TestOpenDropsWhatItCannotSend(t *testing.T) {
 	// One op in the worker, one in the queue; the rest were dropped.
 	if res.Dropped < 40 || res.Ops+res.Dropped != 50 {
 		t.Errorf("ops %d dropped %d, want 50 in all, most dropped", res.Ops, res.Dropped)
+	}
+}
+
+func TestCombineSumsRounds(t *testing.T) {
+	t.Parallel()
+	first := errors.New("first")
+	a := Result{Ops: 3, Events: 30, Errors: 1, Elapsed: time.Second, FirstErr: first,
+		Latency: []time.Duration{1, 5, 9}}
+	b := Result{Ops: 2, Events: 20, Dropped: 4, Elapsed: 2 * time.Second, FirstErr: errors.New("second"),
+		Latency: []time.Duration{2, 7}}
+	got := Combine(a, b)
+	want := Result{Ops: 5, Events: 50, Errors: 1, Dropped: 4, Elapsed: 3 * time.Second, FirstErr: first,
+		Latency: []time.Duration{1, 2, 5, 7, 9}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Combine = %+v, want %+v", got, want)
+	}
+	if got := Combine(a); !reflect.DeepEqual(got, a) {
+		t.Errorf("Combine of one round = %+v, want it unchanged %+v", got, a)
 	}
 }

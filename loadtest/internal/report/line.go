@@ -52,6 +52,8 @@ type Batch struct {
 	Clients            int    `json:"clients"`
 	Batch              int    `json:"batch"`
 	Errors             int64  `json:"errors"`
+	// Rounds is how many times the Kiln and baseline phases alternated.
+	Rounds int `json:"rounds,omitempty"`
 }
 
 // Single is the ingest_single line.
@@ -64,6 +66,7 @@ type Single struct {
 	P99Ms              Millis `json:"p99_ms"`
 	Clients            int    `json:"clients"`
 	Errors             int64  `json:"errors"`
+	Rounds             int    `json:"rounds,omitempty"`
 }
 
 // Latency is the ingest_latency line. BaselineP99Ms is left out when no
@@ -77,6 +80,7 @@ type Latency struct {
 	MaxMs              Millis  `json:"max_ms"`
 	Errors             int64   `json:"errors"`
 	BaselineP99Ms      *Millis `json:"baseline_p99_ms,omitempty"`
+	Rounds             int     `json:"rounds,omitempty"`
 }
 
 // Write encodes line as compact JSON followed by a newline, in one Write

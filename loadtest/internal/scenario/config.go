@@ -40,17 +40,22 @@ func Names() []string {
 
 // Config is one kiln-load run.
 type Config struct {
-	URL       string        // Kiln's base URL
-	NATSURL   string        // the NATS server Kiln stores into
-	Duration  time.Duration // measured time of each load phase
-	Warmup    time.Duration // unmeasured lead-in of each load phase
-	Timeout   time.Duration // per request / publish
-	Clients   int           // concurrent clients of the closed-loop scenarios
-	Batch     int           // events per ingest_batch request
-	Rate      float64       // ingest_latency offered events per second
-	Workers   int           // ingest_latency worker pool
-	APIKey    string        // sent as a bearer token when set
-	Scenarios []string      // which scenarios, in run order
+	URL      string        // Kiln's base URL
+	NATSURL  string        // the NATS server Kiln stores into
+	Duration time.Duration // measured time of each load phase
+	Warmup   time.Duration // unmeasured lead-in of each load phase
+	Timeout  time.Duration // per request / publish
+	Clients  int           // concurrent clients of the closed-loop scenarios
+	Batch    int           // events per ingest_batch request
+	Rate     float64       // ingest_latency offered events per second
+	Workers  int           // ingest_latency worker pool
+	APIKey   string        // sent as a bearer token when set
+	// Rounds is how many times the ingest scenarios alternate their Kiln
+	// phase and their baseline phase (each -duration long); the line sums
+	// the rounds of each side; 0 is 1. More rounds with a shorter -duration keep a
+	// machine whose load drifts from favouring one side.
+	Rounds    int
+	Scenarios []string // which scenarios, in run order
 	// KeepBaseline leaves the baseline's messages in the stream instead of
 	// purging its subject after each baseline phase.
 	KeepBaseline bool
@@ -104,6 +109,7 @@ func (c Config) Validate() error {
 	check(c.Clients < 1 || c.Clients > 10_000, "-clients %d: must be between 1 and 10000", c.Clients)
 	check(c.Batch < 1 || c.Batch > 100_000, "-batch %d: must be between 1 and 100000", c.Batch)
 	check(!(c.Rate >= 1 && c.Rate <= 1_000_000), "-rate %g: must be between 1 and 1000000 events/s", c.Rate)
+	check(c.Rounds < 0 || c.Rounds > 100, "-rounds %d: must be between 1 and 100", c.Rounds)
 	check(c.Workers < 1 || c.Workers > 10_000, "-workers %d: must be between 1 and 10000", c.Workers)
 	check(c.ReadClients < 0 || c.ReadClients > 10_000, "-read-clients %d: must be between 1 and 10000", c.ReadClients)
 	check(c.ReadPreload < 0 || c.ReadPreload > 10_000_000, "-read-preload %d: must be between 0 and 10000000", c.ReadPreload)

@@ -39,7 +39,7 @@ func valid() Config {
 	return Config{
 		URL: "http://127.0.0.1:8080", NATSURL: "nats://127.0.0.1:4222",
 		Duration: 10 * time.Second, Warmup: time.Second, Timeout: 5 * time.Second,
-		Clients: 64, Batch: 100, Rate: 5000, Workers: 256, Scenarios: Names(),
+		Clients: 64, Batch: 100, Rate: 5000, Workers: 256, Rounds: 1, Scenarios: Names(),
 		MongoURL: "mongodb://127.0.0.1:27017", MongoDatabase: "kiln", RedisURL: "redis://127.0.0.1:6379/0",
 		ProjBatch: 500, ReplayEvents: 50_000,
 	}
@@ -66,6 +66,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Batch = 0 }, "-batch"},
 		{func(c *Config) { c.Rate = 0 }, "-rate"},
 		{func(c *Config) { c.Workers = 20_000 }, "-workers"},
+		{func(c *Config) { c.Rounds = -1 }, "-rounds"},
+		{func(c *Config) { c.Rounds = 101 }, "-rounds"},
 		{func(c *Config) { c.Scenarios = nil }, "-scenarios"},
 		{func(c *Config) { c.MongoURL = "127.0.0.1:27017" }, "-mongo"},
 		{func(c *Config) { c.MongoDatabase = "" }, "-mongo-db"},

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 
+	"github.com/kilnhq/kiln/loadtest/internal/loadgen"
 	"github.com/kilnhq/kiln/loadtest/internal/payload"
 	"github.com/kilnhq/kiln/loadtest/internal/report"
 	"github.com/kilnhq/kiln/loadtest/internal/stats"
@@ -17,11 +18,14 @@ func (r *runner) batch(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Batches(r.cfg.Clients, r.cfg.Batch)
-	load := r.closed(ctx, "ingest_batch http", kilnPhase, func(_ context.Context, w int) (int, error) {
-		return c.PostBatch(bodies[w], r.cfg.Batch)
-	})
-	base := r.closed(ctx, "ingest_batch baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
-		return r.pub.Window(ctx, r.cfg.Batch)
+	load, base := r.alternate(func() loadgen.Result {
+		return r.closed(ctx, "ingest_batch http", kilnPhase, func(_ context.Context, w int) (int, error) {
+			return c.PostBatch(bodies[w], r.cfg.Batch)
+		})
+	}, func() loadgen.Result {
+		return r.closed(ctx, "ingest_batch baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
+			return r.pub.Window(ctx, r.cfg.Batch)
+		})
 	})
 	rate := stats.PerSecond(load.Events, load.Elapsed)
 	baseRate := stats.PerSecond(base.Events, base.Elapsed)
@@ -34,6 +38,7 @@ func (r *runner) batch(ctx context.Context) (any, error) {
 		Clients:            r.cfg.Clients,
 		Batch:              r.cfg.Batch,
 		Errors:             load.Errors + load.Dropped,
+		Rounds:             max(1, r.cfg.Rounds),
 	}, nil
 }
 
@@ -45,11 +50,14 @@ func (r *runner) single(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Singles(r.cfg.Clients)
-	load := r.closed(ctx, "ingest_single http", kilnPhase, func(_ context.Context, w int) (int, error) {
-		return one(c.PostSingle(bodies[w]))
-	})
-	base := r.closed(ctx, "ingest_single baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
-		return one(r.pub.Sync(ctx))
+	load, base := r.alternate(func() loadgen.Result {
+		return r.closed(ctx, "ingest_single http", kilnPhase, func(_ context.Context, w int) (int, error) {
+			return one(c.PostSingle(bodies[w]))
+		})
+	}, func() loadgen.Result {
+		return r.closed(ctx, "ingest_single baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
+			return one(r.pub.Sync(ctx))
+		})
 	})
 	// Every successful request stores one event, so requests/s is events/s.
 	rate := stats.PerSecond(load.Events, load.Elapsed)
@@ -63,6 +71,7 @@ func (r *runner) single(ctx context.Context) (any, error) {
 		P99Ms:              report.Millis(stats.Millis(load.Latency.Percentile(99))),
 		Clients:            r.cfg.Clients,
 		Errors:             load.Errors + load.Dropped,
+		Rounds:             max(1, r.cfg.Rounds),
 	}, nil
 }
 
@@ -75,11 +84,14 @@ func (r *runner) latency(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	bodies := payload.Singles(r.cfg.Workers)
-	load := r.open(ctx, "ingest_latency http", kilnPhase, func(_ context.Context, w int) (int, error) {
-		return one(c.PostSingle(bodies[w]))
-	})
-	base := r.open(ctx, "ingest_latency baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
-		return one(r.pub.Sync(ctx))
+	load, base := r.alternate(func() loadgen.Result {
+		return r.open(ctx, "ingest_latency http", kilnPhase, func(_ context.Context, w int) (int, error) {
+			return one(c.PostSingle(bodies[w]))
+		})
+	}, func() loadgen.Result {
+		return r.open(ctx, "ingest_latency baseline", baselinePhase, func(ctx context.Context, _ int) (int, error) {
+			return one(r.pub.Sync(ctx))
+		})
 	})
 	baseP99 := report.Millis(stats.Millis(base.Latency.Percentile(99)))
 	return report.Latency{
@@ -91,7 +103,20 @@ func (r *runner) latency(ctx context.Context) (any, error) {
 		MaxMs:              report.Millis(stats.Millis(load.Latency.Max())),
 		Errors:             load.Errors + load.Dropped,
 		BaselineP99Ms:      &baseP99,
+		Rounds:             max(1, r.cfg.Rounds),
 	}, nil
+}
+
+// alternate runs a scenario's Kiln phase and then its baseline phase,
+// -rounds times, and sums each side's rounds: on a machine whose load
+// drifts, neither side gets the quiet minutes alone.
+func (r *runner) alternate(kiln, base func() loadgen.Result) (loadgen.Result, loadgen.Result) {
+	var ks, bs []loadgen.Result
+	for range max(1, r.cfg.Rounds) {
+		ks = append(ks, kiln())
+		bs = append(bs, base())
+	}
+	return loadgen.Combine(ks...), loadgen.Combine(bs...)
 }
 
 // one turns a single-event outcome into (events, err).
