@@ -28,18 +28,44 @@ local function add(t, bucket, typ)
   b[typ] = (b[typ] or 0) + 1
 end
 
+-- The seen bits are tested-and-set with one BITFIELD per bitmap (a SET
+-- returns the bit's old value, in order, so a sequence twice in a batch
+-- counts once), not one SETBIT per event: a command costs Redis far more
+-- than a bit, and a replay sends thousands of events per call.
+local ops, order = {}, {}
 for i = 9, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
-  local typ = ARGV[i + 1]
-  local s = math.floor(tonumber(ARGV[i + 2]) / 1000)
   local key = p .. 'seen:' .. math.floor(seq / block)
+  local l = ops[key]
+  if not l then l = {}; ops[key] = l; order[#order + 1] = key end
+  l[#l + 1] = i
+end
+local chunk = 500 -- operations per BITFIELD (Lua's unpack is bounded)
+for _, key in ipairs(order) do
   seen[key] = true
-  if redis.call('SETBIT', key, seq % block, 1) == 0 then
-    applied = applied + 1
-    all[typ] = (all[typ] or 0) + 1
-    if s + secTTL > now then add(secs, s, typ) end
-    local m = s - (s % 60)
-    if m + 60 + minTTL > now then add(mins, m, typ) end
+  local idx = ops[key]
+  for c = 1, #idx, chunk do
+    local args = {}
+    for k = c, math.min(c + chunk - 1, #idx) do
+      local seq = tonumber(ARGV[idx[k]])
+      args[#args + 1] = 'SET'
+      args[#args + 1] = 'u1'
+      args[#args + 1] = seq % block
+      args[#args + 1] = 1
+    end
+    local old = redis.call('BITFIELD', key, unpack(args))
+    for k = c, math.min(c + chunk - 1, #idx) do
+      if old[k - c + 1] == 0 then
+        local i = idx[k]
+        local typ = ARGV[i + 1]
+        local s = math.floor(tonumber(ARGV[i + 2]) / 1000)
+        applied = applied + 1
+        all[typ] = (all[typ] or 0) + 1
+        if s + secTTL > now then add(secs, s, typ) end
+        local m = s - (s % 60)
+        if m + 60 + minTTL > now then add(mins, m, typ) end
+      end
+    end
   end
 end
 

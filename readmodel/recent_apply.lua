@@ -14,48 +14,121 @@
 -- not added, so re-adding is idempotent under redelivery, crashes and two
 -- projectors. Returns {added, fresh}; fresh is 1 when this call created the
 -- cache's epoch (a new or flushed Redis).
+--
+-- The effect is that of taking the events one by one in order; the writes
+-- are grouped per key into variadic commands (one ZADD per sorted set, one
+-- HSET per hash, chunked), since a command costs Redis far more than an
+-- element: a replay sends thousands of events per call.
 local p = ARGV[1] .. 'recent:'
 local maxEvents = tonumber(ARGV[2])
 local meta = p .. 'meta'
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local floor = redis.call('HGET', meta, 'floor')
 
-local added = 0
-for i = 4, #ARGV, 5 do
-  local pos, typ, user, id, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  if not floor or pos > floor then
-    local have = redis.call('HGET', p .. 'ids', id)
-    if not have or have == pos then
-      if not have then redis.call('HSET', p .. 'ids', id, pos) end
-      if redis.call('ZADD', p .. 'all', 0, pos) == 1 then added = added + 1 end
-      redis.call('ZADD', p .. 't:' .. typ, 0, pos)
-      redis.call('ZADD', p .. 'u:' .. user, 0, pos)
-      redis.call('HSET', p .. 'ev', pos, json)
-      redis.call('HSET', p .. 'tu', pos, typ .. '\n' .. #id .. '\n' .. id .. user)
-    end
+-- Lua's unpack is bounded by its stack: commands get at most `chunk`
+-- arguments after the key.
+local chunk = 2000
+local function call(cmd, key, args)
+  local n = 0
+  for i = 1, #args, chunk do
+    n = n + redis.call(cmd, key, unpack(args, i, math.min(i + chunk - 1, #args)))
   end
+  return n
+end
+local function push(t, k, a, b)
+  local l = t[k]
+  if not l then l = {}; t[k] = l end
+  l[#l + 1] = a
+  l[#l + 1] = b
+end
+
+-- The events above the floor, and their ids' stored positions.
+local cand, ids = {}, {}
+for i = 4, #ARGV, 5 do
+  if not floor or ARGV[i] > floor then
+    cand[#cand + 1] = i
+    ids[#ids + 1] = ARGV[i + 3]
+  end
+end
+local stored = {}
+for i = 1, #ids, chunk do
+  local part = redis.call('HMGET', p .. 'ids', unpack(ids, i, math.min(i + chunk - 1, #ids)))
+  for j = 1, #part do stored[i + j - 1] = part[j] end
+end
+
+-- An id keeps the position it was first stored at (by an earlier call or
+-- earlier in this one); a later copy at another position is not cached.
+local first, newIds = {}, {}
+local all, zsets, ev, tu = {}, {}, {}, {}
+for k, i in ipairs(cand) do
+  local pos, typ, user, id, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local have = first[id] or stored[k]
+  if not have then
+    first[id] = pos
+    newIds[#newIds + 1] = id
+    newIds[#newIds + 1] = pos
+  end
+  if not have or have == pos then
+    all[#all + 1] = 0
+    all[#all + 1] = pos
+    push(zsets, 't:' .. typ, 0, pos)
+    push(zsets, 'u:' .. user, 0, pos)
+    ev[#ev + 1] = pos
+    ev[#ev + 1] = json
+    tu[#tu + 1] = pos
+    tu[#tu + 1] = typ .. '\n' .. #id .. '\n' .. id .. user
+  end
+end
+
+local added = 0
+if #all > 0 then
+  if #newIds > 0 then call('HSET', p .. 'ids', newIds) end
+  added = call('ZADD', p .. 'all', all)
+  for key, args in pairs(zsets) do call('ZADD', p .. key, args) end
+  call('HSET', p .. 'ev', ev)
+  call('HSET', p .. 'tu', tu)
 end
 
 local n = redis.call('ZCARD', p .. 'all')
 if n > maxEvents then
   local victims = redis.call('ZRANGEBYLEX', p .. 'all', '-', '+', 'LIMIT', 0, n - maxEvents)
-  for _, pos in ipairs(victims) do
-    local tu = redis.call('HGET', p .. 'tu', pos)
-    if tu then
-      local a = string.find(tu, '\n', 1, true)
-      local b = string.find(tu, '\n', a + 1, true)
-      local typ = string.sub(tu, 1, a - 1)
-      local idLen = tonumber(string.sub(tu, a + 1, b - 1))
-      local id = string.sub(tu, b + 1, b + idLen)
-      local user = string.sub(tu, b + idLen + 1)
-      redis.call('ZREM', p .. 't:' .. typ, pos)
-      redis.call('ZREM', p .. 'u:' .. user, pos)
-      if redis.call('HGET', p .. 'ids', id) == pos then redis.call('HDEL', p .. 'ids', id) end
+  local rem, vids, vpos = {}, {}, {}
+  for i = 1, #victims, chunk do
+    local part = redis.call('HMGET', p .. 'tu', unpack(victims, i, math.min(i + chunk - 1, #victims)))
+    for j = 1, #part do
+      local pos, v = victims[i + j - 1], part[j]
+      if v then
+        local a = string.find(v, '\n', 1, true)
+        local b = string.find(v, '\n', a + 1, true)
+        local typ = string.sub(v, 1, a - 1)
+        local idLen = tonumber(string.sub(v, a + 1, b - 1))
+        local id = string.sub(v, b + 1, b + idLen)
+        local user = string.sub(v, b + idLen + 1)
+        local l = rem['t:' .. typ]
+        if not l then l = {}; rem['t:' .. typ] = l end
+        l[#l + 1] = pos
+        l = rem['u:' .. user]
+        if not l then l = {}; rem['u:' .. user] = l end
+        l[#l + 1] = pos
+        vids[#vids + 1] = id
+        vpos[#vpos + 1] = pos
+      end
     end
-    redis.call('ZREM', p .. 'all', pos)
-    redis.call('HDEL', p .. 'ev', pos)
-    redis.call('HDEL', p .. 'tu', pos)
   end
-  if #victims > 0 then redis.call('HSET', meta, 'floor', victims[#victims]) end
+  for key, members in pairs(rem) do call('ZREM', p .. key, members) end
+  local drop = {}
+  for i = 1, #vids, chunk do
+    local part = redis.call('HMGET', p .. 'ids', unpack(vids, i, math.min(i + chunk - 1, #vids)))
+    for j = 1, #part do
+      if part[j] == vpos[i + j - 1] then drop[#drop + 1] = vids[i + j - 1] end
+    end
+  end
+  if #drop > 0 then call('HDEL', p .. 'ids', drop) end
+  if #victims > 0 then
+    call('ZREM', p .. 'all', victims)
+    call('HDEL', p .. 'ev', victims)
+    call('HDEL', p .. 'tu', victims)
+    redis.call('HSET', meta, 'floor', victims[#victims])
+  end
 end
 return {added, fresh}
