@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.opentelemetry.io/otel/trace"
@@ -33,6 +34,9 @@ type Deps struct {
 	// Tracer records a span per outbound delivery attempt; nil is no
 	// tracing.
 	Tracer trace.TracerProvider
+	// Metrics gets the endpoints' health (kiln_webhooks_endpoints,
+	// kiln_webhooks_oldest_failure_seconds); nil registers nothing.
+	Metrics prometheus.Registerer
 }
 
 // Service is the admin API and the dispatcher.
@@ -65,6 +69,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	cache := endpoint.NewCache(store, cfg.EndpointRefresh)
 	dlog := delivery.NewLog(deps.Mongo)
 	sender := delivery.NewSender(delivery.Guard{Allow: allow}, cfg.AttemptTimeout, cfg.Concurrency)
+	if deps.Metrics != nil {
+		if err := deps.Metrics.Register(newEndpointsCollector(cache)); err != nil {
+			return nil, fmt.Errorf("webhooks: register metrics: %w", err)
+		}
+	}
 	return &Service{
 		db: deps.Mongo,
 		api: &adminapi.API{

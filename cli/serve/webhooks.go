@@ -49,7 +49,7 @@ func LoadWebhooksConfig(environ map[string]string) (WebhooksConfig, error) {
 // RunWebhooks runs the webhooks role until ctx is done.
 func RunWebhooks(ctx context.Context, cfg WebhooksConfig, log *slog.Logger) error {
 	return runParts(ctx, "kiln-webhooks", cfg.Stores, cfg.Telemetry, cfg.listeners(), log, func(c *connected) ([]standalone.Part, error) {
-		part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: c.js, Mongo: c.db, Log: log, Tracer: c.tp})
+		part, err := standalone.NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: c.js, Mongo: c.db, Log: log, Tracer: c.tp, Metrics: c.reg})
 		return []standalone.Part{part}, err
 	})
 }

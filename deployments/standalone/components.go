@@ -96,7 +96,8 @@ func buildComponents(ctx context.Context, cfg Config, c *clients, js jetstream.J
 		parts = append(parts, Part{Name: "gateway", Ready: svc.Ready, Register: svc.Register, Run: svc.Run})
 	}
 	if cfg.runs("webhooks") {
-		part, err := NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks"), Tracer: tp})
+		part, err := NewWebhooks(ctx, cfg.Webhooks, webhooks.Deps{JetStream: js, Mongo: db, Log: log.With("service", "webhooks"), Tracer: tp,
+			Metrics: reg})
 		if err != nil {
 			return nil, err
 		}
