@@ -43,6 +43,7 @@ type guard struct {
 	log     *slog.Logger
 	calls   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	streams *prometheus.GaugeVec
 	unary   time.Duration
 }
 
@@ -55,9 +56,17 @@ func newGuard(access *httpserver.Access, unary time.Duration, reg prometheus.Reg
 			Name: "kiln_grpc_call_seconds", Help: "gRPC call duration (streams: their lifetime), by method.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kiln_grpc_streams", Help: "gRPC server streams open (Subscribe, ChatOrders clients), by method.",
+		}, []string{"method"}),
+	}
+	for method := range methodAccess {
+		if strings.HasSuffix(method, "/Subscribe") || strings.HasSuffix(method, "/ChatOrders") {
+			g.streams.WithLabelValues(method) // 0 before the first client
+		}
 	}
 	if reg != nil {
-		reg.MustRegister(g.calls, g.latency)
+		reg.MustRegister(g.calls, g.latency, g.streams)
 	}
 	return g
 }
@@ -181,5 +190,8 @@ func (g *guard) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 	if err != nil {
 		return err
 	}
+	open := g.streams.WithLabelValues(info.FullMethod)
+	open.Inc()
+	defer open.Dec()
 	return h(srv, authorizedStream{ServerStream: ss, ctx: ctx})
 }
