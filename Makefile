@@ -1,7 +1,7 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run run-deps test test-deps check bench build build-linux release clean test-faults soak
+.PHONY: run run-deps test test-deps check bench build build-linux release clean test-faults test-fuzz soak
 
 ## run: Kiln standalone (kiln run) on http://localhost:8080 (PORT to change it), data in ./data; installs redis-server when missing
 run: run-deps
@@ -19,6 +19,21 @@ test: test-deps check
 ## test-faults: the whole fault suite (faults/; 60 s outages, KILN_FAULT_OUTAGE to change): one {"fault":…} line per fault
 test-faults:
 	KILN_FAULTS=1 $(GO) test -count=1 -v -timeout 60m ./faults/
+
+## test-fuzz: each fuzz target for FUZZTIME (default 60s), one go test per target (FUZZ_TARGETS: package:Target); make test runs their seeds
+FUZZTIME ?= 60s
+FUZZ_TARGETS = \
+	./webhooks/signature:FuzzVerify \
+	./webhooks/signature:FuzzLegacyVerify \
+	./webhooks/inbound:FuzzHandler \
+	./webhooks/inbound:FuzzMap \
+	./webhooks/adminapi:FuzzDecodeEndpoint \
+	./webhooks/adminapi:FuzzDeliveryQuery
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -count=1 -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## soak: a standalone under load for DURATION (default 10m), printing RSS, goroutines, open files and lag every 10 s
 DURATION ?= 10m
