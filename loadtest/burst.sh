@@ -2,8 +2,8 @@
 # burst.sh: the issue-12 burst against a running `make run`: posts 1,000,000
 # events in batches of 1,000 as fast as ingest accepts them, reads
 # GET /events?limit=50 throughout, waits until every projection has reached
-# the stream's last sequence, and prints one JSON line (see README,
-# Benchmarks). The standalone's NATS address comes from its discovery file
+# the stream's last sequence, and prints one JSON line (see docs/benchmarks.md,
+# "The burst"). The standalone's NATS address comes from its discovery file
 # (KILN_DATA_DIR, default ./data); flags are passed to kiln-burst.
 #
 #   make run &            # in another terminal

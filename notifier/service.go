@@ -1,6 +1,6 @@
 // Package notifier is the notifier service: it evaluates live events against
 // alert rules, decides each alert once, and delivers it to Slack, email or
-// the log with retries, a dead-letter stream and redrive. See the README's
+// the log with retries, a dead-letter stream and redrive. See docs/operations.md's
 // Notifier section (and notifier/README.md) for the guarantees and their one unavoidable gap.
 package notifier
 

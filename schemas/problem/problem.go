@@ -13,7 +13,7 @@ import (
 // ContentType is the media type of a problem body.
 const ContentType = "application/problem+json"
 
-// typeBase prefixes the problem type URIs; they are documented in the README.
+// typeBase prefixes the problem type URIs; they are documented in docs/api.md.
 const typeBase = "https://kiln.dev/problems/"
 
 // Details is an RFC 9457 problem document with Kiln's extensions.

@@ -31,7 +31,7 @@ KILN_TOKEN_SECRETS, carrying KILN_TOKEN_AUDIENCE and KILN_TOKEN_ISSUER when set.
 Its holder reads only events of the --type patterns (and, with --user, only that
 user's events) on GET /events, GET /stream, Socket.IO and gRPC Subscribe, until
 it expires. A customer's backend usually mints them itself with any JWT library
-(README, "Browsers"); this command is for trying it out and for scripts.`,
+(docs/security.md, "Browsers"); this command is for trying it out and for scripts.`,
 		Example: `  KILN_TOKEN_SECRETS=$SECRET kiln tokens mint --type 'order.*' --user u1 --ttl 15m
   curl -N "http://127.0.0.1:8080/stream?access_token=$(kiln tokens mint --type 'page.*')"`,
 		Args: cobra.NoArgs,

@@ -29,7 +29,7 @@ import (
 //   - if it is pending for longer than the first writer could still settle
 //     it (staleAfter: that writer died, or JetStream stayed unreachable past
 //     its resolver's deadline), takes the reservation over and appends.
-//     Only this last case can store a second copy of an id (see README,
+//     Only this last case can store a second copy of an id (see docs/api.md,
 //     "Idempotency and durability").
 
 // ErrInDoubt is the answer to a writer of an id whose first write is still
