@@ -69,10 +69,7 @@ func (r *Redriver) Many(ctx context.Context, q Query) (int, error) {
 func (r *Redriver) redrive(ctx context.Context, rec *Record) error {
 	job := *rec.Job
 	job.Redrive = rec.AttemptCount
-	msg, err := job.msg()
-	if err != nil {
-		return err
-	}
+	msg := job.msg()
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if err := r.mark(ctx, rec.ID, StatusDead, StatusRetrying, "redriven"); err != nil {

@@ -3,7 +3,6 @@ package delivery
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,8 +144,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // handle runs one job; requests in flight are not cut by shutdown.
 func (w *Worker) handle(ctx context.Context, wr *writer, m jetstream.Msg) {
 	ctx = context.WithoutCancel(ctx)
-	var job Job
-	if err := json.Unmarshal(m.Data(), &job); err != nil || job.WebhookID == "" {
+	job, err := decodeJob(m.Headers(), m.Data())
+	if err != nil {
 		w.Logger.Error("webhooks: undecodable job dropped", "subject", m.Subject(), "err", err)
 		_ = m.Term()
 		return
