@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -88,7 +89,10 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 	results := make([]Result, len(events))
 	futures := make([]jetstream.PubAckFuture, len(events))
 	var c claims
-	if p.ledger != nil {
+	// Only client ids go through the ledger: a request of server-assigned
+	// ids (the common single event) arms no deadline for it.
+	useLedger := p.ledger != nil && slices.ContainsFunc(events, func(e Event) bool { return e.ClientID })
+	if useLedger {
 		lctx, cancel := context.WithTimeout(ctx, p.timeout)
 		c = p.ledger.reserve(lctx, events)
 		cancel()
@@ -122,8 +126,8 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 		}
 		futures[i] = f
 	}
-	p.awaitAcks(ctx, events, futures, results, sent)
-	if p.ledger != nil {
+	p.awaitAcks(events, futures, results, sent)
+	if useLedger {
 		sctx, cancel := context.WithTimeout(ctx, p.timeout)
 		err := p.ledger.settle(sctx, events, results, c)
 		cancel()
@@ -138,27 +142,46 @@ func (p *Publisher) Publish(ctx context.Context, events []Event) []Result {
 
 // awaitAcks waits, until the publisher's timeout after sent, for the acks
 // of the futures and records them in results. An ack that has arrived is
-// always taken, even when the deadline passed at the same moment.
-func (p *Publisher) awaitAcks(ctx context.Context, events []Event, futures []jetstream.PubAckFuture, results []Result, sent time.Time) {
-	actx, cancel := context.WithDeadline(ctx, sent.Add(p.timeout))
-	defer cancel()
+// always taken, even when the deadline passed at the same moment. One
+// timer serves the whole call.
+func (p *Publisher) awaitAcks(events []Event, futures []jetstream.PubAckFuture, results []Result, sent time.Time) {
+	var timer *time.Timer // armed when a future is first waited for
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	expired := false
 	for i, f := range futures {
 		if f == nil {
 			continue
 		}
 		var ack *jetstream.PubAck
 		var err error
-		select {
+		select { // an outcome already there needs no timer
 		case ack = <-f.Ok():
 		case err = <-f.Err():
-		case <-actx.Done():
-			select { // prefer an outcome that is already there
-			case ack = <-f.Ok():
-			case err = <-f.Err():
-			default:
-				results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, actx.Err())
-				p.inDoubt(events[i], sent)
-				continue
+		default:
+			if timer == nil {
+				timer = time.NewTimer(time.Until(sent.Add(p.timeout)))
+			}
+			if !expired {
+				select {
+				case ack = <-f.Ok():
+				case err = <-f.Err():
+				case <-timer.C:
+					expired = true
+				}
+			}
+			if expired && ack == nil && err == nil {
+				select { // prefer an outcome that is already there
+				case ack = <-f.Ok():
+				case err = <-f.Err():
+				default:
+					results[i].Err = fmt.Errorf("%w: ack %s: %v", ErrUnavailable, events[i].ID, context.DeadlineExceeded)
+					p.inDoubt(events[i], sent)
+					continue
+				}
 			}
 		}
 		if err != nil {
