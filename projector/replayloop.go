@@ -2,12 +2,12 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/projector/internal/streamread"
 	"github.com/kilnhq/kiln/schemas"
 )
 
@@ -28,55 +28,40 @@ type streamReplay struct {
 	renew func(ctx context.Context) (bool, error)
 }
 
-// replay reads the stream from its start with an ordered consumer and
-// applies every event until it has read r.upTo, or the stream holds
+// replay reads the stream from its start with an ordered consumer (a
+// batch or two ahead, see streamread) and applies every event until it has read r.upTo, or the stream holds
 // nothing after the last sequence read (the messages up to upTo were
 // deleted or aged out). An empty fetch ends nothing by itself: a busy
 // server can leave a wait empty, and ending there would claim a rebuild
 // that misses events. It returns the number of events applied.
 func (s *Service) replay(ctx context.Context, r streamReplay) (int, error) {
-	oc, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{schemas.SubjectAll},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	// The next batches are fetched and decoded while this one is applied.
+	rd, err := streamread.Start(ctx, s.stream, streamread.Options{
+		Config: jetstream.OrderedConsumerConfig{FilterSubjects: []string{schemas.SubjectAll}, DeliverPolicy: jetstream.DeliverAllPolicy},
+		Size:   r.size, Wait: time.Second, Fetch: r.fetch,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("%s: consumer: %w", r.name, err)
+		return 0, fmt.Errorf("%s: %w", r.name, err)
 	}
-	fetch := r.fetch
-	if fetch == nil {
-		fetch = func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
-			return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
-		}
-	}
+	defer rd.Stop()
 	total, lastRenew := 0, time.Now()
 	var pos uint64 // the last sequence read
 	for {
-		batch, err := fetch(oc, r.size)
+		b, err := rd.Next(ctx)
 		if err != nil {
-			return total, fmt.Errorf("%s: fetch: %w", r.name, err)
-		}
-		var events []schemas.Event
-		var last uint64
-		for m := range batch.Messages() {
-			ev, meta, err := schemas.DecodeMsg(m)
-			if meta != nil {
-				last = meta.Sequence.Stream
+			if ctx.Err() != nil {
+				return total, ctx.Err()
 			}
-			if err == nil {
-				events = append(events, ev)
-			}
+			return total, fmt.Errorf("%s: %w", r.name, err)
 		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return total, fmt.Errorf("%s: fetch: %w", r.name, err)
-		}
-		if len(events) > 0 {
-			if err := r.apply(ctx, events); err != nil {
+		if len(b.Events) > 0 {
+			if err := r.apply(ctx, b.Events); err != nil {
 				return total, err
 			}
-			total += len(events)
+			total += len(b.Events)
 		}
-		if last > 0 {
-			pos = last
+		if b.Last > 0 {
+			pos = b.Last
 			if r.progress != nil {
 				if err := r.progress(ctx, min(pos, r.upTo)); err != nil {
 					return total, err
@@ -86,7 +71,7 @@ func (s *Service) replay(ctx context.Context, r streamReplay) (int, error) {
 		if pos >= r.upTo || ctx.Err() != nil {
 			return total, ctx.Err()
 		}
-		if last == 0 {
+		if b.Last == 0 {
 			info, err := s.stream.Info(ctx)
 			if err != nil {
 				return total, fmt.Errorf("%s: stream info: %w", r.name, err)

@@ -2,15 +2,19 @@ package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/projector/internal/streamread"
 	"github.com/kilnhq/kiln/schemas"
 )
+
+// readAhead is how many batches are fetched and decoded ahead of the one
+// being written (memory: readAhead+2 batches).
+const readAhead = 2
 
 // run is the replay of one projection.
 type run struct {
@@ -104,10 +108,17 @@ func (r *run) replay(ctx context.Context) error {
 	if !r.opts.FromTime.IsZero() && !r.p.Resume {
 		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, &r.opts.FromTime
 	}
-	oc, err := r.stream.OrderedConsumer(ctx, cfg)
+	// The next batches are fetched and decoded while this one is written.
+	rd, err := streamread.Start(ctx, r.stream, streamread.Options{
+		Config: cfg, Size: r.opts.BatchSize, Ahead: readAhead,
+		Skipped: func(seq uint64, err error) {
+			r.deps.Log.Warn("replay skips an undecodable message", "projection", r.name, "seq", seq, "err", err)
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("ordered consumer: %w", err)
+		return err
 	}
+	defer rd.Stop() // on errors; Stop is idempotent
 	prog := Progress{Projection: r.name, Start: r.p.FromSeq, Position: r.st.Position, Head: r.p.HeadSeq, Phase: "replaying"}
 	var (
 		switched  bool
@@ -115,7 +126,7 @@ func (r *run) replay(ctx context.Context) error {
 		lastSaved = time.Now()
 	)
 	for {
-		n, last, err := r.batch(ctx, oc, apply)
+		n, last, err := r.batch(ctx, rd, apply)
 		if err != nil {
 			return err
 		}
@@ -144,6 +155,7 @@ func (r *run) replay(ctx context.Context) error {
 			break
 		}
 	}
+	rd.Stop() // no read during the grace period
 	r.st.Status = StatusDone
 	if err := r.states.Save(ctx, r.st, time.Now()); err != nil {
 		return err
@@ -153,41 +165,22 @@ func (r *run) replay(ctx context.Context) error {
 	return r.dropPrevious(ctx)
 }
 
-// batch fetches and applies one batch; it returns how many events it
-// applied and the last sequence seen.
-func (r *run) batch(ctx context.Context, oc jetstream.Consumer, apply func(context.Context, []schemas.Event) error) (int, uint64, error) {
-	msgs, err := oc.Fetch(r.opts.BatchSize, jetstream.FetchMaxWait(500*time.Millisecond))
+// batch applies the next batch read; it returns how many events it
+// applied (at least 1 when it read any message) and the last sequence read.
+func (r *run) batch(ctx context.Context, rd *streamread.Reader, apply func(context.Context, []schemas.Event) error) (int, uint64, error) {
+	b, err := rd.Next(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("fetch: %w", err)
+		return 0, 0, err
 	}
-	events := make([]schemas.Event, 0, r.opts.BatchSize)
-	var last uint64
-	for m := range msgs.Messages() {
-		ev, meta, err := schemas.DecodeMsg(m)
-		if meta != nil {
-			last = meta.Sequence.Stream
-		}
-		if err != nil {
-			r.deps.Log.Warn("replay skips an undecodable message", "projection", r.name, "seq", last, "err", err)
-			continue
-		}
-		events = append(events, ev)
-	}
-	if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-		return 0, 0, fmt.Errorf("fetch: %w", err)
-	}
-	if ctx.Err() != nil {
-		return 0, 0, ctx.Err()
-	}
-	if len(events) > 0 {
-		if err := consume.ApplyWithRetry(ctx, projectionFunc(apply), events); err != nil {
+	if len(b.Events) > 0 {
+		if err := consume.ApplyWithRetry(ctx, projectionFunc(apply), b.Events); err != nil {
 			return 0, 0, fmt.Errorf("apply: %w", err)
 		}
 	}
-	if last == 0 {
+	if b.Last == 0 {
 		return 0, 0, nil
 	}
-	return max(len(events), 1), last, nil
+	return max(len(b.Events), 1), b.Last, nil
 }
 
 func (r *run) progress(p Progress) {

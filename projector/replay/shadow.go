@@ -2,10 +2,12 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
@@ -85,11 +87,16 @@ func (t countersTarget) recent(gen int64) *readmodel.Recent {
 func (t countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
 	c, rc := t.counters(gen), t.recent(gen)
 	return func(ctx context.Context, evs []schemas.Event) error {
-		if _, err := c.Apply(ctx, evs, time.Now()); err != nil {
+		// Two scripts in flight: the cache's events are rendered while
+		// Redis runs the counters' script. Both are idempotent, so a retry
+		// after one of them failed counts nothing twice.
+		var g errgroup.Group
+		g.Go(func() error {
+			_, err := c.Apply(ctx, evs, time.Now())
 			return err
-		}
+		})
 		_, err := rc.Apply(ctx, evs, time.Now())
-		return err
+		return errors.Join(err, g.Wait())
 	}, nil
 }
 
