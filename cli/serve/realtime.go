@@ -41,7 +41,7 @@ type RealtimeConfig struct {
 
 // Validate reports the invalid settings, naming their env vars.
 func (c *RealtimeConfig) Validate() error {
-	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.Tokens.Validate(), c.Ingest.Validate())
+	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.SocketIO.Validate(), c.Tokens.Validate(), c.Ingest.Validate())
 }
 
 func (c *RealtimeConfig) listeners() standalone.Listeners {

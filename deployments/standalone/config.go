@@ -101,6 +101,9 @@ func (c *Config) Validate() error {
 		if err := c.GRPC.Validate(); err != nil {
 			return err
 		}
+		if err := c.SocketIO.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.runs("webhooks") {
 		if err := c.Webhooks.Validate(); err != nil {

@@ -26,7 +26,8 @@ var errCut = errors.New("socket.io connection cut")
 // inside one: the library's writes are parsed just enough (frame headers)
 // to know where its messages end.
 //
-// A client whose queue holds more than maxFrames is cut: what is queued is
+// A client whose queue holds more than maxFrames, or more than maxBytes, is
+// cut: what is queued is
 // dropped and a close frame (1013, "slow consumer") is sent instead, as the
 // SSE hub ends a slow stream with a reason. A client that accepts nothing
 // for writeTimeout fails its write and is closed too.
@@ -35,6 +36,7 @@ type replayConn struct {
 	r            *bufio.Reader
 	writeTimeout time.Duration
 	maxFrames    int
+	maxBytes     int
 	onCut        func(error)
 
 	once   sync.Once
@@ -45,6 +47,7 @@ type replayConn struct {
 	q        [][]byte // frames to write, in order
 	held     [][]byte // broadcast frames waiting for the library's message to end
 	spare    [][]byte
+	bytes    int   // bytes in q and held
 	dead     error // cut or failed: the library's writes fail, broadcasts drop
 	closing  bool  // Close was called: flush, then close
 	upgraded bool  // the HTTP upgrade response went out; frames follow
@@ -54,11 +57,11 @@ type replayConn struct {
 	inMessage bool
 }
 
-func newReplayConn(c net.Conn, r *bufio.Reader, writeTimeout time.Duration, maxFrames int, onCut func(error)) *replayConn {
+func newReplayConn(c net.Conn, r *bufio.Reader, writeTimeout time.Duration, maxFrames, maxBytes int, onCut func(error)) *replayConn {
 	if onCut == nil {
 		onCut = func(error) {}
 	}
-	return &replayConn{Conn: c, r: r, writeTimeout: writeTimeout, maxFrames: max(maxFrames, 1), onCut: onCut,
+	return &replayConn{Conn: c, r: r, writeTimeout: writeTimeout, maxFrames: max(maxFrames, 1), maxBytes: max(maxBytes, 1), onCut: onCut,
 		closed: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
@@ -77,6 +80,7 @@ func (c *replayConn) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("write: %w", net.ErrClosed)
 	}
 	c.q = append(c.q, append([]byte(nil), p...))
+	c.bytes += len(p)
 	if !c.upgraded {
 		// gorilla writes the whole 101 response in one write.
 		c.upgraded = len(p) > 12 && string(p[:12]) == "HTTP/1.1 101"
@@ -132,6 +136,9 @@ func (c *replayConn) enqueue(frames [][]byte) {
 	if c.dead != nil || c.closing {
 		return
 	}
+	for _, f := range frames {
+		c.bytes += len(f)
+	}
 	if c.frameLeft > 0 || c.inMessage {
 		c.held = append(c.held, frames...)
 	} else {
@@ -148,17 +155,23 @@ func (c *replayConn) signal() {
 	}
 }
 
-// checkLen cuts a client that fell maxFrames behind (mu held).
+// checkLen cuts a client that fell maxFrames or maxBytes behind (mu held).
 func (c *replayConn) checkLen() {
-	if len(c.q)+len(c.held) <= c.maxFrames {
+	switch {
+	case len(c.q)+len(c.held) > c.maxFrames:
+		c.dead = fmt.Errorf("slow consumer: more than %d frames queued", c.maxFrames)
+	case c.bytes > c.maxBytes:
+		c.dead = fmt.Errorf("slow consumer: more than %d bytes queued", c.maxBytes)
+	default:
 		return
 	}
-	c.dead = fmt.Errorf("slow consumer: more than %d frames queued", c.maxFrames)
 	clear(c.q)
 	clear(c.held)
-	c.q, c.held = c.q[:0], c.held[:0]
+	c.q, c.held, c.bytes = c.q[:0], c.held[:0], 0
 	if c.upgraded && c.frameLeft == 0 && !c.inMessage {
-		c.q = append(c.q, closeFrame(1013, "slow consumer"))
+		cf := closeFrame(1013, "slow consumer")
+		c.q = append(c.q, cf)
+		c.bytes = len(cf)
 	}
 	c.closing = true
 	go c.onCut(c.dead)
@@ -182,6 +195,9 @@ func (c *replayConn) writeLoop() {
 			c.mu.Lock()
 			batch, closing := c.q, c.closing
 			c.q = c.spare[:0]
+			for _, f := range batch {
+				c.bytes -= len(f)
+			}
 			c.mu.Unlock()
 			if len(batch) > 0 {
 				_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -213,7 +229,7 @@ func (c *replayConn) fail(err error) {
 	}
 	c.closing = true
 	clear(c.q)
-	c.q = nil
+	c.q, c.bytes = nil, 0
 	c.mu.Unlock()
 }
 

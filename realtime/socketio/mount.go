@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,17 +28,26 @@ const Path = "/socket.io/"
 // handed, with the request bytes replayed in front, to a net/http server
 // that serves it alone: the handler then hijacks it as usual.
 type mount struct {
-	handler      http.Handler
-	origins      httpserver.Origins
-	poll         fiber.Handler
-	server       *http.Server
-	writeTimeout time.Duration
-	maxFrames    int
-	onCut        func(error)
+	handler http.Handler
+	origins httpserver.Origins
+	poll    fiber.Handler
+	server  *http.Server
+	limits  connLimits
+	onCut   func(error)
 }
 
-func newMount(h http.Handler, origins httpserver.Origins, writeTimeout time.Duration, maxFrames int, onCut func(error)) *mount {
-	return &mount{handler: h, origins: origins, poll: adaptor.HTTPHandler(h), writeTimeout: writeTimeout, maxFrames: maxFrames, onCut: onCut,
+// connLimits bound the clients and what each may have queued.
+type connLimits struct {
+	writeTimeout time.Duration
+	maxFrames    int // frames queued per WebSocket client
+	maxBytes     int // bytes queued per WebSocket client
+	maxClients   int // Engine.IO clients connected at once
+	// clients is how many Engine.IO clients are connected.
+	clients func() uint64
+}
+
+func newMount(h http.Handler, origins httpserver.Origins, limits connLimits, onCut func(error)) *mount {
+	return &mount{handler: h, origins: origins, poll: adaptor.HTTPHandler(h), limits: limits, onCut: onCut,
 		server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 }
 
@@ -58,6 +68,12 @@ func (m *mount) serve(c *fiber.Ctx) error {
 		// and refuses every other page with 400.
 		c.Request().Header.Del(fiber.HeaderOrigin)
 	}
+	if c.Query("sid") == "" && m.limits.clients != nil && m.limits.clients() >= uint64(m.limits.maxClients) {
+		// A handshake (no sid) past the bound; connected clients go on.
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return problem.New(http.StatusServiceUnavailable, "too-many-connections", "Too many Socket.IO connections",
+			fmt.Sprintf("SOCKETIO_MAX_CONNECTIONS: %d Socket.IO clients are connected; retry later", m.limits.maxClients))
+	}
 	if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
 		return m.poll(c)
 	}
@@ -72,7 +88,7 @@ func (m *mount) serve(c *fiber.Ctx) error {
 	c.Context().Hijack(func(net.Conn) {
 		_ = conn.SetDeadline(time.Time{})
 		rc := newReplayConn(conn, bufio.NewReader(io.MultiReader(bytes.NewReader(head), conn)),
-			m.writeTimeout, m.maxFrames, m.onCut)
+			m.limits.writeTimeout, m.limits.maxFrames, m.limits.maxBytes, m.onCut)
 		go rc.writeLoop()
 		_ = m.server.Serve(&oneConnListener{conn: rc})
 		// fasthttp closes a hijacked connection when this returns: wait

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,12 +15,12 @@ import (
 
 const upgradeResponse = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
 
-func newTestConn(t *testing.T, writeTimeout time.Duration, maxFrames int, onCut func(error)) (*replayConn, net.Conn) {
+func newTestConn(t *testing.T, writeTimeout time.Duration, maxFrames, maxBytes int, onCut func(error)) (*replayConn, net.Conn) {
 	t.Helper()
 	server, client := net.Pipe()
 	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
 	rc := newReplayConn(server, bufio.NewReader(bytes.NewReader([]byte("GET / HTTP/1.1\r\n\r\n"))),
-		writeTimeout, maxFrames, onCut)
+		writeTimeout, maxFrames, maxBytes, onCut)
 	go rc.writeLoop()
 	return rc, client
 }
@@ -61,7 +62,7 @@ func readFrames(t *testing.T, c net.Conn, n int) []string {
 // TestReplayConnBoundsWrites: the library's writes are queued (they never
 // block it), and a peer that reads nothing is closed at the write timeout.
 func TestReplayConnBoundsWrites(t *testing.T) {
-	rc, _ := newTestConn(t, 50*time.Millisecond, 100, nil)
+	rc, _ := newTestConn(t, 50*time.Millisecond, 100, 1<<20, nil)
 	line := make([]byte, 3)
 	_, err := rc.Read(line)
 	require.NoError(t, err)
@@ -82,7 +83,7 @@ func TestReplayConnBoundsWrites(t *testing.T) {
 // the library is in the middle of a frame (header written, payload not) or
 // of a fragmented message waits for the message's end.
 func TestBroadcastNeverInsideALibraryMessage(t *testing.T) {
-	rc, client := newTestConn(t, time.Minute, 100, nil)
+	rc, client := newTestConn(t, time.Minute, 100, 1<<20, nil)
 	go func() {
 		_, _ = rc.Write([]byte(upgradeResponse))
 		whole := frame(true, 0x1, "4lib-1")
@@ -106,19 +107,36 @@ func TestBroadcastNeverInsideALibraryMessage(t *testing.T) {
 }
 
 // TestSlowClientIsCutWithAReason: a client that falls more than the
-// buffer behind gets what was written, then a close frame 1013 with the
-// reason, and the cut is reported.
+// buffer behind, in frames or in bytes (SOCKETIO_CLIENT_BUFFER_BYTES: a
+// few large frames), gets what was written, then a close frame 1013 with
+// the reason, and the cut is reported.
 func TestSlowClientIsCutWithAReason(t *testing.T) {
+	for _, tt := range []struct {
+		name                string
+		maxFrames, maxBytes int
+		payload             string
+		why                 string
+	}{
+		{"frames", 3, 1 << 20, "", "more than 3 frames queued"},
+		{"bytes", 100, 400, strings.Repeat("x", 100), "more than 400 bytes queued"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			testSlowClientIsCut(t, tt.maxFrames, tt.maxBytes, tt.payload, tt.why)
+		})
+	}
+}
+
+func testSlowClientIsCut(t *testing.T, maxFrames, maxBytes int, payload, why string) {
 	cut := make(chan error, 1)
-	rc, client := newTestConn(t, time.Minute, 3, func(err error) { cut <- err })
+	rc, client := newTestConn(t, time.Minute, maxFrames, maxBytes, func(err error) { cut <- err })
 	_, err := rc.Write([]byte(upgradeResponse)) // the writer blocks on it: nobody reads yet
 	require.NoError(t, err)
 	for i := range 4 {
-		rc.enqueue([][]byte{frame(true, 0x1, string(rune('a'+i)))})
+		rc.enqueue([][]byte{frame(true, 0x1, string(rune('a'+i))+payload)})
 	}
 	select {
 	case err := <-cut:
-		require.ErrorContains(t, err, "slow consumer")
+		require.ErrorContains(t, err, "slow consumer: "+why)
 	case <-time.After(time.Minute):
 		t.Fatal("the cut was not reported")
 	}

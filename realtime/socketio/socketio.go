@@ -10,7 +10,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -36,43 +38,6 @@ const (
 	// jsTime is how JavaScript's Date.toISOString writes a time.
 	jsTime = "2006-01-02T15:04:05.000Z07:00"
 )
-
-// Config configures the Socket.IO server.
-type Config struct {
-	// Token is the old server's shared token (compat); clients may also
-	// present a read key. With neither configured the namespaces are open.
-	Token string `env:"WS_TOKEN"`
-	// Buffer is how many feed events the server may have pending before
-	// it is cut from the feed (and rejoins, logging the loss).
-	Buffer int `env:"SOCKETIO_BUFFER" envDefault:"8192"`
-	// WriteTimeout disconnects a WebSocket client that accepts no data for
-	// this long, so a stuck client's queued packets cannot grow forever.
-	WriteTimeout time.Duration `env:"SOCKETIO_WRITE_TIMEOUT" envDefault:"10s"`
-	// ClientBuffer is how many frames a WebSocket client may have queued;
-	// past it the client is cut (close 1013 "slow consumer") and reconnects.
-	ClientBuffer int `env:"SOCKETIO_CLIENT_BUFFER" envDefault:"4096"`
-	// FlushInterval is how long the fan-out gathers feed events before it
-	// hands them to every client at once (each client's writer then sends
-	// them in one write): the price of a broadcast is paid per batch, not
-	// per event. 0 sends each event as it comes.
-	FlushInterval time.Duration `env:"SOCKETIO_FLUSH_INTERVAL" envDefault:"20ms"`
-}
-
-// setDefaults fills what a zero Config leaves unset.
-func (c *Config) setDefaults() {
-	if c.Buffer < 1 {
-		c.Buffer = 8192
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.ClientBuffer < 1 {
-		c.ClientBuffer = 4096
-	}
-	if c.FlushInterval < 0 {
-		c.FlushInterval = 0
-	}
-}
 
 // Appender stores events through ingest's path; *ingest.Service.
 type Appender interface {
@@ -107,8 +72,10 @@ type Server struct {
 	chat   *fanout
 	notes  *fanout
 	mount  *mount
-	// chatIn queues /chat messages for storeChat.
-	chatIn chan chatItem
+	// chatIn queues /chat messages for storeChat; chatBytes is the size
+	// of their events (bounded by ChatQueueBytes).
+	chatIn    chan chatItem
+	chatBytes atomic.Int64
 }
 
 // New builds the server and its namespaces.
@@ -117,11 +84,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("socketio: Ingest, Feed and Log are required")
 	}
 	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("socketio: %w", err)
+	}
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
-	opts.SetMaxHttpBufferSize(1 << 20)
+	opts.SetMaxHttpBufferSize(int64(cfg.MaxPacketBytes))
 	// No permessage-deflate: broadcasts are pre-encoded frames, and
 	// compressing per client is the cost the fan-out avoids.
 	opts.SetPerMessageDeflate(nil)
@@ -131,7 +101,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, access: access, io: socket.NewServer(nil, opts),
 		chatIn: make(chan chatItem, chatQueue)}
-	s.mount = newMount(s.io.ServeHandler(opts), deps.Origins, cfg.WriteTimeout, cfg.ClientBuffer, func(err error) {
+	h := s.io.ServeHandler(opts) // starts the engine
+	s.mount = newMount(h, deps.Origins, connLimits{
+		writeTimeout: cfg.WriteTimeout, maxFrames: cfg.ClientBuffer, maxBytes: cfg.ClientBufferBytes,
+		maxClients: cfg.MaxConnections, clients: s.io.Engine().ClientsCount,
+	}, func(err error) {
 		deps.Log.Info("socket.io client cut", "err", err)
 	})
 	s.io.Use(s.authorize)
