@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -19,14 +20,18 @@ import (
 	"github.com/kilnhq/kiln/webhooks/endpoint"
 )
 
-// decode reads an endpoint body: one JSON object, nothing after it;
-// unknown members are refused, named when the name is short and plain
-// (a problem never echoes request bytes at length).
+// decode reads an endpoint body: one JSON object of valid UTF-8, nothing
+// after it; unknown members are refused, named when the name is short and
+// plain (a problem never echoes request bytes at length).
 func decode(c *fiber.Ctx) (endpoint.Input, error) {
 	var in endpoint.Input
 	body, err := httpserver.Body(c)
 	if err != nil {
 		return in, err
+	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD in silence.
+	if !utf8.Valid(body) {
+		return in, problem.Invalid("the endpoint is not valid", []problem.FieldError{{Field: "body", Message: "must be valid UTF-8"}})
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
