@@ -105,7 +105,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", WorkerDurable, err)
 	}
-	wr := newWriter(w.Log, w.Config.Concurrency)
+	// Room for a full bulk write of successes, which no worker waits for:
+	// a queue of Concurrency made workers wait for the log to catch up
+	// and kept its bulk writes small.
+	wr := newWriter(w.Log, max(w.Config.Concurrency, maxWriteBatch))
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	var writerDone sync.WaitGroup
 	writerDone.Go(func() { wr.run(wctx) })
