@@ -11,6 +11,8 @@ import (
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/telemetry/redact"
 )
@@ -43,6 +45,14 @@ type Config struct {
 	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// SSE configures GET /stream (live.go).
 	SSE SSEConfig
+	// AdminKeys guard the schema registry's writes (POST /schemas/{type},
+	// PUT /schemas/{type}/settings), as they guard the webhooks admin API.
+	AdminKeys []string `env:"KILN_ADMIN_KEYS" envSeparator:","`
+	// Schemas is the schema registry's policy (SCHEMAS_*).
+	Schemas catalog.Config
+	// Stream holds STREAM_REPLICAS, which the schema registry's stream
+	// (KILN_SCHEMAS) follows when the gateway creates it.
+	Stream schemas.StreamOptions
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// without OTEL_EXPORTER_OTLP_ENDPOINT.
 	Telemetry telemetry.Config
@@ -84,6 +94,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("KILN_READ_KEYS is set but holds no key; unset it to turn read auth off"))
 	}
 	if err := c.Tokens.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Schemas.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Telemetry.Validate(); err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
@@ -31,6 +33,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Heartbeat:       15 * time.Second,
 			WriteTimeout:    10 * time.Second,
 		},
+		Schemas:   catalog.Config{Compatibility: "BACKWARD", Enforcement: "reject", CheckSample: 10000},
+		Stream:    schemas.StreamOptions{Replicas: 1, DuplicateWindow: 2 * time.Minute},
 		Telemetry: telemetry.Config{Protocol: telemetry.ProtocolGRPC, SampleRatio: 1},
 	}, cfg)
 
@@ -67,6 +71,9 @@ func TestLoadConfigRefusesBadSettings(t *testing.T) {
 		{map[string]string{"GATEWAY_SSE_METRICS_INTERVAL": "0s"}, "GATEWAY_SSE_METRICS_INTERVAL"},
 		{map[string]string{"GATEWAY_SSE_HEARTBEAT": "-1s"}, "GATEWAY_SSE_HEARTBEAT"},
 		{map[string]string{"GATEWAY_SSE_WRITE_TIMEOUT": "10ms"}, "GATEWAY_SSE_WRITE_TIMEOUT"},
+		{map[string]string{"SCHEMAS_COMPATIBILITY": "sideways"}, "SCHEMAS_COMPATIBILITY"},
+		{map[string]string{"SCHEMAS_ENFORCEMENT": "maybe"}, "SCHEMAS_ENFORCEMENT"},
+		{map[string]string{"SCHEMAS_CHECK_SAMPLE": "-1"}, "SCHEMAS_CHECK_SAMPLE"},
 	}
 	for _, tt := range tests {
 		_, err := gateway.LoadConfig(tt.env)

@@ -34,6 +34,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	isvc, err := ingest.New(context.Background(), icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})
 	require.NoError(t, err)
 	deps := deadDeps(t)
+	deps.JetStream = ns.JetStream(t) // the schema registry's routes
 	svc, err := gateway.New(gateway.Config{}, deps)
 	require.NoError(t, err)
 	// The standalone also mounts the webhooks admin API.

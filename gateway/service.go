@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -25,9 +26,12 @@ import (
 	"github.com/kilnhq/kiln/dashboard"
 	"github.com/kilnhq/kiln/gateway/internal/httpapi"
 	"github.com/kilnhq/kiln/gateway/internal/metrics"
+	"github.com/kilnhq/kiln/gateway/internal/schemaapi"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/problem"
 )
 
 // Deps are what the gateway reads from.
@@ -61,6 +65,8 @@ type Service struct {
 	metrics *metrics.HTTP
 	js      jetstream.JetStream
 	stream  *httpapi.Stream // its Hub is nil without JetStream
+	// schemas is the schema registry's API; nil without JetStream.
+	schemas *schemaapi.API
 }
 
 // New returns the gateway reading from deps.
@@ -105,7 +111,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	var schemaAPI *schemaapi.API
+	if deps.JetStream != nil {
+		schemaAPI = &schemaapi.API{
+			Catalog:            &catalog.Opener{JetStream: deps.JetStream, Stream: cfg.Stream},
+			DefaultMode:        cfg.Schemas.Mode(),
+			DefaultEnforcement: cfg.Schemas.DefaultEnforcement(),
+			Stored:             schemaapi.StoredFrom(api.Recent, api.History),
+			Sample:             cfg.Schemas.CheckSample,
+			Read:               access.Require(httpserver.NeedReadAll),
+			Admin:              adminGuard(cfg, access),
+			Log:                log,
+		}
+	}
 	return &Service{
+		schemas: schemaAPI,
 		mongo:   deps.Mongo,
 		redis:   deps.Redis,
 		access:  access,
@@ -134,6 +154,9 @@ func (s *Service) Register(r fiber.Router) {
 	r.Get("/alerts", observe, auth, (&httpapi.Alerts{Store: readmodel.NewAlerts(s.mongo), Log: s.api.Log}).List)
 	r.Get("/orders", observe, auth, (&httpapi.Orders{Store: readmodel.NewOrders(s.mongo), Log: s.api.Log}).List)
 	r.Get("/stream", observe, read, s.stream.Handle)
+	if s.schemas != nil {
+		s.schemas.Register(r, observe)
+	}
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)
 	r.Get("/docs/:file", observe, s.docs.Asset)
@@ -156,4 +179,22 @@ func (s *Service) Ready(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("redis: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// adminGuard guards the schema registry's writes: the admin keys; with
+// none, open only while no other key is set either (make run on a
+// laptop), else refused (a deployment that guards reads must not leave
+// its schemas open to anyone).
+func adminGuard(cfg Config, access *httpserver.Access) fiber.Handler {
+	keys := httpserver.NewKeys(cfg.AdminKeys...)
+	if keys.Enabled() {
+		return httpserver.RequireKey(keys, false)
+	}
+	if access.ReadAuth() {
+		return func(*fiber.Ctx) error {
+			return problem.New(http.StatusForbidden, "admin-keys-required", "Forbidden",
+				"schema changes need an admin key: set KILN_ADMIN_KEYS (read keys or tokens are set, so writes are not left open)")
+		}
+	}
+	return func(c *fiber.Ctx) error { return c.Next() }
 }

@@ -50,7 +50,7 @@ type Version struct {
 	Type    string          `json:"type"`
 	Version int             `json:"version"`
 	Schema  json.RawMessage `json:"schema"`
-	Created time.Time       `json:"created"`
+	Created time.Time       `json:"created,omitzero"`
 	// Reason is why the version was pushed; required when Forced.
 	Reason string `json:"reason,omitempty"`
 	// Forced is true when the version was registered despite failing its

@@ -138,6 +138,7 @@ func TestInvalidDocumentsChangeNothing(t *testing.T) {
 		"too big":           `{"description":"` + strings.Repeat("x", catalog.MaxDocumentBytes) + `"}`,
 		"1 MiB of nesting":  strings.Repeat(`{"not":`, 1<<20/7) + `{}` + strings.Repeat(`}`, 1<<20/7),
 		"deep nesting":      strings.Repeat(`{"not":`, 20000) + `{}` + strings.Repeat(`}`, 20000),
+		"65 levels":         strings.Repeat(`{"not":`, 64) + `{}` + strings.Repeat(`}`, 64),
 	}
 	for name, doc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -145,11 +146,15 @@ func TestInvalidDocumentsChangeNothing(t *testing.T) {
 			require.ErrorIs(t, err, catalog.ErrInvalidSchema)
 		})
 	}
-	_, _, err := c.Push(ctx, "bad type", []byte(`{}`), "", false)
+	// Brackets and escaped quotes inside strings are not nesting.
+	_, _, err := c.Push(ctx, "deep.enough", []byte(`{"description":"`+strings.Repeat(`{[\"`, 100)+`","not":`+
+		strings.Repeat(`{"not":`, 62)+`{}`+strings.Repeat(`}`, 63)), "", false)
+	require.NoError(t, err, "64 levels")
+	_, _, err = c.Push(ctx, "bad type", []byte(`{}`), "", false)
 	require.ErrorIs(t, err, catalog.ErrInvalidType)
 	types, err := c.Types(ctx)
 	require.NoError(t, err)
-	require.Empty(t, types)
+	require.Equal(t, map[string]int{"deep.enough": 1}, types, "nothing else was registered")
 	require.Zero(t, fetched.Load(), "a schema was fetched from the network")
 }
 

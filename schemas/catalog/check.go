@@ -22,6 +22,9 @@ func CheckDocument(ctx context.Context, c *Catalog, eventType string, doc []byte
 	if err := json.Compact(&compact, doc); err != nil {
 		return nil, fmt.Errorf("%w: not JSON: %v", ErrInvalidSchema, err)
 	}
+	if d := depth(compact.Bytes()); d > MaxDocumentDepth {
+		return nil, fmt.Errorf("%w: nested %d levels deep, at most %d", ErrInvalidSchema, d, MaxDocumentDepth)
+	}
 	var top map[string]any
 	if err := json.Unmarshal(compact.Bytes(), &top); err != nil {
 		return nil, fmt.Errorf("%w: a schema is a JSON object: %v", ErrInvalidSchema, err)
@@ -62,4 +65,27 @@ func (c *Catalog) LatestDocuments(ctx context.Context) (map[string][]byte, error
 		}
 	}
 	return docs, nil
+}
+
+// MaxDocumentDepth bounds how deeply a schema's objects and arrays nest.
+const MaxDocumentDepth = 64
+
+// depth is the deepest nesting of objects and arrays in valid JSON b.
+func depth(b []byte) int {
+	d, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
 }
