@@ -74,7 +74,7 @@ require (
 	github.com/jackc/pgx/v5 v5.7.5 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/kilnhq/kiln/dashboard v0.0.0 // indirect
-	github.com/kilnhq/kiln/realtime v0.0.0 // indirect
+	github.com/kilnhq/kiln/realtime v0.0.0
 	github.com/kilnhq/kiln/telemetry v0.0.0 // indirect
 	github.com/kilnhq/kiln/webhooks v0.0.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -144,7 +144,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
-	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/gc/v3 v3.0.0-20240107210532-573471604cb6 // indirect
 	modernc.org/libc v1.55.3 // indirect
