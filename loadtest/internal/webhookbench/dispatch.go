@@ -48,8 +48,13 @@ type DispatchResult struct {
 	GoroutinesPeak   int     `json:"goroutines_peak"`
 	RSSBeforeMiB     float64 `json:"rss_before_mib"`
 	RSSPeakMiB       float64 `json:"rss_peak_mib"`
-	Target           float64 `json:"target"`
-	Complete         bool    `json:"complete"`
+	// CPUPerDelivery is the standalone's CPU (process_cpu_seconds_total)
+	// from the first post to the last delivery, over the deliveries, in
+	// µs: steadier than the rate on a shared machine. It includes storing
+	// and projecting the events.
+	CPUPerDelivery float64 `json:"cpu_us_per_delivery"`
+	Target         float64 `json:"target"`
+	Complete       bool    `json:"complete"`
 }
 
 // receiver counts deliveries per webhook id and checks every signature.
@@ -130,9 +135,11 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 		rc.mu.Unlock()
 		ids = append(ids, ep.ID)
 	}
-	res.GoroutinesBefore, res.RSSBeforeMiB = sample(ctx, cfg.AdminURL)
+	before := sample(ctx, cfg.AdminURL)
+	res.GoroutinesBefore, res.RSSBeforeMiB = before.goroutines, before.rssMiB
 	// Let every dispatcher see the endpoints (WEBHOOKS_ENDPOINT_REFRESH).
 	time.Sleep(3 * time.Second)
+	cpuBefore := sample(ctx, cfg.AdminURL).cpuSeconds
 
 	samplerCtx, stopSampler := context.WithCancel(ctx)
 	var peakG atomic.Int64
@@ -140,12 +147,12 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 	var samplerDone sync.WaitGroup
 	samplerDone.Go(func() {
 		for samplerCtx.Err() == nil {
-			g, rss := sample(samplerCtx, cfg.AdminURL)
-			if int64(g) > peakG.Load() {
-				peakG.Store(int64(g))
+			m := sample(samplerCtx, cfg.AdminURL)
+			if int64(m.goroutines) > peakG.Load() {
+				peakG.Store(int64(m.goroutines))
 			}
-			if uint64(rss*1024) > peakRSS.Load() {
-				peakRSS.Store(uint64(rss * 1024))
+			if uint64(m.rssMiB*1024) > peakRSS.Load() {
+				peakRSS.Store(uint64(m.rssMiB * 1024))
 			}
 			select {
 			case <-samplerCtx.Done():
@@ -185,6 +192,7 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 		lastAt = time.Now()
 	}
 	elapsed := lastAt.Sub(start)
+	cpu := sample(ctx, cfg.AdminURL).cpuSeconds - cpuBefore
 	stopSampler()
 	samplerDone.Wait()
 	res.Delivered, res.Duplicates, res.BadSignatures = rc.unique.Load(), rc.dups.Load(), rc.badSigs.Load()
@@ -192,6 +200,9 @@ func Dispatch(ctx context.Context, cfg DispatchConfig) (DispatchResult, error) {
 	res.Seconds = round3(elapsed.Seconds())
 	res.Value = round(float64(res.Delivered) / elapsed.Seconds())
 	res.GoroutinesPeak, res.RSSPeakMiB = int(peakG.Load()), round(float64(peakRSS.Load())/1024)
+	if res.Delivered > 0 && cpu > 0 {
+		res.CPUPerDelivery = round(cpu * 1e6 / float64(res.Delivered))
+	}
 
 	res.Baseline = round(directRate(ctx, base+"/baseline", min(want, 50_000), cfg.Concurrency, rc))
 	if res.Baseline > 0 {
@@ -233,31 +244,50 @@ func directRate(ctx context.Context, url string, n int64, conc int, rc *receiver
 	return float64(rc.baseline.Load()) / time.Since(start).Seconds()
 }
 
-// sample reads go_goroutines and the RSS (MiB) from a Prometheus endpoint.
-func sample(ctx context.Context, adminURL string) (int, float64) {
+// processSample is what sample reads of the standalone.
+type processSample struct {
+	goroutines int
+	rssMiB     float64
+	cpuSeconds float64
+}
+
+// sample reads go_goroutines, the RSS and the CPU time from a Prometheus
+// endpoint (zero when it does not answer).
+func sample(ctx context.Context, adminURL string) processSample {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
 	if err != nil {
-		return 0, 0
+		return processSample{}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0
+		return processSample{}
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var g int
-	var rss float64
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			g = int(f)
+	return parseMetrics(string(b))
+}
+
+func parseMetrics(text string) processSample {
+	var s processSample
+	for line := range strings.SplitSeq(text, "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
 		}
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			rss = f / (1 << 20)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			s.goroutines = int(f)
+		case "process_resident_memory_bytes":
+			s.rssMiB = f / (1 << 20)
+		case "process_cpu_seconds_total":
+			s.cpuSeconds = f
 		}
 	}
-	return g, rss
+	return s
 }
 
 type client struct {
