@@ -44,7 +44,7 @@ func replayEvents(t *testing.T) int {
 // kiln runs the CLI against the instance and returns its stdout.
 func kiln(ctx context.Context, in *standalonetest.Instance, args ...string) (string, error) {
 	var out, errOut bytes.Buffer
-	if args[0] != "webhooks" { // it talks to the HTTP API, not the stores
+	if args[0] != "webhooks" && args[0] != "schemas" { // they talk to the HTTP API, not the stores
 		args = append(args, "--nats", in.NATSURL, "--mongo", in.MongoURI, "--redis", in.RedisURL)
 	}
 	err := command.Execute(ctx, args, command.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Env: nil})

@@ -134,7 +134,7 @@ same folder the operations commands need no flags.`,
 		ops.PersistentFlags().AddFlagSet(pf)
 		root.AddCommand(ops)
 	}
-	root.AddCommand(runCommand(io), serveCommand(io), versionCommand(io), healthcheckCommand(io), rulesCommand(io), webhooksCommand(c),
+	root.AddCommand(runCommand(io), serveCommand(io), versionCommand(io), healthcheckCommand(io), rulesCommand(io), webhooksCommand(c), schemasCommand(c),
 		tokensCommand(io))
 	return root
 }

@@ -206,21 +206,27 @@ func (a *adminAPI) call(cmd *cobra.Command, method, path string, in any) ([]byte
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		var p struct {
-			Title, Detail string
-			Errors        []struct{ Field, Message string }
-		}
-		_ = json.Unmarshal(b, &p)
-		msg := fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, p.Title)
-		if p.Detail != "" {
-			msg += ": " + p.Detail
-		}
-		for _, e := range p.Errors {
-			msg += fmt.Sprintf("; %s %s", e.Field, e.Message)
-		}
-		return nil, errors.New(msg)
+		return nil, a.problem(method, path, resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// problem is the error of an answer >= 300: its status, and the problem
+// document's title, detail and field errors.
+func (a *adminAPI) problem(method, path string, status int, b []byte) error {
+	var p struct {
+		Title, Detail string
+		Errors        []struct{ Field, Message string }
+	}
+	_ = json.Unmarshal(b, &p)
+	msg := fmt.Sprintf("%s %s: %d %s", method, path, status, p.Title)
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	for _, e := range p.Errors {
+		msg += fmt.Sprintf("; %s %s", e.Field, e.Message)
+	}
+	return errors.New(msg)
 }
 
 func printJSON(w io.Writer, b []byte) error {
