@@ -3,9 +3,11 @@ package replay
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -119,6 +121,49 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 			// A resumed replay leaves completing the cache to the live
 			// projector (none runs here).
 			e.requireExact(t, p, false)
+		})
+	}
+}
+
+// emptyBatch is a fetch that came back with nothing (a wait that expired
+// on a busy server).
+type emptyBatch struct{}
+
+func (emptyBatch) Messages() <-chan jetstream.Msg {
+	ch := make(chan jetstream.Msg)
+	close(ch)
+	return ch
+}
+
+func (emptyBatch) Error() error { return nil }
+
+// Issue 22 item 4: a replay took one empty fetch for the end of the
+// stream, switched to its shadow with none of the events (replay_rate
+// reported 0 applied on a loaded machine) and dropped the complete
+// generation. It switches only once nothing is left after its position.
+func TestReplayOutlastsEmptyFetches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.publish(t, 500)
+	for _, p := range Projections() {
+		t.Run(p, func(t *testing.T) {
+			ctx := context.Background()
+			opts := Options{Projections: []string{p}, BatchSize: 100, Owner: "test"}
+			require.NoError(t, opts.validate())
+			stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
+			require.NoError(t, err)
+			var fetches atomic.Int64
+			r := &run{name: p, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
+				target: targetFor(p, e.deps, opts),
+				fetch: func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
+					if k := fetches.Add(1); k == 1 || k%2 == 0 {
+						return emptyBatch{}, nil // the first wait, and every other, comes back empty
+					}
+					return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
+				}}
+			require.NoError(t, r.plan(ctx))
+			require.NoError(t, r.run(ctx))
+			e.requireExact(t, p, true)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,9 @@ type run struct {
 	// abandoned is the generation of an unfinished earlier replay that a
 	// fresh replay replaces (0: none).
 	abandoned int64
+	// fetch is one fetch of the stream (tests replace it; nil: the
+	// reader's own).
+	fetch streamread.Fetcher
 }
 
 // plan decides the generation and the starting sequence.
@@ -110,7 +114,7 @@ func (r *run) replay(ctx context.Context) error {
 	}
 	// The next batches are fetched and decoded while this one is written.
 	rd, err := streamread.Start(ctx, r.stream, streamread.Options{
-		Config: cfg, Size: r.opts.BatchSize, Ahead: readAhead,
+		Config: cfg, Size: r.opts.BatchSize, Ahead: readAhead, Fetch: r.fetch,
 		Skipped: func(seq uint64, err error) {
 			r.deps.Log.Warn("replay skips an undecodable message", "projection", r.name, "seq", seq, "err", err)
 		},
@@ -144,14 +148,24 @@ func (r *run) replay(ctx context.Context) error {
 			lastSaved = time.Now()
 		}
 		r.progress(prog)
-		caughtUp := n == 0 || r.st.Position >= prog.Head
-		if !switched && caughtUp {
+		// An empty fetch alone does not mean caught up: a busy server can
+		// leave a wait empty, and switching then would serve a partial
+		// generation (and drop the complete one).
+		atHead := r.st.Position >= prog.Head
+		if n == 0 && !atHead {
+			if atHead, err = r.atHead(ctx); err != nil {
+				return err
+			}
+		}
+		if !switched && atHead {
 			if seam, err = r.switchLive(ctx); err != nil {
 				return err
 			}
 			switched, prog.Phase = true, "catching up after switch"
 		}
-		if switched && (r.st.Position >= seam || n == 0) {
+		// The seam's messages may have been deleted since: then nothing
+		// after the position is left to wait for.
+		if switched && (r.st.Position >= seam || (n == 0 && atHead)) {
 			break
 		}
 	}
@@ -181,6 +195,18 @@ func (r *run) batch(ctx context.Context, rd *streamread.Reader, apply func(conte
 		return 0, 0, nil
 	}
 	return max(len(b.Events), 1), b.Last, nil
+}
+
+// atHead reports whether the stream holds no event after the position.
+func (r *run) atHead(ctx context.Context) (bool, error) {
+	_, err := r.stream.GetMsg(ctx, r.st.Position+1, jetstream.WithGetMsgSubject(schemas.SubjectAll))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look past sequence %d: %w", r.st.Position, err)
+	}
+	return false, nil
 }
 
 func (r *run) progress(p Progress) {
