@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
@@ -24,6 +25,7 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/telemetry/fibertrace"
@@ -36,7 +38,9 @@ type Deps struct {
 	// options ingest relies on (no reconnect buffer: a publish while
 	// disconnected fails at once instead of landing after a 503).
 	NATS *nats.Conn
-	// Registry validates events; nil compiles the embedded schemas.
+	// Registry validates events; nil follows the schema registry
+	// (KILN_SCHEMAS): every version registered at runtime is in force here
+	// as soon as it arrives.
 	Registry *schemas.Registry
 	// Metrics receives ingest's Prometheus collectors.
 	Metrics prometheus.Registerer
@@ -57,7 +61,10 @@ type Service struct {
 	metrics  *metrics.Ingest
 	// resolver settles writes left in doubt by an ack timeout; Run runs it.
 	resolver *publish.Resolver
-	tracer   trace.TracerProvider
+	// schemas follows the schema registry; Run runs it (nil with
+	// Deps.Registry).
+	schemas *catalog.Live
+	tracer  trace.TracerProvider
 }
 
 // New prepares the stream and the id ledger and returns the service.
@@ -77,8 +84,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	reg := deps.Registry
+	var live *catalog.Live
 	if reg == nil {
-		if reg, err = schemas.NewRegistry(); err != nil {
+		if live, err = followSchemas(ctx, js, cfg, deps.Log); err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
 	}
@@ -107,6 +115,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Log:        deps.Log,
 		},
 	}
+	if live != nil {
+		s.schemas = live
+		s.handler.Normalizer.Schemas = func() *schemas.Registry { return live.Current().Registry }
+	}
 	if telemetry.Enabled(deps.Tracer) {
 		s.handler.Tracer = deps.Tracer.Tracer("github.com/kilnhq/kiln/ingest")
 	}
@@ -120,7 +132,24 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 // it ingest still works, but a client retry of a write whose ack timed out
 // is deduplicated only inside the stream's dedupe window.
 func (s *Service) Run(ctx context.Context) error {
-	return s.resolver.Run(ctx)
+	if s.schemas == nil {
+		return s.resolver.Run(ctx)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.resolver.Run(ctx) })
+	g.Go(func() error { return s.schemas.Run(ctx) })
+	return g.Wait()
+}
+
+// followSchemas opens the schema registry (seeding it with the embedded
+// schemas on first start) and returns its follower, which starts from the
+// embedded schemas and is brought up to date by Run.
+func followSchemas(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (*catalog.Live, error) {
+	cat, err := (&catalog.Opener{JetStream: js, Stream: cfg.Stream}).Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.NewLive(cat, log)
 }
 
 // Register mounts POST /events, behind API-key auth (ingest keys, or

@@ -14,7 +14,11 @@ import (
 
 // Normalizer validates items and builds the stored envelopes.
 type Normalizer struct {
+	// Registry validates events when Schemas is nil.
 	Registry *schemas.Registry
+	// Schemas, when set, is the registry in force now (the latest version
+	// of every type, which changes while ingest runs).
+	Schemas func() *schemas.Registry
 	// Now returns the server time; tests may fix it.
 	Now func() time.Time
 	// MaxFutureSkew is how far ahead of Now a timestamp may be; 0 is no
@@ -33,7 +37,11 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 	if !jsonscan.ValidText(it.Raw) {
 		return ev, false, invalidText(it.Raw, f), buf
 	}
-	if errs := n.Registry.ValidateFields(f, it.Raw); errs != nil {
+	reg := n.Registry
+	if n.Schemas != nil {
+		reg = n.Schemas()
+	}
+	if errs := reg.ValidateFields(f, it.Raw); errs != nil {
 		return ev, false, errs, buf
 	}
 	// Valid: the envelope schema guarantees an object with string eventType

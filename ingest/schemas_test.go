@@ -1,0 +1,75 @@
+package ingest_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// runIngest serves an ingest service on ns, running it (so it follows
+// the schema registry), until the test ends.
+func runIngest(t *testing.T, ns *testsupport.NATS) string {
+	t.Helper()
+	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
+	require.NoError(t, err)
+	log := testsupport.Logger(t)
+	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	svc, err := ingest.New(context.Background(), cfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})
+	require.NoError(t, err)
+	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.MaxBodyBytes, Log: log})
+	svc.Register(app)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served, ran := make(chan error, 1), make(chan error, 1)
+	go func() { served <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
+	go func() { ran <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-served)
+		require.NoError(t, <-ran)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// A type registered at runtime is enforced by every ingest instance
+// following the registry, without a restart.
+func TestRuntimeSchemaIsEnforcedByEveryInstance(t *testing.T) {
+	ns := testsupport.StartNATS(t)
+	urls := []string{runIngest(t, ns), runIngest(t, ns)}
+	post := func(url, body string) int {
+		resp, err := http.Post(url+"/events", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	noPlan := `{"eventType":"signup.completed","userId":"u1","timestamp":1700000000000,"metadata":{}}`
+	for _, u := range urls {
+		require.Equal(t, http.StatusAccepted, post(u, noPlan), "no schema yet: the envelope alone")
+	}
+
+	cat, err := catalog.Open(context.Background(), ns.JetStream(t), schemas.StreamOptions{})
+	require.NoError(t, err)
+	_, _, err = cat.Push(context.Background(), "signup.completed", []byte(`{"allOf":[{"$ref":"envelope.json"}],
+		"required":["metadata"],"properties":{"metadata":{"type":"object","required":["plan"]}}}`), "", false)
+	require.NoError(t, err)
+	for _, u := range urls {
+		require.Eventually(t, func() bool { return post(u, noPlan) == http.StatusBadRequest }, 2*time.Minute, 20*time.Millisecond,
+			"%s never enforced the new version", u)
+		require.Equal(t, http.StatusAccepted, post(u, `{"eventType":"signup.completed","userId":"u1","timestamp":1700000000000,"metadata":{"plan":"pro"}}`))
+	}
+}
