@@ -89,8 +89,9 @@ func (r alertRules) names() []string {
 	return out
 }
 
-// TestAlertRules: the rules and the Prometheus configuration are valid, and
-// promtool's unit tests (alerts_test.yml) cover every alert.
+// TestAlertRules: the rules and the Prometheus configuration are valid,
+// promtool's unit tests (alerts_test.yml) cover every alert, and
+// docs/operations.md says what each means and what to do first.
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	runPromtool(t, nil, "check", "rules", "alerts.yml")
@@ -116,8 +117,11 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
+	ops, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
+	require.NoError(t, err)
 	for _, name := range loadAlerts(t).names() {
 		require.True(t, fired[name], "alerts_test.yml has no test in which %s fires", name)
+		require.Contains(t, string(ops), "- **"+name+"**", "docs/operations.md, Monitoring, has no paragraph on %s", name)
 	}
 }
 
