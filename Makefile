@@ -28,7 +28,8 @@ FUZZ_TARGETS = \
 	./webhooks/inbound:FuzzHandler \
 	./webhooks/inbound:FuzzMap \
 	./webhooks/adminapi:FuzzDecodeEndpoint \
-	./webhooks/adminapi:FuzzDeliveryQuery
+	./webhooks/adminapi:FuzzDeliveryQuery \
+	./realtime/socketio:FuzzChatDecoder
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -129,13 +130,16 @@ func (s *Server) storeBatch(ctx context.Context, batch []chatItem) {
 	defer cancel()
 	outs, err := s.deps.Ingest.Append(ctx, body)
 	for i, it := range batch {
-		why := err
+		why, what := err, "message not stored: "
 		if why == nil && outs[i].Problem != nil {
 			why = outs[i].Problem
+			if outs[i].Problem.Status == http.StatusServiceUnavailable {
+				what = "message not confirmed in time, it may be stored: " // JetStream may have taken it
+			}
 		}
 		if why != nil {
-			s.deps.Log.Warn("socket.io chat message not stored", "err", why)
-			refuse(it.sock, it.ack, "message not stored: "+why.Error())
+			s.deps.Log.Warn("socket.io chat message not confirmed stored", "err", why)
+			refuse(it.sock, it.ack, what+why.Error())
 		} else if it.ack != nil {
 			it.ack([]any{map[string]any{"id": outs[i].ID, "seq": outs[i].Seq}}, nil)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -61,7 +62,7 @@ func (a gatedAppender) MaxBatch() int { return a.svc.MaxBatch() }
 func startServer(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	ns := testsupport.StartNATS(t)
-	log := testsupport.Logger(t)
+	log := testsupport.LoggerLevel(t, slog.LevelInfo) // clients cut are logged at info
 	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
 	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
