@@ -18,7 +18,7 @@ import (
 )
 
 // Config is the gateway's configuration, read from the environment. Every
-// field is documented in the README's configuration table under its env var.
+// field is documented in docs/configuration.md under its env var.
 type Config struct {
 	// HTTPAddr is the public listener (read API, OpenAPI document, docs).
 	HTTPAddr string `env:"GATEWAY_ADDR" envDefault:":8081"`

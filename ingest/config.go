@@ -13,7 +13,7 @@ import (
 )
 
 // Config is ingest's configuration, read from the environment. Every field
-// is documented in the README's configuration table under its env var.
+// is documented in docs/configuration.md under its env var.
 type Config struct {
 	NATSURL        string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	HTTPAddr       string        `env:"INGEST_ADDR" envDefault:":8080"`

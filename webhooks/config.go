@@ -8,8 +8,8 @@ import (
 )
 
 // Config is the outbound webhooks' configuration (admin API and
-// dispatcher), read from the environment; every field is in the README's
-// configuration table.
+// dispatcher), read from the environment; every field is in
+// docs/configuration.md.
 type Config struct {
 	// AdminKeys guard the admin API; empty leaves it open, which only a
 	// deployment without any other key may (see OtherKeys).

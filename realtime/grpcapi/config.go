@@ -8,7 +8,7 @@ import (
 )
 
 // Config is the gRPC server's configuration. Every field is documented in
-// the README's configuration table under its env var.
+// docs/configuration.md under its env var.
 type Config struct {
 	// Addr is the gRPC listener (HTTP/2, its own port: Fiber cannot carry it).
 	Addr string `env:"GRPC_ADDR" envDefault:":9090"`

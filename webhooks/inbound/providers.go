@@ -16,7 +16,7 @@ import (
 )
 
 // Config is the inbound side's configuration; ingest reads it from its
-// environment. Every field is in the README's configuration table.
+// environment. Every field is in docs/configuration.md.
 type Config struct {
 	// ProvidersFile is a YAML (or JSON) file of providers; empty: none.
 	ProvidersFile string `env:"WEBHOOKS_PROVIDERS_FILE"`
