@@ -160,8 +160,9 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]Plan, error) {
 
 func targetFor(name string, deps Deps, opts Options) target {
 	if name == Counters {
-		full := opts.FromSeq == 0 && opts.FromTime.IsZero() && !opts.Resume
-		return countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention, recentMax: opts.RecentMaxEvents, full: full}
+		// full is settled by the plan (a resumed replay is full if the
+		// replay it continues was).
+		return &countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention, recentMax: opts.RecentMaxEvents}
 	}
 	return historyTarget{db: deps.Mongo}
 }

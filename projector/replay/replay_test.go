@@ -118,9 +118,9 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, plans, 1)
 			require.EqualValues(t, 201, plans[0].FromSeq, "resumed after the last whole batch")
-			// A resumed replay leaves completing the cache to the live
-			// projector (none runs here).
-			e.requireExact(t, p, false)
+			// The resumed replay continues a full one: its cache is
+			// complete at the switch.
+			e.requireExact(t, p, true)
 		})
 	}
 }

@@ -66,7 +66,11 @@ func (r *run) plan(ctx context.Context) error {
 		}
 		r.p.NewGeneration = max(live, prev.Generation) + 1
 		r.p.FromSeq = max(r.opts.FromSeq, info.State.FirstSeq)
-		r.st = State{Projection: r.name, Generation: r.p.NewGeneration, FromSeq: r.p.FromSeq, Position: r.p.FromSeq - 1}
+		r.st = State{Projection: r.name, Generation: r.p.NewGeneration, FromSeq: r.p.FromSeq, Position: r.p.FromSeq - 1,
+			Full: r.opts.FromSeq == 0 && r.opts.FromTime.IsZero()}
+	}
+	if ct, ok := r.target.(*countersTarget); ok {
+		ct.full = r.st.Full
 	}
 	r.p.Target = r.target.describe(r.p.NewGeneration)
 	if r.p.HeadSeq >= r.p.FromSeq {

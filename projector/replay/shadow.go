@@ -63,8 +63,9 @@ type countersTarget struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	recentMax int
-	// full: the replay starts at the stream's first event, so the shadow's
-	// recent-events cache is complete at the switch.
+	// full: the replay started at the stream's first event (when it was
+	// resumed: the replay it continues did), so the shadow's recent-events
+	// cache is complete at the switch.
 	full bool
 }
 

@@ -38,6 +38,8 @@ type State struct {
 	Heartbeat  int64  `bson:"heartbeat" json:"heartbeat"`
 	StartedAt  int64  `bson:"startedAt" json:"startedAt"`
 	Error      string `bson:"error,omitempty" json:"error,omitempty"`
+	// Full: the replay started at the stream's first event (no --from-*).
+	Full bool `bson:"full,omitempty" json:"full,omitempty"`
 }
 
 type stateStore struct{ coll *mongo.Collection }
