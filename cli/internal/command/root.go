@@ -135,6 +135,6 @@ same folder the operations commands need no flags.`,
 		root.AddCommand(ops)
 	}
 	root.AddCommand(runCommand(io), serveCommand(io), versionCommand(io), healthcheckCommand(io), rulesCommand(io), webhooksCommand(c), schemasCommand(c),
-		tokensCommand(io))
+		tokensCommand(io), configCommand(io))
 	return root
 }

@@ -30,11 +30,12 @@ Operations commands run from the same folder find its stores by themselves.`,
 			if err != nil {
 				return err
 			}
+			log := logging.Logger(io.Err, "text", "version", io.Version)
+			warnUnknown(io.Env, log)
 			cfg, err := standalone.LoadConfig(io.Env)
 			if err != nil {
 				return err
 			}
-			log := logging.Logger(io.Err, "text", "version", io.Version)
 			return standalone.Run(cmd.Context(), cfg, log)
 		},
 	}
@@ -69,6 +70,7 @@ SIGINT or SIGTERM shuts it down gracefully.`,
 					return err
 				}
 				log := logging.Logger(io.Err, "json", "service", role.Name, "version", io.Version)
+				warnUnknown(io.Env, log)
 				return role.Run(cmd.Context(), io.Env, log)
 			},
 		})
