@@ -28,11 +28,17 @@ import (
 // model's Mongo is never reachable) and returns a connection to it.
 func serveGRPC(ctx context.Context, t *testing.T, js jetstream.JetStream, cfg grpcapi.Config) *grpc.ClientConn {
 	t.Helper()
+	return serveGRPCWith(ctx, t, js, cfg, unusedAppender{})
+}
+
+// serveGRPCWith is serveGRPC with the ingest path writes take.
+func serveGRPCWith(ctx context.Context, t *testing.T, js jetstream.JetStream, cfg grpcapi.Config, appender grpcapi.Appender) *grpc.ClientConn {
+	t.Helper()
 	mc, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1").SetServerSelectionTimeout(time.Second))
 	require.NoError(t, err)
 	log := testsupport.Logger(t)
 	cfg.Addr = "127.0.0.1:0"
-	srv, err := grpcapi.New(cfg, grpcapi.Deps{Ingest: unusedAppender{}, Orders: readmodel.NewOrders(mc.Database("x")),
+	srv, err := grpcapi.New(cfg, grpcapi.Deps{Ingest: appender, Orders: readmodel.NewOrders(mc.Database("x")),
 		JetStream: js, Feed: feed.New(js, log), Metrics: prometheus.NewRegistry(), Log: log})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

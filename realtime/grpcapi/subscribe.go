@@ -24,7 +24,12 @@ const (
 	// catchUpBatch is how many stored events one catch-up fetch asks for.
 	catchUpBatch = 256
 	// deleteTimeout bounds deleting a finished catch-up consumer.
-	deleteTimeout = time.Second
+	deleteTimeout = 5 * time.Second
+	// catchUpInactive is when the server removes a catch-up consumer
+	// nobody fetches from: one whose delete failed (a loaded server) is
+	// gone after it, not after nats.go's default of 5 minutes (hundreds of
+	// cancelled Subscribe streams left hundreds of consumers behind).
+	catchUpInactive = 10 * time.Second
 )
 
 // Subscribe streams stored events: with resume, those after since_seq
@@ -54,8 +59,15 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 			"too many Subscribe streams: this server holds at most %d (GRPC_MAX_SUBSCRIBES); retry later", e.s.cfg.MaxSubscribes)
 	}
 	defer e.s.subscribes.Add(-1)
-	if err := e.resetIfBeforeHistory(req, stream); err != nil {
+	since, header, err := e.resumeFrom(req, stream)
+	if err != nil {
 		return err
+	}
+	sub.since = since
+	// The response headers say the stream was accepted (a refused one
+	// ends with its status alone), whether or not an event follows soon.
+	if err := stream.SendHeader(header); err != nil {
+		return fmt.Errorf("send Subscribe headers: %w", err)
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
@@ -110,32 +122,36 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	return status.Error(codes.Unavailable, "subscription ended: the event store is unavailable; resume after the last seq received")
 }
 
-// resetIfBeforeHistory tells a subscriber resuming before the stream's
-// first remaining event (the ones after since_seq are gone: limits or a
-// purge) where its replay starts, in the ResetHeader response header, as
-// SSE's event: reset does; the replay then starts there.
-func (e *eventService) resetIfBeforeHistory(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
+// resumeFrom is where a resuming Subscribe starts: after since_seq, except
+// that a subscriber resuming before the stream's first remaining event
+// (the ones after since_seq were removed by the stream's limits or a
+// purge) is told where its replay starts, in the ResetHeader response
+// header, as SSE's event: reset does, and one resuming past the stream's
+// last event (a position from another stream) goes live after the last
+// event, as SSE does, instead of waiting silently until the stream
+// reaches since_seq. The headers are sent by Subscribe.
+func (e *eventService) resumeFrom(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) (uint64, metadata.MD, error) {
 	if !req.GetResume() {
-		return nil
+		return 0, metadata.MD{}, nil
 	}
 	ctx := stream.Context()
 	st, err := e.s.deps.JetStream.Stream(ctx, schemas.StreamName)
 	if err != nil {
-		return e.s.storeError(ctx, codes.Unavailable, "the event store", err)
+		return 0, nil, e.s.storeError(ctx, codes.Unavailable, "the event store", err)
 	}
-	first := st.CachedInfo().State.FirstSeq
-	if req.GetSinceSeq()+1 >= first {
-		return nil
+	state := st.CachedInfo().State
+	since := min(req.GetSinceSeq(), state.LastSeq)
+	if since+1 >= state.FirstSeq {
+		return since, metadata.MD{}, nil
 	}
-	if err := stream.SendHeader(metadata.Pairs(ResetHeader, fmt.Sprint(first))); err != nil {
-		return fmt.Errorf("send %s header: %w", ResetHeader, err)
-	}
-	return nil
+	return since, metadata.Pairs(ResetHeader, fmt.Sprint(state.FirstSeq)), nil
 }
 
 // subscription is a validated Subscribe request.
 type subscription struct {
-	req      *kilnv1.SubscribeRequest
+	req *kilnv1.SubscribeRequest
+	// since is where a resuming subscriber starts (resumeFrom).
+	since    uint64
 	subjects []string // for a catch-up consumer; empty is every event
 	// token, when set, is the subscriber token's claims: only the events
 	// they allow are sent, whatever the request's filter asks.
@@ -155,11 +171,28 @@ func (s *subscription) limit(r httpserver.Rights) error {
 	return nil
 }
 
+// Bounds of a Subscribe filter, as GET /stream's: at most maxTypes
+// patterns (each is matched against every event), a user id as long as
+// the envelope allows.
+const (
+	maxTypes     = 100
+	maxUserIDLen = 256
+)
+
 func newSubscription(req *kilnv1.SubscribeRequest) (*subscription, error) {
 	sub := &subscription{req: req}
-	for _, t := range req.GetTypes() {
-		if !typePattern.MatchString(t) {
-			return nil, invalid("invalid type filter", "types", fmt.Sprintf("%q is not an event type or pattern", t))
+	if n := len(req.GetTypes()); n > maxTypes {
+		return nil, invalid("invalid type filter", "types", fmt.Sprintf("at most %d patterns, got %d", maxTypes, n))
+	}
+	if n := len(req.GetUserId()); n > maxUserIDLen {
+		return nil, invalid("invalid user filter", "user_id", fmt.Sprintf("at most %d bytes, got %d", maxUserIDLen, n))
+	}
+	for i, t := range req.GetTypes() {
+		// The pattern is named by its position: it is not echoed (it may
+		// be megabytes).
+		if err := schemas.CheckPattern(t); err != nil || !typePattern.MatchString(t) {
+			return nil, invalid("invalid type filter", fmt.Sprintf("types[%d]", i),
+				"is not an event type pattern: 1-128 characters, dot-separated tokens of letters, digits, '_' or '-', or '*' (one token) and a last '>' (the rest)")
 		}
 		sub.subjects = append(sub.subjects, schemas.Subject(t))
 	}
@@ -201,7 +234,7 @@ func (e *eventService) follow(ctx context.Context, sub *subscription, pending ch
 		if first {
 			last = head
 			if sub.req.GetResume() {
-				last = sub.req.GetSinceSeq()
+				last = sub.since
 			}
 			sent.Store(last)
 		}
@@ -257,9 +290,9 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 
 // catchUp calls fn for every stored event matching sub after after, up to
 // head, in order, with a consumer of its own; at most GRPC_MAX_CATCHUPS
-// run at once. It ends at head, or when the stream holds nothing more for
-// the filter (everything stored later is after head: the live feed has
-// it).
+// run at once. It ends at head, or when the consumer has nothing pending
+// for the filter (everything stored later is after head: the live feed
+// has it).
 func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, head uint64, fn func(schemas.Event) error) error {
 	select {
 	case e.s.catchUps <- struct{}{}:
@@ -268,7 +301,8 @@ func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, he
 	}
 	defer func() { <-e.s.catchUps }()
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: sub.subjects,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1,
+		InactiveThreshold: catchUpInactive}
 	if len(cfg.FilterSubjects) == 0 {
 		cfg.FilterSubjects = []string{schemas.SubjectAll}
 	}
@@ -312,8 +346,37 @@ func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, he
 			return fmt.Errorf("catch-up after %d: %w", after, err)
 		}
 		if n == 0 {
-			return nil
+			// An empty no-wait fetch does not mean the stream is done (a
+			// loaded server, an ordered consumer being reset): ending here
+			// skipped up to head in silence. The consumer's pending count
+			// says whether anything is left for the filter.
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("catch-up after %d: %w", after, err)
+			}
+			if info.NumPending == 0 {
+				return nil
+			}
+			if err := pause(ctx, catchUpRetry); err != nil {
+				return err
+			}
 		}
+	}
+}
+
+// catchUpRetry is the pause before fetching again from a catch-up
+// consumer that answered nothing while events are pending.
+const catchUpRetry = 20 * time.Millisecond
+
+// pause waits d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
