@@ -17,12 +17,14 @@ func configCommand(io IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config [role]",
 		Short: "Print every setting: its value (secrets redacted), where it came from, its default, the roles that read it",
-		Long: `Print every environment variable Kiln reads, or those one role reads
-(` + strings.Join(config.Readers(), ", ") + `): its value in this environment
-(secrets redacted, URLs without their password), whether it came from the
-environment or is the default, the default and the roles that read it.
-"kiln config check" reports the variables with Kiln's prefixes that nothing
-reads; --markdown prints the tables of docs/configuration.md.`,
+		Long: `Print every environment variable Kiln reads, or those one role reads: its
+value in this environment (secrets redacted, URLs without their password),
+whether it came from the environment or is the default, the default and the
+roles that read it. "kiln config check" reports the variables with Kiln's
+prefixes that nothing reads; --markdown prints the tables of
+docs/configuration.md.
+
+Roles: ` + strings.Join(config.Readers(), ", ") + `.`,
 		Example: `  kiln config
   kiln config ingest
   INGEST_MAX_BATCHH=10 kiln config check`,
