@@ -36,7 +36,8 @@ func schemasCommand(c *conn) *cobra.Command {
 
 	list := &cobra.Command{
 		Use: "list", Short: "Every type with a schema: its latest version, compatibility mode and enforcement",
-		Args: cobra.NoArgs,
+		Example: "  kiln schemas list --url http://127.0.0.1:8080",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := api.call(cmd, http.MethodGet, "/schemas", nil)
 			if err != nil {
@@ -60,7 +61,8 @@ func schemasCommand(c *conn) *cobra.Command {
 	var version int
 	show := &cobra.Command{
 		Use: "show TYPE [--version N]", Short: "A type's schema (the latest version, or --version N)",
-		Args: cobra.ExactArgs(1),
+		Example: "  kiln schemas show order.created\n  kiln schemas show signup.completed --version 1",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/schemas/" + url.PathEscape(args[0])
 			if version > 0 {
@@ -76,7 +78,8 @@ func schemasCommand(c *conn) *cobra.Command {
 	show.Flags().IntVar(&version, "version", 0, "a version number (default: the latest)")
 	history := &cobra.Command{
 		Use: "history TYPE", Short: "Every version of a type: when, forced or not, and why",
-		Args: cobra.ExactArgs(1),
+		Example: "  kiln schemas history signup.completed",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := api.call(cmd, http.MethodGet, "/schemas/"+url.PathEscape(args[0])+"/versions", nil)
 			if err != nil {
@@ -113,9 +116,10 @@ func schemasCommand(c *conn) *cobra.Command {
 	p.register(push, true)
 	var cp pushFlags
 	check := &cobra.Command{
-		Use:   "check FILE [--type TYPE] [--sample N]",
-		Short: "What pushing FILE would do, without registering it (exit status 1 when it would be refused)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "check FILE [--type TYPE] [--sample N]",
+		Short:   "What pushing FILE would do, without registering it (exit status 1 when it would be refused)",
+		Example: "  kiln schemas check signup.completed.json\n  kiln schemas check v3.json --type signup.completed --sample 50000",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cp.dryRun = true
 			return api.push(cmd, c.io.Out, args[0], cp)
