@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,18 +133,28 @@ func (e *testEnv) requireExact(t *testing.T) {
 	}
 	// Generous: under -race on a loaded 2-core machine the FerretDB history
 	// can take minutes; the last state seen is in the failure message.
+	// The condition runs in a goroutine of its own that may outlive a
+	// timed-out Eventually: what it saw is shared under a lock.
+	var mu sync.Mutex
 	var seen string
 	ok := assert.Eventually(t, func() bool {
 		n, err := history.Count(ctx)
-		seen = fmt.Sprintf("history %d (err %v)", n, err)
-		if err != nil || n != int64(e.total()) {
-			return false
+		s := fmt.Sprintf("history %d (err %v)", n, err)
+		done := err == nil && n == int64(e.total())
+		if done {
+			m, err := counters.Snapshot(ctx, time.Now())
+			s += fmt.Sprintf(", counters %d (err %v)", m.Total, err)
+			done = err == nil && m.Total == int64(e.total())
 		}
-		m, err := counters.Snapshot(ctx, time.Now())
-		seen += fmt.Sprintf(", counters %d (err %v)", m.Total, err)
-		return err == nil && m.Total == int64(e.total())
-	}, 3*time.Minute, 50*time.Millisecond)
-	require.True(t, ok, "read models never reached %d events; last seen: %s", e.total(), seen)
+		mu.Lock()
+		seen = s
+		mu.Unlock()
+		return done
+	}, 5*time.Minute, 50*time.Millisecond)
+	mu.Lock()
+	last := seen
+	mu.Unlock()
+	require.True(t, ok, "read models never reached %d events; last seen: %s", e.total(), last)
 
 	m, err := counters.Snapshot(ctx, time.Now())
 	require.NoError(t, err)
