@@ -109,8 +109,8 @@ func newRoot(c *conn) *cobra.Command {
 		Long: `Kiln in one binary. "kiln run" starts everything in one process with embedded
 stores (what "make run" starts); "kiln serve <role>" runs one role of a split
 deployment; the other commands operate a running Kiln. Settings come from the
-environment (README, "Configuration"); against a standalone started from the
-same folder the operations commands need no flags.`,
+environment ("kiln config" lists them; docs/configuration.md); against a
+standalone started from the same folder the operations commands need no flags.`,
 		Example: `  kiln run
   kiln serve ingest
   kiln projections
