@@ -2,12 +2,14 @@ package webhooks_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,22 @@ func (h *harness) rawAPI(t *testing.T, method, path, body string) (int, []byte) 
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, b
+}
+
+// tryAPI is rawAPI returning the transport's error instead of failing.
+func (h *harness) tryAPI(method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 // problemFields checks a 4xx problem+json answer and returns the fields
@@ -153,6 +171,18 @@ func TestHostileAdminAPI(t *testing.T) {
 			{"a deep array", `{"url":"https://a.example/","filters":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`, 400, ""},
 			{"an unknown member of 10 KB", `{"url":"https://a.example/","` + strings.Repeat("m", 10_000) + `":1}`, 400, "body"},
 		} {
+			if tc.status == http.StatusRequestEntityTooLarge {
+				// Over the body limit the server answers 413 and closes
+				// without reading the rest: a client still writing may get
+				// the reset before the answer (TCP discards it). Either
+				// way nothing is stored and the API keeps answering.
+				if status, answer, err := h.tryAPI(http.MethodPost, "/webhook-endpoints", tc.body); err != nil {
+					require.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE), "%s: %v", tc.name, err)
+				} else {
+					problemFields(t, status, answer, tc.status, tc.name)
+				}
+				continue
+			}
 			status, answer := h.rawAPI(t, http.MethodPost, "/webhook-endpoints", tc.body)
 			fields := problemFields(t, status, answer, tc.status, tc.name)
 			if tc.field != "" {
