@@ -69,12 +69,11 @@ type typeSummary struct {
 }
 
 func (a *API) list(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
-	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
+	ctx, cancel, cat, err := a.open(c)
 	if err != nil {
-		return a.unavailable(err)
+		return err
 	}
+	defer cancel()
 	types, err := cat.Types(ctx)
 	if err != nil {
 		return a.unavailable(err)
@@ -91,16 +90,11 @@ func (a *API) list(c *fiber.Ctx) error {
 }
 
 func (a *API) latest(c *fiber.Ctx) error {
-	t, err := typeParam(c)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
-	if err != nil {
-		return a.unavailable(err)
-	}
 	v, ok, err := cat.Latest(ctx, t)
 	if err != nil {
 		return a.unavailable(err)
@@ -112,16 +106,11 @@ func (a *API) latest(c *fiber.Ctx) error {
 }
 
 func (a *API) versions(c *fiber.Ctx) error {
-	t, err := typeParam(c)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
-	if err != nil {
-		return a.unavailable(err)
-	}
 	vs, err := cat.Versions(ctx, t)
 	if err != nil {
 		return a.unavailable(err)
@@ -133,20 +122,15 @@ func (a *API) versions(c *fiber.Ctx) error {
 }
 
 func (a *API) version(c *fiber.Ctx) error {
-	t, err := typeParam(c)
-	if err != nil {
-		return err
-	}
 	n, err := strconv.Atoi(c.Params("n"))
 	if err != nil || n < 1 {
 		return problem.Param("n", "must be a version number from 1")
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
-	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
-		return a.unavailable(err)
+		return err
 	}
+	defer cancel()
 	vs, err := cat.Versions(ctx, t)
 	if err != nil {
 		return a.unavailable(err)
@@ -165,10 +149,6 @@ type refusal struct {
 }
 
 func (a *API) push(c *fiber.Ctx) error {
-	t, err := typeParam(c)
-	if err != nil {
-		return err
-	}
 	q, err := parsePush(c, a.Sample)
 	if err != nil {
 		return err
@@ -181,12 +161,11 @@ func (a *API) push(c *fiber.Ctx) error {
 		return problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
 			fmt.Sprintf("a schema is at most %d bytes", catalog.MaxDocumentBytes))
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
-	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
-		return a.unavailable(err)
+		return err
 	}
+	defer cancel()
 	d, err := cat.Propose(ctx, catalog.Proposal{Type: t, Schema: body, DryRun: q.dryRun, Force: q.force, Reason: q.reason},
 		a.DefaultMode, a.Stored, q.sample)
 	switch {
@@ -225,16 +204,11 @@ func broken(cs []catalog.Change) int {
 }
 
 func (a *API) settings(c *fiber.Ctx) error {
-	t, err := typeParam(c)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
-	if err != nil {
-		return a.unavailable(err)
-	}
 	st, err := cat.Settings(ctx, t)
 	if err != nil {
 		return a.unavailable(err)
@@ -244,10 +218,6 @@ func (a *API) settings(c *fiber.Ctx) error {
 }
 
 func (a *API) putSettings(c *fiber.Ctx) error {
-	t, err := typeParam(c)
-	if err != nil {
-		return err
-	}
 	body, err := httpserver.Body(c)
 	if err != nil {
 		return err
@@ -259,7 +229,7 @@ func (a *API) putSettings(c *fiber.Ctx) error {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return problem.New(http.StatusBadRequest, "invalid-body", "Invalid body", "a JSON object with compatibility and enforcement")
 	}
-	st := catalog.Settings{Type: t}
+	var st catalog.Settings
 	if in.Compatibility != "" {
 		if st.Compatibility, err = catalog.ParseMode(in.Compatibility); err != nil {
 			return problem.Param("compatibility", err.Error())
@@ -270,12 +240,12 @@ func (a *API) putSettings(c *fiber.Ctx) error {
 			return problem.Param("enforcement", err.Error())
 		}
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
-	defer cancel()
-	cat, err := a.Catalog.Get(ctx)
+	ctx, cancel, cat, t, err := a.typed(c)
 	if err != nil {
-		return a.unavailable(err)
+		return err
 	}
+	defer cancel()
+	st.Type = t
 	if err := cat.SetSettings(ctx, st); err != nil {
 		return a.unavailable(err)
 	}
@@ -327,6 +297,28 @@ func parsePush(c *fiber.Ctx, sample int) (pushParams, error) {
 		return p, problem.Param("reason", "at most 1024 characters")
 	}
 	return p, nil
+}
+
+// open bounds the request's work by timeout and opens the registry; the
+// caller calls cancel.
+func (a *API) open(c *fiber.Ctx) (context.Context, context.CancelFunc, *catalog.Catalog, error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
+	cat, err := a.Catalog.Get(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, a.unavailable(err)
+	}
+	return ctx, cancel, cat, nil
+}
+
+// typed is open for a route with a :type, which it checks first.
+func (a *API) typed(c *fiber.Ctx) (context.Context, context.CancelFunc, *catalog.Catalog, string, error) {
+	t, err := typeParam(c)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	ctx, cancel, cat, err := a.open(c)
+	return ctx, cancel, cat, t, err
 }
 
 func typeParam(c *fiber.Ctx) (string, error) {
