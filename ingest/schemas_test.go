@@ -46,6 +46,36 @@ func runIngest(t *testing.T, ns *testsupport.NATS) string {
 	return "http://" + ln.Addr().String()
 }
 
+// The registry's staleness is on the admin /metrics: 0 once ingest
+// follows it, 1 when NATS is gone.
+func TestSchemaRegistryStaleMetric(t *testing.T) {
+	ns := testsupport.StartNATS(t)
+	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
+	require.NoError(t, err)
+	log := testsupport.Logger(t)
+	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	reg := prometheus.NewRegistry()
+	svc, err := ingest.New(context.Background(), cfg, ingest.Deps{NATS: nc, Metrics: reg, Log: log})
+	require.NoError(t, err)
+	testsupport.Run(t, context.Background(), svc.Run)
+	stale := func() float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "kiln_ingest_schema_registry_stale" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("kiln_ingest_schema_registry_stale is not exported")
+		return -1
+	}
+	require.Eventually(t, func() bool { return stale() == 0 }, 2*time.Minute, 10*time.Millisecond)
+	ns.Shutdown()
+	require.Eventually(t, func() bool { return stale() == 1 }, 2*time.Minute, 10*time.Millisecond)
+}
+
 // A type registered at runtime is enforced by every ingest instance
 // following the registry, without a restart.
 func TestRuntimeSchemaIsEnforcedByEveryInstance(t *testing.T) {

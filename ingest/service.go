@@ -118,6 +118,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if live != nil {
 		s.schemas = live
 		s.handler.Normalizer.Schemas = func() *schemas.Registry { return live.Current().Registry }
+		deps.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "kiln", Subsystem: "ingest", Name: "schema_registry_stale",
+			Help: "1 while ingest cannot follow the schema registry (KILN_SCHEMAS) and validates against the last versions it read.",
+		}, func() float64 {
+			if live.Stale() != nil {
+				return 1
+			}
+			return 0
+		}))
 	}
 	if telemetry.Enabled(deps.Tracer) {
 		s.handler.Tracer = deps.Tracer.Tracer("github.com/kilnhq/kiln/ingest")
