@@ -214,7 +214,15 @@ func (c *client) join(nsp, token string) string {
 		auth = fmt.Sprintf(`{"token":%q}`, token)
 	}
 	c.send("40" + nsp + "," + auth)
-	return c.next()
+	// A broadcast on nsp may be written before the CONNECT answer while
+	// others are chatting (socket.io-client buffers such events until it is
+	// connected): skip them.
+	for {
+		got := c.next()
+		if !strings.HasPrefix(got, "42"+nsp+",") {
+			return got
+		}
+	}
 }
 
 // joined connects to nsp and requires the connection to succeed.
