@@ -171,3 +171,5 @@ replace github.com/kilnhq/kiln/realtime => ../realtime
 replace github.com/kilnhq/kiln/dashboard => ../dashboard
 
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
+
+replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket

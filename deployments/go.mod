@@ -162,3 +162,5 @@ replace github.com/kilnhq/kiln/webhooks => ../webhooks
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
 
 replace github.com/kilnhq/kiln/cli => ../cli
+
+replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket

@@ -119,3 +119,5 @@ tool (
 )
 
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
+
+replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket

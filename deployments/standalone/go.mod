@@ -159,3 +159,5 @@ replace github.com/kilnhq/kiln/webhooks => ../../webhooks
 replace github.com/kilnhq/kiln/dashboard => ../../dashboard
 
 replace github.com/kilnhq/kiln/telemetry => ../../telemetry
+
+replace github.com/zishang520/socket.io/servers/socket/v3 => ../../third_party/socket.io-servers-socket

@@ -1,0 +1,75 @@
+package socketio
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+)
+
+// TestEmitRightAfterConnect: a client may emit as soon as it reads the
+// CONNECT answer, as socket.io-client does in its "connect" handler. The
+// library wrote that answer before it recorded the socket, so an event read
+// in between found no socket and the server closed the connection (an
+// "invalid state" close, 1006 on the client): on a busy server, a few
+// clients in a hundred. One client after another, each closed as the next
+// connects, makes the window likelier than many at once.
+func TestEmitRightAfterConnect(t *testing.T) {
+	h := startServer(t, Defaults())
+	const rounds, clients = 400, 1
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for i := range clients {
+			wg.Go(func() {
+				if err := emitOnConnect(t, h); err != nil {
+					errs <- fmt.Errorf("round %d client %d: %w", round, i, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+}
+
+// emitOnConnect joins /notifications and emits an order:update the moment
+// the CONNECT answer arrives, then waits for its ack (an error ack: the
+// update is not an object). It reports instead of failing: it runs on its
+// own goroutine.
+func emitOnConnect(t *testing.T, h *harness) error {
+	c, err := h.tryDial(t)
+	if err != nil {
+		return err
+	}
+	defer c.ws.Close()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("40"+NotificationsNamespace+",")); err != nil {
+		return err
+	}
+	for {
+		p, err := c.read()
+		if err != nil {
+			return fmt.Errorf("waiting for the CONNECT answer: %w", err)
+		}
+		if strings.HasPrefix(p, "40"+NotificationsNamespace+",") {
+			break
+		}
+	}
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte("42"+NotificationsNamespace+`,1["order:update","hello"]`)); err != nil {
+		return err
+	}
+	for {
+		p, err := c.read()
+		if err != nil {
+			return fmt.Errorf("waiting for the ack of an event sent right after connecting: %w", err)
+		}
+		if strings.HasPrefix(p, "43"+NotificationsNamespace+",1[") {
+			return nil
+		}
+	}
+}
