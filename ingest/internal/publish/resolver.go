@@ -42,8 +42,10 @@ type Resolver struct {
 	// keeps working until they are done (the HTTP server drained), as they
 	// may still leave writes in doubt.
 	inflight atomic.Int64
-	// busy counts workers resolving a write.
-	busy atomic.Int64
+	// pending counts in-doubt writes added and not yet settled (queued or
+	// being resolved): counted before the queue send and after the resolve,
+	// so no moment between the two looks idle to drain.
+	pending atomic.Int64
 }
 
 type inDoubt struct {
@@ -79,9 +81,11 @@ func inDoubtErr(err error) bool {
 
 // add queues an in-doubt event without blocking.
 func (r *Resolver) add(ev Event, sent time.Time) {
+	r.pending.Add(1)
 	select {
 	case r.queue <- inDoubt{ev, sent}:
 	default:
+		r.pending.Add(-1)
 		r.outcome("dropped")
 		r.log.Warn("in-doubt write not queued for resolution: queue full", "id", ev.ID)
 	}
@@ -115,9 +119,8 @@ func (r *Resolver) Run(ctx context.Context) error {
 				case <-wctx.Done():
 					return
 				case d := <-r.queue:
-					r.busy.Add(1)
 					r.resolve(wctx, d)
-					r.busy.Add(-1)
+					r.pending.Add(-1)
 				}
 			}
 		})
@@ -129,6 +132,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 	for {
 		select {
 		case d := <-r.queue:
+			r.pending.Add(-1)
 			r.outcome("unresolved")
 			r.log.Error("in-doubt write unresolved at shutdown: a retry after the dedupe window may store the event twice",
 				"id", d.ev.ID, "sentAt", d.sent)
@@ -138,14 +142,14 @@ func (r *Resolver) Run(ctx context.Context) error {
 	}
 }
 
-// drain waits until no publish is in flight, nothing is queued and no
-// worker is busy, or drainTimeout passed.
+// drain waits until no publish is in flight and every in-doubt write is
+// settled, or drainTimeout passed.
 func (r *Resolver) drain() {
 	deadline := time.Now().Add(drainTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
-		if r.inflight.Load() == 0 && len(r.queue) == 0 && r.busy.Load() == 0 {
+		if r.inflight.Load() == 0 && r.pending.Load() == 0 {
 			return
 		}
 		<-tick.C
@@ -178,7 +182,11 @@ func (r *Resolver) resolve(ctx context.Context, d inDoubt) {
 	switch {
 	case err == nil:
 		r.outcome("resolved")
-	case ctx.Err() == nil:
+	case ctx.Err() != nil: // the drain timed out at shutdown
+		r.outcome("unresolved")
+		r.log.Error("in-doubt write unresolved at shutdown: a retry after the dedupe window may store the event twice",
+			"id", d.ev.ID, "sentAt", d.sent)
+	default:
 		r.outcome("unresolved")
 		r.log.Error("in-doubt write unresolved within the dedupe window: a retry after it may store the event twice",
 			"id", d.ev.ID, "sentAt", d.sent, "err", err)
