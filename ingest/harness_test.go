@@ -3,10 +3,12 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,8 +87,31 @@ func (h *harness) post(t *testing.T, contentType, body string, headers ...string
 
 func (h *harness) do(t *testing.T, req *http.Request) response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	r, err := h.try(t, req)
 	require.NoError(t, err)
+	return r
+}
+
+// doOverLimit sends a body over the limit. The server answers 413 and
+// closes without reading the rest, so a client still writing may get the
+// reset before the answer (TCP discards it): either is right, and ok tells
+// which (on true, r is the answer).
+func (h *harness) doOverLimit(t *testing.T, req *http.Request) (r response, ok bool) {
+	t.Helper()
+	r, err := h.try(t, req)
+	if err != nil {
+		require.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE), "%v", err)
+		return r, false
+	}
+	return r, true
+}
+
+func (h *harness) try(t *testing.T, req *http.Request) (response, error) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
@@ -94,7 +119,7 @@ func (h *harness) do(t *testing.T, req *http.Request) response {
 	if len(b) > 0 {
 		require.NoError(t, json.Unmarshal(b, &r.body), "body: %s", b)
 	}
-	return r
+	return r, nil
 }
 
 // count returns how many messages the stream holds on a subject.

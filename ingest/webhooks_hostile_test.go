@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,16 +105,27 @@ func TestHostileInboundWebhooks(t *testing.T) {
 
 	t.Run("huge", func(t *testing.T) {
 		big := `{"type":"order.created","data":{"pad":"` + strings.Repeat("x", h.config.MaxBodyBytes) + `"}}`
-		requireProblem(t, send(t, "demo", []byte(big), signedOld("demo", nowMillis(), big)...), http.StatusRequestEntityTooLarge)
+		req, err := http.NewRequest(http.MethodPost, h.url+"/webhooks/demo", strings.NewReader(big))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		for i, hs := 0, signedOld("demo", nowMillis(), big); i+1 < len(hs); i += 2 {
+			req.Header.Set(hs[i], hs[i+1])
+		}
+		if r, ok := h.doOverLimit(t, req); ok {
+			requireProblem(t, r, http.StatusRequestEntityTooLarge)
+		}
 		// Headers past the read buffer: fasthttp's 431, not a crash.
-		req, err := http.NewRequest(http.MethodPost, h.url+"/webhooks/demo", strings.NewReader(orderPayload))
+		req, err = http.NewRequest(http.MethodPost, h.url+"/webhooks/demo", strings.NewReader(orderPayload))
 		require.NoError(t, err)
 		req.Header.Set("X-Signature", strings.Repeat("a", 64<<10))
 		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.GreaterOrEqual(t, resp.StatusCode, 400)
-		require.Less(t, resp.StatusCode, 500)
+		if err != nil { // the reset may overtake the answer, as above
+			require.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE), "%v", err)
+		} else {
+			resp.Body.Close()
+			require.GreaterOrEqual(t, resp.StatusCode, 400)
+			require.Less(t, resp.StatusCode, 500)
+		}
 		// A deep document within the limit.
 		deep := `{"type":"x.deep","data":{"a":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}}`
 		r := send(t, "demo", []byte(deep), signedOld("demo", nowMillis(), deep)...)
