@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -105,8 +106,37 @@ func Open(ctx context.Context, js jetstream.JetStream, o schemas.StreamOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
 	}
+	if err := awaitReplicas(ctx, s); err != nil {
+		return nil, err
+	}
 	return &Catalog{js: js, stream: s, now: time.Now}, nil
 }
+
+// awaitReplicas waits until the stream answers reads. A stream just created
+// on a cluster answers direct gets only once a replica has caught up; until
+// then a read finds no responders. Bounded by ctx and by readyTimeout.
+func awaitReplicas(ctx context.Context, s jetstream.Stream) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		_, err := s.GetLastMsgForSubject(ctx, versionPrefix+"kiln-probe")
+		switch {
+		case err == nil, errors.Is(err, jetstream.ErrMsgNotFound):
+			return struct{}{}, nil
+		case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrTimeout):
+			return struct{}{}, err
+		default:
+			return struct{}{}, backoff.Permanent(err)
+		}
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 1.6, MaxInterval: time.Second,
+	}), backoff.WithMaxElapsedTime(readyTimeout))
+	if err != nil {
+		return fmt.Errorf("stream %s does not answer reads: %w", StreamName, err)
+	}
+	return nil
+}
+
+// readyTimeout bounds how long Open waits for a new stream's replicas.
+const readyTimeout = 2 * time.Minute
 
 // CheckType reports whether t can name a type.
 func CheckType(t string) error {
