@@ -50,13 +50,21 @@ type Config struct {
 	// OrderUpdateRate is how many order:update rebroadcasts one socket may
 	// send per second (bursts of as many); past it one is refused.
 	OrderUpdateRate float64 `env:"SOCKETIO_ORDER_UPDATE_RATE" envDefault:"10"`
+	// HandshakeRate is how many new Engine.IO sessions the server opens per
+	// second (bursts of as many); one more handshake is answered 429 with
+	// Retry-After, naming this setting. A storm of reconnects (clients cut
+	// for flooding, or every client after a restart) then costs the server
+	// a cheap refusal each instead of a session each, and the rest of it
+	// (health checks, other streams) keeps answering.
+	HandshakeRate float64 `env:"SOCKETIO_HANDSHAKE_RATE" envDefault:"500"`
 }
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
 	return Config{Buffer: 8192, WriteTimeout: 10 * time.Second, ClientBuffer: 4096, ClientBufferBytes: 8 << 20,
 		FlushInterval: 20 * time.Millisecond, MaxConnections: 10000, MaxPacketBytes: 64 << 10,
-		MaxMessageBytes: 16 << 10, ChatQueueBytes: 8 << 20, ChatBatchBytes: 1 << 20, OrderUpdateRate: 10}
+		MaxMessageBytes: 16 << 10, ChatQueueBytes: 8 << 20, ChatBatchBytes: 1 << 20, OrderUpdateRate: 10,
+		HandshakeRate: 500}
 }
 
 // setDefaults fills what a zero Config leaves unset.
@@ -82,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.OrderUpdateRate <= 0 {
 		c.OrderUpdateRate = d.OrderUpdateRate
+	}
+	if c.HandshakeRate <= 0 {
+		c.HandshakeRate = d.HandshakeRate
 	}
 }
 
@@ -118,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.OrderUpdateRate > 0 && c.OrderUpdateRate <= 10000) { // also refuses NaN
 		errs = append(errs, fmt.Errorf("SOCKETIO_ORDER_UPDATE_RATE must be above 0 and at most 10000, got %g", c.OrderUpdateRate))
+	}
+	if !(c.HandshakeRate > 0 && c.HandshakeRate <= 1e6) { // also refuses NaN
+		errs = append(errs, fmt.Errorf("SOCKETIO_HANDSHAKE_RATE must be above 0 and at most 1000000, got %g", c.HandshakeRate))
 	}
 	return errors.Join(errs...)
 }

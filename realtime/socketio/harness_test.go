@@ -153,16 +153,27 @@ func (h *harness) dialClient(t *testing.T) *client {
 	return c
 }
 
+// A handshake answered 429 (past SOCKETIO_HANDSHAKE_RATE) is retried, as
+// socket.io-client retries it.
 func (h *harness) tryDial(t *testing.T) (*client, error) {
 	t.Helper()
 	url := "ws" + strings.TrimPrefix(h.base, "http") + Path + "?EIO=4&transport=websocket"
-	ws, resp, err := (&websocket.Dialer{HandshakeTimeout: time.Minute}).Dial(url, nil)
-	if err != nil {
-		if resp != nil {
-			resp.Body.Close()
+	var ws *websocket.Conn
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var resp *http.Response
+		var err error
+		ws, resp, err = (&websocket.Dialer{HandshakeTimeout: time.Minute}).Dial(url, nil)
+		if err == nil {
+			break
+		}
+		if resp == nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
 			return nil, fmt.Errorf("handshake answered %d: %w", resp.StatusCode, err)
 		}
-		return nil, err
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
 	c := &client{t: t, ws: ws}
@@ -318,6 +329,10 @@ func (c *client) event(nsp, name string) map[string]any {
 func (h *harness) pollingSession(t *testing.T) string {
 	t.Helper()
 	resp, body := h.get(t, Path+"?EIO=4&transport=polling")
+	for deadline := time.Now().Add(2 * time.Minute); resp.StatusCode == http.StatusTooManyRequests && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // past SOCKETIO_HANDSHAKE_RATE: retry, as a client does
+		resp, body = h.get(t, Path+"?EIO=4&transport=polling")
+	}
 	require.Equal(t, 200, resp.StatusCode, body)
 	var open struct{ Sid string }
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(body, "0")), &open), body)

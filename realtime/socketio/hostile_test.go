@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -185,10 +186,24 @@ func TestHostileSocketIOClients(t *testing.T) {
 					}
 				}
 			}
-			// Abandoned handshakes: 500 sessions opened and never used.
-			for range 500 {
-				h.pollingSession(t)
+			// Abandoned handshakes: 1,000 sessions asked for at once and
+			// never used. Past SOCKETIO_HANDSHAKE_RATE (500 a second,
+			// bursts of 500) they are refused 429 naming it.
+			var opened, refused int
+			for range 1000 {
+				resp, body := h.get(t, Path+"?EIO=4&transport=polling")
+				switch resp.StatusCode {
+				case http.StatusOK:
+					opened++
+				case http.StatusTooManyRequests:
+					require.Contains(t, body, "SOCKETIO_HANDSHAKE_RATE")
+					refused++
+				default:
+					t.Fatalf("handshake answered %d: %s", resp.StatusCode, body)
+				}
 			}
+			t.Logf("abandoned handshakes: %d opened, %d refused", opened, refused)
+			require.Positive(t, opened)
 		}},
 		{"flooding clients", func(t *testing.T) {
 			// 100 writers send 20 messages of 15 KB each while storing is

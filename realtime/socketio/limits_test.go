@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -192,6 +193,32 @@ func TestMaxConnections(t *testing.T) {
 	}, 2*time.Minute, 50*time.Millisecond)
 }
 
+// TestHandshakeRate: past SOCKETIO_HANDSHAKE_RATE a handshake, polling or
+// WebSocket, is answered 429 with Retry-After, naming the setting; a
+// session already open goes on, its polling requests included.
+func TestHandshakeRate(t *testing.T) {
+	h := startServer(t, Config{HandshakeRate: 0.001}) // a burst of one, then one in 1,000 s
+	sid := h.pollingSession(t)
+	resp, body := h.get(t, Path+"?EIO=4&transport=polling")
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, body)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	require.Contains(t, body, "SOCKETIO_HANDSHAKE_RATE")
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	url := "ws" + strings.TrimPrefix(h.base, "http") + Path + "?EIO=4&transport=websocket"
+	_, wsResp, err := (&websocket.Dialer{HandshakeTimeout: time.Minute}).Dial(url, nil)
+	require.Error(t, err)
+	require.NotNil(t, wsResp)
+	wsResp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, wsResp.StatusCode)
+
+	// The open session connects to /chat over polling and is answered.
+	resp, body = h.do(t, http.MethodPost, Path+"?EIO=4&transport=polling&sid="+sid, "40/chat,")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, body = h.get(t, Path+"?EIO=4&transport=polling&sid="+sid)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "40/chat,")
+}
+
 func TestConfigValidateNamesTheSetting(t *testing.T) {
 	for _, tt := range []struct {
 		mutate func(*Config)
@@ -204,6 +231,7 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		{func(c *Config) { c.ChatBatchBytes = 1 }, "SOCKETIO_CHAT_BATCH_BYTES"},
 		{func(c *Config) { c.ClientBufferBytes = 1 }, "SOCKETIO_CLIENT_BUFFER_BYTES"},
 		{func(c *Config) { c.OrderUpdateRate = 0 }, "SOCKETIO_ORDER_UPDATE_RATE"},
+		{func(c *Config) { c.HandshakeRate = 2e6 }, "SOCKETIO_HANDSHAKE_RATE"},
 		{func(c *Config) { c.WriteTimeout = 0 }, "SOCKETIO_WRITE_TIMEOUT"},
 	} {
 		t.Run(tt.want, func(t *testing.T) {

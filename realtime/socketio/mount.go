@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"golang.org/x/time/rate"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas/problem"
@@ -44,6 +45,9 @@ type connLimits struct {
 	maxClients   int // Engine.IO clients connected at once
 	// clients is how many Engine.IO clients are connected.
 	clients func() uint64
+	// handshakes admits new Engine.IO sessions (nil: all).
+	handshakes    *rate.Limiter
+	handshakeRate float64
 }
 
 func newMount(h http.Handler, origins httpserver.Origins, limits connLimits, onCut func(error)) *mount {
@@ -68,11 +72,17 @@ func (m *mount) serve(c *fiber.Ctx) error {
 		// and refuses every other page with 400.
 		c.Request().Header.Del(fiber.HeaderOrigin)
 	}
-	if c.Query("sid") == "" && m.limits.clients != nil && m.limits.clients() >= uint64(m.limits.maxClients) {
-		// A handshake (no sid) past the bound; connected clients go on.
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return problem.New(http.StatusServiceUnavailable, "too-many-connections", "Too many Socket.IO connections",
-			fmt.Sprintf("SOCKETIO_MAX_CONNECTIONS: %d Socket.IO clients are connected; retry later", m.limits.maxClients))
+	if c.Query("sid") == "" { // a handshake; connected clients go on
+		if m.limits.clients != nil && m.limits.clients() >= uint64(m.limits.maxClients) {
+			c.Set(fiber.HeaderRetryAfter, "5")
+			return problem.New(http.StatusServiceUnavailable, "too-many-connections", "Too many Socket.IO connections",
+				fmt.Sprintf("SOCKETIO_MAX_CONNECTIONS: %d Socket.IO clients are connected; retry later", m.limits.maxClients))
+		}
+		if m.limits.handshakes != nil && !m.limits.handshakes.Allow() {
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return problem.New(http.StatusTooManyRequests, "too-many-handshakes", "Too many Socket.IO handshakes",
+				fmt.Sprintf("SOCKETIO_HANDSHAKE_RATE: more than %g new Socket.IO sessions per second; retry later", m.limits.handshakeRate))
+		}
 	}
 	if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
 		return m.poll(c)

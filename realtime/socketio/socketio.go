@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"golang.org/x/time/rate"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
@@ -105,6 +107,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.mount = newMount(h, deps.Origins, connLimits{
 		writeTimeout: cfg.WriteTimeout, maxFrames: cfg.ClientBuffer, maxBytes: cfg.ClientBufferBytes,
 		maxClients: cfg.MaxConnections, clients: s.io.Engine().ClientsCount,
+		handshakes: rate.NewLimiter(rate.Limit(cfg.HandshakeRate), max(1, int(math.Ceil(cfg.HandshakeRate)))),
+		handshakeRate: cfg.HandshakeRate,
 	}, func(err error) {
 		deps.Log.Info("socket.io client cut", "err", err)
 	})

@@ -110,6 +110,7 @@ func descriptions() map[string]about {
 		"SOCKETIO_CHAT_QUEUE_BYTES":     {desc: "bytes of `/chat` messages waiting to be stored; past it a message is refused with \"server busy\""},
 		"SOCKETIO_CHAT_BATCH_BYTES":     {desc: "largest body of one append of queued `/chat` messages (a batch always holds at least one message)"},
 		"SOCKETIO_ORDER_UPDATE_RATE":    {desc: "`order:update` rebroadcasts one socket may send per second (bursts of as many); past it one is refused"},
+		"SOCKETIO_HANDSHAKE_RATE":       {desc: "new Engine.IO sessions the server opens per second (bursts of as many); one more handshake is answered 429 naming it"},
 		"NOTIFIER_ADMIN_ADDR":           {ignoredBy: []string{Standalone}, desc: "admin listener: `/metrics`, `/healthz`, `/readyz`"},
 		"NOTIFIER_RULES_FILE":           {note: "built-in example rules", desc: "YAML or JSON alert rules file ([notifier/README.md](../notifier/README.md))"},
 		"NOTIFIER_MAX_ATTEMPTS":         {desc: "sends per delivery before it goes to `ALERTS_DLQ` (with the default backoff the attempts span about 8.5 min, so a channel outage of a few minutes delivers late rather than dead-letters)"},
