@@ -24,7 +24,9 @@ const ResumeTrailer = "kiln-resume-seq"
 // ResetHeader names the response header of a Subscribe resuming before the
 // stream's first remaining event (the ones after since_seq were removed by
 // the stream's limits or a purge): the first seq available, where the
-// replay starts. SSE sends event: reset for the same.
+// replay starts. SSE sends event: reset for the same. It is also a trailer
+// of a Subscribe ended OutOfRange because its next events were removed
+// while it was behind.
 const ResetHeader = "kiln-reset-first-seq"
 
 // eventService is kiln.v1.EventService.

@@ -44,7 +44,10 @@ const (
 // what the replay already sent (and does so again after falling a full
 // buffer behind the feed in a burst). A client that keeps
 // GRPC_STREAM_BUFFER events unread for GRPC_SLOW_TIMEOUT is cut with
-// ResourceExhausted and a kiln-resume-seq trailer.
+// ResourceExhausted and a kiln-resume-seq trailer. One that fell behind and
+// finds, when it rejoins, that the events it needed next were removed by
+// the stream's limits ends with OutOfRange and the kiln-reset-first-seq
+// trailer too (as SSE sends event: reset).
 func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) error {
 	sub, err := newSubscription(req)
 	if err != nil {
@@ -106,7 +109,13 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
-	stream.SetTrailer(metadata.Pairs(ResumeTrailer, fmt.Sprint(last)))
+	trailer := metadata.Pairs(ResumeTrailer, fmt.Sprint(last))
+	if gap := (*gapError)(nil); errors.As(err, &gap) {
+		trailer.Set(ResetHeader, fmt.Sprint(gap.first))
+		stream.SetTrailer(trailer)
+		return status.Error(codes.OutOfRange, gap.Error())
+	}
+	stream.SetTrailer(trailer)
 	if errors.Is(err, errSlow) {
 		return status.Errorf(codes.ResourceExhausted,
 			"slow subscriber: %d events unread for %s; resume after the last seq received (sent up to %d)",
@@ -144,7 +153,8 @@ func (e *eventService) resumeFrom(req *kilnv1.SubscribeRequest, stream kilnv1.Ev
 	if since+1 >= state.FirstSeq {
 		return since, metadata.MD{}, nil
 	}
-	return since, metadata.Pairs(ResetHeader, fmt.Sprint(state.FirstSeq)), nil
+	// The replay starts at the first remaining event: as if resumed there.
+	return state.FirstSeq - 1, metadata.Pairs(ResetHeader, fmt.Sprint(state.FirstSeq)), nil
 }
 
 // subscription is a validated Subscribe request.
@@ -246,6 +256,28 @@ func (e *eventService) follow(ctx context.Context, sub *subscription, pending ch
 	}
 }
 
+// gapError ends a Subscribe whose next events were removed from the stream
+// before it read them.
+type gapError struct{ after, first uint64 }
+
+func (g *gapError) Error() string {
+	return fmt.Sprintf("the events after seq %d were removed by the stream's limits before this subscriber read them; "+
+		"the stream now starts at seq %d: resume (since_seq from the %s trailer) to replay from there", g.after, g.first, ResumeTrailer)
+}
+
+// checkGap reports a gapError when the stream's first remaining event is
+// past after+1.
+func (e *eventService) checkGap(ctx context.Context, after uint64) error {
+	st, err := e.s.deps.JetStream.Stream(ctx, schemas.StreamName)
+	if err != nil {
+		return e.s.storeError(ctx, codes.Unavailable, "the event store", err)
+	}
+	if first := st.CachedInfo().State.FirstSeq; first > after+1 {
+		return &gapError{after: after, first: first}
+	}
+	return nil
+}
+
 // followFrom sends what is stored after *last up to head (the member's
 // join position), then the member's events, advancing *last.
 func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *feed.Member, head uint64, last *uint64, pending chan<- *kilnv1.Event) error {
@@ -260,6 +292,12 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 		return nil
 	}
 	if *last < head {
+		// The events after *last may have been removed since (the stream's
+		// limits) while this subscriber was behind: the catch-up would
+		// skip to the first remaining one in silence.
+		if err := e.checkGap(ctx, *last); err != nil {
+			return err
+		}
 		if err := e.catchUp(ctx, sub, *last, head, send); err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.mount = newMount(h, deps.Origins, connLimits{
 		writeTimeout: cfg.WriteTimeout, maxFrames: cfg.ClientBuffer, maxBytes: cfg.ClientBufferBytes,
 		maxClients: cfg.MaxConnections, clients: s.io.Engine().ClientsCount,
-		handshakes: rate.NewLimiter(rate.Limit(cfg.HandshakeRate), max(1, int(math.Ceil(cfg.HandshakeRate)))),
+		handshakes:    rate.NewLimiter(rate.Limit(cfg.HandshakeRate), max(1, int(math.Ceil(cfg.HandshakeRate)))),
 		handshakeRate: cfg.HandshakeRate,
 	}, func(err error) {
 		deps.Log.Info("socket.io client cut", "err", err)
