@@ -56,8 +56,11 @@ func Of(js jetstream.JetStream, subjects []string, log *slog.Logger) *Feed {
 
 // Member is one receiver of the feed.
 type Member struct {
-	f     *Feed
-	C     chan schemas.Event
+	f *Feed
+	// C carries the member's events. Every member receives the same
+	// *Event, read-only: a buffer of n events costs 8n bytes, not the
+	// ~100n of Event values (5,000 idle Subscribe streams held 480 MB).
+	C     chan *schemas.Event
 	match func(schemas.Event) bool // nil: every event
 	done  chan struct{}
 	once  sync.Once
@@ -83,7 +86,7 @@ func (f *Feed) Join(buffer int) *Member {
 // (every event when match is nil) and returns the last sequence fanned out
 // before it joined: the member receives every matching event after it.
 func (f *Feed) JoinMatching(buffer int, match func(schemas.Event) bool) (*Member, uint64) {
-	m := &Member{f: f, C: make(chan schemas.Event, max(1, buffer)), done: make(chan struct{}), match: match}
+	m := &Member{f: f, C: make(chan *schemas.Event, max(1, buffer)), done: make(chan struct{}), match: match}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -163,12 +166,13 @@ func (f *Feed) fanOut(ev schemas.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.last = ev.Seq
+	shared := &ev
 	for m := range f.members {
 		if m.match != nil && !m.match(ev) {
 			continue
 		}
 		select {
-		case m.C <- ev:
+		case m.C <- shared:
 		default:
 			delete(f.members, m)
 			m.once.Do(func() {

@@ -93,7 +93,7 @@ func (o *orderService) ChatOrders(stream ordersv1.OrderService_ChatOrdersServer)
 				return err
 			}
 		case ev := <-member.C:
-			m, ok := ChatOf(ev)
+			m, ok := ChatOf(*ev)
 			if !ok {
 				continue
 			}

@@ -307,7 +307,7 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev := <-m.C:
-			if err := send(ev); err != nil {
+			if err := send(*ev); err != nil {
 				return err
 			}
 		case <-m.Done():
@@ -315,7 +315,7 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 			for {
 				select {
 				case ev := <-m.C:
-					if err := send(ev); err != nil {
+					if err := send(*ev); err != nil {
 						return err
 					}
 				default:

@@ -223,7 +223,7 @@ func (s *Server) forward(ctx context.Context, m *feed.Member) error {
 		case <-m.Done():
 			return m.Err()
 		case ev := <-m.C:
-			b.add(ev)
+			b.add(*ev)
 		}
 		if timer != nil {
 			timer.Reset(s.cfg.FlushInterval)
@@ -233,7 +233,7 @@ func (s *Server) forward(ctx context.Context, m *feed.Member) error {
 				case <-ctx.Done():
 					return nil
 				case ev := <-m.C:
-					b.add(ev)
+					b.add(*ev)
 				case <-timer.C:
 					break gather
 				}
@@ -244,7 +244,7 @@ func (s *Server) forward(ctx context.Context, m *feed.Member) error {
 		for b.n < maxBatch {
 			select {
 			case ev := <-m.C:
-				b.add(ev)
+				b.add(*ev)
 			default:
 				break drain
 			}

@@ -93,7 +93,7 @@ func descriptions() map[string]about {
 		"GRPC_MAX_CATCHUPS":             {desc: "`Subscribe` streams replaying stored events (resuming behind the live stream) at once; the others wait their turn"},
 		"GRPC_MAX_CONCURRENT_STREAMS":   {desc: "calls open at once on one gRPC connection (HTTP/2 `MAX_CONCURRENT_STREAMS`; a client waits for one to end); also enables grpc-go's rapid-reset protection"},
 		"GRPC_MAX_CONNECTIONS":          {desc: "gRPC connections open at once; the listener accepts no more until one closes"},
-		"GRPC_MAX_SUBSCRIBES":           {desc: "`Subscribe` streams open at once in the process; one more is answered `RESOURCE_EXHAUSTED` naming this setting (each idle one holds about 130 KB with the default `GRPC_STREAM_BUFFER`)"},
+		"GRPC_MAX_SUBSCRIBES":           {desc: "`Subscribe` streams open at once in the process; one more is answered `RESOURCE_EXHAUSTED` naming this setting (each idle one holds about 70 KB of RSS with the default `GRPC_STREAM_BUFFER`)"},
 		"GRPC_MAX_CONNECTION_IDLE":      {desc: "a gRPC connection with no call for this long is closed"},
 		"GRPC_KEEPALIVE_MIN_TIME":       {desc: "shortest interval between client keepalive pings; a client pinging more often is disconnected"},
 		"ORDERS_DEFAULT_CURRENCY":       {desc: "currency of orders created over gRPC (the old message has none; `order.created` requires one)"},

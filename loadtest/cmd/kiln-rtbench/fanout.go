@@ -167,9 +167,9 @@ func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error, 
 	g.SetLimit(64)
 	for range o.sioClients {
 		g.Go(func() error {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			c, err := dialSIO(cctx, o.url, "/chat", o.token)
+			c, err := dialSIOPatiently(cctx, o.url, "/chat", o.token)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -191,8 +191,8 @@ func connectReceivers(ctx context.Context, o options) ([]*receiver, int, error, 
 // read and dropped. The caller closes the client (after the drain: closing
 // at once could drop messages the server has not read yet).
 func sendMessages(ctx context.Context, o options) (*sioConn, int, float64, error) {
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	s, err := dialSIO(cctx, o.url, "/chat", o.token)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	s, err := dialSIOPatiently(cctx, o.url, "/chat", o.token)
 	cancel()
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("sender: %w", err)

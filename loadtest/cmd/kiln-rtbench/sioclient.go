@@ -39,6 +39,23 @@ const (
 
 var errRefused = errors.New("namespace connection refused")
 
+// dialSIOPatiently is dialSIO retrying a handshake refused 429 (past
+// SOCKETIO_HANDSHAKE_RATE) every 100 ms until ctx ends, as socket.io-client
+// retries it: for benches that measure connected clients, not admission.
+func dialSIOPatiently(ctx context.Context, base, nsp, token string) (*sioConn, error) {
+	for {
+		s, err := dialSIO(ctx, base, nsp, token)
+		if err == nil || !strings.Contains(err.Error(), " 429 ") {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // dialSIO connects to nsp on the server at base (http://host:port) with
 // token as handshake auth (none when empty) and waits for the namespace's
 // CONNECT.
