@@ -107,7 +107,7 @@ func (o *orderService) ChatOrders(stream ordersv1.OrderService_ChatOrdersServer)
 				return nil
 			}
 			return err
-		case <-o.s.stopping:
+		case <-o.s.stopping.Done():
 			return status.Error(codes.Unavailable, "server shutting down")
 		}
 	}

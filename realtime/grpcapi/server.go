@@ -70,9 +70,10 @@ type Server struct {
 	deps   Deps
 	grpc   *grpc.Server
 	health *health.Server
-	// stopping is closed when the server stops, ending the open streams
-	// so that the graceful stop is not held up by them.
-	stopping chan struct{}
+	// stopping is done when the server stops, ending the open streams so
+	// that the graceful stop is not held up by them (stop cancels it).
+	stopping context.Context
+	stop     context.CancelFunc
 	// events is the whole stream, fanned out to every Subscribe; it is
 	// started by the first one (eventsOnce) and runs while the server
 	// serves (life).
@@ -98,10 +99,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		access = &httpserver.Access{Read: httpserver.NewKeys(deps.ReadKeys...), Ingest: httpserver.NewKeys(deps.IngestKeys...)}
 	}
 	g := newGuard(access, cfg.UnaryTimeout, deps.Metrics, deps.Log.With("component", "grpc"))
-	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(), stopping: make(chan struct{}),
+	s := &Server{cfg: cfg, deps: deps, health: health.NewServer(),
 		events:   feed.Of(deps.JetStream, []string{schemas.SubjectAll}, deps.Log.With("component", "grpc-subscribe-feed")),
 		life:     context.Background(),
 		catchUps: make(chan struct{}, cfg.MaxCatchUps)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(
 		serverTracing(deps.Tracer),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
@@ -147,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.health.Shutdown()
-	close(s.stopping)
+	s.stop()
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

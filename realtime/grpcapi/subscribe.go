@@ -74,13 +74,11 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	go func() {
-		select {
-		case <-e.s.stopping:
-			cancel(status.Error(codes.Unavailable, "server shutting down; resume with since_seq"))
-		case <-ctx.Done():
-		}
-	}()
+	// No goroutine per stream to watch for the shutdown (5,000 held
+	// streams, 5,000 goroutines).
+	defer context.AfterFunc(e.s.stopping, func() {
+		cancel(status.Error(codes.Unavailable, "server shutting down; resume with since_seq"))
+	})()
 	pending := make(chan *kilnv1.Event, e.s.cfg.SubscribeBuffer)
 	// sent is the position a client resumes from: where the stream began,
 	// then the seq of each event sent.
