@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/tap"
 
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
@@ -82,7 +83,9 @@ type Server struct {
 	life       context.Context
 	// catchUps bounds the Subscribe catch-ups running at once.
 	catchUps chan struct{}
-	// subscribes counts the Subscribe streams open (GRPC_MAX_SUBSCRIBES).
+	// subscribes counts the Subscribe streams open (GRPC_MAX_SUBSCRIBES):
+	// admit refuses one past the bound before the server gives it a
+	// goroutine, Subscribe enforces it exactly.
 	subscribes atomic.Int64
 }
 
@@ -111,6 +114,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
 		grpc.ChainStreamInterceptor(g.streamInterceptor),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
+			return ctx, s.admit(info.FullMethodName, g)
+		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second,
 			MaxConnectionIdle: cfg.MaxConnectionIdle}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),

@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err = benchFanout(ctx, o, stdout, stderr)
 		case "realtime_flood":
 			err = benchFlood(ctx, o, stdout, stderr)
+		case "healthz_probe": // realtime_flood's prober, in a process of its own
+			err = benchHealthzProbe(ctx, o, stdout)
 		case "":
 		default:
 			err = fmt.Errorf("unknown bench %q", b)
