@@ -48,6 +48,13 @@ func testConfig() webhooks.Config {
 
 func newHarness(t *testing.T, mutate func(*webhooks.Config)) *harness {
 	t.Helper()
+	return newHarnessOn(t, testsupport.StartMongo(t).Database(t), mutate)
+}
+
+// newHarnessOn is newHarness on a database of the test's (a client with a
+// command monitor, say).
+func newHarnessOn(t *testing.T, db *mongo.Database, mutate func(*webhooks.Config)) *harness {
+	t.Helper()
 	ns := testsupport.StartNATS(t)
 	js := ns.JetStream(t)
 	_, err := schemas.EnsureStream(t.Context(), js, schemas.StreamOptions{Replicas: 1, DuplicateWindow: 2 * time.Minute})
@@ -57,7 +64,7 @@ func newHarness(t *testing.T, mutate func(*webhooks.Config)) *harness {
 		mutate(&cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, js: js, db: testsupport.StartMongo(t).Database(t), cfg: cfg}
+	h := &harness{t: t, js: js, db: db, cfg: cfg}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
