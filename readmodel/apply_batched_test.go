@@ -93,13 +93,15 @@ func TestGroupedScriptsMatchPerEventOnes(t *testing.T) {
 	}
 }
 
-// stamp is a timestamp within the hour before now, but not within ten
-// seconds of the per-second buckets' retention (a bucket expiring while
-// the keys are compared would tell nothing about the scripts).
+// stamp is a timestamp within the hour before now whose per-second bucket,
+// if it gets one, lives at least 150 s past now: a bucket expiring while
+// the keys are compared tells nothing about the scripts (one did, under
+// CI load, when buckets could expire 10 s after now and the subtest ran
+// 10.6 s: its TTL read 0 on one side, 1 on the other).
 func stamp(rng *rand.Rand, now time.Time) int64 {
 	for {
 		ago := rng.Int64N(3_600_000)
-		if d := ago - secondRetention.Milliseconds(); d < -10_000 || d > 10_000 {
+		if ago < 30_000 || ago > secondRetention.Milliseconds()+10_000 {
 			return now.UnixMilli() - ago
 		}
 	}
