@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
@@ -71,5 +72,41 @@ func emitOnConnect(t *testing.T, h *harness) error {
 		if strings.HasPrefix(p, "43"+NotificationsNamespace+",1[") {
 			return nil
 		}
+	}
+}
+
+// TestEmitThenLeave: a message a client sends is stored even when the client
+// leaves right after it, as a page does that sends and navigates away:
+// socket.io-client writes the EVENT, then a DISCONNECT of the namespace (or
+// the WebSocket closes). The library handled each packet on the socket's
+// queue but emitted the event to Kiln's handler from a second task queued
+// behind it; a DISCONNECT already queued ran first and the event was
+// dropped as "received after disconnection". Node's server emits before
+// it reads the next packet.
+func TestEmitThenLeave(t *testing.T) {
+	h := startServer(t, Config{HandshakeRate: 1e6})
+	for _, tt := range []struct {
+		name  string
+		leave func(c *client)
+	}{
+		{"disconnect packet", func(c *client) { c.send("41" + ChatNamespace + ",") }},
+		{"close", func(*client) {}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const rounds = 50
+			before := h.stored(t, chatMessage)
+			for i := range rounds {
+				c := h.dialClient(t).joined(ChatNamespace)
+				c.send("42" + ChatNamespace + `,["message",{"author":"leaver","text":"` + fmt.Sprint(i) + `"}]`)
+				tt.leave(c)
+				_ = c.ws.Close()
+			}
+			var stored uint64
+			require.Eventually(t, func() bool {
+				stored = h.stored(t, chatMessage) - before
+				return stored >= rounds
+			}, 2*time.Minute, 50*time.Millisecond, "stored %d of %d messages sent right before leaving", stored, rounds)
+			require.Equal(t, uint64(rounds), h.stored(t, chatMessage)-before)
+		})
 	}
 }

@@ -97,9 +97,10 @@ func TestHostileSocketIOClients(t *testing.T) {
 			} {
 				c := h.dialClient(t).joined(ChatNamespace)
 				c.send(p)
-				// The connection's packets are handled in order: once a join
-				// of another namespace is answered (or the connection is
-				// closed), the packet was handled.
+				// A join of another namespace answered (or the connection
+				// closed) paces the loop; the packet itself is handled on
+				// the /chat socket's queue, before that socket closes
+				// (TestEmitThenLeave).
 				_ = c.ws.WriteMessage(websocket.TextMessage, []byte("40"+NotificationsNamespace+","))
 				for {
 					got, err := c.read()

@@ -244,8 +244,11 @@ func (c *Client) onclose(args ...any) {
 	c.destroy()
 
 	// `nsps` and `sockets` are cleaned up seamlessly
+	// Kiln patch: each socket closes on its own queue, behind the packets
+	// read before the transport closed (upstream closed it at once, and an
+	// event still queued was dropped as received after disconnection).
 	c.sockets.Range(func(id SocketId, socket *Socket) bool {
-		socket._onclose(args...)
+		socket.Enqueue(func() { socket._onclose(args...) })
 		return true
 	})
 	c.sockets.Clear()

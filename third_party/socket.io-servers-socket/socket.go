@@ -728,8 +728,16 @@ func (s *Socket) Timeout(timeout time.Duration) *Socket {
 // Dispatch incoming event to socket listeners.
 func (s *Socket) dispatch(event []any) {
 	socketLog.Debug("dispatching an event %v", event)
+	// Kiln patch: when the middlewares call back before run returns (always,
+	// without middlewares), emit now, on this task of the socket's queue, as
+	// Node's server does (process.nextTick, before the next packet). Upstream
+	// queued the emit behind the packets already read: a DISCONNECT (or the
+	// transport's close) sent right after the event ran first and the event
+	// was dropped as received after disconnection.
+	var inline atomic.Bool
+	inline.Store(true)
 	s.run(event, func(err error) {
-		s.Enqueue(func() {
+		emit := func() {
 			if err != nil {
 				s._onerror(err)
 				return
@@ -739,8 +747,14 @@ func (s *Socket) dispatch(event []any) {
 			} else {
 				socketLog.Debug("ignore packet received after disconnection")
 			}
-		})
+		}
+		if inline.Load() {
+			emit()
+			return
+		}
+		s.Enqueue(emit)
 	})
+	inline.Store(false)
 }
 
 // Use registers a middleware function for this socket.
