@@ -45,7 +45,9 @@ type LedgerOptions struct {
 type Ledger struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
-	subj string
+	subj string // the keys' subject prefix
+	// stream is the bucket's stream, read by batched direct gets.
+	stream string
 	// joinWithin and staleAfter classify another writer's reservation
 	// by age (see reserve.go).
 	joinWithin, staleAfter time.Duration
@@ -77,7 +79,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, o LedgerOptions) (*
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 2 * o.DedupeWindow
 	}
-	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + ".",
+	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + ".", stream: "KV_" + LedgerBucket,
 		joinWithin: o.DedupeWindow * 3 / 4, staleAfter: o.StaleAfter}, nil
 }
 

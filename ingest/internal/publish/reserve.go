@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -132,43 +133,162 @@ func (l *Ledger) reserve(ctx context.Context, events []Event) claims {
 }
 
 // existing decides, for each index whose id the ledger holds already,
-// between duplicate, join, in doubt and take-over.
+// between duplicate, join, in doubt and take-over. The entries are read
+// together (readMany): a retried batch of a thousand client ids is a
+// request or two, not a thousand.
 func (l *Ledger) existing(ctx context.Context, events []Event, idx []int, c *claims) {
+	if len(idx) == 0 {
+		return
+	}
+	ids := make([]string, len(idx))
+	for k, i := range idx {
+		ids[k] = events[i].ID
+	}
+	entries, err := l.readMany(ctx, ids)
+	if err != nil {
+		for _, i := range idx {
+			c.fail(i, err)
+		}
+		return
+	}
 	var (
 		mu sync.Mutex
 		g  errgroup.Group
 	)
 	g.SetLimit(lookupConcurrency)
-	for _, i := range idx {
+	for k, i := range idx {
+		e, found := entries[ids[k]]
+		if !found {
+			c.fail(i, fmt.Errorf("read id ledger: id %s: %w", ids[k], jetstream.ErrKeyNotFound))
+			continue
+		}
+		if e.err != nil || e.v.seq != 0 {
+			mu.Lock()
+			l.decide(c, i, e.v, e.rev, e.err)
+			mu.Unlock()
+			continue
+		}
 		g.Go(func() error {
-			id := events[i].ID
-			v, rev, err := l.read(ctx, id)
-			if err == nil && v.seq == 0 {
-				switch age := time.Since(v.pending); {
-				case age < l.joinWithin:
-				case age < l.staleAfter:
-					err = fmt.Errorf("id %s: %w", id, ErrInDoubt)
-				default:
-					rev, err = l.kv.Update(ctx, ledgerKey(id), pendingValue(time.Now()), rev)
-					if err != nil {
-						err = fmt.Errorf("take over id %s: %w", id, err)
-					}
+			v, rev, err := e.v, e.rev, error(nil)
+			id := ids[k]
+			switch age := time.Since(v.pending); {
+			case age < l.joinWithin:
+			case age < l.staleAfter:
+				err = fmt.Errorf("id %s: %w", id, ErrInDoubt)
+			default:
+				rev, err = l.kv.Update(ctx, ledgerKey(id), pendingValue(time.Now()), rev)
+				if err != nil {
+					err = fmt.Errorf("take over id %s: %w", id, err)
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
-				c.fail(i, err)
-			case v.seq != 0:
-				c.set(&c.known, i, v.seq)
-			default:
-				c.set(&c.rev, i, rev)
-			}
+			l.decide(c, i, v, rev, err)
 			return nil
 		})
 	}
 	_ = g.Wait()
+}
+
+// decide records the outcome of an existing id in c.
+func (l *Ledger) decide(c *claims, i int, v ledgerValue, rev uint64, err error) {
+	switch {
+	case err != nil:
+		c.fail(i, err)
+	case v.seq != 0:
+		c.set(&c.known, i, v.seq)
+	default:
+		c.set(&c.rev, i, rev)
+	}
+}
+
+// ledgerEntry is one id's entry as readMany found it.
+type ledgerEntry struct {
+	v   ledgerValue
+	rev uint64
+	err error // the value could not be parsed
+}
+
+// multiLastMax is how many subjects nats-server answers in one batched
+// direct get (its maxAllowedResponses).
+const multiLastMax = 1024
+
+// readMany reads the ledger entries of ids by batched direct gets of the
+// keys' last messages (JetStream 2.11+), multiLastMax keys a request; an id
+// missing from the answer has no entry. A server without batched gets is
+// read an id at a time.
+func (l *Ledger) readMany(ctx context.Context, ids []string) (map[string]ledgerEntry, error) {
+	out := make(map[string]ledgerEntry, len(ids))
+	bySubject := make(map[string]string, len(ids))
+	for chunk := range slices.Chunk(ids, multiLastMax) {
+		subjects := make([]string, 0, len(chunk))
+		for _, id := range chunk {
+			subj := l.subj + ledgerKey(id)
+			if _, dup := bySubject[subj]; !dup {
+				bySubject[subj] = id
+				subjects = append(subjects, subj)
+			}
+		}
+		msgs, err := jetstreamext.GetLastMsgsFor(ctx, l.js, l.stream, subjects)
+		if err == nil {
+			for m, merr := range msgs {
+				if errors.Is(merr, jetstreamext.ErrNoMessages) {
+					break // none of the keys has an entry
+				}
+				if merr != nil {
+					err = merr
+					break
+				}
+				if op := m.Header.Get(kvOperationHeader); op != "" && op != "PUT" {
+					continue // a delete or purge marker: no entry
+				}
+				id := bySubject[m.Subject]
+				v, perr := parseLedgerValue(id, m.Data)
+				out[id] = ledgerEntry{v: v, rev: m.Sequence, err: perr}
+			}
+		}
+		if errors.Is(err, jetstreamext.ErrBatchUnsupported) {
+			return l.readEach(ctx, ids)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read id ledger: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// kvOperationHeader marks a KV delete or purge ("DEL", "PURGE").
+const kvOperationHeader = "KV-Operation"
+
+// readEach reads the ledger entries of ids one request each
+// (lookupConcurrency at a time), for servers without batched gets.
+func (l *Ledger) readEach(ctx context.Context, ids []string) (map[string]ledgerEntry, error) {
+	var (
+		mu  sync.Mutex
+		g   errgroup.Group
+		out = make(map[string]ledgerEntry, len(ids))
+	)
+	g.SetLimit(lookupConcurrency)
+	for _, id := range ids {
+		g.Go(func() error {
+			entry, err := l.kv.Get(ctx, ledgerKey(id))
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("read id ledger: %w", err)
+			}
+			v, perr := parseLedgerValue(id, entry.Value())
+			mu.Lock()
+			defer mu.Unlock()
+			out[id] = ledgerEntry{v: v, rev: entry.Revision(), err: perr}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // read returns the ledger entry of id and its revision.

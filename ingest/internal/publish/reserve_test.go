@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -118,4 +119,60 @@ func TestPendingReservationByAge(t *testing.T) {
 		require.True(t, ok, tc.id)
 		require.Equal(t, r.Seq, seq, tc.id)
 	}
+}
+
+// A batch retried whole (a client that did not read its 202) finds every
+// client id in the ledger: its entries are read by batched direct gets, a
+// request per 1,024 ids, not a request per id. The former per-id reads (32
+// at a time) took most of a retried 1,000-event batch's deadline under
+// load and answered it 503 again and again.
+func TestRetriedBatchReadsTheLedgerInFewRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, time.Minute)
+	ctx := context.Background()
+	p := NewPublisher(f.js, f.ledger, nil, time.Minute)
+	const n = 1500
+	events := make([]Event, n)
+	for i := range events {
+		events[i] = testEvent(fmt.Sprintf("retried-%d", i), true)
+	}
+	first := p.Publish(ctx, events)
+	for i, r := range first {
+		require.NoError(t, r.Err, "event %d", i)
+		require.False(t, r.Duplicate)
+	}
+
+	watch, err := nats.Connect(f.js.Conn().ConnectedUrl())
+	require.NoError(t, err)
+	t.Cleanup(watch.Close)
+	reads, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + LedgerBucket + ".>")
+	require.NoError(t, err)
+	batched, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + LedgerBucket)
+	require.NoError(t, err)
+	require.NoError(t, watch.Flush())
+
+	again := p.Publish(ctx, append(events, testEvent("retried-new", true)))
+	for i, r := range again[:n] {
+		require.Equal(t, Result{Seq: first[i].Seq, Duplicate: true}, r, "event %d", i)
+	}
+	require.NoError(t, again[n].Err)
+	require.False(t, again[n].Duplicate)
+	require.EqualValues(t, n+1, f.msgs(t))
+
+	require.NoError(t, watch.Flush()) // every request sent before the answers is delivered by now
+	perID, _, err := reads.Pending()
+	require.NoError(t, err)
+	together, _, err := batched.Pending()
+	require.NoError(t, err)
+	require.Zero(t, perID, "ledger entries read one id a request")
+	require.Equal(t, 2, together, "batched ledger reads for %d ids (1,024 a request)", n)
+
+	// Servers before 2.11 have no batched gets: the same entries, an id a request.
+	ids := []string{"retried-0", "retried-1499", "retried-new", "never-sent"}
+	many, err := f.ledger.readMany(ctx, ids)
+	require.NoError(t, err)
+	each, err := f.ledger.readEach(ctx, ids)
+	require.NoError(t, err)
+	require.Len(t, many, 3)
+	require.Equal(t, many, each)
 }
