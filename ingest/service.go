@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	if live != nil {
 		s.schemas = live
-		s.handler.Normalizer.Schemas = func() *schemas.Registry { return live.Current().Registry }
+		s.handler.Normalizer.Schemas = live.Current
 		deps.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "kiln", Subsystem: "ingest", Name: "schema_registry_stale",
 			Help: "1 while ingest cannot follow the schema registry (KILN_SCHEMAS) and validates against the last versions it read.",

@@ -32,6 +32,9 @@ type eventDoc struct {
 	ReceivedAt   int64  `bson:"receivedAt"`
 	Metadata     any    `bson:"metadata,omitempty"`
 	MetadataJSON string `bson:"metadataJSON,omitempty"`
+	// SchemaVersion is the schema version that validated the event; absent
+	// for a type with no schema.
+	SchemaVersion int `bson:"schemaVersion,omitempty"`
 }
 
 // History is the MongoDB event history.
@@ -170,6 +173,7 @@ func toDoc(ev schemas.Event) (eventDoc, error) {
 	d := eventDoc{
 		ID: ev.ID, Seq: int64(ev.Seq), EventType: ev.EventType, UserID: ev.UserID,
 		Timestamp: ev.Timestamp, Minute: MinuteOf(ev.Timestamp), ReceivedAt: ev.ReceivedAt,
+		SchemaVersion: ev.SchemaVersion,
 	}
 	if len(ev.Metadata) > 0 {
 		md, ok, err := metadataToBSON(ev.Metadata)

@@ -124,20 +124,21 @@ func patternsRegexp(patterns []string) string {
 
 // storedDoc is eventDoc as read back, with metadata left raw.
 type storedDoc struct {
-	ID           string   `bson:"_id"`
-	Seq          int64    `bson:"seq"`
-	EventType    string   `bson:"eventType"`
-	UserID       string   `bson:"userId"`
-	Timestamp    int64    `bson:"timestamp"`
-	ReceivedAt   int64    `bson:"receivedAt"`
-	Metadata     bson.Raw `bson:"metadata,omitempty"`
-	MetadataJSON string   `bson:"metadataJSON,omitempty"`
+	ID            string   `bson:"_id"`
+	Seq           int64    `bson:"seq"`
+	EventType     string   `bson:"eventType"`
+	UserID        string   `bson:"userId"`
+	Timestamp     int64    `bson:"timestamp"`
+	ReceivedAt    int64    `bson:"receivedAt"`
+	Metadata      bson.Raw `bson:"metadata,omitempty"`
+	MetadataJSON  string   `bson:"metadataJSON,omitempty"`
+	SchemaVersion int      `bson:"schemaVersion,omitempty"`
 }
 
 func (d storedDoc) event() (schemas.Event, error) {
 	ev := schemas.Event{
 		ID: d.ID, EventType: d.EventType, UserID: d.UserID, Timestamp: d.Timestamp,
-		ReceivedAt: d.ReceivedAt, Seq: uint64(d.Seq),
+		ReceivedAt: d.ReceivedAt, SchemaVersion: d.SchemaVersion, Seq: uint64(d.Seq),
 	}
 	switch {
 	case len(d.Metadata) > 0:

@@ -7,9 +7,9 @@ import (
 
 // Event is the envelope Kiln stores in the EVENTS stream and serves on read.
 //
-// Ingest fills ID (when the client sent none), ReceivedAt, and normalises
-// Timestamp to milliseconds. Seq is the JetStream stream sequence; it is set on
-// read only and never part of the stored message body.
+// Ingest fills ID (when the client sent none), ReceivedAt, SchemaVersion, and
+// normalises Timestamp to milliseconds. Seq is the JetStream stream sequence;
+// it is set on read only and never part of the stored message body.
 type Event struct {
 	ID         string          `json:"id"`
 	EventType  string          `json:"eventType"`
@@ -17,7 +17,12 @@ type Event struct {
 	Timestamp  int64           `json:"timestamp"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
 	ReceivedAt int64           `json:"receivedAt"`
-	Seq        uint64          `json:"seq,omitempty"`
+	// SchemaVersion is the version of the type's schema (in the schema
+	// registry) that validated the event when ingest stored it; 0 (absent
+	// in JSON) for a type with no schema of its own. It is part of the
+	// stored message body, so every projection and replay carries it.
+	SchemaVersion int    `json:"schemaVersion,omitempty"`
+	Seq           uint64 `json:"seq,omitempty"`
 }
 
 // secondsThreshold separates seconds from milliseconds: a timestamp below it

@@ -25,6 +25,10 @@ func AppendEvent(dst []byte, ev *schemas.Event) []byte {
 	}
 	dst = append(dst, `,"receivedAt":`...)
 	dst = strconv.AppendInt(dst, ev.ReceivedAt, 10)
+	if ev.SchemaVersion != 0 {
+		dst = append(dst, `,"schemaVersion":`...)
+		dst = strconv.AppendInt(dst, int64(ev.SchemaVersion), 10)
+	}
 	if ev.Seq != 0 {
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendUint(dst, ev.Seq, 10)

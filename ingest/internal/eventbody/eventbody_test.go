@@ -196,6 +196,10 @@ func checkNormalize(t *testing.T, n *eventbody.Normalizer, b []byte) bool {
 	want, err = json.Marshal(ev)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(eventbody.AppendEvent([]byte("x"), &ev)[1:]))
+	ev.SchemaVersion = 7 // the version that validated it, stored before seq
+	want, err = json.Marshal(ev)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(eventbody.AppendEvent(nil, &ev)))
 	return true
 }
 

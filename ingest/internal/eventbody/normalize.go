@@ -9,16 +9,19 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/schemas/jsonscan"
 )
 
 // Normalizer validates items and builds the stored envelopes.
 type Normalizer struct {
-	// Registry validates events when Schemas is nil.
+	// Registry validates events when Schemas is nil. It has no version
+	// numbers: the events it validates carry no schemaVersion.
 	Registry *schemas.Registry
 	// Schemas, when set, is the registry in force now (the latest version
-	// of every type, which changes while ingest runs).
-	Schemas func() *schemas.Registry
+	// of every type, which changes while ingest runs). Each event it
+	// validates records the version number of its type's schema.
+	Schemas func() *catalog.Snapshot
 	// Now returns the server time; tests may fix it.
 	Now func() time.Time
 	// MaxFutureSkew is how far ahead of Now a timestamp may be; 0 is no
@@ -37,9 +40,11 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 	if !jsonscan.ValidText(it.Raw) {
 		return ev, false, invalidText(it.Raw, f), buf
 	}
-	reg := n.Registry
+	reg, version := n.Registry, 0
 	if n.Schemas != nil {
-		reg = n.Schemas()
+		// One snapshot: the version recorded is the one that validated.
+		snap := n.Schemas()
+		reg, version = snap.Registry, snap.Version(f.EventType)
 	}
 	if errs := reg.ValidateFields(f, it.Raw); errs != nil {
 		return ev, false, errs, buf
@@ -75,6 +80,7 @@ func (n *Normalizer) Normalize(it *Item, fallbackID string, buf []byte) (ev sche
 		ev.ID = ulid.Make().String()
 	}
 	ev.ReceivedAt = now.UnixMilli()
+	ev.SchemaVersion = version
 	return ev, clientID, nil, buf
 }
 

@@ -26,9 +26,9 @@ import (
 )
 
 // envelopeOverhead is the size of a stored envelope without its strings
-// and metadata (names, punctuation, two numbers of up to 20 digits), to
-// size the encoding buffer.
-const envelopeOverhead = 128
+// and metadata (names, punctuation, two numbers of up to 20 digits and a
+// schemaVersion), to size the encoding buffer.
+const envelopeOverhead = 160
 
 // maxIdempotencyKey leaves room for the "/<index>" suffix of batch items.
 const maxIdempotencyKey = 120
