@@ -439,6 +439,10 @@ var errSlow = errors.New("slow subscriber")
 func (e *eventService) enqueue(ctx context.Context, pending chan<- *kilnv1.Event, ev schemas.Event) error {
 	msg := &kilnv1.Event{Id: ev.ID, EventType: ev.EventType, UserId: ev.UserID, Timestamp: float64(ev.Timestamp),
 		MetadataJson: string(ev.Metadata), ReceivedAt: ev.ReceivedAt, Seq: ev.Seq}
+	if ev.SchemaVersion != 0 {
+		v := int32(ev.SchemaVersion)
+		msg.SchemaVersion = &v
+	}
 	select {
 	case pending <- msg:
 		return nil

@@ -27,14 +27,18 @@ const (
 
 // Event is the stored envelope (CONTRACT.md section 1).
 type Event struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // optional on publish: the idempotency key
-	EventType     string                 `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Timestamp     float64                `protobuf:"fixed64,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`                         // ms, or s when below 1e10 (stored as ms)
-	MetadataJson  string                 `protobuf:"bytes,5,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"` // a JSON object, or empty
-	ReceivedAt    int64                  `protobuf:"varint,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`      // set by Kiln (ms)
-	Seq           uint64                 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`                                      // set by Kiln: the stream sequence
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // optional on publish: the idempotency key
+	EventType    string                 `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	UserId       string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Timestamp    float64                `protobuf:"fixed64,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`                         // ms, or s when below 1e10 (stored as ms)
+	MetadataJson string                 `protobuf:"bytes,5,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"` // a JSON object, or empty
+	ReceivedAt   int64                  `protobuf:"varint,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`      // set by Kiln (ms)
+	Seq          uint64                 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`                                      // set by Kiln: the stream sequence
+	// Set by Kiln: the version of the type's schema (schema registry) that
+	// validated the event; absent for a type with no schema of its own.
+	// Ignored on publish.
+	SchemaVersion *int32 `protobuf:"varint,8,opt,name=schema_version,json=schemaVersion,proto3,oneof" json:"schema_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,6 +118,13 @@ func (x *Event) GetReceivedAt() int64 {
 func (x *Event) GetSeq() uint64 {
 	if x != nil {
 		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetSchemaVersion() int32 {
+	if x != nil && x.SchemaVersion != nil {
+		return *x.SchemaVersion
 	}
 	return 0
 }
@@ -450,7 +461,7 @@ var File_kiln_v1_events_proto protoreflect.FileDescriptor
 
 const file_kiln_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x14kiln/v1/events.proto\x12\akiln.v1\"\xc5\x01\n" +
+	"\x14kiln/v1/events.proto\x12\akiln.v1\"\x84\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -460,7 +471,9 @@ const file_kiln_v1_events_proto_rawDesc = "" +
 	"\rmetadata_json\x18\x05 \x01(\tR\fmetadataJson\x12\x1f\n" +
 	"\vreceived_at\x18\x06 \x01(\x03R\n" +
 	"receivedAt\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x04R\x03seq\"8\n" +
+	"\x03seq\x18\a \x01(\x04R\x03seq\x12*\n" +
+	"\x0eschema_version\x18\b \x01(\x05H\x00R\rschemaVersion\x88\x01\x01B\x11\n" +
+	"\x0f_schema_version\"8\n" +
 	"\x0ePublishRequest\x12&\n" +
 	"\x06events\x18\x01 \x03(\v2\x0e.kiln.v1.EventR\x06events\"<\n" +
 	"\n" +
@@ -532,6 +545,7 @@ func file_kiln_v1_events_proto_init() {
 	if File_kiln_v1_events_proto != nil {
 		return
 	}
+	file_kiln_v1_events_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
