@@ -29,7 +29,8 @@ FUZZ_TARGETS = \
 	./webhooks/inbound:FuzzMap \
 	./webhooks/adminapi:FuzzDecodeEndpoint \
 	./webhooks/adminapi:FuzzDeliveryQuery \
-	./realtime/socketio:FuzzChatDecoder
+	./realtime/socketio:FuzzChatDecoder \
+	./readmodel:FuzzRenderEventMatchesTheHistory
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \

@@ -3,13 +3,11 @@ package readmodel
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -108,35 +106,6 @@ func parsePosition(s string) (Cursor, error) {
 		return Cursor{}, fmt.Errorf("bad cache position %q", s)
 	}
 	return Cursor{Timestamp: int64(ts), Seq: int64(seq)}, nil
-}
-
-// RenderEvent renders ev exactly as GET /events renders it when read back
-// from the MongoDB history: metadata goes through the same BSON conversion
-// (sorted keys, normalised numbers).
-func RenderEvent(ev schemas.Event) ([]byte, error) {
-	doc, err := toDoc(ev)
-	if err != nil {
-		return nil, err
-	}
-	out := ev
-	out.Metadata = nil
-	switch {
-	case doc.Metadata != nil:
-		raw, err := bson.Marshal(doc.Metadata)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: encode metadata: %w", ev.ID, err)
-		}
-		if out.Metadata, err = metadataToJSON(raw); err != nil {
-			return nil, fmt.Errorf("event %s: %w", ev.ID, err)
-		}
-	case doc.MetadataJSON != "":
-		out.Metadata = json.RawMessage(doc.MetadataJSON)
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: render: %w", ev.ID, err)
-	}
-	return b, nil
 }
 
 // RecentResult says what a cache write did.
