@@ -1,0 +1,72 @@
+package backup
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// TestSettleLedger: each kind of entry a ledger snapshot taken after the
+// EVENTS snapshot can hold, settled against the restored stream.
+func TestSettleLedger(t *testing.T) {
+	ctx := context.Background()
+	nc, err := nats.Connect(testsupport.StartNATS(t).URL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{Replicas: 1, DuplicateWindow: time.Minute})
+	require.NoError(t, err)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LedgerBucket, History: 1})
+	require.NoError(t, err)
+
+	for i := range 3 {
+		_, err := js.Publish(ctx, "events.a", []byte(`{}`), jetstream.WithMsgID("old-"+strconv.Itoa(i)))
+		require.NoError(t, err)
+	}
+	_, err = js.Publish(ctx, "events.a", []byte(`{}`), jetstream.WithMsgID("in-doubt")) // seq 4
+	require.NoError(t, err)
+	pending := []byte("p" + strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10))
+	put := func(id string, v []byte) {
+		_, err := kv.Put(ctx, ledgerKey(id), v)
+		require.NoError(t, err)
+	}
+	put("old-1", []byte("2"))        // settled, in the stream: kept
+	put("in-doubt", pending)         // pending, its event in the stream: settled to 4
+	put("never-appended", pending)   // pending, no event: removed
+	put("after-backup", []byte("9")) // settled past the stream's end: removed
+
+	events, err = js.Stream(ctx, schemas.StreamName) // fresh state: last seq 4
+	require.NoError(t, err)
+	rep, err := settleLedger(ctx, js, events, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Equal(t, LedgerReport{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1}, rep)
+
+	get := func(id string) string {
+		e, err := kv.Get(ctx, ledgerKey(id))
+		if err != nil {
+			return err.Error()
+		}
+		return string(e.Value())
+	}
+	require.Equal(t, "2", get("old-1"))
+	require.Equal(t, "4", get("in-doubt"))
+	for _, id := range []string{"never-appended", "after-backup"} {
+		require.Equal(t, jetstream.ErrKeyNotFound.Error(), get(id))
+		// What ingest's reservation does: a create where the subject holds
+		// nothing at all (no delete marker either).
+		msg := nats.NewMsg("$KV." + LedgerBucket + "." + ledgerKey(id))
+		msg.Data = pending
+		_, err := js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+		require.NoError(t, err, "%s can be reserved again", id)
+	}
+}
