@@ -6,27 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
+	"github.com/kilnhq/kiln/projector/internal/streamread"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 )
-
-// emptyBatch is a fetch that came back with nothing (a wait that expired
-// on a busy server).
-type emptyBatch struct{}
-
-func (emptyBatch) Messages() <-chan jetstream.Msg {
-	ch := make(chan jetstream.Msg)
-	close(ch)
-	return ch
-}
-
-func (emptyBatch) Error() error { return nil }
 
 // runService starts a projector on e's servers after tweak has set its
 // test seams.
@@ -49,11 +37,11 @@ func TestCountersRebuildOutlastsEmptyFetches(t *testing.T) {
 	e.publish(t, 3000)
 	var fetches atomic.Int64
 	e.runService(t, func(s *Service) {
-		s.replayFetch = func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
+		s.replayFetch = func(read func() (streamread.Batch, error)) (streamread.Batch, error) {
 			if fetches.Add(1)%2 == 0 {
-				return emptyBatch{}, nil // every other wait comes back empty
+				return streamread.Batch{}, nil // every other wait comes back empty
 			}
-			return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
+			return read()
 		}
 	})
 	e.requireExact(t)

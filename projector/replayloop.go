@@ -16,9 +16,9 @@ import (
 type streamReplay struct {
 	name string // names the replay in errors
 	upTo uint64 // the sequence to reach
-	size int    // messages per fetch
-	// fetch is one fetch (tests replace it); nil waits at most a second.
-	fetch func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error)
+	size int    // messages per batch
+	// fetch stands between the reader and each read (tests); nil: none.
+	fetch streamread.Fetcher
 	// apply applies a batch of decoded events.
 	apply func(ctx context.Context, events []schemas.Event) error
 	// progress, if set, is told after every batch the last sequence read:

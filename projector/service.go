@@ -22,6 +22,7 @@ import (
 
 	"github.com/kilnhq/kiln/projector/internal/consume"
 	"github.com/kilnhq/kiln/projector/internal/metrics"
+	"github.com/kilnhq/kiln/projector/internal/streamread"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -63,8 +64,9 @@ type Service struct {
 	// published to it (watch goroutine only; health.go).
 	statusKV   jetstream.KeyValue
 	statusSent map[string]statusSent
-	// replayFetch, when set, replaces the counters rebuild's fetch (tests).
-	replayFetch func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error)
+	// replayFetch, when set, stands between the counters rebuild's reader
+	// and each read (tests).
+	replayFetch streamread.Fetcher
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/projector/internal/streamread"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -68,6 +68,8 @@ func TestReplayBatchBoundaries(t *testing.T) {
 type crashingTarget struct {
 	target
 	crash context.CancelFunc
+	// whole is the last sequence of the second batch, written whole.
+	whole *uint64
 }
 
 func (c crashingTarget) open(ctx context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
@@ -78,7 +80,11 @@ func (c crashingTarget) open(ctx context.Context, gen int64) (func(context.Conte
 	calls := 0
 	return func(ctx context.Context, evs []schemas.Event) error {
 		if calls++; calls < 3 {
-			return apply(ctx, evs)
+			err := apply(ctx, evs)
+			if err == nil && calls == 2 {
+				*c.whole = evs[len(evs)-1].Seq
+			}
+			return err
 		}
 		if err := apply(ctx, evs[:len(evs)/2]); err != nil {
 			return err
@@ -104,38 +110,28 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 			require.NoError(t, opts.validate())
 			stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
 			require.NoError(t, err)
+			var whole uint64
 			r := &run{name: p, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
-				target: crashingTarget{target: targetFor(p, e.deps, opts), crash: crash}}
+				target: crashingTarget{target: targetFor(p, e.deps, opts), crash: crash, whole: &whole}}
 			require.NoError(t, r.plan(ctx))
 			require.Error(t, r.run(ctx))
 			st, found, err := r.states.Load(context.Background(), p)
 			require.NoError(t, err)
 			require.True(t, found)
 			require.Equal(t, StatusInterrupted, st.Status)
-			require.EqualValues(t, 200, st.Position, "the state names the last whole batch")
+			require.NotZero(t, whole)
+			require.Equal(t, whole, st.Position, "the state names the last whole batch")
 
 			plans, err := Run(context.Background(), e.deps, Options{Projections: []string{p}, BatchSize: 100, Resume: true, Owner: "resumed"})
 			require.NoError(t, err)
 			require.Len(t, plans, 1)
-			require.EqualValues(t, 201, plans[0].FromSeq, "resumed after the last whole batch")
+			require.Equal(t, whole+1, plans[0].FromSeq, "resumed after the last whole batch")
 			// The resumed replay continues a full one: its cache is
 			// complete at the switch.
 			e.requireExact(t, p, true)
 		})
 	}
 }
-
-// emptyBatch is a fetch that came back with nothing (a wait that expired
-// on a busy server).
-type emptyBatch struct{}
-
-func (emptyBatch) Messages() <-chan jetstream.Msg {
-	ch := make(chan jetstream.Msg)
-	close(ch)
-	return ch
-}
-
-func (emptyBatch) Error() error { return nil }
 
 // Issue 22 item 4: a replay took one empty fetch for the end of the
 // stream, switched to its shadow with none of the events (replay_rate
@@ -155,11 +151,11 @@ func TestReplayOutlastsEmptyFetches(t *testing.T) {
 			var fetches atomic.Int64
 			r := &run{name: p, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
 				target: targetFor(p, e.deps, opts),
-				fetch: func(c jetstream.Consumer, n int) (jetstream.MessageBatch, error) {
+				fetch: func(read func() (streamread.Batch, error)) (streamread.Batch, error) {
 					if k := fetches.Add(1); k == 1 || k%2 == 0 {
-						return emptyBatch{}, nil // the first wait, and every other, comes back empty
+						return streamread.Batch{}, nil // the first wait, and every other, comes back empty
 					}
-					return c.Fetch(n, jetstream.FetchMaxWait(time.Second))
+					return read()
 				}}
 			require.NoError(t, r.plan(ctx))
 			require.NoError(t, r.run(ctx))

@@ -30,8 +30,7 @@ type run struct {
 	// abandoned is the generation of an unfinished earlier replay that a
 	// fresh replay replaces (0: none).
 	abandoned int64
-	// fetch is one fetch of the stream (tests replace it; nil: the
-	// reader's own).
+	// fetch stands between the reader and each read (tests; nil: none).
 	fetch streamread.Fetcher
 }
 
