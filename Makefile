@@ -30,7 +30,8 @@ FUZZ_TARGETS = \
 	./webhooks/adminapi:FuzzDecodeEndpoint \
 	./webhooks/adminapi:FuzzDeliveryQuery \
 	./realtime/socketio:FuzzChatDecoder \
-	./readmodel:FuzzRenderEventMatchesTheHistory
+	./readmodel:FuzzRenderEventMatchesTheHistory \
+	./schemas:FuzzDecodeEventMatchesUnmarshal
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,8 +120,8 @@ func DecodeMsg(m jetstream.Msg) (Event, *jetstream.MsgMetadata, error) {
 	if err != nil {
 		return Event{}, nil, fmt.Errorf("not a JetStream message: %w", err)
 	}
-	var ev Event
-	if err := json.Unmarshal(m.Data(), &ev); err != nil {
+	ev, err := DecodeEvent(m.Data())
+	if err != nil {
 		return ev, meta, fmt.Errorf("undecodable event: %w", err)
 	}
 	if ev.ID == "" || ev.EventType == "" {
