@@ -35,54 +35,63 @@ local function call(cmd, key, args)
   end
   return n
 end
-local function push(t, k, a, b)
-  local l = t[k]
-  if not l then l = {}; t[k] = l end
-  l[#l + 1] = a
-  l[#l + 1] = b
-end
+-- Lists are filled with explicit lengths: Lua 5.1's # is a binary search,
+-- and a replay's call holds thousands of events.
 
 -- The events above the floor, and their ids' stored positions.
-local cand, ids = {}, {}
+local cand, ids, nc = {}, {}, 0
 for i = 4, #ARGV, 5 do
   if not floor or ARGV[i] > floor then
-    cand[#cand + 1] = i
-    ids[#ids + 1] = ARGV[i + 3]
+    nc = nc + 1
+    cand[nc] = i
+    ids[nc] = ARGV[i + 3]
   end
 end
 local stored = {}
-for i = 1, #ids, chunk do
-  local part = redis.call('HMGET', p .. 'ids', unpack(ids, i, math.min(i + chunk - 1, #ids)))
+for i = 1, nc, chunk do
+  local part = redis.call('HMGET', p .. 'ids', unpack(ids, i, math.min(i + chunk - 1, nc)))
   for j = 1, #part do stored[i + j - 1] = part[j] end
 end
 
 -- An id keeps the position it was first stored at (by an earlier call or
 -- earlier in this one); a later copy at another position is not cached.
-local first, newIds = {}, {}
-local all, zsets, ev, tu = {}, {}, {}, {}
-for k, i in ipairs(cand) do
-  local pos, typ, user, id, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+local first, newIds, nn = {}, {}, 0
+local all, ev, tu, na = {}, {}, {}, 0
+local zsets, zlen = {}, {}
+local function push(k, pos)
+  local l = zsets[k]
+  local n = 0
+  if l then n = zlen[k] else l = {}; zsets[k] = l end
+  l[n + 1] = 0
+  l[n + 2] = pos
+  zlen[k] = n + 2
+end
+for k = 1, nc do
+  local i = cand[k]
+  local pos, typ, user, id = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local have = first[id] or stored[k]
   if not have then
     first[id] = pos
-    newIds[#newIds + 1] = id
-    newIds[#newIds + 1] = pos
+    newIds[nn + 1] = id
+    newIds[nn + 2] = pos
+    nn = nn + 2
   end
   if not have or have == pos then
-    all[#all + 1] = 0
-    all[#all + 1] = pos
-    push(zsets, 't:' .. typ, 0, pos)
-    push(zsets, 'u:' .. user, 0, pos)
-    ev[#ev + 1] = pos
-    ev[#ev + 1] = json
-    tu[#tu + 1] = pos
-    tu[#tu + 1] = typ .. '\n' .. #id .. '\n' .. id .. user
+    all[na + 1] = 0
+    all[na + 2] = pos
+    ev[na + 1] = pos
+    ev[na + 2] = ARGV[i + 4]
+    tu[na + 1] = pos
+    tu[na + 2] = typ .. '\n' .. #id .. '\n' .. id .. user
+    na = na + 2
+    push('t:' .. typ, pos)
+    push('u:' .. user, pos)
   end
 end
 
 local added = 0
-if #all > 0 then
-  if #newIds > 0 then call('HSET', p .. 'ids', newIds) end
+if na > 0 then
+  if nn > 0 then call('HSET', p .. 'ids', newIds) end
   added = call('ZADD', p .. 'all', all)
   for key, args in pairs(zsets) do call('ZADD', p .. key, args) end
   call('HSET', p .. 'ev', ev)
@@ -92,9 +101,17 @@ end
 local n = redis.call('ZCARD', p .. 'all')
 if n > maxEvents then
   local victims = redis.call('ZRANGEBYLEX', p .. 'all', '-', '+', 'LIMIT', 0, n - maxEvents)
-  local rem, vids, vpos = {}, {}, {}
-  for i = 1, #victims, chunk do
-    local part = redis.call('HMGET', p .. 'tu', unpack(victims, i, math.min(i + chunk - 1, #victims)))
+  local nvict = #victims
+  local rem, remLen, vids, vpos, nv = {}, {}, {}, {}, 0
+  local function drop(k, pos)
+    local l = rem[k]
+    local m = 0
+    if l then m = remLen[k] else l = {}; rem[k] = l end
+    l[m + 1] = pos
+    remLen[k] = m + 1
+  end
+  for i = 1, nvict, chunk do
+    local part = redis.call('HMGET', p .. 'tu', unpack(victims, i, math.min(i + chunk - 1, nvict)))
     for j = 1, #part do
       local pos, v = victims[i + j - 1], part[j]
       if v then
@@ -104,31 +121,31 @@ if n > maxEvents then
         local idLen = tonumber(string.sub(v, a + 1, b - 1))
         local id = string.sub(v, b + 1, b + idLen)
         local user = string.sub(v, b + idLen + 1)
-        local l = rem['t:' .. typ]
-        if not l then l = {}; rem['t:' .. typ] = l end
-        l[#l + 1] = pos
-        l = rem['u:' .. user]
-        if not l then l = {}; rem['u:' .. user] = l end
-        l[#l + 1] = pos
-        vids[#vids + 1] = id
-        vpos[#vpos + 1] = pos
+        drop('t:' .. typ, pos)
+        drop('u:' .. user, pos)
+        nv = nv + 1
+        vids[nv] = id
+        vpos[nv] = pos
       end
     end
   end
   for key, members in pairs(rem) do call('ZREM', p .. key, members) end
-  local drop = {}
-  for i = 1, #vids, chunk do
-    local part = redis.call('HMGET', p .. 'ids', unpack(vids, i, math.min(i + chunk - 1, #vids)))
+  local gone, ng = {}, 0
+  for i = 1, nv, chunk do
+    local part = redis.call('HMGET', p .. 'ids', unpack(vids, i, math.min(i + chunk - 1, nv)))
     for j = 1, #part do
-      if part[j] == vpos[i + j - 1] then drop[#drop + 1] = vids[i + j - 1] end
+      if part[j] == vpos[i + j - 1] then
+        ng = ng + 1
+        gone[ng] = vids[i + j - 1]
+      end
     end
   end
-  if #drop > 0 then call('HDEL', p .. 'ids', drop) end
-  if #victims > 0 then
+  if ng > 0 then call('HDEL', p .. 'ids', gone) end
+  if nvict > 0 then
     call('ZREM', p .. 'all', victims)
     call('HDEL', p .. 'ev', victims)
     call('HDEL', p .. 'tu', victims)
-    redis.call('HSET', meta, 'floor', victims[#victims])
+    redis.call('HSET', meta, 'floor', victims[nvict])
   end
 end
 return {added, fresh}
