@@ -195,7 +195,9 @@ func TestBackupUnderLoadRestoresIntoFreshStandalone(t *testing.T) {
 	for _, s := range m.Streams {
 		size += s.ArchiveBytes
 	}
-	t.Logf("backup of %d events under load: %d streams, %d archive bytes, %s\n%s", m.Streams[0].Messages, len(m.Streams), size, took, out)
+	srcAlerts := len(listAlerts(t, src.Base))
+	t.Logf("backup of %d events under load (the source decided %d alerts): %d streams, %d archive bytes, %s\n%s",
+		m.Streams[0].Messages, srcAlerts, len(m.Streams), size, took, out)
 	src.Stop(t)
 
 	// A fresh standalone: restored into its data folder, then started.
@@ -204,6 +206,7 @@ func TestBackupUnderLoadRestoresIntoFreshStandalone(t *testing.T) {
 	out, err = restoreInto(ctx, dstDir, dir)
 	require.NoError(t, err, out)
 	t.Logf("restore: %s\n%s", time.Since(start), out)
+	started := time.Now()
 	dst := standalonetest.Start(t, dstDir, "PROJECTOR_CHECK_INTERVAL", "100ms")
 
 	pos := streamLastSeqAt(t, dst.NATSURL)
@@ -234,6 +237,7 @@ func TestBackupUnderLoadRestoresIntoFreshStandalone(t *testing.T) {
 		return err == nil && merr == nil && n == int64(len(want)) && met.Total == int64(len(want))
 	}, 5*time.Minute, 250*time.Millisecond)
 	require.Truef(t, rebuilt, "read models never rebuilt: %s", last)
+	t.Logf("read models rebuilt from the restored stream %s after kiln run started", time.Since(started))
 	met, err := getMetrics(dst.Base)
 	require.NoError(t, err)
 	require.Equal(t, wantTypes, met.Totals, "counters by type")
@@ -246,6 +250,9 @@ func TestBackupUnderLoadRestoresIntoFreshStandalone(t *testing.T) {
 		got[ev.ID] = ev.Seq
 	}
 	require.Equal(t, want, got, "GET /events holds exactly the acked ids up to the backup point, at their sequences")
+
+	// History fires nothing again: the notifier starts at new events.
+	require.Empty(t, listAlerts(t, dst.Base), "no alert for restored events (the source had %d)", srcAlerts)
 
 	// An id acknowledged before the backup is still a duplicate, of its
 	// first sequence; one acknowledged after it is stored anew.
@@ -284,6 +291,15 @@ func TestRestoreRefusesNonEmptyDeployment(t *testing.T) {
 	out, err = kiln(ctx, in, "backup", dir)
 	require.Error(t, err, "a second backup into the same directory")
 	require.Contains(t, err.Error(), "already holds a backup")
+
+	parent := t.TempDir()
+	out, err = kiln(ctx, in, "backup", parent, "--stamp")
+	require.NoError(t, err, out)
+	stamped, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Len(t, stamped, 1, "--stamp writes one new folder")
+	_, err = backup.ReadManifest(filepath.Join(parent, stamped[0].Name()))
+	require.NoError(t, err)
 
 	require.NoError(t, a.postBatch(in.Base, "s", 5))
 	out, err = kiln(ctx, in, "restore", dir)

@@ -35,6 +35,16 @@
 // "duplicate" of an event that is not there). Schema versions registered
 // after the EVENTS snapshot are kept: they are valid registrations.
 //
+// # Where a restore goes
+//
+// Restore writes only into an empty deployment: it refuses when EVENTS or
+// the ledger holds messages, unless forced (then it deletes them first).
+// KILN_SCHEMAS does not count, as every Kiln seeds it with the built-in
+// schemas when it starts; the backup's replaces it. Deleting a stream
+// deletes its consumers, so Kiln's roles must not run during a restore: a
+// standalone is restored stopped, into its data folder, by starting its
+// embedded NATS for the restore alone (RestoreDataDir).
+//
 // # What is not in a backup
 //
 // Consumers are left out (NoConsumers): the projector's durable consumers

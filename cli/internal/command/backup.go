@@ -3,7 +3,9 @@ package command
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +13,8 @@ import (
 )
 
 func backupCommand(c *conn) *cobra.Command {
-	return &cobra.Command{
+	var stamp bool
+	cmd := &cobra.Command{
 		Use:   "backup DIR",
 		Short: "Snapshot the EVENTS stream, the id ledger and the schema registry into DIR, while traffic flows",
 		Long: `Backup takes JetStream snapshots of EVENTS, then of the id ledger (KV bucket
@@ -19,12 +22,16 @@ EVENT_IDS) and the schema registry (KILN_SCHEMAS), in that order, so that every
 event in the backup has its id in it. DIR must not hold a backup; manifest.json
 is written last. MongoDB and Redis are not in a backup: a restored deployment
 rebuilds them from the stream (docs/operations.md, "Backup and restore").`,
-		Example: `  kiln backup /var/backups/kiln/$(date -u +%Y%m%dT%H%M%SZ)`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  kiln backup /var/backups/kiln/20261206
+  kiln backup /var/backups/kiln --stamp`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			js, err := c.jetStream()
 			if err != nil {
 				return err
+			}
+			if stamp {
+				args[0] = filepath.Join(args[0], time.Now().UTC().Format("20060102T150405Z"))
 			}
 			m, err := backup.Backup(cmd.Context(), js.Conn(), args[0], backup.Options{KilnVersion: c.io.Version, Log: c.progressLog()})
 			if err != nil {
@@ -39,6 +46,8 @@ rebuilds them from the stream (docs/operations.md, "Backup and restore").`,
 			return w.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&stamp, "stamp", false, "write into a new folder of DIR named for the UTC time (e.g. 20261206T020000Z)")
+	return cmd
 }
 
 func restoreCommand(c *conn) *cobra.Command {
