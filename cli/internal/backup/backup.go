@@ -167,6 +167,9 @@ func Backup(ctx context.Context, nc *nats.Conn, dir string, o Options) (*Manifes
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return nil, fmt.Errorf("backup: %s already holds a backup: choose a new directory", dir)
 	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("backup: %s is not empty (an unfinished backup?): choose a new directory, or remove it", dir)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: create %s: %w", dir, err)
 	}
@@ -181,7 +184,7 @@ func Backup(ctx context.Context, nc *nats.Conn, dir string, o Options) (*Manifes
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (%s holds an unfinished backup, without %s: remove it)", err, dir, ManifestFile)
 		}
 		m.Streams = append(m.Streams, *s)
 	}

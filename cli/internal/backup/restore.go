@@ -103,7 +103,8 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, o RestoreOptions) (
 		}
 		_, state, err := mgr.RestoreSnapshotFromDirectory(ctx, s.Name, filepath.Join(dir, s.Dir))
 		if err != nil {
-			return nil, fmt.Errorf("restore: stream %s from %s: %w", s.Name, filepath.Join(dir, s.Dir), err)
+			return nil, fmt.Errorf("restore: stream %s from %s: %w (the deployment is partly restored: run the restore again with --force)",
+				s.Name, filepath.Join(dir, s.Dir), err)
 		}
 		rs.Messages, rs.FirstSeq, rs.LastSeq = state.Msgs, state.FirstSeq, state.LastSeq
 		o.Log.Info("stream restored", "stream", s.Name, "messages", rs.Messages, "lastSeq", rs.LastSeq)

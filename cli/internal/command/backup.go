@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -95,7 +96,7 @@ projector rebuilds MongoDB and Redis from the restored stream by itself.`,
 			fmt.Fprintf(w, "id ledger: %d ids, %d pending settled, %d pending without event removed, %d after the backup point removed\n",
 				l.Entries, l.Settled, l.DroppedPending, l.DroppedLater)
 			fmt.Fprintf(w, "restored the backup of %s (kiln %s) in %s; now start Kiln (restart every role that ran): the projector rebuilds MongoDB and Redis from the stream\n",
-				r.Manifest.Started.Format("2006-01-02T15:04:05Z"), r.Manifest.KilnVersion, r.Took.Round(1e6))
+				r.Manifest.Started.Format("2006-01-02T15:04:05Z"), cmp.Or(r.Manifest.KilnVersion, "unknown version"), r.Took.Round(1e6))
 			return w.Flush()
 		},
 	}
