@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -24,16 +25,31 @@ import (
 // TestSubscribeResetsBeforeHistory: a Subscribe resuming before the
 // stream's first remaining event (seqs 1…5 purged) learns it from the
 // kiln-reset-first-seq header (as SSE's event: reset) and replays from
-// there; one resuming inside the history gets no such header.
+// there; one resuming inside the history gets no such header. Each asks
+// the stream for its first event once (resumeFrom), not again at its first
+// catch-up.
 func TestSubscribeResetsBeforeHistory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	js := testsupport.StartNATS(t).JetStream(t)
+	ns := testsupport.StartNATS(t)
+	js := ns.JetStream(t)
+	watch, err := nats.Connect(ns.URL())
+	require.NoError(t, err)
+	t.Cleanup(watch.Close)
+	infos, err := watch.SubscribeSync("$JS.API.STREAM.INFO." + schemas.StreamName)
+	require.NoError(t, err)
+	require.NoError(t, watch.Flush())
 	stream, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
 	require.NoError(t, err)
 	publishN(ctx, t, js, 0, 10) // seqs 1…10
 	require.NoError(t, stream.Purge(ctx, jetstream.WithPurgeSequence(6)))
 	client := kilnv1.NewEventServiceClient(serveGRPC(ctx, t, js, grpcapi.Defaults()))
+	// The first subscriber starts the server's feed, which reads the
+	// stream's position once.
+	first, err := client.Subscribe(ctx, &kilnv1.SubscribeRequest{Resume: true, SinceSeq: 9})
+	require.NoError(t, err)
+	_, err = first.Recv()
+	require.NoError(t, err)
 
 	for _, tc := range []struct {
 		since     uint64
@@ -45,6 +61,9 @@ func TestSubscribeResetsBeforeHistory(t *testing.T) {
 		{since: 5, wantReset: nil, wantFirst: 6},
 		{since: 7, wantReset: nil, wantFirst: 8},
 	} {
+		require.NoError(t, watch.Flush())
+		before, _, err := infos.Pending()
+		require.NoError(t, err)
 		sub, err := client.Subscribe(ctx, &kilnv1.SubscribeRequest{Resume: true, SinceSeq: tc.since})
 		require.NoError(t, err)
 		ev, err := sub.Recv()
@@ -53,6 +72,10 @@ func TestSubscribeResetsBeforeHistory(t *testing.T) {
 		header, err := sub.Header()
 		require.NoError(t, err)
 		require.Equal(t, tc.wantReset, header.Get(grpcapi.ResetHeader), "since_seq %d", tc.since)
+		require.NoError(t, watch.Flush())
+		after, _, err := infos.Pending()
+		require.NoError(t, err)
+		require.Equal(t, 1, after-before, "stream info requests of a resuming Subscribe (since_seq %d)", tc.since)
 	}
 }
 

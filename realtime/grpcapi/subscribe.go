@@ -61,11 +61,11 @@ func (e *eventService) Subscribe(req *kilnv1.SubscribeRequest, stream kilnv1.Eve
 		return e.s.tooManySubscribes()
 	}
 	defer e.s.subscribes.Add(-1)
-	since, header, err := e.resumeFrom(req, stream)
+	since, st, header, err := e.resumeFrom(req, stream)
 	if err != nil {
 		return err
 	}
-	sub.since = since
+	sub.since, sub.checked = since, st
 	// The response headers say the stream was accepted (a refused one
 	// ends with its status alone), whether or not an event follows soon.
 	if err := stream.SendHeader(header); err != nil {
@@ -154,29 +154,34 @@ func (s *Server) tooManySubscribes() error {
 // last event (a position from another stream) goes live after the last
 // event, as SSE does, instead of waiting silently until the stream
 // reaches since_seq. The headers are sent by Subscribe.
-func (e *eventService) resumeFrom(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) (uint64, metadata.MD, error) {
+// It returns the stream whose state it read (nil when not resuming): the
+// first catch-up uses it rather than asking again.
+func (e *eventService) resumeFrom(req *kilnv1.SubscribeRequest, stream kilnv1.EventService_SubscribeServer) (uint64, jetstream.Stream, metadata.MD, error) {
 	if !req.GetResume() {
-		return 0, metadata.MD{}, nil
+		return 0, nil, metadata.MD{}, nil
 	}
 	ctx := stream.Context()
 	st, err := e.s.deps.JetStream.Stream(ctx, schemas.StreamName)
 	if err != nil {
-		return 0, nil, e.s.storeError(ctx, codes.Unavailable, "the event store", err)
+		return 0, nil, nil, e.s.storeError(ctx, codes.Unavailable, "the event store", err)
 	}
 	state := st.CachedInfo().State
 	since := min(req.GetSinceSeq(), state.LastSeq)
 	if since+1 >= state.FirstSeq {
-		return since, metadata.MD{}, nil
+		return since, st, metadata.MD{}, nil
 	}
 	// The replay starts at the first remaining event: as if resumed there.
-	return state.FirstSeq - 1, metadata.Pairs(ResetHeader, fmt.Sprint(state.FirstSeq)), nil
+	return state.FirstSeq - 1, st, metadata.Pairs(ResetHeader, fmt.Sprint(state.FirstSeq)), nil
 }
 
 // subscription is a validated Subscribe request.
 type subscription struct {
 	req *kilnv1.SubscribeRequest
 	// since is where a resuming subscriber starts (resumeFrom).
-	since    uint64
+	since uint64
+	// checked is the stream as resumeFrom read it, gap-free after since:
+	// the first catch-up's check (nil once used, or when not resuming).
+	checked  jetstream.Stream
 	subjects []string // for a catch-up consumer; empty is every event
 	// token, when set, is the subscriber token's claims: only the events
 	// they allow are sent, whatever the request's filter asks.
@@ -281,16 +286,16 @@ func (g *gapError) Error() string {
 }
 
 // checkGap reports a gapError when the stream's first remaining event is
-// past after+1.
-func (e *eventService) checkGap(ctx context.Context, after uint64) error {
+// past after+1; it returns the stream otherwise.
+func (e *eventService) checkGap(ctx context.Context, after uint64) (jetstream.Stream, error) {
 	st, err := e.s.deps.JetStream.Stream(ctx, schemas.StreamName)
 	if err != nil {
-		return e.s.storeError(ctx, codes.Unavailable, "the event store", err)
+		return nil, e.s.storeError(ctx, codes.Unavailable, "the event store", err)
 	}
 	if first := st.CachedInfo().State.FirstSeq; first > after+1 {
-		return &gapError{after: after, first: first}
+		return nil, &gapError{after: after, first: first}
 	}
-	return nil
+	return st, nil
 }
 
 // followFrom sends what is stored after *last up to head (the member's
@@ -310,10 +315,15 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 		// The events after *last may have been removed since (the stream's
 		// limits) while this subscriber was behind: the catch-up would
 		// skip to the first remaining one in silence.
-		if err := e.checkGap(ctx, *last); err != nil {
-			return err
+		st := sub.checked
+		sub.checked = nil
+		if st == nil || *last != sub.since {
+			var err error
+			if st, err = e.checkGap(ctx, *last); err != nil {
+				return err
+			}
 		}
-		if err := e.catchUp(ctx, sub, *last, head, send); err != nil {
+		if err := e.catchUp(ctx, st, sub, *last, head, send); err != nil {
 			return err
 		}
 	}
@@ -346,7 +356,7 @@ func (e *eventService) followFrom(ctx context.Context, sub *subscription, m *fee
 // run at once. It ends at head, or when the consumer has nothing pending
 // for the filter (everything stored later is after head: the live feed
 // has it).
-func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, head uint64, fn func(schemas.Event) error) error {
+func (e *eventService) catchUp(ctx context.Context, st jetstream.Stream, sub *subscription, after, head uint64, fn func(schemas.Event) error) error {
 	select {
 	case e.s.catchUps <- struct{}{}:
 	case <-ctx.Done():
@@ -359,8 +369,7 @@ func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, he
 	if len(cfg.FilterSubjects) == 0 {
 		cfg.FilterSubjects = []string{schemas.SubjectAll}
 	}
-	js := e.s.deps.JetStream
-	cons, err := js.OrderedConsumer(ctx, schemas.StreamName, cfg)
+	cons, err := st.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("catch-up after %d: %w", after, err)
 	}
@@ -368,7 +377,7 @@ func (e *eventService) catchUp(ctx context.Context, sub *subscription, after, he
 		if info := cons.CachedInfo(); info != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 			defer cancel()
-			_ = js.DeleteConsumer(dctx, schemas.StreamName, info.Name)
+			_ = st.DeleteConsumer(dctx, info.Name)
 		}
 	}()
 	for {
