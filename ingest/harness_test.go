@@ -37,7 +37,13 @@ type harness struct {
 // default config.
 func newHarness(t testing.TB, mutate func(*ingest.Config)) *harness {
 	t.Helper()
-	ns := testsupport.StartNATS(t)
+	return startHarness(t, testsupport.StartNATS(t), mutate, false)
+}
+
+// startHarness serves an ingest service on ns until the test ends; run
+// also runs it (it follows the schema registry, as a deployed one does).
+func startHarness(t testing.TB, ns *testsupport.NATS, mutate func(*ingest.Config), run bool) *harness {
+	t.Helper()
 	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
 	if mutate != nil {
@@ -57,11 +63,17 @@ func newHarness(t testing.TB, mutate func(*ingest.Config)) *harness {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
+	served, ran := make(chan error, 1), make(chan error, 1)
+	go func() { served <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
+	if run {
+		go func() { ran <- svc.Run(ctx) }()
+	} else {
+		ran <- nil
+	}
 	t.Cleanup(func() {
 		cancel()
-		require.NoError(t, <-done)
+		require.NoError(t, <-served)
+		require.NoError(t, <-ran)
 	})
 	return &harness{app: app, url: "http://" + ln.Addr().String(), nats: ns, js: ns.JetStream(t), reg: reg, svc: svc, config: cfg}
 }

@@ -2,64 +2,30 @@ package ingest_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/httpserver"
-	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-// runIngest serves an ingest service on ns, running it (so it follows
-// the schema registry), until the test ends.
+// runIngest serves and runs an ingest service on ns (it follows the
+// schema registry) until the test ends, and returns its URL.
 func runIngest(t *testing.T, ns *testsupport.NATS) string {
 	t.Helper()
-	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
-	require.NoError(t, err)
-	log := testsupport.Logger(t)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	svc, err := ingest.New(context.Background(), cfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})
-	require.NoError(t, err)
-	app := httpserver.NewApp(httpserver.AppConfig{BodyLimit: cfg.MaxBodyBytes, Log: log})
-	svc.Register(app)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served, ran := make(chan error, 1), make(chan error, 1)
-	go func() { served <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
-	go func() { ran <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-served)
-		require.NoError(t, <-ran)
-	})
-	return "http://" + ln.Addr().String()
+	return startHarness(t, ns, nil, true).url
 }
 
 // The registry's staleness is on the admin /metrics: 0 once ingest
 // follows it, 1 when NATS is gone.
 func TestSchemaRegistryStaleMetric(t *testing.T) {
 	ns := testsupport.StartNATS(t)
-	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
-	require.NoError(t, err)
-	log := testsupport.Logger(t)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	reg := prometheus.NewRegistry()
-	svc, err := ingest.New(context.Background(), cfg, ingest.Deps{NATS: nc, Metrics: reg, Log: log})
-	require.NoError(t, err)
-	testsupport.Run(t, context.Background(), svc.Run)
+	reg := startHarness(t, ns, nil, true).reg
 	stale := func() float64 {
 		mfs, err := reg.Gather()
 		require.NoError(t, err)
