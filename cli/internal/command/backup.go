@@ -41,9 +41,9 @@ rebuilds them from the stream (docs/operations.md, "Backup and restore").`,
 			w := tabwriter.NewWriter(c.io.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "stream\trole\tmessages\tlast seq\tarchive bytes\ttook")
 			for _, s := range m.Streams {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Role, s.Messages, s.LastSeq, s.ArchiveBytes, s.Took.Round(1e6))
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Role, s.Messages, s.LastSeq, s.ArchiveBytes, s.Took.Round(time.Millisecond))
 			}
-			fmt.Fprintf(w, "backup in %s, %s\n", args[0], m.Finished.Sub(m.Started).Round(1e6))
+			fmt.Fprintf(w, "backup in %s, %s\n", args[0], m.Finished.Sub(m.Started).Round(time.Millisecond))
 			return w.Flush()
 		},
 	}
@@ -96,7 +96,7 @@ projector rebuilds MongoDB and Redis from the restored stream by itself.`,
 			fmt.Fprintf(w, "id ledger: %d ids, %d pending settled, %d pending without event removed, %d after the backup point removed\n",
 				l.Entries, l.Settled, l.DroppedPending, l.DroppedLater)
 			fmt.Fprintf(w, "restored the backup of %s (kiln %s) in %s; now start Kiln (restart every role that ran): the projector rebuilds MongoDB and Redis from the stream\n",
-				r.Manifest.Started.Format("2006-01-02T15:04:05Z"), cmp.Or(r.Manifest.KilnVersion, "unknown version"), r.Took.Round(1e6))
+				r.Manifest.Started.Format("2006-01-02T15:04:05Z"), cmp.Or(r.Manifest.KilnVersion, "unknown version"), r.Took.Round(time.Millisecond))
 			return w.Flush()
 		},
 	}
