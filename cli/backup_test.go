@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -48,11 +49,11 @@ func (a *acked) postBatch(base, prefix string, n int) error {
 		lines = append(lines, fmt.Sprintf(`{"id":%q,"eventType":%q,"userId":"u%d","timestamp":%d}`, id, typ, i%7, time.Now().UnixMilli()))
 	}
 	body := strings.Join(lines, "\n")
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	// A client's retry of 503/429 for up to two minutes, not a synchronisation.
+	_, err := backoff.Retry(context.Background(), func() (struct{}, error) {
 		resp, err := http.Post(base+"/events", "application/x-ndjson", strings.NewReader(body))
 		if err != nil {
-			return err
+			return struct{}{}, backoff.Permanent(err)
 		}
 		var out struct {
 			Results []struct {
@@ -63,28 +64,29 @@ func (a *acked) postBatch(base, prefix string, n int) error {
 		}
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusAccepted && err == nil {
-			a.mu.Lock()
-			failed := 0
-			for _, r := range out.Results {
-				if r.Error != nil || r.Seq == 0 {
-					failed++
-					continue
-				}
-				a.seq[r.ID], a.kind[r.ID] = r.Seq, kinds[r.ID]
+		if resp.StatusCode != http.StatusAccepted || err != nil {
+			err = fmt.Errorf("POST /events: status %d (%v)", resp.StatusCode, err)
+			if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+				err = backoff.Permanent(err)
 			}
-			a.mu.Unlock()
-			if failed == 0 {
-				return nil
+			return struct{}{}, err
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		failed := 0
+		for _, r := range out.Results {
+			if r.Error != nil || r.Seq == 0 {
+				failed++
+				continue
 			}
-		} else if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
-			return fmt.Errorf("POST /events: status %d (%v)", resp.StatusCode, err)
+			a.seq[r.ID], a.kind[r.ID] = r.Seq, kinds[r.ID]
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("POST /events: still failing after 2m (status %d)", resp.StatusCode)
+		if failed > 0 {
+			return struct{}{}, fmt.Errorf("POST /events: %d of %d events not stored", failed, n)
 		}
-		time.Sleep(500 * time.Millisecond) // a client's back-off, not a synchronisation
-	}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(500*time.Millisecond)), backoff.WithMaxElapsedTime(2*time.Minute))
+	return err
 }
 
 func postOne(t *testing.T, base, id, typ string) (seq uint64, duplicate bool) {
