@@ -74,16 +74,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
 
 // Names of what a backup holds.
 const (
-	// LedgerBucket is ingest's id ledger (ingest/internal/publish.LedgerBucket).
-	LedgerBucket = "EVENT_IDS"
-	// LedgerStream is the ledger bucket's stream.
-	LedgerStream = "KV_" + LedgerBucket
-	// SchemasStream is the schema registry (schemas/catalog.StreamName).
-	SchemasStream = "KILN_SCHEMAS"
 	// ManifestFile is written last into a backup directory: a directory
 	// without it holds no complete backup.
 	ManifestFile = "manifest.json"
@@ -106,8 +102,8 @@ type Part struct {
 func Parts() []Part {
 	return []Part{
 		{Stream: schemas.StreamName, Role: "events", Required: true},
-		{Stream: LedgerStream, Role: "id ledger"},
-		{Stream: SchemasStream, Role: "schema registry"},
+		{Stream: idledger.Stream, Role: "id ledger"},
+		{Stream: catalog.StreamName, Role: "schema registry"},
 	}
 }
 

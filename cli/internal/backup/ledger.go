@@ -2,30 +2,17 @@ package backup
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
-
-// The ledger's layout, as ingest writes it (ingest/internal/publish,
-// ledger.go and reserve.go): key = hex SHA-256 of the event id, value = the
-// id's first stream sequence in decimal, or "p<unix ms>" while the
-// reservation made before the append is pending.
-const pendingPrefix = 'p'
-
-func ledgerKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
 
 // clockSkew widens the search for a pending reservation's event: the
 // reservation is stamped by ingest's clock, the event by the server's.
@@ -56,11 +43,11 @@ type reservation struct {
 // stream (see the package documentation).
 func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.Stream, log *slog.Logger) (LedgerReport, error) {
 	var rep LedgerReport
-	kv, err := js.KeyValue(ctx, LedgerBucket)
+	kv, err := js.KeyValue(ctx, idledger.Bucket)
 	if err != nil {
 		return rep, fmt.Errorf("open id ledger: %w", err)
 	}
-	ledger, err := js.Stream(ctx, LedgerStream)
+	ledger, err := js.Stream(ctx, idledger.Stream)
 	if err != nil {
 		return rep, fmt.Errorf("open id ledger: %w", err)
 	}
@@ -80,7 +67,7 @@ func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.
 			rep.DroppedPending++
 			continue
 		}
-		if _, err := kv.Update(ctx, key, strconv.AppendUint(nil, seq, 10), r.rev); err != nil {
+		if _, err := kv.Update(ctx, key, idledger.SeqValue(seq), r.rev); err != nil {
 			return rep, fmt.Errorf("settle id ledger entry %s: %w", key, err)
 		}
 		rep.Settled++
@@ -88,7 +75,7 @@ func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.
 	for _, key := range later {
 		// A stream purge leaves no marker: the key is as if never written,
 		// which is what ingest's reservation (create if absent) expects.
-		if err := ledger.Purge(ctx, jetstream.WithPurgeSubject("$KV."+LedgerBucket+"."+key)); err != nil {
+		if err := ledger.Purge(ctx, jetstream.WithPurgeSubject(idledger.SubjectPrefix+key)); err != nil {
 			return rep, fmt.Errorf("remove id ledger entry %s: %w", key, err)
 		}
 	}
@@ -122,20 +109,15 @@ func readLedger(ctx context.Context, kv jetstream.KeyValue, lastSeq uint64, rep 
 			return pending, later, nil
 		}
 		rep.Entries++
-		v := e.Value()
-		if len(v) > 0 && v[0] == pendingPrefix {
-			ms, err := strconv.ParseInt(string(v[1:]), 10, 64)
-			if err != nil {
-				return nil, nil, fmt.Errorf("read id ledger: entry %s: %q is not a reservation", e.Key(), v)
-			}
-			pending[e.Key()] = reservation{rev: e.Revision(), since: time.UnixMilli(ms)}
+		v, err := idledger.Parse(e.Value())
+		if err != nil {
+			return nil, nil, fmt.Errorf("read id ledger: entry %s: %w", e.Key(), err)
+		}
+		if v.Seq == 0 {
+			pending[e.Key()] = reservation{rev: e.Revision(), since: v.Pending}
 			continue
 		}
-		seq, err := strconv.ParseUint(string(v), 10, 64)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read id ledger: entry %s: %q is not a sequence", e.Key(), v)
-		}
-		if seq > lastSeq {
+		if v.Seq > lastSeq {
 			later = append(later, e.Key())
 			rep.DroppedLater++
 		}
@@ -186,7 +168,7 @@ func findEvents(ctx context.Context, events jetstream.Stream, pending map[string
 		if md.Sequence.Stream > lastSeq {
 			break
 		}
-		key := ledgerKey(msg.Headers().Get(schemas.HeaderMsgID))
+		key := idledger.Key(msg.Headers().Get(schemas.HeaderMsgID))
 		if _, ok := pending[key]; ok {
 			if _, seen := found[key]; !seen {
 				found[key] = md.Sequence.Stream

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -26,7 +27,7 @@ func TestSettleLedger(t *testing.T) {
 	require.NoError(t, err)
 	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{Replicas: 1, DuplicateWindow: time.Minute})
 	require.NoError(t, err)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LedgerBucket, History: 1})
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: idledger.Bucket, History: 1})
 	require.NoError(t, err)
 
 	for i := range 3 {
@@ -37,7 +38,7 @@ func TestSettleLedger(t *testing.T) {
 	require.NoError(t, err)
 	pending := []byte("p" + strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10))
 	put := func(id string, v []byte) {
-		_, err := kv.Put(ctx, ledgerKey(id), v)
+		_, err := kv.Put(ctx, idledger.Key(id), v)
 		require.NoError(t, err)
 	}
 	put("old-1", []byte("2"))        // settled, in the stream: kept
@@ -52,7 +53,7 @@ func TestSettleLedger(t *testing.T) {
 	require.Equal(t, LedgerReport{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1}, rep)
 
 	get := func(id string) string {
-		e, err := kv.Get(ctx, ledgerKey(id))
+		e, err := kv.Get(ctx, idledger.Key(id))
 		if err != nil {
 			return err.Error()
 		}
@@ -64,7 +65,7 @@ func TestSettleLedger(t *testing.T) {
 		require.Equal(t, jetstream.ErrKeyNotFound.Error(), get(id))
 		// What ingest's reservation does: a create where the subject holds
 		// nothing at all (no delete marker either).
-		msg := nats.NewMsg("$KV." + LedgerBucket + "." + ledgerKey(id))
+		msg := nats.NewMsg(idledger.SubjectPrefix + idledger.Key(id))
 		msg.Data = pending
 		_, err := js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
 		require.NoError(t, err, "%s can be reserved again", id)

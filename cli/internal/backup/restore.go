@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
 
 // RestoreOptions configure a restore.
@@ -110,7 +112,7 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, o RestoreOptions) (
 		o.Log.Info("stream restored", "stream", s.Name, "messages", rs.Messages, "lastSeq", rs.LastSeq)
 		r.Streams = append(r.Streams, rs)
 	}
-	if hasStream(m, LedgerStream) {
+	if hasStream(m, idledger.Stream) {
 		events, err := js.Stream(ctx, schemas.StreamName)
 		if err != nil {
 			return nil, fmt.Errorf("restore: stream %s: %w", schemas.StreamName, err)
@@ -151,7 +153,7 @@ func checkTargets(ctx context.Context, js jetstream.JetStream, m *Manifest, forc
 		}
 		n := st.CachedInfo().State.Msgs
 		existing[s.Name] = n
-		if n > 0 && s.Name != SchemasStream {
+		if n > 0 && s.Name != catalog.StreamName {
 			full = append(full, fmt.Sprintf("%s holds %d messages (last seq %d)", s.Name, n, st.CachedInfo().State.LastSeq))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkBackupAndRestore(b *testing.B) {
 	js := connect(testsupport.StartNATS(t).URL())
 	_, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{Replicas: 1, DuplicateWindow: 2 * time.Minute})
 	require.NoError(t, err)
-	_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LedgerBucket, History: 1, Storage: jetstream.FileStorage})
+	_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: idledger.Bucket, History: 1, Storage: jetstream.FileStorage})
 	require.NoError(t, err)
 	now := time.Now().UnixMilli()
 	for i := range n {
@@ -48,7 +49,7 @@ func BenchmarkBackupAndRestore(b *testing.B) {
 		msg.Header.Set(schemas.HeaderMsgID, id)
 		_, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute))
 		require.NoError(t, err)
-		_, err = js.PublishAsync("$KV."+LedgerBucket+"."+ledgerKey(id), strconv.AppendUint(nil, uint64(i+1), 10), jetstream.WithStallWait(time.Minute))
+		_, err = js.PublishAsync(idledger.SubjectPrefix+idledger.Key(id), strconv.AppendUint(nil, uint64(i+1), 10), jetstream.WithStallWait(time.Minute))
 		require.NoError(t, err)
 	}
 	select {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -56,7 +57,7 @@ func (f *fixture) msgs(t *testing.T) uint64 {
 
 func (f *fixture) ledgerSeq(t *testing.T, id string) (uint64, bool) {
 	t.Helper()
-	entry, err := f.ledger.kv.Get(context.Background(), ledgerKey(id))
+	entry, err := f.ledger.kv.Get(context.Background(), idledger.Key(id))
 	if err != nil {
 		require.ErrorIs(t, err, jetstream.ErrKeyNotFound)
 		return 0, false
@@ -107,7 +108,7 @@ func TestSlowReservationDoesNotFailAnAckedEvent(t *testing.T) {
 func TestLedgerReadErrorIsUnavailable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, time.Minute)
-	require.NoError(t, f.js.DeleteKeyValue(context.Background(), LedgerBucket))
+	require.NoError(t, f.js.DeleteKeyValue(context.Background(), idledger.Bucket))
 	p := NewPublisher(f.js, f.ledger, nil, 2*time.Second)
 	res := p.Publish(context.Background(), []Event{testEvent("kv-down", true), testEvent("server-id", false)})
 	require.ErrorIs(t, res[0].Err, ErrUnavailable)
@@ -125,7 +126,7 @@ func TestLateDuplicateAnsweredFirstSeqNotDeleted(t *testing.T) {
 	ctx := context.Background()
 	first, err := f.js.PublishMsg(ctx, testEvent("late", true).msg())
 	require.NoError(t, err)
-	_, err = f.ledger.kv.Create(ctx, ledgerKey("late"), []byte(strconv.FormatUint(first.Sequence, 10)))
+	_, err = f.ledger.kv.Create(ctx, idledger.Key("late"), []byte(strconv.FormatUint(first.Sequence, 10)))
 	require.NoError(t, err)
 	second := testEvent("late", true)
 	msg := second.msg()
@@ -171,7 +172,7 @@ func (f *fixture) runResolver(t *testing.T, window time.Duration) (*Resolver, *o
 func TestResolverNotResolvedWhenLedgerWriteFails(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 2*time.Second)
-	require.NoError(t, f.js.DeleteKeyValue(context.Background(), LedgerBucket))
+	require.NoError(t, f.js.DeleteKeyValue(context.Background(), idledger.Bucket))
 	r, o := f.runResolver(t, 2*time.Second)
 	r.add(testEvent("no-ledger", true), time.Now())
 	require.Eventually(t, func() bool { return o.get("unresolved") == 1 }, 20*time.Second, 20*time.Millisecond)

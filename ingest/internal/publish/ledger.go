@@ -2,22 +2,16 @@ package publish
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
-
-// LedgerBucket is the KV bucket that remembers client event ids beyond the
-// stream's dedupe window: key = sha256(id), value = the id's stream sequence.
-const LedgerBucket = "EVENT_IDS"
 
 // LedgerOptions configure the id ledger.
 type LedgerOptions struct {
@@ -59,7 +53,7 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, o LedgerOptions) (*
 		o.Replicas = 1
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      LedgerBucket,
+		Bucket:      idledger.Bucket,
 		Description: "Kiln: first stream sequence of each client event id (durable idempotency)",
 		History:     1,
 		TTL:         o.TTL,
@@ -79,13 +73,8 @@ func OpenLedger(ctx context.Context, js jetstream.JetStream, o LedgerOptions) (*
 	if o.StaleAfter == 0 {
 		o.StaleAfter = 2 * o.DedupeWindow
 	}
-	return &Ledger{js: js, kv: kv, subj: "$KV." + LedgerBucket + ".", stream: "KV_" + LedgerBucket,
+	return &Ledger{js: js, kv: kv, subj: idledger.SubjectPrefix, stream: idledger.Stream,
 		joinWithin: o.DedupeWindow * 3 / 4, staleAfter: o.StaleAfter}, nil
-}
-
-func ledgerKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
 }
 
 // settle records the sequences of the acked client ids: an update of the
@@ -106,8 +95,8 @@ func (l *Ledger) settle(ctx context.Context, events []Event, results []Result, c
 		if _, ok := c.known[i]; ok || !e.ClientID || results[i].Err != nil {
 			continue
 		}
-		msg := nats.NewMsg(l.subj + ledgerKey(e.ID))
-		msg.Data = strconv.AppendUint(nil, results[i].Seq, 10)
+		msg := nats.NewMsg(l.subj + idledger.Key(e.ID))
+		msg.Data = idledger.SeqValue(results[i].Seq)
 		f, err := l.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(c.rev[i]))
 		if err != nil {
 			errs = append(errs, &settleError{i, fmt.Errorf("record id %s: %w", e.ID, err)})
@@ -169,12 +158,12 @@ func (l *Ledger) resolveExisting(ctx context.Context, id string, r *Result) erro
 	for range 3 {
 		v, rev, err := l.read(ctx, id)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			_, err = l.kv.Create(ctx, ledgerKey(id), strconv.AppendUint(nil, r.Seq, 10))
-		} else if err == nil && v.seq == 0 {
-			_, err = l.kv.Update(ctx, ledgerKey(id), strconv.AppendUint(nil, r.Seq, 10), rev)
+			_, err = l.kv.Create(ctx, idledger.Key(id), idledger.SeqValue(r.Seq))
+		} else if err == nil && v.Seq == 0 {
+			_, err = l.kv.Update(ctx, idledger.Key(id), idledger.SeqValue(r.Seq), rev)
 		} else if err == nil {
-			if v.seq != r.Seq {
-				r.Seq, r.Duplicate = v.seq, true
+			if v.Seq != r.Seq {
+				r.Seq, r.Duplicate = v.Seq, true
 			}
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
 
 // A client id is reserved in the ledger BEFORE its event is appended: the
@@ -37,32 +38,13 @@ import (
 // unconfirmed: retry later with the same id.
 var ErrInDoubt = errors.New("an earlier write of this id is not confirmed yet")
 
-const pendingPrefix = 'p'
-
-func pendingValue(at time.Time) []byte {
-	return strconv.AppendInt([]byte{pendingPrefix}, at.UnixMilli(), 10)
-}
-
-// ledgerValue is a decoded ledger entry: a sequence, or a reservation
-// pending since a time.
-type ledgerValue struct {
-	seq     uint64
-	pending time.Time
-}
-
-func parseLedgerValue(id string, v []byte) (ledgerValue, error) {
-	if len(v) > 0 && v[0] == pendingPrefix {
-		ms, err := strconv.ParseInt(string(v[1:]), 10, 64)
-		if err != nil {
-			return ledgerValue{}, fmt.Errorf("read id ledger: entry of %s: %w", id, err)
-		}
-		return ledgerValue{pending: time.UnixMilli(ms)}, nil
-	}
-	seq, err := strconv.ParseUint(string(v), 10, 64)
+// parseLedgerValue decodes the ledger entry of id.
+func parseLedgerValue(id string, v []byte) (idledger.Value, error) {
+	val, err := idledger.Parse(v)
 	if err != nil {
-		return ledgerValue{}, fmt.Errorf("read id ledger: entry of %s: %w", id, err)
+		return val, fmt.Errorf("read id ledger: entry of %s: %w", id, err)
 	}
-	return ledgerValue{seq: seq}, nil
+	return val, nil
 }
 
 // claims is the outcome of reserving a request's client ids, by event index.
@@ -104,8 +86,8 @@ func (l *Ledger) reserve(ctx context.Context, events []Event) claims {
 		if !e.ClientID {
 			continue
 		}
-		msg := nats.NewMsg(l.subj + ledgerKey(e.ID))
-		msg.Data = pendingValue(now)
+		msg := nats.NewMsg(l.subj + idledger.Key(e.ID))
+		msg.Data = idledger.PendingValue(now)
 		f, err := l.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(0))
 		if err != nil {
 			c.fail(i, fmt.Errorf("reserve id %s: %w", e.ID, err))
@@ -162,7 +144,7 @@ func (l *Ledger) existing(ctx context.Context, events []Event, idx []int, c *cla
 			c.fail(i, fmt.Errorf("read id ledger: id %s: %w", ids[k], jetstream.ErrKeyNotFound))
 			continue
 		}
-		if e.err != nil || e.v.seq != 0 {
+		if e.err != nil || e.v.Seq != 0 {
 			mu.Lock()
 			l.decide(c, i, e.v, e.rev, e.err)
 			mu.Unlock()
@@ -171,12 +153,12 @@ func (l *Ledger) existing(ctx context.Context, events []Event, idx []int, c *cla
 		g.Go(func() error {
 			v, rev, err := e.v, e.rev, error(nil)
 			id := ids[k]
-			switch age := time.Since(v.pending); {
+			switch age := time.Since(v.Pending); {
 			case age < l.joinWithin:
 			case age < l.staleAfter:
 				err = fmt.Errorf("id %s: %w", id, ErrInDoubt)
 			default:
-				rev, err = l.kv.Update(ctx, ledgerKey(id), pendingValue(time.Now()), rev)
+				rev, err = l.kv.Update(ctx, idledger.Key(id), idledger.PendingValue(time.Now()), rev)
 				if err != nil {
 					err = fmt.Errorf("take over id %s: %w", id, err)
 				}
@@ -191,12 +173,12 @@ func (l *Ledger) existing(ctx context.Context, events []Event, idx []int, c *cla
 }
 
 // decide records the outcome of an existing id in c.
-func (l *Ledger) decide(c *claims, i int, v ledgerValue, rev uint64, err error) {
+func (l *Ledger) decide(c *claims, i int, v idledger.Value, rev uint64, err error) {
 	switch {
 	case err != nil:
 		c.fail(i, err)
-	case v.seq != 0:
-		c.set(&c.known, i, v.seq)
+	case v.Seq != 0:
+		c.set(&c.known, i, v.Seq)
 	default:
 		c.set(&c.rev, i, rev)
 	}
@@ -204,7 +186,7 @@ func (l *Ledger) decide(c *claims, i int, v ledgerValue, rev uint64, err error) 
 
 // ledgerEntry is one id's entry as readMany found it.
 type ledgerEntry struct {
-	v   ledgerValue
+	v   idledger.Value
 	rev uint64
 	err error // the value could not be parsed
 }
@@ -223,7 +205,7 @@ func (l *Ledger) readMany(ctx context.Context, ids []string) (map[string]ledgerE
 	for chunk := range slices.Chunk(ids, multiLastMax) {
 		subjects := make([]string, 0, len(chunk))
 		for _, id := range chunk {
-			subj := l.subj + ledgerKey(id)
+			subj := l.subj + idledger.Key(id)
 			if _, dup := bySubject[subj]; !dup {
 				bySubject[subj] = id
 				subjects = append(subjects, subj)
@@ -271,7 +253,7 @@ func (l *Ledger) readEach(ctx context.Context, ids []string) (map[string]ledgerE
 	g.SetLimit(lookupConcurrency)
 	for _, id := range ids {
 		g.Go(func() error {
-			entry, err := l.kv.Get(ctx, ledgerKey(id))
+			entry, err := l.kv.Get(ctx, idledger.Key(id))
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return nil
 			}
@@ -292,10 +274,10 @@ func (l *Ledger) readEach(ctx context.Context, ids []string) (map[string]ledgerE
 }
 
 // read returns the ledger entry of id and its revision.
-func (l *Ledger) read(ctx context.Context, id string) (ledgerValue, uint64, error) {
-	entry, err := l.kv.Get(ctx, ledgerKey(id))
+func (l *Ledger) read(ctx context.Context, id string) (idledger.Value, uint64, error) {
+	entry, err := l.kv.Get(ctx, idledger.Key(id))
 	if err != nil {
-		return ledgerValue{}, 0, fmt.Errorf("read id ledger: %w", err)
+		return idledger.Value{}, 0, fmt.Errorf("read id ledger: %w", err)
 	}
 	v, err := parseLedgerValue(id, entry.Value())
 	return v, entry.Revision(), err

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/schemas/idledger"
 )
 
 // stallAfterAppend is a JetStream connection whose ledger writes made after
@@ -104,7 +106,7 @@ func TestPendingReservationByAge(t *testing.T) {
 		{"in-doubt", time.Minute, true},
 		{"stale", 3 * time.Minute, false},
 	} {
-		_, err := f.ledger.kv.Create(ctx, ledgerKey(tc.id), pendingValue(time.Now().Add(-tc.age)))
+		_, err := f.ledger.kv.Create(ctx, idledger.Key(tc.id), idledger.PendingValue(time.Now().Add(-tc.age)))
 		require.NoError(t, err)
 		before := f.msgs(t)
 		r := p.Publish(ctx, []Event{testEvent(tc.id, true)})[0]
@@ -145,9 +147,9 @@ func TestRetriedBatchReadsTheLedgerInFewRequests(t *testing.T) {
 	watch, err := nats.Connect(f.js.Conn().ConnectedUrl())
 	require.NoError(t, err)
 	t.Cleanup(watch.Close)
-	reads, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + LedgerBucket + ".>")
+	reads, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + idledger.Bucket + ".>")
 	require.NoError(t, err)
-	batched, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + LedgerBucket)
+	batched, err := watch.SubscribeSync("$JS.API.DIRECT.GET.KV_" + idledger.Bucket)
 	require.NoError(t, err)
 	require.NoError(t, watch.Flush())
 
