@@ -209,12 +209,8 @@ func TestSlackAndSMTPDownThenDeliveredOnce(t *testing.T) {
 	// Settled: every event evaluated and every delivery job acked, so the
 	// counts below no longer change; and nothing in the dead-letter stream.
 	idle := func(stream, durable string) bool {
-		c, err := js.Consumer(ctx, stream, durable)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		ok, err := testsupport.ConsumerSettled(ctx, js, stream, durable)
+		return err == nil && ok
 	}
 	require.Eventually(t, func() bool {
 		return idle("EVENTS", "notifier") && idle("ALERTS", "notifier-deliver-slack") && idle("ALERTS", "notifier-deliver-email")

@@ -83,12 +83,12 @@ func TestExampleRulesLogWhatWouldBeSent(t *testing.T) {
 	defer func() { cancel(); require.NoError(t, <-done) }()
 	require.Contains(t, logs.String(), `rules="[payment-failed-burst big-order order-canceled-fraud]"`)
 	require.Eventually(t, e.consumerReady,
-		10*time.Second, 10*time.Millisecond)
+		2*time.Minute, 10*time.Millisecond)
 
 	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), `{"id":"o-1","amount":1500,"currency":"EUR"}`))
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), `msg=alert channel=log rule=big-order`)
-	}, 20*time.Second, 20*time.Millisecond)
+	}, 2*time.Minute, 20*time.Millisecond)
 	require.Contains(t, logs.String(), `message=":moneybag: Order o-1 of 1500 EUR by u1"`)
 	e.settle(t)
 	alerts := e.alerts(t)

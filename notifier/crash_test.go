@@ -43,7 +43,7 @@ func TestCrashAndRestartNeitherDropsNorDoubleSends(t *testing.T) {
 				return hit && crashed.CompareAndSwap(false, true)
 			})
 			e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), `{"id":"o-1","amount":5000}`))
-			require.Eventually(t, crashed.Load, 20*time.Second, 10*time.Millisecond)
+			require.Eventually(t, crashed.Load, 2*time.Minute, 10*time.Millisecond)
 			stop()
 			require.Len(t, e.slack.Delivered(), tc.sentAtCrash)
 			alerts := e.alerts(t)
@@ -58,7 +58,7 @@ func TestCrashAndRestartNeitherDropsNorDoubleSends(t *testing.T) {
 			e.start(t, nil) // the unacked event or job comes back after NOTIFIER_ACK_WAIT
 			require.Eventually(t, func() bool {
 				return len(e.slack.Delivered()) == tc.slackSends && len(e.smtp.Messages()) == 1
-			}, 20*time.Second, 20*time.Millisecond)
+			}, 2*time.Minute, 20*time.Millisecond)
 			e.settle(t)
 			require.Len(t, e.slack.Requests(), tc.slackSends, "Slack got it exactly once (twice only in the unavoidable window)")
 			require.Len(t, e.smtp.Messages(), 1, "email went exactly once")
@@ -87,7 +87,7 @@ func TestRestartRebuildsThresholdWindowsWithoutResending(t *testing.T) {
 
 	e.start(t, nil) // rebuilds the windows from the stream, deciding nothing
 	require.Eventually(t, func() bool { return e.metric(t, "kiln_notifier_rebuild_events_total") == 9 },
-		10*time.Second, 10*time.Millisecond)
+		2*time.Minute, 10*time.Millisecond)
 	e.settle(t)
 	require.Len(t, e.slack.Requests(), 1, "the rebuild sends nothing")
 

@@ -88,7 +88,7 @@ func (e *testEnv) start(t *testing.T, crash func(point, id string) bool) (stop f
 	}
 	stop = testsupport.Run(t, ctx, svc.Run)
 	// The consumer starts at events stored after it exists.
-	require.Eventually(t, e.consumerReady, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, e.consumerReady, 2*time.Minute, 10*time.Millisecond)
 	return stop
 }
 
@@ -132,12 +132,11 @@ func (e *testEnv) settle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	idle := func(stream, durable string) bool {
-		c, err := e.js.Consumer(ctx, stream, durable)
-		if err != nil {
-			return err == jetstream.ErrConsumerNotFound
+		if _, err := e.js.Consumer(ctx, stream, durable); err == jetstream.ErrConsumerNotFound {
+			return true
 		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		ok, err := testsupport.ConsumerSettled(ctx, e.js, stream, durable)
+		return err == nil && ok
 	}
 	require.Eventually(t, func() bool {
 		if !idle(schemas.StreamName, decide.Durable) {
@@ -149,7 +148,7 @@ func (e *testEnv) settle(t *testing.T) {
 			}
 		}
 		return true
-	}, 20*time.Second, 20*time.Millisecond, "the notifier never settled")
+	}, 2*time.Minute, 20*time.Millisecond, "the notifier never settled")
 }
 
 // alerts lists the stored alerts as the gateway reads them.

@@ -47,7 +47,7 @@ func TestEachRuleSendsOneSlackMessageAndOneEmailPerMatchingEvent(t *testing.T) {
 	e.publishAs(t, event("o1", "order.created", "u1", now, `{"id":"o-1","amount":1500}`), "o1-again")
 	require.Eventually(t, func() bool {
 		return len(e.slack.Delivered()) == 2 && len(e.smtp.Messages()) == 2
-	}, 20*time.Second, 20*time.Millisecond)
+	}, 2*time.Minute, 20*time.Millisecond)
 	e.settle(t)
 
 	require.Len(t, e.slack.Requests(), 2, "exactly one Slack message per matching event")
@@ -190,7 +190,7 @@ func TestSlackFailingThreeTimesThenDeliveredOnce(t *testing.T) {
 	e.slack.Script(slacktest.Answer{Status: 500}, slacktest.Answer{Status: 500}, slacktest.Answer{Status: 500})
 	e.start(t, nil)
 	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), ""))
-	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 2*time.Minute, 20*time.Millisecond)
 	e.settle(t)
 
 	reqs := e.slack.Requests()
@@ -218,7 +218,7 @@ func TestSlackAlwaysFailingGoesToDLQAndRedriveDeliversOnce(t *testing.T) {
 		var err error
 		letters, err = dlq.List(ctx, e.js)
 		return err == nil && len(letters) == 1
-	}, 20*time.Second, 20*time.Millisecond)
+	}, 2*time.Minute, 20*time.Millisecond)
 	e.settle(t)
 	dead := letters[0]
 	id := dead.Job.Alert.ID + ":slack"
@@ -241,7 +241,7 @@ func TestSlackAlwaysFailingGoesToDLQAndRedriveDeliversOnce(t *testing.T) {
 	done, err := dlq.Redrive(ctx, e.js, []string{id})
 	require.NoError(t, err)
 	require.Len(t, done, 1)
-	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 2*time.Minute, 20*time.Millisecond)
 	e.settle(t)
 	letters, err = dlq.List(ctx, e.js)
 	require.NoError(t, err)
@@ -256,7 +256,7 @@ func TestSlackAlwaysFailingGoesToDLQAndRedriveDeliversOnce(t *testing.T) {
 	require.NoError(t, jobs.Publish(ctx, e.js, jobs.Job{Alert: dead.Job.Alert, Channel: "slack", Redrive: dead.Seq}, id+":again"))
 	require.Eventually(t, func() bool {
 		return e.metric(t, "kiln_notifier_deliveries_total", "channel", "slack", "outcome", "skipped") == 1
-	}, 20*time.Second, 20*time.Millisecond)
+	}, 2*time.Minute, 20*time.Millisecond)
 	require.Len(t, e.slack.Delivered(), 1, "redrive delivered once")
 	require.Len(t, e.slack.Requests(), 4)
 	require.Len(t, e.smtp.Messages(), 1)
@@ -282,7 +282,7 @@ func TestSlack429WaitsForRetryAfter(t *testing.T) {
 	e.slack.Script(slacktest.Answer{Status: http.StatusTooManyRequests, RetryAfter: time.Second})
 	e.start(t, nil)
 	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), ""))
-	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.slack.Delivered()) == 1 }, 2*time.Minute, 20*time.Millisecond)
 	e.settle(t)
 	reqs := e.slack.Requests()
 	require.Len(t, reqs, 2)

@@ -49,5 +49,5 @@ func TestZeroConfigWorkerDelivers(t *testing.T) {
 		require.NoError(t, store.CreateDeliveries(ctx, a, time.Now().UnixMilli()))
 		require.NoError(t, jobs.Publish(ctx, js, jobs.Job{Alert: a, Channel: "slack"}, id+":slack"))
 	}
-	require.Eventually(t, func() bool { return len(slack.Delivered()) == 3 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(slack.Delivered()) == 3 }, 2*time.Minute, 20*time.Millisecond)
 }
