@@ -10,7 +10,7 @@ require (
 	github.com/kilnhq/kiln/readmodel v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
-	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nats.go v1.56.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
 	github.com/tidwall/gjson v1.20.1
@@ -81,3 +81,7 @@ replace github.com/kilnhq/kiln/httpserver => ../httpserver
 replace github.com/kilnhq/kiln/testsupport => ../testsupport
 
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

@@ -7,7 +7,7 @@ require (
 	github.com/kilnhq/kiln/readmodel v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
-	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nats.go v1.56.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
@@ -78,3 +78,7 @@ replace github.com/kilnhq/kiln/testsupport => ../testsupport
 replace github.com/kilnhq/kiln/ingest => ../ingest
 
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,21 +14,12 @@ import (
 // Stores are the NATS and MongoDB settings of the webhooks and realtime
 // roles.
 type Stores struct {
-	NATSURL       string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"kiln"`
+	connect.NATSConfig
+	connect.MongoConfig
 }
 
 func (s Stores) validate() error {
-	switch {
-	case s.NATSURL == "":
-		return fmt.Errorf("NATS_URL must not be empty")
-	case s.MongoURI == "":
-		return fmt.Errorf("MONGO_URI must not be empty")
-	case s.MongoDatabase == "":
-		return fmt.Errorf("MONGO_DATABASE must not be empty")
-	}
-	return nil
+	return errors.Join(s.NATSConfig.Validate(), s.MongoConfig.Validate())
 }
 
 // stores says which stores a role connects to; "" is one it does not
