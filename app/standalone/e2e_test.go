@@ -70,24 +70,34 @@ type metrics struct {
 }
 
 // postRetrying posts an NDJSON batch the way a well-behaved client does:
-// a 503 or 429 is retried after its Retry-After with the same ids, which
+// a 503 or 429, or a 202 naming events that failed, is retried after its
+// Retry-After with the same ids, which
 // ingest's idempotency makes safe (on a loaded machine the publish can time
 // out).
 func postRetrying(base, body string) error {
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		resp, err := http.Post(base+"/events", "application/x-ndjson", strings.NewReader(body))
 		if err != nil {
 			return err
 		}
+		// A 202 may still name events JetStream did not confirm ("failed"):
+		// a client retries the batch with the same ids, as for a 503.
+		var answer struct {
+			Failed int `json:"failed"`
+		}
+		derr := json.NewDecoder(resp.Body).Decode(&answer)
 		resp.Body.Close()
 		switch {
-		case resp.StatusCode == http.StatusAccepted:
+		case resp.StatusCode == http.StatusAccepted && derr == nil && answer.Failed == 0:
 			return nil
-		case resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests:
+		case resp.StatusCode == http.StatusAccepted && derr != nil:
+			return fmt.Errorf("202 with an unreadable body: %w", derr)
+		case resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusServiceUnavailable &&
+			resp.StatusCode != http.StatusTooManyRequests:
 			return fmt.Errorf("status %d", resp.StatusCode)
 		case time.Now().After(deadline):
-			return fmt.Errorf("still status %d after retrying for 90s", resp.StatusCode)
+			return fmt.Errorf("still status %d (%d failed) after retrying for 3 minutes", resp.StatusCode, answer.Failed)
 		}
 		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 		time.Sleep(time.Duration(max(wait, 1)) * time.Second)
