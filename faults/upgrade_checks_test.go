@@ -1,15 +1,12 @@
 package faults
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,24 +17,6 @@ import (
 
 	"github.com/kilnhq/kiln/readmodel"
 )
-
-// extract writes the tree of commit rev of the repository at root into dir
-// (git archive | tar -x) and returns dir.
-func extract(root, rev, dir string) (string, error) {
-	archive, err := exec.Command("git", "-C", root, "archive", rev).Output()
-	if err != nil {
-		return "", fmt.Errorf("git archive %s: %w", rev, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	untar := exec.Command("tar", "-x", "-C", dir)
-	untar.Stdin = bytes.NewReader(archive)
-	if out, err := untar.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("tar -x %s: %v\n%s", rev, err, out)
-	}
-	return dir, nil
-}
 
 // receiver is an HTTP endpoint that answers 200 and counts the requests by
 // a key read from each body (an alert, an event id).

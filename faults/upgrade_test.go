@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +26,24 @@ import (
 // fetch --unshallow) skips the test.
 const previousRelease = "1b4367e"
 
+// extract writes the tree of commit rev of the repository at root into dir
+// (git archive | tar -x) and returns dir.
+func extract(root, rev, dir string) (string, error) {
+	archive, err := exec.Command("git", "-C", root, "archive", rev).Output()
+	if err != nil {
+		return "", fmt.Errorf("git archive %s: %w", rev, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	untar := exec.Command("tar", "-x", "-C", dir)
+	untar.Stdin = bytes.NewReader(archive)
+	if out, err := untar.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("tar -x %s: %v\n%s", rev, err, out)
+	}
+	return dir, nil
+}
+
 // Alerts and webhooks under the upgrade: the notifier alerts on every
 // event of alertType, the webhook endpoint subscribes to hookType (two of
 // the workload's three types).
@@ -35,8 +55,10 @@ const (
 // Upgrades under traffic (issue 26 item 3): the previous release's kiln
 // runs with a workload of acknowledged events; its roles are replaced by
 // this tree's build one at a time (SIGTERM, start, admin /readyz) while the
-// workload goes on, then a standalone is replaced all at once on the same
-// KILN_DATA_DIR. Each ends with every read model equal to the acked ids, no
+// workload goes on — in pipeline order, in reverse, and with the projector
+// replaced through a kiln replay all (the layout-change procedure) — then
+// a standalone is replaced all at once on the same KILN_DATA_DIR and
+// replayed. Each ends with every read model equal to the acked ids, no
 // alert sent twice and every webhook delivered (at least once: duplicates
 // are counted and logged). make test-upgrade runs it.
 func TestUpgrade(t *testing.T) {
@@ -53,10 +75,17 @@ func TestUpgrade(t *testing.T) {
 	prev, cur := bin(t, "kiln-previous"), bin(t, "kiln")
 	t.Logf("built %s and the working tree in %s", previousRelease, time.Since(started).Round(time.Second))
 	t.Run("roles one at a time", func(t *testing.T) {
-		upgradeRoles(t, prev, cur, []string{"ingest", "projector", "notifier", "gateway", "webhooks"})
+		upgradeRoles(t, prev, cur, []string{"ingest", "projector", "notifier", "gateway", "webhooks"}, false)
 	})
 	t.Run("roles one at a time, reverse order", func(t *testing.T) {
-		upgradeRoles(t, prev, cur, []string{"webhooks", "gateway", "notifier", "projector", "ingest"})
+		upgradeRoles(t, prev, cur, []string{"webhooks", "gateway", "notifier", "projector", "ingest"}, false)
+	})
+	// The procedure docs/operations.md gives for a release that changes a
+	// read model's layout: the projector is stopped, this build's kiln
+	// replay all fills a new generation and switches, then this build's
+	// projector starts, then the gateway.
+	t.Run("roles one at a time, projector through a replay", func(t *testing.T) {
+		upgradeRoles(t, prev, cur, []string{"ingest", "notifier", "webhooks", "projector", "gateway"}, true)
 	})
 	t.Run("standalone all at once", func(t *testing.T) { upgradeStandalone(t, prev, cur) })
 }
@@ -102,8 +131,9 @@ func (r *role) run(t *testing.T, version, path string) time.Duration {
 
 // The split deployment: NATS, FerretDB and redis-server shared, the five
 // roles as processes of the previous release, replaced one by one in
-// order.
-func upgradeRoles(t *testing.T, prev, cur string, order []string) {
+// order; with replay, the projector's turn is stop, kiln replay all (this
+// build), start.
+func upgradeRoles(t *testing.T, prev, cur string, order []string, replay bool) {
 	ns := testsupport.StartNATS(t)
 	m := testsupport.StartMongo(t)
 	db := m.Database(t)
@@ -134,7 +164,13 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string) {
 		i := slices.IndexFunc(roles, func(r *role) bool { return r.name == name })
 		require.GreaterOrEqual(t, i, 0, "no role %s", name)
 		r := roles[i]
-		took := r.run(t, "current", cur)
+		start := time.Now()
+		if replay && r == projector {
+			r.running.stop()
+			replayAll(t, cur, stores)
+		}
+		r.run(t, "current", cur)
+		took := time.Since(start)
 		swaps = append(swaps, fmt.Sprintf("%s %.1fs at %d acked", r.name, took.Seconds(), w.ackedCount()))
 		waitAcked(t, w, w.ackedCount()+200) // traffic through the new role before the next swap
 	}
@@ -143,10 +179,14 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string) {
 	acked := merged(probes.ackedIDs(), w.ackedIDs())
 
 	p := &pipeline{t: t, nats: ns, db: db, redisAddr: rs.Addr(), rdb: rs.Client(t), projAdmin: projector.admin}
-	seen, _ := p.settle(t, acked, settleWithin)
+	seen, settled := p.settle(t, acked, settleWithin)
 	listed := settleAPI(t, "http://"+gateway.addr, acked)
 	d := checkDeliveries(t, "http://"+gateway.addr, w.ackedIDs(), slack, hooks)
-	upgradeReport(t, "roles one at a time: "+strings.Join(order, ", "), len(acked), w.retries, seen, listed, d, time.Since(stopped), swaps)
+	name := "roles one at a time: " + strings.Join(order, ", ")
+	if replay {
+		name += " (projector through kiln replay all)"
+	}
+	upgradeReport(t, name, len(acked), w.retries, seen, listed, d, settled, time.Since(stopped), swaps)
 }
 
 // The standalone: the previous release's kiln run on a data folder,
@@ -176,15 +216,38 @@ func upgradeStandalone(t *testing.T, prev, cur string) {
 	next.start()
 	waitReady(t, "http://127.0.0.1:"+admin+"/readyz")
 	swap := fmt.Sprintf("standalone %.1fs at %d acked", time.Since(start).Seconds(), stoppedAt)
-	waitAcked(t, w, w.ackedCount()+300)
+	waitAcked(t, w, w.ackedCount()+150)
+	// A release that changes a layout is then replayed, under traffic
+	// (docs/operations.md, Upgrades); the command finds the standalone
+	// through its data folder.
+	replayAll(t, cur, map[string]string{"KILN_DATA_DIR": env["KILN_DATA_DIR"]})
+	waitAcked(t, w, w.ackedCount()+150)
 	stopped := time.Now()
 	w.finish()
 	acked := merged(probes.ackedIDs(), w.ackedIDs())
 
 	listed := settleAPI(t, base, acked)
+	settled := time.Since(stopped)
 	d := checkDeliveries(t, base, w.ackedIDs(), slack, hooks)
 	seen := observed{history: listed, counters: listed, recent: -1} // read through the API, see settleAPI
-	upgradeReport(t, "standalone all at once", len(acked), w.retries, seen, listed, d, time.Since(stopped), []string{swap})
+	upgradeReport(t, "standalone all at once", len(acked), w.retries, seen, listed, d, settled, time.Since(stopped), []string{swap})
+}
+
+// replayAll runs this build's kiln replay all against the stores in env
+// (or the standalone of KILN_DATA_DIR) and logs what it printed last.
+func replayAll(t *testing.T, kiln string, env map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kiln, "replay", "all", "--yes", "--grace", "1s")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "kiln replay all:\n%s", out)
+	t.Logf("kiln replay all took %s; its last lines:\n%s", time.Since(start).Round(time.Millisecond), tail(out, 600))
 }
 
 // rulesFile is the notifier's rules: one alert per event of alertType,
@@ -206,12 +269,17 @@ func merged(a, b map[string]string) map[string]string {
 	return out
 }
 
-// upgradeReport prints one upgrade's figures as a JSON line and logs them.
-func upgradeReport(t *testing.T, name string, acked, retries int, seen observed, listed int, d deliveries, settled time.Duration, swaps []string) {
+// upgradeReport prints one upgrade's figures as a JSON line and logs them:
+// settled is from the workload's end to the read models equal to the acked
+// ids, checked from then to every check done (the checks' own reads
+// included).
+func upgradeReport(t *testing.T, name string, acked, retries int, seen observed, listed int, d deliveries,
+	settled, checked time.Duration, swaps []string) {
 	line := fmt.Sprintf(`{"upgrade":%q,"from":%q,"acked":%d,"client_retries":%d,"history":%d,"counters":%d,"recent":%d,"api_events":%d,`+
-		`"alerts":%d,"alerts_twice":%d,"webhook_events":%d,"webhook_deliveries":%d,"webhook_duplicates":%d,"settled_s":%.1f,"swaps":%s}`,
+		`"alerts":%d,"alerts_twice":%d,"webhook_events":%d,"webhook_deliveries":%d,"webhook_duplicates":%d,"settled_s":%.1f,"checked_s":%.1f,"swaps":%s}`,
 		name, previousRelease, acked, retries, seen.history, seen.counters, seen.recent, listed,
-		d.alerts, d.alertsTwice, d.hookEvents, d.hookRequests, d.hookDuplicates, settled.Seconds(), strconv.Quote(strings.Join(swaps, "; ")))
+		d.alerts, d.alertsTwice, d.hookEvents, d.hookRequests, d.hookDuplicates, settled.Seconds(), checked.Seconds(),
+		strconv.Quote(strings.Join(swaps, "; ")))
 	fmt.Println(line)
 	t.Log(line)
 }
