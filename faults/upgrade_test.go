@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,17 +76,23 @@ func TestUpgrade(t *testing.T) {
 	prev, cur := bin(t, "kiln-previous"), bin(t, "kiln")
 	t.Logf("built %s and the working tree in %s", previousRelease, time.Since(started).Round(time.Second))
 	t.Run("roles one at a time", func(t *testing.T) {
-		upgradeRoles(t, prev, cur, []string{"ingest", "projector", "notifier", "gateway", "webhooks"}, false)
+		upgradeRoles(t, prev, cur, []string{"ingest", "projector", "notifier", "gateway", "webhooks", "realtime"}, stopStart)
 	})
 	t.Run("roles one at a time, reverse order", func(t *testing.T) {
-		upgradeRoles(t, prev, cur, []string{"webhooks", "gateway", "notifier", "projector", "ingest"}, false)
+		upgradeRoles(t, prev, cur, []string{"realtime", "webhooks", "gateway", "notifier", "projector", "ingest"}, stopStart)
 	})
 	// The procedure docs/operations.md gives for a release that changes a
 	// read model's layout: the projector is stopped, this build's kiln
 	// replay all fills a new generation and switches, then this build's
 	// projector starts, then the gateway.
 	t.Run("roles one at a time, projector through a replay", func(t *testing.T) {
-		upgradeRoles(t, prev, cur, []string{"ingest", "notifier", "webhooks", "projector", "gateway"}, true)
+		upgradeRoles(t, prev, cur, []string{"ingest", "notifier", "webhooks", "realtime", "projector", "gateway"}, replay)
+	})
+	// A rolling update (Kubernetes' default surge) runs both versions side
+	// by side for a moment; the roles without the test's clients on them
+	// start beside the old process.
+	t.Run("roles side by side", func(t *testing.T) {
+		upgradeRoles(t, prev, cur, []string{"projector", "webhooks", "realtime", "ingest", "notifier", "gateway"}, surge)
 	})
 	t.Run("standalone all at once", func(t *testing.T) { upgradeStandalone(t, prev, cur) })
 }
@@ -129,11 +136,43 @@ func (r *role) run(t *testing.T, version, path string) time.Duration {
 	return time.Since(start)
 }
 
-// The split deployment: NATS, FerretDB and redis-server shared, the five
+// surge starts path beside the role's process, on addresses of its own,
+// waits for its /readyz and for meanwhile, then stops the old one
+// (SIGTERM): a rolling update's overlap, both versions on the same
+// consumers for a while.
+func (r *role) surge(t *testing.T, version, path string, meanwhile func()) {
+	t.Helper()
+	old := r.running
+	r.env = maps.Clone(r.env)
+	for k := range r.env {
+		if strings.HasSuffix(k, "_ADDR") {
+			r.env[k] = free(t)
+		}
+	}
+	prefix := strings.ToUpper(r.name)
+	r.admin = r.env[prefix+"_ADMIN_ADDR"]
+	if r.addr != "" {
+		r.addr = r.env[prefix+"_ADDR"]
+	}
+	r.running = nil
+	r.run(t, version, path)
+	meanwhile()
+	old.stop()
+}
+
+// swap is how upgradeRoles replaces a role.
+type swap int
+
+const (
+	stopStart swap = iota // every role: SIGTERM the old, start the new on its addresses
+	replay                // the same, but the projector: stop, kiln replay all (this build), start
+	surge                 // the projector, webhooks and realtime: the new beside the old, then the old stopped
+)
+
+// The split deployment: NATS, FerretDB and redis-server shared, the six
 // roles as processes of the previous release, replaced one by one in
-// order; with replay, the projector's turn is stop, kiln replay all (this
-// build), start.
-func upgradeRoles(t *testing.T, prev, cur string, order []string, replay bool) {
+// order, each as how says.
+func upgradeRoles(t *testing.T, prev, cur string, order []string, how swap) {
 	ns := testsupport.StartNATS(t)
 	m := testsupport.StartMongo(t)
 	db := m.Database(t)
@@ -144,16 +183,17 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string, replay bool) {
 	ingest := newRole(t, "ingest", true, stores)
 	projector := newRole(t, "projector", false, stores)
 	gateway := newRole(t, "gateway", true, stores)
+	webhooks := newRole(t, "webhooks", true, stores, "WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8")
 	roles := []*role{ingest, projector,
 		newRole(t, "notifier", false, stores, "NOTIFIER_RULES_FILE", rulesFile(t), "SLACK_WEBHOOK_URL", slack.URL),
 		gateway,
-		newRole(t, "webhooks", true, stores, "WEBHOOKS_ALLOW_NETWORKS", "127.0.0.0/8"),
+		webhooks,
+		newRole(t, "realtime", true, stores, "GRPC_ADDR", free(t)), // started and replaced; no traffic of its own
 	}
 	for _, r := range roles {
 		r.run(t, "previous", prev)
 	}
-	webhooksRole := roles[len(roles)-1]
-	createEndpoint(t, "http://"+webhooksRole.addr, hooks)
+	createEndpoint(t, "http://"+webhooks.addr, hooks)
 	ingestURL := "http://" + ingest.addr
 	probes := probe(t, ingestURL, slack, hooks)
 
@@ -165,11 +205,16 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string, replay bool) {
 		require.GreaterOrEqual(t, i, 0, "no role %s", name)
 		r := roles[i]
 		start := time.Now()
-		if replay && r == projector {
+		switch {
+		case how == replay && r == projector:
 			r.running.stop()
 			replayAll(t, cur, stores)
+			r.run(t, "current", cur)
+		case how == surge && (r == projector || r.name == "webhooks" || r.name == "realtime"):
+			r.surge(t, "current", cur, func() { waitAcked(t, w, w.ackedCount()+150) })
+		default:
+			r.run(t, "current", cur)
 		}
-		r.run(t, "current", cur)
 		took := time.Since(start)
 		swaps = append(swaps, fmt.Sprintf("%s %.1fs at %d acked", r.name, took.Seconds(), w.ackedCount()))
 		waitAcked(t, w, w.ackedCount()+200) // traffic through the new role before the next swap
@@ -183,8 +228,11 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string, replay bool) {
 	listed := settleAPI(t, "http://"+gateway.addr, acked)
 	d := checkDeliveries(t, "http://"+gateway.addr, w.ackedIDs(), slack, hooks)
 	name := "roles one at a time: " + strings.Join(order, ", ")
-	if replay {
+	switch how {
+	case replay:
 		name += " (projector through kiln replay all)"
+	case surge:
+		name += " (projector, webhooks, realtime: new beside old)"
 	}
 	upgradeReport(t, name, len(acked), w.retries, seen, listed, d, settled, time.Since(stopped), swaps)
 }
