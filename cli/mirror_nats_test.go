@@ -23,6 +23,8 @@ type domainNATS struct {
 	leafPort int // the primary's leaf node listener; 0 on the DR side
 }
 
+func (n *domainNATS) LeafAddr() string { return "127.0.0.1:" + strconv.Itoa(n.leafPort) }
+
 func (n *domainNATS) URL() string { return n.srv.ClientURL() }
 
 // Shutdown stops the server and waits for it; safe to call twice.
@@ -40,9 +42,10 @@ func kilnSubjects() []string {
 	return append(s, catalog.StreamConfig(schemas.StreamOptions{}).Subjects...)
 }
 
-// startDomainNATS starts a server of JetStream domain. With primary nil
-// it listens for leaf nodes; else it connects to primary as a leaf node.
-func startDomainNATS(t *testing.T, domain string, primary *domainNATS) *domainNATS {
+// startDomainNATS starts a server of JetStream domain. With leafTarget
+// "" it listens for leaf nodes (leafPort); else it connects as a leaf node
+// to leafTarget (host:port: the primary's leaf port, or a proxy to it).
+func startDomainNATS(t *testing.T, domain, leafTarget string) *domainNATS {
 	t.Helper()
 	opts := &server.Options{
 		ServerName:      domain,
@@ -55,11 +58,13 @@ func startDomainNATS(t *testing.T, domain string, primary *domainNATS) *domainNA
 		NoSigs:          true,
 	}
 	n := &domainNATS{}
-	if primary == nil {
+	if leafTarget == "" {
 		n.leafPort = testsupport.FreePort(t)
-		opts.LeafNode = server.LeafNodeOpts{Host: "127.0.0.1", Port: n.leafPort}
+		// NoAdvertise: a leaf learns no other address of the primary, so
+		// a test can cut its link with a proxy.
+		opts.LeafNode = server.LeafNodeOpts{Host: "127.0.0.1", Port: n.leafPort, NoAdvertise: true}
 	} else {
-		u, err := url.Parse("nats-leaf://127.0.0.1:" + strconv.Itoa(primary.leafPort))
+		u, err := url.Parse("nats-leaf://" + leafTarget)
 		require.NoError(t, err)
 		opts.LeafNode = server.LeafNodeOpts{
 			ReconnectInterval: 100 * time.Millisecond,

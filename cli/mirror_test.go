@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -123,17 +124,36 @@ func startIngest(t *testing.T, natsURL string) (string, *serving) {
 
 // TestMirrorPromoteAfterPrimaryCutMidLoad is the disaster-recovery drill
 // of docs/operations.md: a DR nats-server mirrors the primary's streams
-// through a leaf node (kiln mirror create), the primary is shut down while
-// two writers post, the mirrors are promoted (kiln mirror promote), and
-// Kiln runs on against the DR deployment.
+// through a leaf node (kiln mirror create), the primary is cut while two
+// writers post, the mirrors are promoted (kiln mirror promote), and Kiln
+// runs on against the DR deployment. Two cuts: the primary stops (the
+// link stays up to its end), and the link to the DR site fails first and
+// the primary stops after 10 more batches were acknowledged (a recovery
+// point of at least 200 events, by construction).
 func TestMirrorPromoteAfterPrimaryCutMidLoad(t *testing.T) {
+	t.Run("primary stops", func(t *testing.T) { mirrorDrill(t, false) })
+	t.Run("link fails first", func(t *testing.T) { mirrorDrill(t, true) })
+}
+
+func mirrorDrill(t *testing.T, linkFirst bool) {
 	ctx := context.Background()
-	primary := startDomainNATS(t, "kiln-primary", nil)
-	dr := startDomainNATS(t, "kiln-dr", primary)
+	primary := startDomainNATS(t, "kiln-primary", "")
+	link := testsupport.StartProxy(t, primary.LeafAddr())
+	dr := startDomainNATS(t, "kiln-dr", link.Addr())
 	require.Eventually(t, func() bool { return dr.srv.NumLeafNodes() == 1 && primary.srv.NumLeafNodes() == 1 },
 		time.Minute, 20*time.Millisecond, "the DR server never connected as a leaf node")
 
 	base, ingest := startIngest(t, primary.URL())
+	// The primary site's read models, projected from the primary: kept
+	// through the disaster in the second half of the test.
+	stores := testsupport.StartMongo(t)
+	keptRedis := testsupport.StartRedis(t)
+	keptDB := testsupport.UniqueName(t) // random: apart from the DR site's database below
+	projectorEnv := func(natsURL, db, redisURL string) map[string]string {
+		return map[string]string{"NATS_URL": natsURL, "MONGO_URI": stores.URI(), "MONGO_DATABASE": db,
+			"REDIS_URL": redisURL, "PROJECTOR_ADMIN_ADDR": addr(t), "PROJECTOR_CHECK_INTERVAL": "100ms"}
+	}
+	primaryProjector := startRole(t, "projector", projectorEnv(primary.URL(), keptDB, keptRedis.URL()))
 	load := &drLoad{seq: map[string]uint64{}, client: http.Client{Timeout: 10 * time.Second}}
 	for b := range 10 {
 		require.NoError(t, load.post(base, fmt.Sprintf("pre%02d", b), 50))
@@ -203,12 +223,24 @@ func TestMirrorPromoteAfterPrimaryCutMidLoad(t *testing.T) {
 	primaryLast := streamLastSeqAt(t, primary.URL())
 	ackedByMirror := mirrored()
 	cutAt := time.Now()
+	if linkFirst {
+		link.Cut()
+		load.mu.Lock()
+		atCut := len(load.seq)
+		load.mu.Unlock()
+		require.Eventually(t, func() bool { // acknowledged by the primary, never mirrored
+			load.mu.Lock()
+			defer load.mu.Unlock()
+			return len(load.seq) >= atCut+200
+		}, 2*time.Minute, 10*time.Millisecond, "the load made no progress after the link failed")
+	}
 	primary.Shutdown()
 	close(stop)
 	writers.Wait()
 	// The primary's ingest is left to stop in the background (its NATS is
 	// gone; the test's cleanup waits for it): the DR side does not need it.
 	go func() { _ = ingest.stop() }()
+	go func() { _ = primaryProjector.stop() }()
 
 	// Promote: the leaf is down, so the primary does not answer.
 	start := time.Now()
@@ -239,6 +271,12 @@ func TestMirrorPromoteAfterPrimaryCutMidLoad(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, info.State.LastSeq, ackedByMirror, "nothing the mirror held before the cut is lost")
 	slices.Sort(lost)
+	if linkFirst {
+		// 200 events were acknowledged after the link failed; of those, at
+		// most the two writers' batches in flight (40) had been appended,
+		// and mirrored, before it.
+		require.GreaterOrEqual(t, len(lost), 160, "the events acknowledged after the link failed are the recovery point")
+	}
 	lag := time.Duration(0)
 	if len(lost) > 0 {
 		lag = lastAck.Sub(info.State.LastTime)
@@ -273,37 +311,65 @@ func TestMirrorPromoteAfterPrimaryCutMidLoad(t *testing.T) {
 	// The read models: a projector against the DR deployment builds the
 	// history from the promoted stream.
 	final, _ := streamIDs(t, dr.URL())
-	mongo := testsupport.StartMongo(t)
-	redis := testsupport.StartRedis(t)
-	dbName := testsupport.UniqueName(t)
-	projAdmin := addr(t)
-	rebuildStart := time.Now()
-	startRole(t, "projector", map[string]string{"NATS_URL": dr.URL(), "MONGO_URI": mongo.URI(), "MONGO_DATABASE": dbName,
-		"REDIS_URL": redis.URL(), "PROJECTOR_ADMIN_ADDR": projAdmin, "PROJECTOR_CHECK_INTERVAL": "100ms"})
-	history := historyIDs(t, mongo.URI(), dbName)
-	var got map[string]int64
-	require.Eventually(t, func() bool {
-		got = history()
-		return len(got) == len(final)
-	}, 3*time.Minute, 100*time.Millisecond, "the projector never rebuilt the history from the promoted stream")
-	for id, seq := range final {
-		require.Equal(t, int64(seq), got[id], "history holds %s at its stream sequence", id)
+	// One projector against the DR deployment (two would share its
+	// durable consumers): with the DR site's own stores after the primary
+	// stops, with the primary site's after the link fails.
+	results := map[string]any{}
+	if !linkFirst {
+		// The DR site's own, empty stores: the projector rebuilds by itself.
+		drRedis := testsupport.StartRedis(t)
+		drDB := testsupport.UniqueName(t)
+		rebuildStart := time.Now()
+		startRole(t, "projector", projectorEnv(dr.URL(), drDB, drRedis.URL()))
+		requireReadModels(t, final, stores.URI(), drDB, drRedis.URL(), "the DR site's new stores")
+		results["read_models_rebuilt_ms"] = time.Since(rebuildStart).Milliseconds()
+	} else {
+		keptReadModels(t, final, projectorEnv(dr.URL(), keptDB, keptRedis.URL()), dr.URL(), results)
 	}
-	rebuilt := time.Since(rebuildStart)
 	out, err = execute(t, nil, "mirror", "status", "--nats", dr.URL())
 	require.NoError(t, err, out)
 	require.Contains(t, out, "promoted (writable)")
 	require.NotContains(t, out, "domain kiln-primary")
 
-	line, err := json.Marshal(map[string]any{
-		"test": "mirror_promote", "acked": len(acked), "primary_last_seq_before_cut": primaryLast, "mirror_last_seq_before_cut": ackedByMirror,
+	maps.Copy(results, map[string]any{
+		"test": "mirror_promote", "cut": map[bool]string{false: "primary stops", true: "link fails first"}[linkFirst],
+		"acked": len(acked), "primary_last_seq_before_cut": primaryLast, "mirror_last_seq_before_cut": ackedByMirror,
 		"promoted_events": len(stored), "promoted_last_seq": info.State.LastSeq,
 		"recovery_point_events": len(lost), "recovery_point_lag_ms": lag.Milliseconds(),
 		"stored_unacked": len(unacked), "promote_ms": promoteTook.Milliseconds(),
-		"history_rebuilt_ms": rebuilt.Milliseconds(),
 	})
+	line, err := json.Marshal(results)
 	require.NoError(t, err)
 	t.Log(string(line))
+}
+
+// keptReadModels: the primary site's stores kept through the disaster hold
+// events lost at the cut, and sequences the DR side now gives to other
+// events; kiln replay rebuilds them from the promoted stream.
+func keptReadModels(t *testing.T, final map[string]uint64, env map[string]string, drURL string, results map[string]any) {
+	t.Helper()
+	keptDB, mongoURI, keptRedis := env["MONGO_DATABASE"], env["MONGO_URI"], env["REDIS_URL"]
+	startRole(t, "projector", env)
+	keptHistory := historyIDs(t, mongoURI, keptDB)
+	var kept map[string]int64
+	require.Eventually(t, func() bool {
+		kept = keptHistory()
+		_, ok := kept["after-promotion-1"]
+		return ok
+	}, 3*time.Minute, 100*time.Millisecond, "the projector against the DR deployment never wrote into the kept history")
+	stale := 0 // ids the kept history holds that the promoted stream does not
+	for id := range kept {
+		if _, ok := final[id]; !ok {
+			stale++
+		}
+	}
+	replayStart := time.Now()
+	out, err := execute(t, nil, "replay", "all", "--yes", "--grace", "1s",
+		"--nats", drURL, "--mongo", mongoURI, "--mongo-db", keptDB, "--redis", keptRedis)
+	require.NoError(t, err, out)
+	requireReadModels(t, final, mongoURI, keptDB, keptRedis, "the primary site's kept stores, replayed")
+	results["kept_history_stale_before_replay"] = stale
+	results["kept_read_models_replayed_ms"] = time.Since(replayStart).Milliseconds()
 }
 
 // historyIDs reads the live history generation's ids and sequences.
@@ -336,5 +402,26 @@ func historyIDs(t *testing.T, uri, db string) func() map[string]int64 {
 			ids[d.ID] = d.Seq
 		}
 		return ids
+	}
+}
+
+// requireReadModels waits until the history in db and the counters in
+// Redis hold exactly the events of stream (id → sequence).
+func requireReadModels(t *testing.T, stream map[string]uint64, mongoURI, db, redisURL, what string) {
+	t.Helper()
+	history := historyIDs(t, mongoURI, db)
+	rdb := redis.NewClient(mustParseRedis(t, redisURL))
+	t.Cleanup(func() { _ = rdb.Close() })
+	counters := readmodel.FollowCounters(rdb, readmodel.CountersOptions{})
+	var got map[string]int64
+	var total int64
+	require.Eventually(t, func() bool {
+		got = history()
+		n, err := counters.Total(context.Background())
+		total = n
+		return err == nil && len(got) == len(stream) && total == int64(len(stream))
+	}, 3*time.Minute, 100*time.Millisecond, "%s: the read models never equalled the promoted stream", what)
+	for id, seq := range stream {
+		require.Equal(t, int64(seq), got[id], "%s: history holds %s at its stream sequence", what, id)
 	}
 }
