@@ -128,8 +128,8 @@ func startIngest(t *testing.T, natsURL string) (string, *serving) {
 // writers post, the mirrors are promoted (kiln mirror promote), and Kiln
 // runs on against the DR deployment. Two cuts: the primary stops (the
 // link stays up to its end), and the link to the DR site fails first and
-// the primary stops after 10 more batches were acknowledged (a recovery
-// point of at least 200 events, by construction).
+// the primary stops after 200 more events were acknowledged (a recovery
+// point by construction).
 func TestMirrorPromoteAfterPrimaryCutMidLoad(t *testing.T) {
 	t.Run("primary stops", func(t *testing.T) { mirrorDrill(t, false) })
 	t.Run("link fails first", func(t *testing.T) { mirrorDrill(t, true) })
@@ -144,8 +144,9 @@ func mirrorDrill(t *testing.T, linkFirst bool) {
 		time.Minute, 20*time.Millisecond, "the DR server never connected as a leaf node")
 
 	base, ingest := startIngest(t, primary.URL())
-	// The primary site's read models, projected from the primary: kept
-	// through the disaster in the second half of the test.
+	// The primary site's read models, projected from the primary; when
+	// the link fails first they are kept through the disaster and
+	// rebuilt against the promoted stream (keptReadModels).
 	stores := testsupport.StartMongo(t)
 	keptRedis := testsupport.StartRedis(t)
 	keptDB := testsupport.UniqueName(t) // random: apart from the DR site's database below
