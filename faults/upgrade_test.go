@@ -227,7 +227,7 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string, how swap) {
 	seen, settled := p.settle(t, acked, settleWithin)
 	listed := settleAPI(t, "http://"+gateway.addr, acked)
 	d := checkDeliveries(t, "http://"+gateway.addr, w.ackedIDs(), slack, hooks)
-	name := "roles one at a time: " + strings.Join(order, ", ")
+	name := "roles in turn: " + strings.Join(order, ", ")
 	switch how {
 	case replay:
 		name += " (projector through kiln replay all)"
