@@ -1,12 +1,16 @@
 package cli_test
 
 import (
+	"context"
+	"fmt"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/schemas"
@@ -80,4 +84,52 @@ func startDomainNATS(t *testing.T, domain, leafTarget string) *domainNATS {
 	n.srv = s
 	t.Cleanup(n.Shutdown)
 	return n
+}
+
+// TestMirrorFromAPrimaryGivenADomainLater: a primary that ran without a
+// JetStream domain is restarted with one (docs/operations.md, "Disaster
+// recovery"): its streams stay, its clients' $JS.API requests still work,
+// and the DR side mirrors it.
+func TestMirrorFromAPrimaryGivenADomainLater(t *testing.T) {
+	ctx := context.Background()
+	dir, port, leafPort := t.TempDir(), testsupport.FreePort(t), testsupport.FreePort(t)
+	start := func(domain string) *server.Server {
+		o := &server.Options{ServerName: "primary", Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
+			JetStreamDomain: domain, NoLog: true, NoSigs: true}
+		if domain != "" {
+			o.LeafNode = server.LeafNodeOpts{Host: "127.0.0.1", Port: leafPort, NoAdvertise: true}
+		}
+		s, err := server.NewServer(o)
+		require.NoError(t, err)
+		s.Start()
+		require.True(t, s.ReadyForConnections(10*time.Second))
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		return s
+	}
+	publish := func(s *server.Server, n int) {
+		nc, err := nats.Connect(s.ClientURL())
+		require.NoError(t, err)
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		_, err = schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
+		require.NoError(t, err)
+		for i := range n {
+			_, err := js.Publish(ctx, schemas.Subject("page_view"), []byte(`{}`), jetstream.WithMsgID(fmt.Sprintf("%s-%d", s.ID(), i)))
+			require.NoError(t, err)
+		}
+	}
+	s := start("")
+	publish(s, 10)
+	s.Shutdown()
+	s.WaitForShutdown()
+	s = start("kiln-primary")
+	publish(s, 1) // through $JS.API, as Kiln's roles do
+
+	dr := startDomainNATS(t, "kiln-dr", "127.0.0.1:"+strconv.Itoa(leafPort))
+	require.Eventually(t, func() bool { return dr.srv.NumLeafNodes() == 1 }, time.Minute, 20*time.Millisecond)
+	out, err := execute(t, nil, "mirror", "create", "--nats", dr.URL(), "--primary-domain", "kiln-primary")
+	require.NoError(t, err, out)
+	require.Eventually(t, func() bool { return streamLastSeqAt(t, dr.URL()) == 11 }, time.Minute, 50*time.Millisecond,
+		"the mirror holds the events from before the domain and after")
 }
