@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,15 +16,20 @@ import (
 
 // binaries are the commands the suite runs as processes, each built once
 // per test binary when a test first needs it (without -race: they are the
-// system under test, not the test), by the name of its file.
+// system under test, not the test), by the name of its file. rev, when
+// set, is a commit of the repository's history built instead of the
+// working tree (the upgrade test's previous release).
 var binaries = map[string]struct {
 	pkg, file string
 	args      []string
+	rev       string
 }{
-	"ingest":     {"./cli/cmd/kiln", "kiln-ingest", []string{"serve", "ingest"}},
-	"projector":  {"./cli/cmd/kiln", "kiln-projector", []string{"serve", "projector"}},
-	"notifier":   {"./cli/cmd/kiln", "kiln-notifier", []string{"serve", "notifier"}},
-	"standalone": {"./cli/cmd/kiln", "kiln-standalone", []string{"run"}},
+	"ingest":        {"./cli/cmd/kiln", "kiln-ingest", []string{"serve", "ingest"}, ""},
+	"projector":     {"./cli/cmd/kiln", "kiln-projector", []string{"serve", "projector"}, ""},
+	"notifier":      {"./cli/cmd/kiln", "kiln-notifier", []string{"serve", "notifier"}, ""},
+	"standalone":    {"./cli/cmd/kiln", "kiln-standalone", []string{"run"}, ""},
+	"kiln":          {"./cli/cmd/kiln", "kiln", nil, ""},
+	"kiln-previous": {"./cli/cmd/kiln", "kiln-previous", nil, previousRelease},
 }
 
 var (
@@ -50,7 +56,7 @@ func bin(t testing.TB, name string) string {
 	}
 	err, done := built[name]
 	if !done {
-		err = build(b.pkg, filepath.Join(binDir, b.file))
+		err = build(b.pkg, b.rev, filepath.Join(binDir, b.file))
 		built[name] = err
 	}
 	if err != nil {
@@ -59,7 +65,7 @@ func bin(t testing.TB, name string) string {
 	return filepath.Join(binDir, b.file)
 }
 
-func build(pkg, out string) error {
+func build(pkg, rev, out string) error {
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -67,6 +73,13 @@ func build(pkg, out string) error {
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if rev != "" { // its own tree and go.work; -trimpath keeps the build cache warm across runs
+		if cmd.Dir, err = extract(root, rev, out+"-src"); err != nil {
+			return err
+		}
+		cmd.Args = slices.Insert(cmd.Args, 2, "-trimpath")
+		cmd.Env = append(cmd.Env, "GOWORK="+filepath.Join(cmd.Dir, "go.work"))
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}

@@ -52,5 +52,6 @@ func tools() []tool {
 		{name: "KILN_TEST_REDIS_PARENT_DIR", readers: []string{Tests}},
 		{name: "KILN_SCREENSHOT", readers: []string{Tests}},
 		{name: "KILN_HOSTILE_SCALE", readers: []string{Tests}},
+		{name: "KILN_UPGRADE", readers: []string{Tests}},
 	}
 }

@@ -1,0 +1,57 @@
+package mirror
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/idledger"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// TestSettleLedgerAgainstPromotedStream: each way the mirrored ledger and
+// EVENTS can disagree at the cut, and what promotion makes of it.
+func TestSettleLedgerAgainstPromotedStream(t *testing.T) {
+	ctx := context.Background()
+	js := testsupport.StartNATS(t).JetStream(t)
+	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: idledger.Bucket, History: 1})
+	require.NoError(t, err)
+
+	put := func(id string, v []byte) {
+		_, err := kv.Put(ctx, idledger.Key(id), v)
+		require.NoError(t, err)
+	}
+	put("settled", idledger.SeqValue(1))                              // its event is seq 1: kept
+	put("pending", idledger.PendingValue(time.Now()))                 // its event is seq 2: settled
+	put("later", idledger.SeqValue(10))                               // its event was not mirrored: removed
+	put("gone", idledger.PendingValue(time.Now()))                    // no event: removed
+	for _, id := range []string{"settled", "pending", "unrecorded"} { // "unrecorded": added
+		m := nats.NewMsg(schemas.Subject("page_view"))
+		m.Header.Set(schemas.HeaderMsgID, id)
+		m.Data = []byte(`{}`)
+		_, err := js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+
+	rep, err := settleLedger(ctx, js, events, orDiscard(nil))
+	require.NoError(t, err)
+	require.Equal(t, LedgerReport{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Added: 1, Scanned: 3, ScannedFrom: 1}, rep)
+	for id, want := range map[string]string{"settled": "1", "pending": "2", "unrecorded": "3"} {
+		e, err := kv.Get(ctx, idledger.Key(id))
+		require.NoError(t, err, id)
+		require.Equal(t, want, string(e.Value()), id)
+	}
+	for _, id := range []string{"later", "gone"} {
+		_, err := kv.Get(ctx, idledger.Key(id))
+		require.ErrorIs(t, err, jetstream.ErrKeyNotFound, id)
+		_, err = kv.Create(ctx, idledger.Key(id), idledger.PendingValue(time.Now()))
+		require.NoError(t, err, "%s can be reserved again", id)
+	}
+}
