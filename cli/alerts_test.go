@@ -20,7 +20,7 @@ import (
 	"github.com/kilnhq/kiln/notifier/smtptest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // alertRules alert on every alert.me event and on more than 2 alert.burst

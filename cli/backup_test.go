@@ -24,7 +24,7 @@ import (
 	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 var backupTypes = []string{"page_view", "signup", "checkout", "search"}

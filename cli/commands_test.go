@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/cli/internal/command"
-	"github.com/kilnhq/kiln/cli/serve"
+	"github.com/kilnhq/kiln/app/serve"
 )
 
 // execute runs kiln with args in env and returns its output.

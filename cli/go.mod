@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/caarlos0/env/v11 v11.4.2
+	github.com/kilnhq/kiln/app v0.0.0
 	github.com/kilnhq/kiln/gateway v0.0.0
 	github.com/kilnhq/kiln/httpserver v0.0.0
 	github.com/kilnhq/kiln/ingest v0.0.0
@@ -11,18 +12,17 @@ require (
 	github.com/kilnhq/kiln/readmodel v0.0.0
 	github.com/kilnhq/kiln/realtime v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
-	github.com/kilnhq/kiln/standalone v0.0.0
 	github.com/kilnhq/kiln/telemetry v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/nats-io/jsm.go v0.5.1
 	github.com/nats-io/nats.go v1.56.0
-	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
-	go.opentelemetry.io/otel/trace v1.47.0
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/term v0.48.0
 	google.golang.org/grpc v1.85.0
 )
@@ -169,7 +169,7 @@ replace github.com/kilnhq/kiln/ingest => ../ingest
 
 replace github.com/kilnhq/kiln/gateway => ../gateway
 
-replace github.com/kilnhq/kiln/standalone => ../deployments/standalone
+replace github.com/kilnhq/kiln/app => ../app
 
 replace github.com/kilnhq/kiln/notifier => ../notifier
 
@@ -182,3 +182,7 @@ replace github.com/kilnhq/kiln/dashboard => ../dashboard
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
 
 replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

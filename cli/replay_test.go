@@ -25,7 +25,7 @@ import (
 	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // replayEvents is the stream size of the replay test: 10,000 by default

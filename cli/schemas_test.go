@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // The schema commands against kiln run: list the seeded types, push a new

@@ -25,7 +25,7 @@ import (
 
 	"github.com/kilnhq/kiln/readmodel"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // seen collects the events one read path delivered, by id: the value of

@@ -7,9 +7,9 @@ require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/gofiber/fiber/v2 v2.52.15
+	github.com/kilnhq/kiln/app v0.0.0
 	github.com/kilnhq/kiln/httpserver v0.0.0
 	github.com/kilnhq/kiln/notifier v0.0.0
-	github.com/kilnhq/kiln/standalone v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -141,7 +141,7 @@ require (
 	modernc.org/token v1.1.0 // indirect
 )
 
-replace github.com/kilnhq/kiln/standalone => ../deployments/standalone
+replace github.com/kilnhq/kiln/app => ../app
 
 replace github.com/kilnhq/kiln/schemas => ../schemas
 
@@ -166,3 +166,7 @@ replace github.com/kilnhq/kiln/realtime => ../realtime
 replace github.com/kilnhq/kiln/webhooks => ../webhooks
 
 replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket
+
+require github.com/kilnhq/kiln/connect v0.0.0 // indirect
+
+replace github.com/kilnhq/kiln/connect => ../connect

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/projector"
@@ -125,7 +126,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 		"NATS_URL": urls, "STREAM_REPLICAS": "3", "INGEST_PUBLISH_TIMEOUT": "2s",
 	})
 	require.NoError(t, err)
-	inc, err := ingest.Connect(icfg.NATSURL, "cluster-ingest", log)
+	inc, err := connect.NATS(icfg.NATSURL, "cluster-ingest", connect.Append, log)
 	require.NoError(t, err)
 	t.Cleanup(inc.Close)
 	isvc, err := ingest.New(ctx, icfg, ingest.Deps{NATS: inc, Metrics: prometheus.NewRegistry(), Log: log})

@@ -4,5 +4,5 @@
 // deployed (parity_test.go), the NATS configs load (natsconf_test.go), an R3
 // JetStream cluster loses no acknowledged event when its stream leader dies
 // (cluster_test.go), and every binary builds static for Linux
-// (build_test.go). The nested module ./standalone is the one-process runner.
+// (build_test.go). The one-process runner (`kiln run`) is app/standalone.
 package deployments

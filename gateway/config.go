@@ -3,18 +3,16 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/telemetry"
-	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
 // Config is the gateway's configuration, read from the environment. Every
@@ -28,21 +26,18 @@ type Config struct {
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	// AllowedOrigins are the origins browser pages may read from (CORS).
 	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
-	// MongoURI is the MongoDB holding the event history.
-	MongoURI string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	// MongoDatabase is the database of the history collections.
-	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"kiln"`
-	// RedisURL is the Redis holding the metric counters.
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	// The MongoDB holding the history, the Redis holding the counters and
+	// the recent cache, and the NATS servers holding the EVENTS stream,
+	// which feeds GET /stream.
+	connect.MongoConfig
+	connect.RedisConfig
+	connect.NATSConfig
 	// ReadKeys are the API keys allowed to read; empty turns read auth off.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
 	// Tokens are the subscriber tokens' settings (KILN_TOKEN_SECRETS, …):
 	// a token reads only the events its claims allow. Setting them turns
 	// read auth on, as read keys do.
 	Tokens tokens.Config
-	// NATSURL is the NATS server holding the EVENTS stream, which feeds
-	// GET /stream (used by Run; standalone passes its own connection).
-	NATSURL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// SSE configures GET /stream (live.go).
 	SSE SSEConfig
 	// AdminKeys guard the schema registry's writes (POST /schemas/{type},
@@ -70,20 +65,8 @@ func (c *Config) Validate() error {
 	if c.HTTPAddr != "" && c.HTTPAddr == c.AdminAddr {
 		errs = append(errs, fmt.Errorf("GATEWAY_ADDR and GATEWAY_ADMIN_ADDR must differ, both are %q", c.HTTPAddr))
 	}
-	if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
-		errs = append(errs, fmt.Errorf("MONGO_URI must be a mongodb:// or mongodb+srv:// URI, got %q", redact.URL(c.MongoURI)))
-	}
-	// MongoDB refuses these characters in database names.
-	if c.MongoDatabase == "" || len(c.MongoDatabase) > 63 || strings.ContainsAny(c.MongoDatabase, "/\\. \"$*<>:|?\x00") {
-		errs = append(errs, fmt.Errorf("MONGO_DATABASE must be 1-63 characters without /\\. \"$*<>:|?, got %q", c.MongoDatabase))
-	}
-	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		errs = append(errs, fmt.Errorf("REDIS_URL: %w", redact.Error(err, c.RedisURL)))
-	}
+	errs = append(errs, c.MongoConfig.Validate(), c.RedisConfig.Validate(), c.NATSConfig.Validate())
 	errs = append(errs, c.SSE.validate()...)
-	if c.NATSURL == "" {
-		errs = append(errs, errors.New("NATS_URL must not be empty"))
-	}
 	keys := 0
 	for _, k := range c.ReadKeys {
 		if strings.TrimSpace(k) != "" {

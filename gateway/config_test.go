@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas"
@@ -23,10 +24,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		HTTPAddr:       ":8081",
 		AdminAddr:      "127.0.0.1:9102",
 		AllowedOrigins: anyOrigin,
-		MongoURI:       "mongodb://127.0.0.1:27017",
-		MongoDatabase:  "kiln",
-		RedisURL:       "redis://127.0.0.1:6379/0",
-		NATSURL:        "nats://127.0.0.1:4222",
+		MongoConfig:    connect.MongoConfig{MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "kiln"},
+		RedisConfig:    connect.RedisConfig{RedisURL: "redis://127.0.0.1:6379/0"},
+		NATSConfig:     connect.NATSConfig{NATSURL: "nats://127.0.0.1:4222"},
 		SSE: gateway.SSEConfig{
 			Buffer:          4096,
 			MetricsInterval: 3 * time.Second,

@@ -104,3 +104,7 @@ replace github.com/kilnhq/kiln/webhooks => ../webhooks
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
 
 replace github.com/kilnhq/kiln/realtime => ../realtime
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/testsupport"
@@ -28,7 +29,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	log := testsupport.Logger(t)
 	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	isvc, err := ingest.New(context.Background(), icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})

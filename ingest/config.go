@@ -6,6 +6,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/telemetry"
@@ -15,7 +16,7 @@ import (
 // Config is ingest's configuration, read from the environment. Every field
 // is documented in docs/configuration.md under its env var.
 type Config struct {
-	NATSURL        string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	connect.NATSConfig
 	HTTPAddr       string        `env:"INGEST_ADDR" envDefault:":8080"`
 	AdminAddr      string        `env:"INGEST_ADMIN_ADDR" envDefault:"127.0.0.1:9101"`
 	MaxBodyBytes   int           `env:"INGEST_MAX_BODY_BYTES" envDefault:"1048576"`
@@ -67,6 +68,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	if err := c.NATSConfig.Validate(); err != nil {
 		return err
 	}
 	if err := c.Telemetry.Validate(); err != nil {

@@ -28,7 +28,6 @@ require (
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
-	github.com/synadia-io/orbit.go/jetstreamext v0.4.0 // indirect
 	github.com/synadia-io/orbit.go/natsext v0.1.3 // indirect
 	github.com/tidwall/gjson v1.20.1 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
@@ -93,3 +92,10 @@ replace github.com/kilnhq/kiln/testsupport => ../testsupport
 replace github.com/kilnhq/kiln/webhooks => ../webhooks
 
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
+
+require (
+	github.com/kilnhq/kiln/connect v0.0.0
+	github.com/synadia-io/orbit.go/jetstreamext v0.4.0
+)
+
+replace github.com/kilnhq/kiln/connect => ../connect

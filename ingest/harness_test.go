@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/schemas"
@@ -51,7 +52,7 @@ func startHarness(t testing.TB, ns *testsupport.NATS, mutate func(*ingest.Config
 	}
 	require.NoError(t, cfg.Validate())
 	log := testsupport.Logger(t)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	reg := prometheus.NewRegistry()

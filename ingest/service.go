@@ -219,26 +219,3 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Connect opens the NATS connection ingest needs: reconnects forever, but
-// with no reconnect buffer, so nothing published while disconnected can
-// land after the client was told 503.
-func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
-	}
-	return nc, nil
-}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/telemetry"
@@ -34,7 +35,7 @@ func benchTraced(b *testing.B, on bool, body string, events int) {
 	ns := testsupport.StartNATS(b)
 	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(b, err)
-	nc, err := ingest.Connect(ns.URL(), b.Name(), log)
+	nc, err := connect.NATS(ns.URL(), b.Name(), connect.Append, log)
 	require.NoError(b, err)
 	b.Cleanup(nc.Close)
 	svc, err := ingest.New(context.Background(), icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log, Tracer: tp})

@@ -4,12 +4,12 @@ go 1.26.0
 
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3
+	github.com/kilnhq/kiln/app v0.0.0
 	github.com/kilnhq/kiln/httpserver v0.0.0
 	github.com/kilnhq/kiln/ingest v0.0.0
 	github.com/kilnhq/kiln/projector v0.0.0
 	github.com/kilnhq/kiln/readmodel v0.0.0
 	github.com/kilnhq/kiln/schemas v0.0.0
-	github.com/kilnhq/kiln/standalone v0.0.0
 	github.com/kilnhq/kiln/testsupport v0.0.0
 	github.com/nats-io/nats.go v1.56.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -153,7 +153,7 @@ replace github.com/kilnhq/kiln/projector => ../projector
 
 replace github.com/kilnhq/kiln/gateway => ../gateway
 
-replace github.com/kilnhq/kiln/standalone => ../deployments/standalone
+replace github.com/kilnhq/kiln/app => ../app
 
 replace github.com/kilnhq/kiln/dashboard => ../dashboard
 
@@ -166,3 +166,7 @@ replace github.com/kilnhq/kiln/telemetry => ../telemetry
 replace github.com/kilnhq/kiln/realtime => ../realtime
 
 replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

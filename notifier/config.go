@@ -10,6 +10,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/notifier/internal/channel"
 	"github.com/kilnhq/kiln/telemetry"
 )
@@ -37,10 +38,9 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the notifier's configuration, read from the environment.
 type Config struct {
-	NATSURL       string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	MongoURI      string `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	MongoDatabase string `env:"MONGO_DATABASE" envDefault:"kiln"`
-	AdminAddr     string `env:"NOTIFIER_ADMIN_ADDR" envDefault:"127.0.0.1:9104"`
+	connect.NATSConfig
+	connect.MongoConfig
+	AdminAddr string `env:"NOTIFIER_ADMIN_ADDR" envDefault:"127.0.0.1:9104"`
 	// AdminPprof serves net/http/pprof on the admin listener.
 	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	// RulesFile is a YAML or JSON rules file; empty uses the example rules
@@ -71,9 +71,10 @@ type Config struct {
 
 // Validate reports the first invalid setting, naming its env var.
 func (c *Config) Validate() error {
+	if err := errors.Join(c.NATSConfig.Validate(), c.MongoConfig.Validate()); err != nil {
+		return err
+	}
 	switch {
-	case c.MongoDatabase == "":
-		return fmt.Errorf("MONGO_DATABASE must not be empty")
 	case c.MaxAttempts < 1 || c.MaxAttempts > 100:
 		return fmt.Errorf("NOTIFIER_MAX_ATTEMPTS must be between 1 and 100, got %d", c.MaxAttempts)
 	case c.BackoffBase < time.Millisecond:

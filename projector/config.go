@@ -1,23 +1,24 @@
 package projector
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
 // Config is the projector's configuration, read from the environment.
 type Config struct {
-	NATSURL       string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	MongoURI      string        `env:"MONGO_URI" envDefault:"mongodb://127.0.0.1:27017"`
-	MongoDatabase string        `env:"MONGO_DATABASE" envDefault:"kiln"`
-	RedisURL      string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	AdminAddr     string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9103"`
-	BatchSize     int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
-	AckWait       time.Duration `env:"PROJECTOR_ACK_WAIT" envDefault:"30s"`
+	connect.NATSConfig
+	connect.MongoConfig
+	connect.RedisConfig
+	AdminAddr string        `env:"PROJECTOR_ADMIN_ADDR" envDefault:"127.0.0.1:9103"`
+	BatchSize int           `env:"PROJECTOR_BATCH_SIZE" envDefault:"500"`
+	AckWait   time.Duration `env:"PROJECTOR_ACK_WAIT" envDefault:"30s"`
 	// MaxDeliver is JetStream's delivery limit for the projection
 	// consumers; -1 (the default) is none. A bounded limit can lose
 	// events: a message that reaches it, even only by waiting behind a
@@ -58,10 +59,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("PROJECTOR_CHECK_INTERVAL must be at least 10ms, got %s", c.CheckInterval)
 	case c.RecentMaxEvents < 1000 || c.RecentMaxEvents > 10_000_000:
 		return fmt.Errorf("PROJECTOR_RECENT_MAX_EVENTS must be between 1000 and 10000000, got %d", c.RecentMaxEvents)
-	case c.MongoDatabase == "":
-		return fmt.Errorf("MONGO_DATABASE must not be empty")
 	}
-	return c.Telemetry.Validate()
+	return errors.Join(c.NATSConfig.Validate(), c.MongoConfig.Validate(), c.RedisConfig.Validate(), c.Telemetry.Validate())
 }
 
 // LoadConfig reads the configuration from environ and validates it.

@@ -127,3 +127,7 @@ tool (
 replace github.com/kilnhq/kiln/telemetry => ../telemetry
 
 replace github.com/zishang520/socket.io/servers/socket/v3 => ../third_party/socket.io-servers-socket
+
+require github.com/kilnhq/kiln/connect v0.0.0
+
+replace github.com/kilnhq/kiln/connect => ../connect

@@ -3,8 +3,12 @@ package testsupport
 import (
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -12,18 +16,67 @@ import (
 // call. The port is released before FreePort returns, so another process may
 // grab it in between; callers that start a server on it should retry on
 // "address already in use".
+//
+// The port is picked at random below the kernel's ephemeral range (where
+// the local ports of outgoing connections come from), and never twice in
+// one test binary: a port from that range, released and then taken as the
+// local end of some client's connection before the server bound it, made
+// servers fail to start under load ("bind: address already in use").
 func FreePort(t testing.TB) int {
 	t.Helper()
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testsupport: finding a free port: %v", err)
+	lo, hi := 10000, ephemeralLow()
+	for range 1000 {
+		port := lo + mrand.IntN(hi-lo)
+		if !handOut(port) {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("testsupport: releasing free port %d: %v", port, err)
+		}
+		return port
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatalf("testsupport: releasing free port %d: %v", port, err)
+	t.Fatalf("testsupport: no free port in [%d, %d) after 1000 tries", lo, hi)
+	return 0
+}
+
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+	ephemeral int
+)
+
+// handOut records port as given to a caller; false if it was before.
+func handOut(port int) bool {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if handedOut[port] {
+		return false
 	}
-	return port
+	handedOut[port] = true
+	return true
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux:
+// net.ipv4.ip_local_port_range; 32768 when it cannot be read).
+func ephemeralLow() int {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if ephemeral == 0 {
+		ephemeral = 32768
+		if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+			if f := strings.Fields(string(b)); len(f) == 2 {
+				if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+					ephemeral = n
+				}
+			}
+		}
+	}
+	return ephemeral
 }
 
 // UniqueName returns a name derived from t.Name() with a random suffix,

@@ -165,3 +165,14 @@ func TestLoggerDropsBelowWarn(t *testing.T) {
 	require.True(t, log.Enabled(context.Background(), 4))
 	log.Warn("visible with -v", "k", "v")
 }
+
+func TestFreePortIsBelowTheEphemeralRangeAndNeverRepeats(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 200 {
+		p := FreePort(t)
+		require.Less(t, p, ephemeralLow(), "outgoing connections take their local ports from the ephemeral range")
+		require.False(t, seen[p], "port %d handed out twice", p)
+		seen[p] = true
+	}
+}

@@ -160,8 +160,7 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]Plan, error) {
 
 func targetFor(name string, deps Deps, opts Options) target {
 	if name == Counters {
-		// full is settled by the plan (a resumed replay is full if the
-		// replay it continues was).
+		// full is settled by the plan.
 		return &countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention, recentMax: opts.RecentMaxEvents}
 	}
 	return historyTarget{db: deps.Mongo}

@@ -125,7 +125,13 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 			plans, err := Run(context.Background(), e.deps, Options{Projections: []string{p}, BatchSize: 100, Resume: true, Owner: "resumed"})
 			require.NoError(t, err)
 			require.Len(t, plans, 1)
-			require.Equal(t, whole+1, plans[0].FromSeq, "resumed after the last whole batch")
+			if p == Counters {
+				// The cache of a full replay is built in memory: its resume
+				// reads the stream again, into the same shadow.
+				require.Equal(t, uint64(1), plans[0].FromSeq, "resumed from the start")
+			} else {
+				require.Equal(t, whole+1, plans[0].FromSeq, "resumed after the last whole batch")
+			}
 			// The resumed replay continues a full one: its cache is
 			// complete at the switch.
 			e.requireExact(t, p, true)

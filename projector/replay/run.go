@@ -59,6 +59,13 @@ func (r *run) plan(ctx context.Context) error {
 		r.p.NewGeneration = prev.Generation
 		r.p.FromSeq = prev.Position + 1
 		r.st = prev
+		if ct, ok := r.target.(*countersTarget); ok && prev.Full && ct.recentMax <= buildMax {
+			// A full replay's recent-events cache is built in memory, so
+			// its resume reads the stream again from the start, into the
+			// same shadow: the counters' seen-bits count nothing twice.
+			r.p.FromSeq = max(prev.FromSeq, info.State.FirstSeq)
+			r.st.Position = r.p.FromSeq - 1
+		}
 	default:
 		if resumable {
 			r.abandoned = prev.Generation

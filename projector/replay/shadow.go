@@ -65,43 +65,71 @@ type countersTarget struct {
 	recentMax int
 	// full: the replay started at the stream's first event (when it was
 	// resumed: the replay it continues did), so the shadow's recent-events
-	// cache is complete at the switch.
+	// cache is complete at the switch. Its cache is then built in memory
+	// (readmodel.RecentBuild) and written just before the switch, unless
+	// recentMax is above buildMax; a resumed one reads the stream again
+	// from the start (see run.plan).
 	full bool
+	// build is the cache being built in memory until the switch writes it
+	// (nil: the events go to the shadow's cache as they come).
+	build *readmodel.RecentBuild
 }
 
-func (t countersTarget) live(ctx context.Context) (int64, error) {
+// buildMax is the largest cache built in memory (PROJECTOR_RECENT_MAX_EVENTS
+// events rendered: ~0.4 KB each); a larger one is written as it comes.
+const buildMax = 1_000_000
+
+func (t *countersTarget) live(ctx context.Context) (int64, error) {
 	return readmodel.CountersGeneration(ctx, t.rdb)
 }
 
-func (t countersTarget) describe(gen int64) string {
+func (t *countersTarget) describe(gen int64) string {
 	return "redis keys " + readmodel.PrefixFor(gen) + "*"
 }
 
-func (t countersTarget) counters(gen int64) *readmodel.Counters {
+func (t *countersTarget) counters(gen int64) *readmodel.Counters {
 	return readmodel.NewCounters(t.rdb, readmodel.CountersOptions{Prefix: readmodel.PrefixFor(gen), MinuteRetention: t.retention})
 }
 
-func (t countersTarget) recent(gen int64) *readmodel.Recent {
+func (t *countersTarget) recent(gen int64) *readmodel.Recent {
 	return readmodel.NewRecent(t.rdb, readmodel.RecentOptions{Prefix: readmodel.PrefixFor(gen), MaxEvents: t.recentMax})
 }
 
-func (t countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
+func (t *countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
 	c, rc := t.counters(gen), t.recent(gen)
+	if t.buildsInMemory() {
+		t.build = rc.NewBuild()
+	}
 	return func(ctx context.Context, evs []schemas.Event) error {
-		// Two scripts in flight: the cache's events are rendered while
-		// Redis runs the counters' script. Both are idempotent, so a retry
-		// after one of them failed counts nothing twice.
+		// Two writes in flight: the cache's events are rendered while Redis
+		// runs the counters' script. Both are idempotent, so a retry after
+		// one of them failed counts nothing twice.
 		var g errgroup.Group
 		g.Go(func() error {
 			_, err := c.Apply(ctx, evs, time.Now())
 			return err
 		})
-		_, err := rc.Apply(ctx, evs, time.Now())
+		var err error
+		if t.build != nil {
+			err = t.build.Add(evs)
+		} else {
+			_, err = rc.Apply(ctx, evs, time.Now())
+		}
 		return errors.Join(err, g.Wait())
 	}, nil
 }
 
-func (t countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64, _ time.Time) error {
+// buildsInMemory reports whether the shadow's cache is built in memory.
+func (t *countersTarget) buildsInMemory() bool { return t.full && t.recentMax <= buildMax }
+
+func (t *countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64, _ time.Time) error {
+	if t.build != nil {
+		// The events after the switch go to the cache as they come.
+		if err := t.build.Write(ctx); err != nil {
+			return err
+		}
+		t.build = nil
+	}
 	// The shadow's checkpoint says how far it is exact; the live projector
 	// moves it on from there.
 	if err := t.counters(gen).SetCheckpoint(ctx, pos); err != nil {
@@ -122,6 +150,6 @@ func (t countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64, 
 	return readmodel.SwitchCounters(ctx, t.rdb, gen)
 }
 
-func (t countersTarget) drop(ctx context.Context, gen int64) error {
+func (t *countersTarget) drop(ctx context.Context, gen int64) error {
 	return readmodel.DropCounters(ctx, t.rdb, gen)
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/ingest"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	ordersv1 "github.com/kilnhq/kiln/realtime/gen/orders/v1"
@@ -59,7 +60,7 @@ func newHostileServer(ctx context.Context, t *testing.T, cfg grpcapi.Config) *ho
 	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
 	log := testsupport.Logger(t)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	svc, err := ingest.New(ctx, icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})

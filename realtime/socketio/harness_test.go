@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/realtime/feed"
@@ -65,7 +66,7 @@ func startServer(t *testing.T, cfg Config) *harness {
 	log := testsupport.LoggerLevel(t, slog.LevelInfo) // clients cut are logged at info
 	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	isvc, err := ingest.New(context.Background(), icfg, ingest.Deps{NATS: nc, Metrics: prometheus.NewRegistry(), Log: log})

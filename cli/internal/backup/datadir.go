@@ -9,10 +9,9 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/kilnhq/kiln/standalone"
-	"github.com/kilnhq/kiln/standalone/embedded"
+	"github.com/kilnhq/kiln/app/standalone"
+	"github.com/kilnhq/kiln/app/standalone/embedded"
+	"github.com/kilnhq/kiln/connect"
 )
 
 // RestoreDataDir restores the backup in dir into a standalone's data
@@ -34,9 +33,9 @@ func RestoreDataDir(ctx context.Context, dataDir, dir string, o RestoreOptions) 
 		return nil, fmt.Errorf("restore: start NATS on %s: %w", dataDir, err)
 	}
 	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.URL(), nats.Name("kiln-restore"))
+	nc, err := connect.NATS(ns.URL(), "kiln-restore", connect.Command, o.Log)
 	if err != nil {
-		return nil, fmt.Errorf("restore: connect to the embedded NATS: %w", err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer nc.Close()
 	return Restore(ctx, nc, dir, o)

@@ -7,7 +7,7 @@ import (
 )
 
 // standaloneFile is the file a running standalone writes under its data
-// folder naming its stores (deployments/standalone DiscoveryFile).
+// folder naming its stores (app/standalone DiscoveryFile).
 const standaloneFile = "kiln-standalone.json"
 
 // discovered are the stores of a running standalone, if one left its file

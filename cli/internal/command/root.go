@@ -3,19 +3,16 @@ package command
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/kilnhq/kiln/telemetry/redact"
+	"github.com/kilnhq/kiln/connect"
 )
 
 // IO is the CLI's environment.
@@ -34,11 +31,11 @@ type IO struct {
 func (io IO) Getenv(key string) string { return io.Env[key] }
 
 // conn holds the connection settings shared by every subcommand and opens
-// the connections a subcommand asks for.
+// the connections a subcommand asks for (once each, failing fast).
 type conn struct {
 	natsURL, mongoURI, mongoDB, redisURL string
 	io                                   IO
-	closers                              []func()
+	conns                                connect.Set
 }
 
 func (c *conn) log() *slog.Logger {
@@ -46,38 +43,26 @@ func (c *conn) log() *slog.Logger {
 }
 
 func (c *conn) jetStream() (jetstream.JetStream, error) {
-	nc, err := nats.Connect(c.natsURL, nats.Name("kiln-cli"))
+	nc, err := c.conns.NATS(c.natsURL, "kiln-cli", connect.Command)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redact.URL(c.natsURL), redact.Error(err, c.natsURL))
+		return nil, err
 	}
-	c.closers = append(c.closers, nc.Close)
 	return jetstream.New(nc)
 }
 
 func (c *conn) mongo() (*mongo.Database, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI))
+	client, err := c.conns.Mongo(c.mongoURI, "kiln-cli", 0)
 	if err != nil {
-		return nil, fmt.Errorf("connect to MongoDB at %s: %w", redact.URL(c.mongoURI), redact.Error(err, c.mongoURI))
+		return nil, err
 	}
-	c.closers = append(c.closers, func() { _ = client.Disconnect(context.Background()) })
 	return client.Database(c.mongoDB), nil
 }
 
 func (c *conn) redis() (*redis.Client, error) {
-	opts, err := redis.ParseURL(c.redisURL)
-	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", redact.Error(err, c.redisURL))
-	}
-	rdb := redis.NewClient(opts)
-	c.closers = append(c.closers, func() { _ = rdb.Close() })
-	return rdb, nil
+	return c.conns.Redis(c.redisURL)
 }
 
-func (c *conn) close() {
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i]()
-	}
-}
+func (c *conn) close() { c.conns.Close() }
 
 func envOr(get func(string) string, key, def string) string {
 	if v := get(key); v != "" {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kilnhq/kiln/cli/serve"
-	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/app/serve"
+	"github.com/kilnhq/kiln/app/standalone"
 )
 
 // runCommand is the standalone: every service in one process.

@@ -16,12 +16,12 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/kilnhq/kiln/cli/serve"
+	"github.com/kilnhq/kiln/app/serve"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
-	"github.com/kilnhq/kiln/standalone"
+	"github.com/kilnhq/kiln/app/standalone"
 )
 
 // Standalone is the role name of `kiln run` (everything in one process).

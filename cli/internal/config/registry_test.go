@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/cli/serve"
+	"github.com/kilnhq/kiln/app/serve"
 )
 
 func registry(t *testing.T) *Registry {

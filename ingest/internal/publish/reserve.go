@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -213,20 +214,28 @@ func (l *Ledger) readMany(ctx context.Context, ids []string) (map[string]ledgerE
 		}
 		msgs, err := jetstreamext.GetLastMsgsFor(ctx, l.js, l.stream, subjects)
 		if err == nil {
+			complete := false // the answer reached its last message, or said "none"
 			for m, merr := range msgs {
 				if errors.Is(merr, jetstreamext.ErrNoMessages) {
-					break // none of the keys has an entry
+					complete = true // none of the keys has an entry
+					break
 				}
 				if merr != nil {
 					err = merr
 					break
 				}
+				complete = m.Header.Get(numPendingHeader) == "0"
 				if op := m.Header.Get(kvOperationHeader); op != "" && op != "PUT" {
 					continue // a delete or purge marker: no entry
 				}
 				id := bySubject[m.Subject]
 				v, perr := parseLedgerValue(id, m.Data)
 				out[id] = ledgerEntry{v: v, rev: m.Sequence, err: perr}
+			}
+			// The answer stops without an error at the request's deadline
+			// (natsext.RequestMany): a key it did not reach is not absent.
+			if err == nil && !complete {
+				err = fmt.Errorf("batched read of %d keys cut short: %w", len(subjects), cmp.Or(ctx.Err(), context.DeadlineExceeded))
 			}
 		}
 		if errors.Is(err, jetstreamext.ErrBatchUnsupported) {
@@ -241,6 +250,10 @@ func (l *Ledger) readMany(ctx context.Context, ids []string) (map[string]ledgerE
 
 // kvOperationHeader marks a KV delete or purge ("DEL", "PURGE").
 const kvOperationHeader = "KV-Operation"
+
+// numPendingHeader counts the messages a batched direct get still has to
+// send after this one: "0" on the last.
+const numPendingHeader = "Nats-Num-Pending"
 
 // readEach reads the ledger entries of ids one request each
 // (lookupConcurrency at a time), for servers without batched gets.

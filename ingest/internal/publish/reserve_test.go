@@ -178,3 +178,43 @@ func TestRetriedBatchReadsTheLedgerInFewRequests(t *testing.T) {
 	require.Len(t, many, 3)
 	require.Equal(t, many, each)
 }
+
+// silentBatches sends the ledger's batched reads to a subject whose
+// responder never answers, as an overloaded server answers too late.
+type silentBatches struct {
+	jetstream.JetStream
+	prefix string
+}
+
+func (s silentBatches) Options() jetstream.JetStreamOptions {
+	o := s.JetStream.Options()
+	o.APIPrefix = s.prefix
+	return o
+}
+
+// A batched ledger read ends silently at its deadline (natsext.RequestMany
+// returns what came, without an error): on a loaded machine a retried
+// batch of known ids was told "key not found" for every id. A read cut
+// short is an error, never an absence.
+func TestBatchedLedgerReadCutShortIsAnError(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, time.Minute)
+	ctx := context.Background()
+	ids := []string{"cut-0", "cut-1", "cut-2"}
+	var events []Event
+	for _, id := range ids {
+		events = append(events, testEvent(id, true))
+	}
+	for i, r := range NewPublisher(f.js, f.ledger, nil, time.Minute).Publish(ctx, events) {
+		require.NoError(t, r.Err, "event %d", i)
+	}
+	silent, err := f.js.Conn().SubscribeSync("$SILENT.API.DIRECT.GET.>") // never answers
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = silent.Unsubscribe() })
+	f.ledger.js = silentBatches{JetStream: f.js, prefix: "$SILENT.API."}
+
+	rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	entries, err := f.ledger.readMany(rctx, ids)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "read %d of %d entries", len(entries), len(ids))
+}

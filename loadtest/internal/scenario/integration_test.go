@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/loadtest/internal/scenario"
@@ -27,7 +28,7 @@ func startKiln(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	log := testsupport.Logger(t)
-	nc, err := ingest.Connect(ns.URL(), t.Name(), log)
+	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	if err != nil {
 		t.Fatal(err)
 	}

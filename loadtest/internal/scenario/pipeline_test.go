@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/loadtest/internal/scenario"
-	"github.com/kilnhq/kiln/standalone/standalonetest"
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 	"github.com/kilnhq/kiln/testsupport"
 )
 

@@ -1,0 +1,45 @@
+package serve
+
+import (
+	"errors"
+
+	"github.com/kilnhq/kiln/app/runner"
+	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/telemetry"
+	"github.com/kilnhq/kiln/webhooks"
+)
+
+// WebhooksConfig is the webhooks role's configuration: the outbound
+// dispatcher and the endpoints' admin API. (Inbound POST
+// /webhooks/{provider} is ingest's.)
+type WebhooksConfig struct {
+	Stores
+	// HTTPAddr is the public listener: the endpoints' admin API.
+	HTTPAddr string `env:"WEBHOOKS_ADDR" envDefault:":8082"`
+	// AdminAddr is the admin listener: /metrics, /healthz, /readyz.
+	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
+	// AdminPprof serves net/http/pprof on the admin listener.
+	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
+	// AllowedOrigins are the origins browser pages may call this role
+	// from (KILN_ALLOWED_ORIGINS).
+	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	Webhooks       webhooks.Config
+	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
+	// unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	Telemetry telemetry.Config
+}
+
+// Validate reports the invalid settings, naming their env vars.
+func (c *WebhooksConfig) Validate() error {
+	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "WEBHOOKS"), c.Webhooks.Validate(), c.Telemetry.Validate())
+}
+
+func (c *WebhooksConfig) listeners() runner.Listeners {
+	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit,
+		Origins: c.AllowedOrigins}
+}
+
+// LoadWebhooksConfig reads the webhooks role's configuration from environ.
+func LoadWebhooksConfig(environ map[string]string) (WebhooksConfig, error) {
+	return loadConfig[WebhooksConfig](environ, "webhooks")
+}

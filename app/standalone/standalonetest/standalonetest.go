@@ -1,0 +1,119 @@
+// Package standalonetest runs a Kiln standalone in-process for black-box
+// tests of other modules (the CLI, the dashboard): real HTTP on free ports,
+// real NATS, MongoDB-compatible store and Redis.
+package standalonetest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/app/standalone"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// Instance is one running standalone.
+type Instance struct {
+	Base     string // http://127.0.0.1:<port>
+	GRPCAddr string // 127.0.0.1:<port>, the gRPC listener
+	NATSURL  string
+	MongoURI string // "" when the embedded FerretDB is used
+	RedisURL string
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// Start runs a standalone with its data in dataDir. env adds or overrides
+// settings, as key, value pairs. Unless env sets MONGO_URI or REDIS_URL, the
+// standalone uses a FerretDB runner process and a real redis-server from
+// testsupport (faster under -race than the embedded ones).
+func Start(t testing.TB, dataDir string, env ...string) *Instance {
+	t.Helper()
+	cfgEnv := map[string]string{
+		"KILN_DATA_DIR": dataDir,
+		"PORT":          strconv.Itoa(testsupport.FreePort(t)),
+		"ADMIN_PORT":    strconv.Itoa(testsupport.FreePort(t)),
+		"NATS_PORT":     strconv.Itoa(testsupport.FreePort(t)),
+		"MONGO_PORT":    strconv.Itoa(testsupport.FreePort(t)),
+		"GRPC_ADDR":     "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
+	}
+	for i := 0; i+1 < len(env); i += 2 {
+		cfgEnv[env[i]] = env[i+1]
+	}
+	if _, ok := cfgEnv["MONGO_URI"]; !ok {
+		cfgEnv["MONGO_URI"] = testsupport.StartMongo(t).URI()
+	}
+	if _, ok := cfgEnv["REDIS_URL"]; !ok {
+		cfgEnv["REDIS_URL"] = testsupport.StartRedis(t).URL()
+	}
+	cfg, err := standalone.LoadConfig(cfgEnv)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Instance{
+		Base:     "http://127.0.0.1:" + cfgEnv["PORT"],
+		GRPCAddr: cfgEnv["GRPC_ADDR"],
+		NATSURL:  "nats://127.0.0.1:" + cfgEnv["NATS_PORT"],
+		MongoURI: cfgEnv["MONGO_URI"],
+		RedisURL: cfgEnv["REDIS_URL"],
+		cancel:   cancel,
+		done:     make(chan error, 1),
+	}
+	go func() {
+		in.done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}()
+	// Generous: a loaded CI machine starts embedded NATS, FerretDB and every
+	// role slowly. The last answer says how far it got.
+	last := "no answer yet"
+	ready := assert.Eventually(t, func() bool {
+		resp, err := http.Get(in.Base + "/readyz")
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = resp.Status + " " + string(body)
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Minute, 50*time.Millisecond, "standalone never became ready")
+	require.Truef(t, ready, "standalone never became ready; last /readyz: %s", last)
+	t.Cleanup(func() { in.Stop(t) })
+	return in
+}
+
+// Stop shuts the standalone down and waits for it; it is safe to call twice.
+func (in *Instance) Stop(t testing.TB) {
+	t.Helper()
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	in.cancel = nil
+	select {
+	case err := <-in.done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("standalone did not stop within 20s")
+	}
+}
+
+// testWriter sends the process log to the test log.
+type testWriter struct {
+	t  testing.TB
+	mu sync.Mutex
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}

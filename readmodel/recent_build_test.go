@@ -1,0 +1,100 @@
+package readmodel_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/testsupport"
+)
+
+// TestRecentBuildWritesWhatApplyWould: a cache built in memory and written
+// at once leaves the keys and values Apply's script leaves for the same
+// events — events one call each (Apply's own one-by-one semantics), and in
+// batches when no id has a second copy — through trimming, redelivered
+// events, second copies of ids and timestamps out of order.
+func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
+	t.Parallel()
+	rdb := testsupport.StartRedis(t).Client(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 9))
+	now := time.Now()
+	events := randomEvents(rng, 3000, now.UnixMilli()-time.Hour.Milliseconds())
+	noCopies := events[:0:0]
+	seen := map[string]bool{}
+	for _, ev := range events {
+		if !seen[ev.ID] {
+			noCopies = append(noCopies, ev)
+			seen[ev.ID] = true
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		batch int
+		max   int
+		evs   int // how many of the events, redelivering the first 100 at the end
+		dupes bool
+	}{
+		{"one by one, trimmed", 1, 1000, 3000, true},
+		{"one by one, not trimmed", 1, 5000, 3000, true},
+		{"batches, trimmed", 500, 1000, 3000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := events
+			if !tc.dupes {
+				src = noCopies
+			}
+			src = append(slices.Clone(src[:min(tc.evs, len(src))]), src[:100]...)
+			appliedPrefix := testsupport.UniqueName(t) + ":a:"
+			applied := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: appliedPrefix, MaxEvents: tc.max})
+			for i := 0; i < len(src); i += tc.batch {
+				_, err := applied.Apply(ctx, src[i:min(i+tc.batch, len(src))], now)
+				require.NoError(t, err)
+			}
+			builtPrefix := testsupport.UniqueName(t) + ":b:"
+			b := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: builtPrefix, MaxEvents: tc.max}).NewBuild()
+			for i := 0; i < len(src); i += 700 {
+				require.NoError(t, b.Add(src[i:min(i+700, len(src))]))
+			}
+			require.NoError(t, b.Write(ctx))
+			want, got := cacheKeys(t, rdb, appliedPrefix), cacheKeys(t, rdb, builtPrefix)
+			require.NotEmpty(t, want["recent:all"])
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+// cacheKeys is every key under prefix (cut off) with its
+// content, but for the meta hash's epoch, which Write leaves to the
+// switch (a meta hash holding only the epoch is left out).
+func cacheKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]any{}
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		name := strings.TrimPrefix(key, prefix)
+		switch typ := rdb.Type(ctx, key).Val(); typ {
+		case "zset":
+			out[name] = rdb.ZRangeWithScores(ctx, key, 0, -1).Val()
+		case "hash":
+			h := rdb.HGetAll(ctx, key).Val()
+			delete(h, "epoch")
+			if len(h) > 0 {
+				out[name] = h
+			}
+		default:
+			t.Fatalf("%s: unexpected type %s", key, typ)
+		}
+	}
+	require.NoError(t, iter.Err())
+	return out
+}
