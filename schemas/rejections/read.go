@@ -72,10 +72,13 @@ func List(ctx context.Context, s jetstream.Stream, q Query) (recs []Record, next
 }
 
 // Each calls fn with every record q selects (Limit and Before ignored),
-// oldest first, through an ordered consumer, until the records present at
-// the start are read.
+// oldest first, through an ephemeral consumer deleted at the end, until
+// the records present at the start are read.
 func Each(ctx context.Context, js jetstream.JetStream, q Query, fn func(Record) error) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectAll}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	cfg := jetstream.ConsumerConfig{
+		FilterSubjects: []string{subjectAll}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, InactiveThreshold: time.Minute,
+	}
 	if q.Type != "" {
 		cfg.FilterSubjects = []string{Subject(q.Type)}
 	}
@@ -83,10 +86,15 @@ func Each(ctx context.Context, js jetstream.JetStream, q Query, fn func(Record) 
 		since := q.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
-	c, err := js.OrderedConsumer(ctx, StreamName, cfg)
+	c, err := js.CreateConsumer(ctx, StreamName, cfg)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", StreamName, err)
 	}
+	defer func() {
+		del, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteConsumer(del, StreamName, c.CachedInfo().Name) // else it goes after InactiveThreshold
+	}()
 	for {
 		// No wait: the server answers with what the consumer has now, and
 		// "no messages" once it has delivered everything.
