@@ -16,11 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 	"github.com/kilnhq/kiln/notifier/slacktest"
 	"github.com/kilnhq/kiln/notifier/smtptest"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // alertRules alert on every alert.me event and on more than 2 alert.burst

@@ -20,11 +20,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 	"github.com/kilnhq/kiln/cli/internal/backup"
 	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 var backupTypes = []string{"page_view", "signup", "checkout", "search"}

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/app/serve"
+	"github.com/kilnhq/kiln/cli/internal/command"
 )
 
 // execute runs kiln with args in env and returns its output.

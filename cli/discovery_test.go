@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/app/standalone/standalonetest"
+	"github.com/kilnhq/kiln/cli/internal/command"
 )
 
 // TestCLIFindsARunningStandaloneWithoutFlags: the standalone names its

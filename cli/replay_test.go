@@ -22,10 +22,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 	"github.com/kilnhq/kiln/cli/internal/command"
 	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/schemas"
-	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // replayEvents is the stream size of the replay test: 10,000 by default

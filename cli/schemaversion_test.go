@@ -23,9 +23,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 	"github.com/kilnhq/kiln/readmodel"
 	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
-	"github.com/kilnhq/kiln/app/standalone/standalonetest"
 )
 
 // seen collects the events one read path delivered, by id: the value of

@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/notifier/slacktest"
 	"github.com/kilnhq/kiln/app/standalone/standalonetest"
+	"github.com/kilnhq/kiln/notifier/slacktest"
 	"github.com/kilnhq/kiln/testsupport"
 )
 

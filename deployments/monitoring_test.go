@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	"github.com/kilnhq/kiln/app/standalone/standalonetest"
+	kilnv1 "github.com/kilnhq/kiln/realtime/gen/kiln/v1"
 	"github.com/kilnhq/kiln/testsupport"
 )
 

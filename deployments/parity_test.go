@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/app/serve"
+	"github.com/kilnhq/kiln/app/standalone"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
-	"github.com/kilnhq/kiln/app/standalone"
 )
 
 // deployedService is a service that runs as its own container in compose

@@ -7,7 +7,9 @@
 // acknowledged ids: no loss, no duplicate.
 //
 // `make test-faults` runs the whole suite (KILN_FAULTS=1, 60 s outages);
-// `make test` runs a fast subset with short outages. `make soak` runs a
+// `make test` runs a fast subset with short outages. `make test-upgrade`
+// (KILN_UPGRADE=1) replaces the previous release with this build under
+// traffic (upgrade_test.go). `make soak` runs a
 // standalone under load for DURATION and prints its RSS, goroutines, open
 // files and consumer lag every 10 s. See README.md here.
 package faults

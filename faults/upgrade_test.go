@@ -225,6 +225,10 @@ func upgradeRoles(t *testing.T, prev, cur string, order []string, how swap) {
 
 	p := &pipeline{t: t, nats: ns, db: db, redisAddr: rs.Addr(), rdb: rs.Client(t), projAdmin: projector.admin}
 	seen, settled := p.settle(t, acked, settleWithin)
+	// Redelivered to this build's projector: messages an old process was
+	// handed and did not ack, back after PROJECTOR_ACK_WAIT.
+	redelivered, _ := promSum("http://"+projector.admin+"/metrics", "kiln_projector_redeliveries_total")
+	t.Logf("this build's projector was redelivered %.0f messages", redelivered)
 	listed := settleAPI(t, "http://"+gateway.addr, acked)
 	d := checkDeliveries(t, "http://"+gateway.addr, w.ackedIDs(), slack, hooks)
 	name := "roles in turn: " + strings.Join(order, ", ")

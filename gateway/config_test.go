@@ -33,7 +33,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Heartbeat:       15 * time.Second,
 			WriteTimeout:    10 * time.Second,
 		},
-		Schemas:   catalog.Config{Compatibility: "BACKWARD", Enforcement: "reject", CheckSample: 10000},
+		Schemas:   catalog.Config{Compatibility: "BACKWARD", Enforcement: "reject", UnknownTypes: "accept", CheckSample: 10000},
 		Stream:    schemas.StreamOptions{Replicas: 1, DuplicateWindow: 2 * time.Minute},
 		Telemetry: telemetry.Config{Protocol: telemetry.ProtocolGRPC, SampleRatio: 1},
 	}, cfg)

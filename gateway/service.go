@@ -67,6 +67,8 @@ type Service struct {
 	stream  *httpapi.Stream // its Hub is nil without JetStream
 	// schemas is the schema registry's API; nil without JetStream.
 	schemas *schemaapi.API
+	// admin guards the admin routes (KILN_ADMIN_KEYS): GET /rejections.
+	admin fiber.Handler
 }
 
 // New returns the gateway reading from deps.
@@ -135,6 +137,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		js:      deps.JetStream,
 		stream:  &httpapi.Stream{Hub: hub},
 		api:     api,
+		admin:   adminGuard(cfg, access),
 	}, nil
 }
 
@@ -156,6 +159,10 @@ func (s *Service) Register(r fiber.Router) {
 	r.Get("/stream", observe, read, s.stream.Handle)
 	if s.schemas != nil {
 		s.schemas.Register(r, observe)
+	}
+	if s.js != nil {
+		// The bodies are as sent and may hold personal data: admin keys.
+		r.Get("/rejections", observe, s.admin, (&httpapi.Rejections{JetStream: s.js, Log: s.api.Log}).List)
 	}
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)

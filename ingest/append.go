@@ -12,6 +12,9 @@ type Outcome struct {
 	ID        string
 	Seq       uint64
 	Duplicate bool
+	// Quarantined: refused by its type's schema under enforcement
+	// quarantine and kept in the REJECTIONS stream, not stored (Seq 0).
+	Quarantined bool
 	// Problem, when set, says why the event was not stored: Status 400
 	// with field errors for an invalid event, 503 when JetStream did not
 	// confirm the write in time (retry with the same id).
@@ -31,7 +34,7 @@ func (s *Service) Append(ctx context.Context, body []byte) ([]Outcome, error) {
 	}
 	out := make([]Outcome, len(results))
 	for i, r := range results {
-		out[i] = Outcome{ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate, Problem: r.Error}
+		out[i] = Outcome{ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate, Quarantined: r.Quarantined, Problem: r.Error}
 	}
 	return out, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/rejections"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks/inbound"
 )
@@ -35,6 +37,12 @@ type Config struct {
 	// its event types, from its origins (httpserver.ParsePublishable).
 	PublishableKeys string `env:"KILN_PUBLISHABLE_KEYS"`
 	Stream          schemas.StreamOptions
+	// Schemas is the schema policy: the default enforcement
+	// (SCHEMAS_ENFORCEMENT) and what to do with types that have no schema
+	// (SCHEMAS_UNKNOWN_TYPES).
+	Schemas catalog.Config
+	// Rejections are the REJECTIONS stream's limits.
+	Rejections rejections.Options
 	// Webhooks configures POST /webhooks/:provider.
 	Webhooks inbound.Config
 	// AdminPprof serves net/http/pprof on the admin listener.
@@ -65,6 +73,12 @@ func (c *Config) Validate() error {
 			c.IdempotencyTTL, c.Stream.DuplicateWindow)
 	}
 	if _, err := httpserver.ParsePublishable(c.PublishableKeys); err != nil {
+		return err
+	}
+	if err := c.Schemas.Validate(); err != nil {
+		return err
+	}
+	if err := c.Rejections.Validate(); err != nil {
 		return err
 	}
 	if err := c.Webhooks.Validate(); err != nil {

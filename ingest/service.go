@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest/internal/deadletter"
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 	"github.com/kilnhq/kiln/ingest/internal/httpapi"
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
@@ -27,6 +28,7 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/schemas/rejections"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/telemetry/fibertrace"
 	"github.com/kilnhq/kiln/webhooks/inbound"
@@ -79,6 +81,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
+	if _, err := rejections.Ensure(ctx, js, cfg.Rejections, cfg.Stream.Replicas); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -95,6 +100,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	m := metrics.NewIngest(deps.Metrics)
+	recorder, err := deadletter.New(deps.NATS, cfg.PublishTimeout, func(o rejections.Outcome) {
+		m.RecordFailed.WithLabelValues(string(o)).Inc()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	resolver := publish.NewResolver(js, ledger, stream.CachedInfo().Config.Duplicates, deps.Log,
 		func(outcome string) { m.InDoubt.WithLabelValues(outcome).Inc() })
 	retryAfter := max(1, int(cfg.PublishTimeout.Round(time.Second)/time.Second))
@@ -107,7 +118,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		resolver: resolver,
 		tracer:   deps.Tracer,
 		handler: &httpapi.Handler{
-			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now, MaxFutureSkew: cfg.MaxFutureSkew},
+			Normalizer: &eventbody.Normalizer{Registry: reg, Now: time.Now, MaxFutureSkew: cfg.MaxFutureSkew,
+				Enforcement: cfg.Schemas.DefaultEnforcement(), RejectUnknown: cfg.Schemas.RejectUnknownTypes()},
+			Rejections: recorder,
 			Publisher:  publish.NewPublisher(js, ledger, resolver, cfg.PublishTimeout),
 			Metrics:    m,
 			MaxBatch:   cfg.MaxBatch,

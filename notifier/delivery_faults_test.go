@@ -51,6 +51,20 @@ func TestMongoOutageDoesNotCountAsDeliveryAttempts(t *testing.T) {
 	e.publish(t, event("o1", "order.created", "u1", time.Now().UnixMilli(), ""))
 	require.Eventually(t, func() bool { return len(e.slack.Requests()) == 1 && len(e.smtp.Messages()) == 1 },
 		2*time.Minute, 10*time.Millisecond)
+	// Cut only once the failed attempt is stored: cut while it is being
+	// saved, the attempt goes uncounted (one send more, by design).
+	require.Eventually(t, func() bool {
+		list, err := readmodel.NewAlerts(e.db).List(ctx, readmodel.AlertFilter{Limit: 10})
+		if err != nil || len(list) != 1 {
+			return false
+		}
+		for _, d := range list[0].Deliveries {
+			if d.Channel == "slack" {
+				return d.Attempts == 1
+			}
+		}
+		return false
+	}, 2*time.Minute, 10*time.Millisecond, "the first Slack attempt is recorded")
 	proxy.Cut()
 	slack, err := e.js.Consumer(ctx, jobs.Stream, delivery.Durable("slack"))
 	require.NoError(t, err)

@@ -213,6 +213,39 @@ func (r *Registry) ValidateFields(f *EventFields, raw []byte) []FieldError {
 	return r.validateSchema(doc)
 }
 
+// ValidateEnvelope checks an event read with ScanEvent against the
+// envelope schema alone, whatever its type: what an event must pass to be
+// accepted when its type's schema is not enforced.
+func (r *Registry) ValidateEnvelope(f *EventFields, raw []byte) []FieldError {
+	if r.fastEnvelope && envelopeValid(f) {
+		return nil
+	}
+	doc, ok := jsonscan.Decode(raw)
+	if !ok {
+		return []FieldError{{Field: "", Message: "is not well-formed JSON"}}
+	}
+	if m, ok := doc.(map[string]any); ok {
+		if n, ok := m["timestamp"].(json.Number); ok && !tameNumber(n) {
+			return []FieldError{{Field: "timestamp", Message: untamedMessage}}
+		}
+	}
+	err := r.envelope.Validate(doc)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		return fieldErrors(ve, r.namesIn(doc))
+	}
+	return []FieldError{{Field: "", Message: err.Error()}}
+}
+
+// HasSchema reports whether eventType has a schema of its own.
+func (r *Registry) HasSchema(eventType string) bool {
+	_, ok := r.byType[eventType]
+	return ok
+}
+
 // fastValid reports whether the fast path finds the event valid; false
 // means invalid, or a schema the fast path does not handle. metadata is
 // the decoded metadata when decoded is true; otherwise f.Metadata is

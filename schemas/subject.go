@@ -79,3 +79,7 @@ func CheckPattern(p string) error {
 	}
 	return nil
 }
+
+// ValidEventType reports whether s is a valid event type: 1-128 characters,
+// dot-separated tokens of letters, digits, '_' or '-'.
+func ValidEventType(s string) bool { return validEventType(s) }

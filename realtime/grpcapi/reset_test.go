@@ -168,3 +168,41 @@ func TestSubscribeFallingBehindPastRemovedEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{fmt.Sprint(last)}, header.Get(grpcapi.ResetHeader))
 }
+
+// TestCatchUpIsOneConsumer: a Subscribe resuming 1,000 events back reads
+// them through one pull subscription. Each fetch of an ordered consumer
+// re-creates it on the server: a catch-up fetched 256 at a time asked for
+// a new consumer per batch.
+func TestCatchUpIsOneConsumer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := testsupport.StartNATS(t)
+	js := ns.JetStream(t)
+	_, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	publishN(ctx, t, js, 0, 1000) // seqs 1…1000
+	client := kilnv1.NewEventServiceClient(serveGRPC(ctx, t, js, grpcapi.Defaults()))
+	// The server's feed starts with the first subscriber.
+	first, err := client.Subscribe(ctx, &kilnv1.SubscribeRequest{Resume: true, SinceSeq: 999})
+	require.NoError(t, err)
+	_, err = first.Recv()
+	require.NoError(t, err)
+
+	watch, err := nats.Connect(ns.URL())
+	require.NoError(t, err)
+	t.Cleanup(watch.Close)
+	creates, err := watch.SubscribeSync("$JS.API.CONSUMER.CREATE." + schemas.StreamName + ".>")
+	require.NoError(t, err)
+	require.NoError(t, watch.Flush())
+	sub, err := client.Subscribe(ctx, &kilnv1.SubscribeRequest{Resume: true, SinceSeq: 0})
+	require.NoError(t, err)
+	for want := uint64(1); want <= 1000; want++ {
+		ev, err := sub.Recv()
+		require.NoError(t, err)
+		require.Equal(t, want, ev.GetSeq())
+	}
+	require.NoError(t, watch.Flush())
+	n, _, err := creates.Pending()
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "consumers created to catch up 1,000 events")
+}

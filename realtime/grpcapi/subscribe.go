@@ -380,18 +380,26 @@ func (e *eventService) catchUp(ctx context.Context, st jetstream.Stream, sub *su
 			_ = st.DeleteConsumer(dctx, info.Name)
 		}
 	}()
+	// One pull subscription for the whole catch-up: each Fetch of an
+	// ordered consumer re-creates it on the server.
+	it, err := cons.Messages(jetstream.PullMaxMessages(catchUpBatch))
+	if err != nil {
+		return fmt.Errorf("catch-up after %d: %w", after, err)
+	}
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		return nil // nothing stored for the filter after `after`
+	}
 	for {
-		batch, err := cons.FetchNoWait(catchUpBatch)
+		msg, err := it.Next()
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("catch-up after %d: %w", after, err)
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			ev, _, err := schemas.DecodeMsg(msg)
-			if err != nil {
-				continue
-			}
+		if ev, _, err := schemas.DecodeMsg(msg); err == nil {
 			if ev.Seq > head {
 				return nil
 			}
@@ -404,41 +412,11 @@ func (e *eventService) catchUp(ctx context.Context, st jetstream.Stream, sub *su
 				return nil
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("catch-up after %d: %w", after, err)
+		// The consumer's last message for the filter: what is stored later
+		// comes with the live feed.
+		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
+			return nil
 		}
-		if n == 0 {
-			// An empty no-wait fetch does not mean the stream is done (a
-			// loaded server, an ordered consumer being reset): ending here
-			// skipped up to head in silence. The consumer's pending count
-			// says whether anything is left for the filter.
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return fmt.Errorf("catch-up after %d: %w", after, err)
-			}
-			if info.NumPending == 0 {
-				return nil
-			}
-			if err := pause(ctx, catchUpRetry); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// catchUpRetry is the pause before fetching again from a catch-up
-// consumer that answered nothing while events are pending.
-const catchUpRetry = 20 * time.Millisecond
-
-// pause waits d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -101,11 +102,9 @@ func TestEmitThenLeave(t *testing.T) {
 				tt.leave(c)
 				_ = c.ws.Close()
 			}
-			var stored uint64
-			require.Eventually(t, func() bool {
-				stored = h.stored(t, chatMessage) - before
-				return stored >= rounds
-			}, 2*time.Minute, 50*time.Millisecond, "stored %d of %d messages sent right before leaving", stored, rounds)
+			if !assert.Eventually(t, func() bool { return h.stored(t, chatMessage)-before >= rounds }, 2*time.Minute, 50*time.Millisecond) {
+				t.Fatalf("stored %d of %d messages sent right before leaving", h.stored(t, chatMessage)-before, rounds)
+			}
 			require.Equal(t, uint64(rounds), h.stored(t, chatMessage)-before)
 		})
 	}

@@ -64,7 +64,9 @@ func startServer(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	ns := testsupport.StartNATS(t)
 	log := testsupport.LoggerLevel(t, slog.LevelInfo) // clients cut are logged at info
-	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
+	// A loaded machine may take longer than ingest's 1.5 s to confirm a
+	// batch of chat messages; these tests are about Socket.IO, not that.
+	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL(), "INGEST_PUBLISH_TIMEOUT": "30s"})
 	require.NoError(t, err)
 	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)

@@ -13,6 +13,9 @@ type Config struct {
 	// Enforcement is what ingest does with an event its type's schema
 	// refuses, for a type with no enforcement of its own.
 	Enforcement string `env:"SCHEMAS_ENFORCEMENT" envDefault:"reject"`
+	// UnknownTypes is what ingest does with an event of a type that has no
+	// schema of its own: accept it after the envelope's checks, or reject it.
+	UnknownTypes string `env:"SCHEMAS_UNKNOWN_TYPES" envDefault:"accept"`
 	// CheckSample is how many of a type's most recent stored events a new
 	// version is checked against.
 	CheckSample int `env:"SCHEMAS_CHECK_SAMPLE" envDefault:"10000"`
@@ -26,6 +29,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseEnforcement(c.Enforcement); err != nil {
 		errs = append(errs, fmt.Errorf("SCHEMAS_ENFORCEMENT: %w", err))
+	}
+	if u := c.UnknownTypes; u != "" && u != "accept" && u != "reject" {
+		errs = append(errs, fmt.Errorf("SCHEMAS_UNKNOWN_TYPES must be accept or reject, got %q", u))
 	}
 	if c.CheckSample < 0 || c.CheckSample > 100_000 {
 		errs = append(errs, fmt.Errorf("SCHEMAS_CHECK_SAMPLE must be between 0 and 100000, got %d", c.CheckSample))
@@ -47,4 +53,16 @@ func (c Config) DefaultEnforcement() Enforcement {
 		return e
 	}
 	return Reject
+}
+
+// RejectUnknownTypes reports whether events of types with no schema of
+// their own are refused (SCHEMAS_UNKNOWN_TYPES=reject).
+func (c Config) RejectUnknownTypes() bool { return c.UnknownTypes == "reject" }
+
+// EnforcementOf is eventType's enforcement in snap: its own, else def.
+func (s *Snapshot) EnforcementOf(eventType string, def Enforcement) Enforcement {
+	if st, ok := s.Settings[eventType]; ok && st.Enforcement != "" {
+		return st.Enforcement
+	}
+	return def
 }

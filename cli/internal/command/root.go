@@ -115,7 +115,7 @@ standalone started from the same folder the operations commands need no flags.`,
 	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
 	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
 	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
-	for _, ops := range []*cobra.Command{replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c), backupCommand(c), restoreCommand(c), mirrorCommand(c)} {
+	for _, ops := range []*cobra.Command{replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c), rejectionsCommand(c), backupCommand(c), restoreCommand(c), mirrorCommand(c)} {
 		ops.PersistentFlags().AddFlagSet(pf)
 		root.AddCommand(ops)
 	}

@@ -17,11 +17,11 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/app/serve"
+	"github.com/kilnhq/kiln/app/standalone"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
-	"github.com/kilnhq/kiln/app/standalone"
 )
 
 // Standalone is the role name of `kiln run` (everything in one process).

@@ -59,7 +59,7 @@ func benchNormalize(b *testing.B, eventType string) {
 	b.ReportAllocs()
 	var buf, out []byte
 	for b.Loop() {
-		ev, _, errs, grown := n.Normalize(&items[0], "", buf[:0])
+		ev, _, errs, _, grown := n.Normalize(&items[0], "", buf[:0])
 		if errs != nil {
 			b.Fatal(errs)
 		}

@@ -108,7 +108,7 @@ func TestNormalizeRefusesInvalidText(t *testing.T) {
 	for body, fields := range invalidTextCases() {
 		items, _, err := eventbody.Split(eventbody.FormatJSON, []byte(body), 1)
 		require.NoError(t, err)
-		_, _, errs, _ := n.Normalize(&items[0], "", nil)
+		_, _, errs, _, _ := n.Normalize(&items[0], "", nil)
 		var got []string
 		for _, e := range errs {
 			got = append(got, e.Field)
@@ -161,7 +161,7 @@ func checkNormalize(t *testing.T, n *eventbody.Normalizer, b []byte) bool {
 		return false
 	}
 	require.NoError(t, decodeErr)
-	ev, _, errs, _ := n.Normalize(&items[0], "", nil)
+	ev, _, errs, _, _ := n.Normalize(&items[0], "", nil)
 	if !jsonscan.ValidText(items[0].Raw) {
 		require.NotEmpty(t, errs, "invalid text is refused: %q", b)
 		return false

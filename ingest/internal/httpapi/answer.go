@@ -27,7 +27,7 @@ func (h *Handler) answerSingle(c *fiber.Ctx, r ItemResult) error {
 		return r.Error
 	}
 	c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
-	return c.Send(appendSingle(make([]byte, 0, 64+len(r.ID)), &SingleResponse{Accepted: true, ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate}))
+	return c.Send(appendSingle(make([]byte, 0, 64+len(r.ID)), &SingleResponse{Accepted: true, ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate, Quarantined: r.Quarantined}))
 }
 
 // answerBatch replies to a batch. Any stored item makes it a 202 with one
@@ -40,6 +40,8 @@ func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 	forbidden := 0
 	for _, r := range results {
 		switch {
+		case r.Error == nil && r.Quarantined:
+			resp.Quarantined++
 		case r.Error == nil && r.Duplicate:
 			resp.Duplicates++
 		case r.Error == nil:
@@ -57,7 +59,7 @@ func (h *Handler) answerBatch(c *fiber.Ctx, results []ItemResult) error {
 	if resp.Failed > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(h.RetryAfter))
 	}
-	if resp.Accepted+resp.Duplicates > 0 {
+	if resp.Accepted+resp.Duplicates+resp.Quarantined > 0 {
 		c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 		body, err := appendBatch(make([]byte, 0, 96+len(results)*64), &resp)
 		if err != nil {
@@ -104,6 +106,9 @@ func appendSingle(dst []byte, r *SingleResponse) []byte {
 	dst = strconv.AppendUint(dst, r.Seq, 10)
 	dst = append(dst, `,"duplicate":`...)
 	dst = strconv.AppendBool(dst, r.Duplicate)
+	if r.Quarantined {
+		dst = append(dst, `,"quarantined":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -118,6 +123,10 @@ func appendBatch(dst []byte, r *BatchResponse) ([]byte, error) {
 	dst = strconv.AppendInt(dst, int64(r.Rejected), 10)
 	dst = append(dst, `,"failed":`...)
 	dst = strconv.AppendInt(dst, int64(r.Failed), 10)
+	if r.Quarantined > 0 {
+		dst = append(dst, `,"quarantined":`...)
+		dst = strconv.AppendInt(dst, int64(r.Quarantined), 10)
+	}
 	dst = append(dst, `,"results":`...)
 	if r.Results == nil {
 		dst = append(dst, "null"...)
@@ -154,5 +163,8 @@ func appendItem(dst []byte, r *ItemResult) ([]byte, error) {
 	}
 	dst = append(dst, `,"duplicate":`...)
 	dst = strconv.AppendBool(dst, r.Duplicate)
+	if r.Quarantined {
+		dst = append(dst, `,"quarantined":true`...)
+	}
 	return append(dst, '}'), nil
 }

@@ -16,6 +16,7 @@ func TestAnswersEncodeLikeEncodingJSON(t *testing.T) {
 	for _, r := range []SingleResponse{
 		{Accepted: true, ID: "01JABC", Seq: 7},
 		{Accepted: true, ID: `x<y>&"é😀` + "\u2028\n\x01\xff", Seq: 0, Duplicate: true},
+		{Accepted: true, ID: "q", Quarantined: true},
 		{},
 	} {
 		want, err := json.Marshal(r)
@@ -31,6 +32,10 @@ func TestAnswersEncodeLikeEncodingJSON(t *testing.T) {
 			{Index: 2, Error: problem.Invalid("bad", []problem.FieldError{{Index: &one, Field: "userId", Message: "is required"}})},
 			{Index: 3, ID: "x", Error: problem.Unavailable("try again", 2)},
 			{Index: 4},
+		}},
+		{Accepted: 1, Quarantined: 1, Results: []ItemResult{
+			{Index: 0, ID: "a", Seq: 3, valid: true},
+			{Index: 1, ID: "q", Quarantined: true},
 		}},
 	} {
 		want, err := json.Marshal(r)

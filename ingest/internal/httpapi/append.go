@@ -11,7 +11,8 @@ import (
 // AppendOne validates and appends one event object exactly as a
 // single-object POST /events does (same schemas, same idempotent publish),
 // for callers inside ingest such as the webhook receiver. It returns nil
-// once the event is stored or was stored before under its id, else the
+// once the event is stored, was stored before under its id, or was
+// quarantined (kept in the REJECTIONS stream), else the
 // *problem.Details a client would get.
 func (h *Handler) AppendOne(ctx context.Context, raw []byte) error {
 	items, single, err := eventbody.Split(eventbody.FormatJSON, raw, 1)
@@ -19,9 +20,35 @@ func (h *Handler) AppendOne(ctx context.Context, raw []byte) error {
 		return problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the event is not one JSON object")
 	}
 	results := h.normalize(items, "", true)
+	h.record(ctx, results, "", true)
 	h.publish(ctx, results)
 	if r := results[0]; r.Error != nil {
 		return r.Error
 	}
 	return nil
+}
+
+// AppendAs validates the event object raw against the schemas in force and
+// appends it under id, through the id ledger (a second call, or a client
+// event with the same id, is a duplicate): how `kiln rejections recover`
+// stores a kept event under the id its client was answered. With dryRun
+// it only validates. Nothing is recorded in the REJECTIONS stream.
+func (h *Handler) AppendAs(ctx context.Context, raw []byte, id string, dryRun bool) ItemResult {
+	items, single, err := eventbody.Split(eventbody.FormatJSON, raw, 1)
+	if err != nil || !single {
+		return ItemResult{Error: problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the kept body is not one JSON object")}
+	}
+	results := h.normalize(items, id, true)
+	r := &results[0]
+	if r.Quarantined { // its type's schema still refuses it
+		r.Error = problem.Invalid("the event does not match its schema", problem.FromSchema(nil, r.refused.Reasons))
+		r.Quarantined, r.refused = false, nil
+	}
+	if r.valid {
+		r.clientID = true // the id its client was answered: a retry must find it
+		if !dryRun {
+			h.publish(ctx, results)
+		}
+	}
+	return *r
 }

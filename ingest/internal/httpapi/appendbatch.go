@@ -19,6 +19,7 @@ func (h *Handler) AppendBatch(ctx context.Context, body []byte) ([]ItemResult, e
 	}
 	h.Metrics.BatchSize.Observe(float64(len(items)))
 	results := h.normalize(items, "", false)
+	h.record(ctx, results, "", false)
 	h.publish(ctx, results)
 	return results, nil
 }

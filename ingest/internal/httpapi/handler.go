@@ -17,12 +17,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest/internal/deadletter"
 	"github.com/kilnhq/kiln/ingest/internal/eventbody"
 	"github.com/kilnhq/kiln/ingest/internal/metrics"
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/jsonscan"
 	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/schemas/rejections"
 )
 
 // envelopeOverhead is the size of a stored envelope without its strings
@@ -47,6 +49,11 @@ type Handler struct {
 	// RetryAfter is the Retry-After, in seconds, sent with 503 answers.
 	RetryAfter int
 	Log        *slog.Logger
+	// Rejections records refused and quarantined events; nil records
+	// nothing (and quarantines nothing: such events are then refused).
+	Rejections *deadletter.Recorder
+	// Now is the clock of the records; nil is time.Now.
+	Now func() time.Time
 	// Tracer records a span per append (one JetStream publish of the
 	// request's events); its context goes into every message's headers.
 	// Nil when tracing is off: then not even a no-op span is made.
@@ -60,18 +67,26 @@ type ItemResult struct {
 	Seq       uint64           `json:"seq,omitempty"`
 	Duplicate bool             `json:"duplicate"`
 	Error     *problem.Details `json:"error,omitempty"`
-	valid     bool             // the item passed validation
-	event     schemas.Event    // the normalised event, when valid
-	clientID  bool             // the id came from the client
+	// Quarantined: refused by its type's schema under enforcement
+	// quarantine, and kept in the REJECTIONS stream (not stored).
+	Quarantined bool          `json:"quarantined,omitempty"`
+	valid       bool          // the item passed validation
+	event       schemas.Event // the normalised event, when valid
+	clientID    bool          // the id came from the client
+	// refused is the record of an item refused by validation (its Error
+	// is set) or quarantined, nil for the others.
+	refused *rejections.Record
 }
 
 // BatchResponse answers a JSON-array or NDJSON body.
 type BatchResponse struct {
-	Accepted   int          `json:"accepted"`
-	Duplicates int          `json:"duplicates"`
-	Rejected   int          `json:"rejected"`
-	Failed     int          `json:"failed"`
-	Results    []ItemResult `json:"results"`
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	Rejected   int `json:"rejected"`
+	Failed     int `json:"failed"`
+	// Quarantined is written only when not 0 (the old clients' shape).
+	Quarantined int          `json:"quarantined,omitempty"`
+	Results     []ItemResult `json:"results"`
 }
 
 // SingleResponse answers a single-object body (compat shape).
@@ -80,6 +95,8 @@ type SingleResponse struct {
 	ID        string `json:"id"`
 	Seq       uint64 `json:"seq"`
 	Duplicate bool   `json:"duplicate"`
+	// Quarantined is written only when true.
+	Quarantined bool `json:"quarantined,omitempty"`
 }
 
 // PostEvents handles POST /events.
@@ -122,7 +139,9 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 	}
 	// A publish is bounded by its own timeout and must not be abandoned half-way
 	// by a server shutdown: the client deserves the outcome of what was sent.
-	h.publish(context.WithoutCancel(c.UserContext()), results)
+	ctx := context.WithoutCancel(c.UserContext())
+	h.record(ctx, results, rejections.KeyID(httpserver.RequestKey(c, false)), single)
+	h.publish(ctx, results)
 	if single {
 		return h.answerSingle(c, results[0])
 	}
@@ -152,9 +171,19 @@ func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []I
 		if metadata == nil && it.Fields.MetadataKind != jsonscan.None {
 			metadata = make([]byte, 0, len(it.Fields.Metadata)*(len(items)-i))
 		}
-		ev, clientID, errs, grown := h.Normalizer.Normalize(it, fallback, metadata)
+		ev, clientID, errs, quarantine, grown := h.Normalizer.Normalize(it, fallback, metadata)
 		metadata = grown
 		if errs != nil {
+			r.refused = &rejections.Record{EventType: it.Fields.EventType, ID: ev.ID, ClientID: clientID,
+				Outcome: rejections.Rejected, Reasons: errs, SchemaVersion: ev.SchemaVersion, Body: it.Raw}
+			if r.refused.ID == "" && it.Fields.ID != "" {
+				r.refused.ID, r.refused.ClientID = it.Fields.ID, true
+			}
+			if quarantine && h.Rejections != nil {
+				r.refused.Outcome, r.ID, r.Quarantined = rejections.Quarantined, ev.ID, true
+				r.event.EventType = ev.EventType
+				continue
+			}
 			r.Error = problem.Invalid("the event does not match its schema", problem.FromSchema(index, errs))
 			continue
 		}
@@ -172,9 +201,10 @@ func forbid(results []ItemResult, rights httpserver.Rights, single bool) {
 	}
 	for i := range results {
 		r := &results[i]
-		if !r.valid || rights.MayWrite(r.event.EventType) {
+		if !r.valid && !r.Quarantined || rights.MayWrite(r.event.EventType) {
 			continue
 		}
+		r.Quarantined, r.refused = false, nil // not this key's to keep
 		var index *int
 		if !single {
 			index = &r.Index
@@ -203,7 +233,9 @@ func (h *Handler) publish(ctx context.Context, results []ItemResult) {
 	for i := range results {
 		r := &results[i]
 		if !r.valid {
-			h.Metrics.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
+			if !r.Quarantined && (r.Error == nil || r.Error.Status != http.StatusServiceUnavailable) {
+				h.Metrics.Rejected.WithLabelValues(metrics.ReasonInvalid).Inc()
+			}
 			continue
 		}
 		start := len(buf)

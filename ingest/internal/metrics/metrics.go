@@ -12,6 +12,13 @@ type Ingest struct {
 	BatchSize      prometheus.Histogram
 	// InDoubt counts writes whose ack timed out, by how they were settled.
 	InDoubt *prometheus.CounterVec
+	// Quarantined counts events kept in the REJECTIONS stream instead of
+	// being stored.
+	Quarantined prometheus.Counter
+	// Refusals counts schema refusals by type and field.
+	Refusals *Refusals
+	// RecordFailed counts rejection records not stored, by outcome.
+	RecordFailed *prometheus.CounterVec
 }
 
 // Rejection reasons, the values of the "reason" label.
@@ -55,6 +62,16 @@ func NewIngest(reg prometheus.Registerer) *Ingest {
 			Help: "Client-id writes whose ack timed out, by outcome: resolved (republished within the dedupe window and recorded in the id ledger), unresolved (the window passed), dropped (resolver queue full).",
 		}, []string{"outcome"}),
 	}
+	m.Refusals = newRefusals()
+	m.Quarantined = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "kiln", Subsystem: "ingest", Name: "events_quarantined_total",
+		Help: "Events refused by their type's schema under enforcement quarantine and kept in the REJECTIONS stream (answered 202, not stored).",
+	})
+	m.RecordFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "kiln", Subsystem: "ingest", Name: "rejection_records_failed_total",
+		Help: "Refused (rejected) or quarantined events whose record the REJECTIONS stream did not confirm; a quarantined one was answered 503.",
+	}, []string{"outcome"})
+	reg.MustRegister(m.Refusals.vec, m.RecordFailed, m.Quarantined)
 	reg.MustRegister(m.Accepted, m.Duplicates, m.Rejected, m.PublishLatency, m.BatchSize, m.InDoubt)
 	for _, r := range []string{ReasonInvalid, ReasonMalformed, ReasonTooLarge, ReasonMediaType, ReasonUnauthorized, ReasonRateLimited, ReasonUnavailable} {
 		m.Rejected.WithLabelValues(r)

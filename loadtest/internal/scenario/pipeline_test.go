@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kilnhq/kiln/loadtest/internal/scenario"
 	"github.com/kilnhq/kiln/app/standalone/standalonetest"
+	"github.com/kilnhq/kiln/loadtest/internal/scenario"
 	"github.com/kilnhq/kiln/testsupport"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kilnhq/kiln/loadtest/internal/ssefanout"
 	"github.com/kilnhq/kiln/app/standalone/standalonetest"
+	"github.com/kilnhq/kiln/loadtest/internal/ssefanout"
 	"github.com/kilnhq/kiln/testsupport"
 )
 

@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/schemas"
+	"github.com/kilnhq/kiln/schemas/problem"
+	"github.com/kilnhq/kiln/schemas/rejections"
+)
+
+// Rejections serves GET /rejections: the events ingest refused or
+// quarantined, from the REJECTIONS stream, newest first. Their bodies are
+// as sent and may hold personal data: the route needs an admin key.
+type Rejections struct {
+	JetStream jetstream.JetStream
+	Log       *slog.Logger
+}
+
+// rejectionItem is one record as the API shows it.
+type rejectionItem struct {
+	rejections.Record
+	Body json.RawMessage `json:"body"`
+}
+
+// List handles GET /rejections?type=&field=&since=&limit=&cursor=.
+func (h *Rejections) List(c *fiber.Ctx) error {
+	var errs paramErrors
+	q := rejections.Query{Limit: 50}
+	for name, vals := range queryArgs(c) {
+		if len(vals) > 1 {
+			errs.add(name, "must be given at most once")
+			continue
+		}
+		v := vals[0]
+		if v == "" {
+			continue
+		}
+		switch name {
+		case "type":
+			if len(v) > 128 || !isEventType(v) {
+				errs.add(name, "must be an event type (dot-separated tokens of [A-Za-z0-9_-], at most 128 characters)")
+			}
+			q.Type = v
+		case "field":
+			if len(v) > 256 {
+				errs.add(name, "must be at most 256 characters")
+			}
+			q.Field = v
+		case "since":
+			if ms := parseTime(name, v, &errs); ms > 0 {
+				q.Since = time.UnixMilli(ms)
+			}
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				errs.add(name, "must be an integer from 1 to 1000, got %q", v)
+			}
+			q.Limit = n
+		case "cursor":
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n < 2 {
+				errs.add(name, "must be the X-Next-Cursor of a previous page")
+			}
+			q.Before = n
+		case "access_token":
+		default:
+			errs.add(name, "is not a parameter of GET /rejections (type, field, since, limit, cursor)")
+		}
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	s, err := h.JetStream.Stream(ctx, rejections.StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return c.JSON([]rejectionItem{}) // ingest has not started yet
+	}
+	if err != nil {
+		h.Log.Warn("rejections: stream", "err", err)
+		return problem.Unavailable("the rejections stream did not answer", 1)
+	}
+	recs, next, err := rejections.List(ctx, s, q)
+	if err != nil {
+		h.Log.Warn("rejections: list", "err", err)
+		return problem.Unavailable("the rejections stream did not answer", 1)
+	}
+	items := make([]rejectionItem, len(recs))
+	for i, r := range recs {
+		if r.Reasons == nil {
+			r.Reasons = []schemas.FieldError{}
+		}
+		items[i] = rejectionItem{Record: r, Body: bodyJSON(r.Body)}
+	}
+	if next > 0 {
+		c.Set("X-Next-Cursor", strconv.FormatUint(next, 10))
+	}
+	c.Status(http.StatusOK)
+	return c.JSON(items)
+}
+
+// bodyJSON is a kept body as JSON when it is valid JSON (as sent), else
+// as a JSON string.
+func bodyJSON(b []byte) json.RawMessage {
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
