@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
@@ -55,10 +53,9 @@ type RedisConfig struct {
 	RedisURL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 }
 
-// Validate reports a REDIS_URL go-redis cannot parse.
+// Validate reports a REDIS_URL that is none of the forms ParseRedisURL
+// takes.
 func (c RedisConfig) Validate() error {
-	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		return fmt.Errorf("REDIS_URL: %w", redact.Error(err, c.RedisURL))
-	}
-	return nil
+	_, err := ParseRedisURL(c.RedisURL)
+	return err
 }

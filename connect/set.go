@@ -52,7 +52,7 @@ func (s *Set) Mongo(uri, name string, maxPool uint64) (*mongo.Client, error) {
 }
 
 // Redis opens a Redis client (see Redis) and keeps it in the set.
-func (s *Set) Redis(url string) (*redis.Client, error) {
+func (s *Set) Redis(url string) (redis.UniversalClient, error) {
 	rdb, err := Redis(url)
 	if err != nil {
 		return nil, err

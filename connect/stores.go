@@ -25,12 +25,12 @@ func Mongo(uri, name string, maxPool uint64) (*mongo.Client, error) {
 	return mc, nil
 }
 
-// Redis returns a Redis client for url (redis:// or rediss://). It
-// connects on first use.
-func Redis(url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
+// Redis returns a Redis client for url: one server, Sentinel or Cluster
+// (see ParseRedisURL). It connects on first use.
+func Redis(url string) (redis.UniversalClient, error) {
+	t, err := ParseRedisURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL %s: %w", redact.URL(url), redact.Error(err, url))
+		return nil, err
 	}
-	return redis.NewClient(opts), nil
+	return t.Client(), nil
 }

@@ -17,7 +17,9 @@ var countersLua string
 
 // CountersOptions configure the Redis counters.
 type CountersOptions struct {
-	// Prefix namespaces every key ("kiln:" for the live generation).
+	// Prefix namespaces every key (PrefixFor(gen): "kiln:{g0}:" for
+	// generation 0). A prefix without a hash tag is put in braces, so that
+	// all the counters' keys share a Redis Cluster slot.
 	Prefix string
 	// MinuteRetention is how long per-minute buckets are kept (default 24h).
 	MinuteRetention time.Duration
@@ -34,13 +36,17 @@ type CountersOptions struct {
 	MarkRebuildWhenFresh bool
 }
 
-// DefaultPrefix is the key prefix of the live counters generation.
-const DefaultPrefix = "kiln:"
+// DefaultPrefix is the key prefix of counters generation 0.
+const DefaultPrefix = keyNamespace + "{g0}:"
+
+// keyNamespace starts every key Kiln writes to Redis.
+const keyNamespace = "kiln:"
 
 const (
 	secondRetention = 3 * time.Minute
 	seenRetention   = 7 * 24 * time.Hour
 	totalField      = "_total"
+	seenBlock       = 1 << 20 // sequences per seen bitmap (128 KiB)
 )
 
 // Counters are Kiln's metric counters in Redis: per-type and total counts in
@@ -87,7 +93,7 @@ func FollowCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 // keyPrefix resolves the key prefix this call works on.
 func (c *Counters) keyPrefix(ctx context.Context) (string, error) {
 	if !c.follow {
-		return c.opts.Prefix, nil
+		return tagged(c.opts.Prefix), nil
 	}
 	gen, err := CountersGeneration(ctx, c.rdb)
 	if err != nil {
@@ -108,14 +114,23 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	if err != nil {
 		return CountResult{}, err
 	}
-	args := make([]any, 0, 8+3*len(events))
-	args = append(args, p, now.Unix(), int64(secondRetention/time.Second),
+	// Every key the script touches is in KEYS: the meta hash, the totals,
+	// then each event's seen bitmap and second and minute buckets, which
+	// the event's arguments point at by their index in KEYS.
+	keys := newKeyList(p+"meta", p+"all")
+	args := make([]any, 0, 7+6*len(events))
+	args = append(args, now.Unix(), int64(secondRetention/time.Second),
 		int64(c.opts.MinuteRetention/time.Second), int64(seenRetention/time.Second), epochOf(now),
 		int64(c.opts.MaxFutureSkew/time.Second), c.markFlag())
 	for _, ev := range events {
-		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
+		sec := floorDiv(ev.Timestamp, 1000)
+		minute := sec - (sec - floorDiv(sec, 60)*60)
+		args = append(args, ev.Seq, ev.EventType, ev.Timestamp,
+			keys.add(p+"seen:"+strconv.FormatUint(ev.Seq/seenBlock, 10)),
+			keys.add(p+"s:"+strconv.FormatInt(sec, 10)),
+			keys.add(p+"m:"+strconv.FormatInt(minute, 10)))
 	}
-	res, err := c.script.Run(ctx, c.rdb, nil, args...).Int64Slice()
+	res, err := c.script.Run(ctx, c.rdb, keys.keys, args...).Int64Slice()
 	if err != nil {
 		return CountResult{}, fmt.Errorf("count %d events: %w", len(events), err)
 	}

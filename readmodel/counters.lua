@@ -1,26 +1,33 @@
 -- Apply a batch of events to Kiln's Redis counters, exactly once per stream
--- sequence. ARGV: prefix, now (s), second-bucket TTL (s), minute-bucket TTL
--- (s), seen-bitmap TTL (s), epoch, max future skew (s), mark (1: counters
--- started here need a rebuild), then (seq, eventType, timestamp ms)
--- triples. Returns {applied, fresh}: fresh is 1 when the counters did not
--- exist (a new or flushed Redis) and were started by this call; with mark,
--- they were started with a rebuild pending (rebuildUpTo 0: its target is
--- set by the projector), in this same step, so asOfSeq is never claimed
--- for partial totals.
-local p = ARGV[1]
-local now = tonumber(ARGV[2])
-local secTTL = tonumber(ARGV[3])
-local minTTL = tonumber(ARGV[4])
-local seenTTL = tonumber(ARGV[5])
-local fresh = redis.call('HSETNX', p .. 'meta', 'epoch', ARGV[6])
-local skew = tonumber(ARGV[7])
-if fresh == 1 and ARGV[8] == '1' then
-  redis.call('HSET', p .. 'meta', 'rebuildUpTo', 0, 'checkpoint', 0)
+-- sequence. Every key is passed in KEYS (all of one hash tag: one Cluster
+-- slot): KEYS[1] the meta hash, KEYS[2] the all-time totals, then the
+-- seen bitmaps and second and minute buckets the events fall in.
+-- ARGV: now (s), second-bucket TTL (s), minute-bucket TTL (s), seen-bitmap
+-- TTL (s), epoch, max future skew (s), mark (1: counters started here need
+-- a rebuild), then per event: seq, eventType, timestamp ms, and the KEYS
+-- indexes of its seen bitmap (bit seq mod 2^20), its second bucket and its
+-- minute bucket. Returns {applied, fresh}: fresh is 1 when the counters did
+-- not exist (a new or flushed Redis) and were started by this call; with
+-- mark, they were started with a rebuild pending (rebuildUpTo 0: its
+-- target is set by the projector), in this same step, so asOfSeq is never
+-- claimed for partial totals.
+local meta = KEYS[1]
+local now = tonumber(ARGV[1])
+local secTTL = tonumber(ARGV[2])
+local minTTL = tonumber(ARGV[3])
+local seenTTL = tonumber(ARGV[4])
+local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[5])
+local skew = tonumber(ARGV[6])
+if fresh == 1 and ARGV[7] == '1' then
+  redis.call('HSET', meta, 'rebuildUpTo', 0, 'checkpoint', 0)
 end
+local first = 8 -- the first event's arguments
+local width = 6 -- arguments per event
 
 local block = 1048576
 local applied = 0
 local all, secs, mins, seen = {}, {}, {}, {}
+local at = {} -- a bucket key's second or minute
 
 local function add(t, bucket, typ)
   local b = t[bucket]
@@ -33,9 +40,8 @@ end
 -- counts once), not one SETBIT per event: a command costs Redis far more
 -- than a bit, and a replay sends thousands of events per call.
 local ops, order = {}, {}
-for i = 9, #ARGV, 3 do
-  local seq = tonumber(ARGV[i])
-  local key = p .. 'seen:' .. math.floor(seq / block)
+for i = first, #ARGV, width do
+  local key = KEYS[tonumber(ARGV[i + 3])]
   local l = ops[key]
   if not l then l = {}; ops[key] = l; order[#order + 1] = key end
   l[#l + 1] = i
@@ -61,9 +67,17 @@ for _, key in ipairs(order) do
         local s = math.floor(tonumber(ARGV[i + 2]) / 1000)
         applied = applied + 1
         all[typ] = (all[typ] or 0) + 1
-        if s + secTTL > now then add(secs, s, typ) end
+        if s + secTTL > now then
+          local k = tonumber(ARGV[i + 4])
+          at[k] = s
+          add(secs, k, typ)
+        end
         local m = s - (s % 60)
-        if m + 60 + minTTL > now then add(mins, m, typ) end
+        if m + 60 + minTTL > now then
+          local k = tonumber(ARGV[i + 5])
+          at[k] = m
+          add(mins, k, typ)
+        end
       end
     end
   end
@@ -88,8 +102,8 @@ end
 local function expiry(at, ttl) return math.min(at + ttl, now + ttl + skew) end
 
 if applied > 0 then
-  flush(p .. 'all', all, nil)
-  for s, counts in pairs(secs) do flush(p .. 's:' .. s, counts, expiry(s, secTTL)) end
-  for m, counts in pairs(mins) do flush(p .. 'm:' .. m, counts, expiry(m + 60, minTTL)) end
+  flush(KEYS[2], all, nil)
+  for k, counts in pairs(secs) do flush(KEYS[k], counts, expiry(at[k], secTTL)) end
+  for k, counts in pairs(mins) do flush(KEYS[k], counts, expiry(at[k] + 60, minTTL)) end
 end
 return {applied, fresh}

@@ -35,7 +35,7 @@ func TestCountersExpiryBoundedForFutureTimestamps(t *testing.T) {
 	_, err := c.Apply(ctx, evs, now)
 	require.NoError(t, err)
 
-	keys, err := rdb.Keys(ctx, "kiln:*").Result()
+	keys, err := rdb.Keys(ctx, readmodel.DefaultPrefix+"*").Result()
 	require.NoError(t, err)
 	bound := retention + skew + 2*time.Minute
 	var nearMinute bool
@@ -43,12 +43,12 @@ func TestCountersExpiryBoundedForFutureTimestamps(t *testing.T) {
 		ttl, err := rdb.TTL(ctx, k).Result()
 		require.NoError(t, err)
 		require.LessOrEqual(t, ttl, max(bound, 7*24*time.Hour+time.Minute), "key %s", k)
-		if k == "kiln:all" || k == "kiln:meta" || strings.HasPrefix(k, "kiln:seen:") {
+		if k == readmodel.DefaultPrefix+"all" || k == readmodel.DefaultPrefix+"meta" || strings.HasPrefix(k, readmodel.DefaultPrefix+"seen:") {
 			continue
 		}
 		require.Positive(t, ttl, "bucket %s expires", k)
 		require.LessOrEqual(t, ttl, bound, "bucket %s expires within retention+skew", k)
-		if k == "kiln:m:"+strconv.FormatInt(near.Unix()-near.Unix()%60, 10) {
+		if k == readmodel.DefaultPrefix+"m:"+strconv.FormatInt(near.Unix()-near.Unix()%60, 10) {
 			nearMinute = true
 			require.Greater(t, ttl, 45*time.Minute+retention-5*time.Minute, "a bucket inside the skew keeps its retention")
 		}

@@ -23,14 +23,15 @@ import (
 // collection names the live history; generation N lives in events_g<N>
 // (generation 0 in events).
 // Redis: the key kiln:generation holds the live counters generation;
-// generation N uses the key prefix kiln:g<N>: (generation 0 uses kiln:). A
-// flushed Redis loses the pointer too and falls back to generation 0, which
-// the projector then rebuilds.
+// generation N's counters use the key prefix kiln:{g<N>}: and its recent
+// cache kiln:{g<N>:recent}: (see keys.go). A flushed Redis loses the
+// pointer too and falls back to generation 0, which the projector then
+// rebuilds.
 
 const (
 	generationsCollection = "generations"
 	historyPointer        = "history"
-	countersPointerKey    = DefaultPrefix + "generation"
+	countersPointerKey    = keyNamespace + "generation"
 )
 
 // CollectionsFor names the collections of a history generation.
@@ -53,10 +54,7 @@ func legacyRollups(gen int64) string {
 
 // PrefixFor is the Redis key prefix of a counters generation.
 func PrefixFor(gen int64) string {
-	if gen == 0 {
-		return DefaultPrefix
-	}
-	return DefaultPrefix + "g" + strconv.FormatInt(gen, 10) + ":"
+	return keyNamespace + genTag(gen) + ":"
 }
 
 // HistoryGeneration returns the live history generation.
@@ -139,41 +137,14 @@ func DropCounters(ctx context.Context, rdb redis.UniversalClient, gen int64) err
 	if gen == live {
 		return fmt.Errorf("counters generation %d is live; not dropping it", gen)
 	}
-	prefix := PrefixFor(gen)
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		key := iter.Val()
-		if key == countersPointerKey {
-			continue
-		}
-		if gen == 0 && len(key) > len(prefix) && key[len(prefix)] == 'g' && isGenKey(key[len(prefix):]) {
-			continue // kiln:g<N>:… belongs to another generation
-		}
-		batch = append(batch, key)
-		if len(batch) == 1000 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return fmt.Errorf("drop counters generation %d: %w", gen, err)
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("drop counters generation %d: %w", gen, err)
-	}
-	if len(batch) > 0 {
-		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
+	for _, prefix := range []string{PrefixFor(gen), RecentPrefixFor(PrefixFor(gen))} {
+		// Every key under one prefix shares a slot: one UNLINK per batch.
+		err := scanKeys(ctx, rdb, prefix+"*", func(ctx context.Context, c redis.UniversalClient, keys []string) error {
+			return c.Unlink(ctx, keys...).Err()
+		})
+		if err != nil {
 			return fmt.Errorf("drop counters generation %d: %w", gen, err)
 		}
 	}
 	return nil
-}
-
-// isGenKey reports whether rest ("g12:…") starts with a generation prefix.
-func isGenKey(rest string) bool {
-	i := 1
-	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-		i++
-	}
-	return i > 1 && i < len(rest) && rest[i] == ':'
 }

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -25,7 +26,8 @@ const DefaultRecentMaxEvents = 100_000
 // RecentOptions configure the recent-events cache.
 type RecentOptions struct {
 	// Prefix namespaces the keys (a counters generation prefix; the cache
-	// lives and switches with the counters generation).
+	// lives and switches with the counters generation, under
+	// RecentPrefixFor(Prefix): a slot of its own).
 	Prefix string
 	// MaxEvents is how many events the cache keeps (the newest by
 	// timestamp, then sequence).
@@ -80,13 +82,13 @@ func FollowRecent(rdb redis.UniversalClient, o RecentOptions) *Recent {
 
 func (r *Recent) keyPrefix(ctx context.Context) (string, error) {
 	if !r.follow {
-		return r.opts.Prefix, nil
+		return RecentPrefixFor(r.opts.Prefix), nil
 	}
 	gen, err := CountersGeneration(ctx, r.rdb)
 	if err != nil {
 		return "", err
 	}
-	return PrefixFor(gen), nil
+	return RecentPrefixFor(PrefixFor(gen)), nil
 }
 
 // position is an event's place in the newest-first order as a fixed-width
@@ -120,18 +122,63 @@ func (r *Recent) Apply(ctx context.Context, events []schemas.Event, now time.Tim
 	if err != nil {
 		return RecentResult{}, err
 	}
-	args := make([]any, 0, 3+5*len(events))
-	args = append(args, p, r.opts.MaxEvents, epochOf(now))
+	var names []string // the events' index keys, each once
+	seen := map[string]bool{}
+	for _, ev := range events {
+		for _, name := range []string{"t:" + ev.EventType, "u:" + ev.UserID} {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	tail := make([]any, 0, 5*len(events))
 	for _, ev := range events {
 		b, err := RenderEvent(ev)
 		if err != nil {
 			return RecentResult{}, err
 		}
-		args = append(args, position(ev.Timestamp, ev.Seq), ev.EventType, ev.UserID, ev.ID, b)
+		tail = append(tail, position(ev.Timestamp, ev.Seq), ev.EventType, ev.UserID, ev.ID, b)
 	}
-	res, err := r.apply.Run(ctx, r.rdb, nil, args...).Int64Slice()
-	if err != nil {
-		return RecentResult{}, fmt.Errorf("cache %d recent events: %w", len(events), err)
+	var out RecentResult
+	// The script trims as far as the index keys passed allow and names
+	// the ones it lacked: they are added to those passed in a call with no
+	// events, which trims on (one more round but for a concurrent writer:
+	// each round names every index key the victims it saw need).
+	for round := 0; ; round++ {
+		keys := []string{p + "meta", p + "ids", p + "all", p + "ev", p + "tu"}
+		args := make([]any, 0, 3+len(names)+len(tail))
+		args = append(args, r.opts.MaxEvents, epochOf(now), len(names))
+		for _, name := range names {
+			keys = append(keys, p+name)
+			args = append(args, name)
+		}
+		args = append(args, tail...)
+		res, err := r.apply.Run(ctx, r.rdb, keys, args...).Slice()
+		if err == nil && len(res) < 2 {
+			err = errors.New("short reply")
+		}
+		if err != nil {
+			return RecentResult{}, fmt.Errorf("cache %d recent events: %w", len(events), err)
+		}
+		added, _ := res[0].(int64)
+		fresh, _ := res[1].(int64)
+		out.Added += int(added)
+		out.Fresh = out.Fresh || fresh == 1
+		if len(res) == 2 || round == maxTrimRounds {
+			return out, nil
+		}
+		tail = nil // the next round only trims, with the keys named added
+		for _, m := range res[2:] {
+			if name, _ := m.(string); !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
 	}
-	return RecentResult{Added: int(res[0]), Fresh: res[1] == 1}, nil
 }
+
+// maxTrimRounds bounds the calls with no events one Apply makes to finish
+// trimming (only a concurrent writer makes a round name new keys); the
+// next Apply trims what is left.
+const maxTrimRounds = 4

@@ -1,29 +1,39 @@
 -- Add events to Kiln's recent-events cache and trim it to its bound, in one
--- atomic step. ARGV: prefix, max events, epoch, then (position, eventType,
+-- atomic step. Every key is passed in KEYS, all of one hash tag (one
+-- Cluster slot): KEYS[1] meta (epoch, complete, floor, checkpoints), [2]
+-- ids (event id -> position: the first copy of an id wins, as in MongoDB),
+-- [3] all (sorted set of positions, all scores 0), [4] ev (position ->
+-- JSON), [5] tu (position -> type, id, user for trimming), then index keys
+-- t:<type> and u:<userId> (sorted sets of positions).
+-- ARGV: max events, epoch, k, then the k index keys' names ('t:' .. type,
+-- 'u:' .. userId) in the order of KEYS[6..5+k], then (position, eventType,
 -- userId, id, JSON) quintuples. A position is the event's place in the
--- newest-first order: 12 hex digits of timestamp then 16 of stream sequence,
--- so the lexicographic order of positions is the (timestamp, seq) order.
---
--- Keys under <prefix>recent: — all, t:<type>, u:<userId> (sorted sets of
--- positions, all scores 0), ev (position -> JSON), tu (position -> type,
--- id, user for trimming), ids (event id -> position: the first copy of an id
--- wins, as in MongoDB), meta (epoch, complete, floor, checkpoints).
+-- newest-first order: 12 hex digits of timestamp then 16 of stream
+-- sequence, so the lexicographic order of positions is the (timestamp,
+-- seq) order. Every event's own index keys must be among KEYS.
 --
 -- The cache holds every applied event whose position is above meta.floor
 -- (the highest position ever trimmed): an event at or below the floor is
 -- not added, so re-adding is idempotent under redelivery, crashes and two
--- projectors. Returns {added, fresh}; fresh is 1 when this call created the
--- cache's epoch (a new or flushed Redis).
+-- projectors. Trimming removes the oldest positions from every index; it
+-- stops at the first victim whose index keys the caller did not pass, and
+-- returns those keys' names, to be passed in a call with no events, which
+-- trims on (the cache is complete above its floor meanwhile, only larger
+-- than its bound). Returns {added, fresh, missing names...}; fresh is 1
+-- when this call created the cache's epoch (a new or flushed Redis).
 --
 -- The effect is that of taking the events one by one in order; the writes
 -- are grouped per key into variadic commands (one ZADD per sorted set, one
 -- HSET per hash, chunked), since a command costs Redis far more than an
 -- element: a replay sends thousands of events per call.
-local p = ARGV[1] .. 'recent:'
-local maxEvents = tonumber(ARGV[2])
-local meta = p .. 'meta'
-local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[3])
+local meta, idsKey, allKey, evKey, tuKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local maxEvents = tonumber(ARGV[1])
+local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[2])
 local floor = redis.call('HGET', meta, 'floor')
+local keyOf = {}
+local nk = tonumber(ARGV[3])
+for i = 1, nk do keyOf[ARGV[3 + i]] = KEYS[5 + i] end
+local firstArg = 4 + nk
 
 -- Lua's unpack is bounded by its stack: commands get at most `chunk`
 -- arguments after the key.
@@ -40,7 +50,7 @@ end
 
 -- The events above the floor, and their ids' stored positions.
 local cand, ids, nc = {}, {}, 0
-for i = 4, #ARGV, 5 do
+for i = firstArg, #ARGV, 5 do
   if not floor or ARGV[i] > floor then
     nc = nc + 1
     cand[nc] = i
@@ -49,7 +59,7 @@ for i = 4, #ARGV, 5 do
 end
 local stored = {}
 for i = 1, nc, chunk do
-  local part = redis.call('HMGET', p .. 'ids', unpack(ids, i, math.min(i + chunk - 1, nc)))
+  local part = redis.call('HMGET', idsKey, unpack(ids, i, math.min(i + chunk - 1, nc)))
   for j = 1, #part do stored[i + j - 1] = part[j] end
 end
 
@@ -91,16 +101,17 @@ end
 
 local added = 0
 if na > 0 then
-  if nn > 0 then call('HSET', p .. 'ids', newIds) end
-  added = call('ZADD', p .. 'all', all)
-  for key, args in pairs(zsets) do call('ZADD', p .. key, args) end
-  call('HSET', p .. 'ev', ev)
-  call('HSET', p .. 'tu', tu)
+  if nn > 0 then call('HSET', idsKey, newIds) end
+  added = call('ZADD', allKey, all)
+  for name, args in pairs(zsets) do call('ZADD', keyOf[name], args) end
+  call('HSET', evKey, ev)
+  call('HSET', tuKey, tu)
 end
 
-local n = redis.call('ZCARD', p .. 'all')
+local missing, nmiss, isMissing = {}, 0, {}
+local n = redis.call('ZCARD', allKey)
 if n > maxEvents then
-  local victims = redis.call('ZRANGEBYLEX', p .. 'all', '-', '+', 'LIMIT', 0, n - maxEvents)
+  local victims = redis.call('ZRANGEBYLEX', allKey, '-', '+', 'LIMIT', 0, n - maxEvents)
   local nvict = #victims
   local rem, remLen, vids, vpos, nv = {}, {}, {}, {}, 0
   local function drop(k, pos)
@@ -110,8 +121,18 @@ if n > maxEvents then
     l[m + 1] = pos
     remLen[k] = m + 1
   end
+  local function need(name)
+    if keyOf[name] then return true end
+    if not isMissing[name] then
+      isMissing[name] = true
+      nmiss = nmiss + 1
+      missing[nmiss] = name
+    end
+    return false
+  end
+  local upTo = nvict -- victims trimmed now: those before the first with a key not passed
   for i = 1, nvict, chunk do
-    local part = redis.call('HMGET', p .. 'tu', unpack(victims, i, math.min(i + chunk - 1, nvict)))
+    local part = redis.call('HMGET', tuKey, unpack(victims, i, math.min(i + chunk - 1, nvict)))
     for j = 1, #part do
       local pos, v = victims[i + j - 1], part[j]
       if v then
@@ -121,18 +142,24 @@ if n > maxEvents then
         local idLen = tonumber(string.sub(v, a + 1, b - 1))
         local id = string.sub(v, b + 1, b + idLen)
         local user = string.sub(v, b + idLen + 1)
-        drop('t:' .. typ, pos)
-        drop('u:' .. user, pos)
-        nv = nv + 1
-        vids[nv] = id
-        vpos[nv] = pos
+        local okT, okU = need('t:' .. typ), need('u:' .. user)
+        if upTo == nvict and (not okT or not okU) then upTo = i + j - 2 end
+        if i + j - 1 <= upTo then
+          drop('t:' .. typ, pos)
+          drop('u:' .. user, pos)
+          nv = nv + 1
+          vids[nv] = id
+          vpos[nv] = pos
+        end
       end
     end
   end
-  for key, members in pairs(rem) do call('ZREM', p .. key, members) end
+  for i = nvict, upTo + 1, -1 do victims[i] = nil end
+  nvict = upTo
+  for name, members in pairs(rem) do call('ZREM', keyOf[name], members) end
   local gone, ng = {}, 0
   for i = 1, nv, chunk do
-    local part = redis.call('HMGET', p .. 'ids', unpack(vids, i, math.min(i + chunk - 1, nv)))
+    local part = redis.call('HMGET', idsKey, unpack(vids, i, math.min(i + chunk - 1, nv)))
     for j = 1, #part do
       if part[j] == vpos[i + j - 1] then
         ng = ng + 1
@@ -140,12 +167,14 @@ if n > maxEvents then
       end
     end
   end
-  if ng > 0 then call('HDEL', p .. 'ids', gone) end
+  if ng > 0 then call('HDEL', idsKey, gone) end
   if nvict > 0 then
-    call('ZREM', p .. 'all', victims)
-    call('HDEL', p .. 'ev', victims)
-    call('HDEL', p .. 'tu', victims)
+    call('ZREM', allKey, victims)
+    call('HDEL', evKey, victims)
+    call('HDEL', tuKey, victims)
     redis.call('HSET', meta, 'floor', victims[nvict])
   end
 end
-return {added, fresh}
+local out = {added, fresh}
+for i = 1, nmiss do out[2 + i] = missing[i] end
+return out

@@ -80,7 +80,6 @@ func (b *RecentBuild) Write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p += "recent:"
 	all := make([]*builtEvent, 0, len(b.byPos))
 	for _, e := range b.byPos {
 		all = append(all, e)

@@ -52,20 +52,20 @@ func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
 				src = noCopies
 			}
 			src = append(slices.Clone(src[:min(tc.evs, len(src))]), src[:100]...)
-			appliedPrefix := testsupport.UniqueName(t) + ":a:"
+			appliedPrefix := "{" + testsupport.UniqueName(t) + ":a}:"
 			applied := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: appliedPrefix, MaxEvents: tc.max})
 			for i := 0; i < len(src); i += tc.batch {
 				_, err := applied.Apply(ctx, src[i:min(i+tc.batch, len(src))], now)
 				require.NoError(t, err)
 			}
-			builtPrefix := testsupport.UniqueName(t) + ":b:"
+			builtPrefix := "{" + testsupport.UniqueName(t) + ":b}:"
 			b := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: builtPrefix, MaxEvents: tc.max}).NewBuild()
 			for i := 0; i < len(src); i += 700 {
 				require.NoError(t, b.Add(src[i:min(i+700, len(src))]))
 			}
 			require.NoError(t, b.Write(ctx))
-			want, got := cacheKeys(t, rdb, appliedPrefix), cacheKeys(t, rdb, builtPrefix)
-			require.NotEmpty(t, want["recent:all"])
+			want, got := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix)), cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix))
+			require.NotEmpty(t, want["all"])
 			require.Equal(t, want, got)
 		})
 	}

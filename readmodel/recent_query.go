@@ -32,9 +32,9 @@ func (r *Recent) Find(ctx context.Context, q Query) (page RecentPage, ok bool, r
 	if q.After != nil && (q.After.Timestamp < 0 || q.After.Seq < 0 || q.After.Timestamp > maxPositionTimestamp) {
 		return page, false, "cursor out of range", nil
 	}
-	p := "" // the script resolves the live generation itself
-	if !r.follow {
-		p = r.opts.Prefix
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return page, false, "", err
 	}
 	lo, hi := "-", "+"
 	if q.From > 0 {
@@ -51,12 +51,24 @@ func (r *Recent) Find(ctx context.Context, q Query) (page RecentPage, ok bool, r
 	types := slices.Clone(q.Types)
 	slices.Sort(types)
 	types = slices.Compact(types)
-	args := make([]any, 0, 6+len(types))
-	args = append(args, p, q.Limit, lo, hi, q.UserID, r.opts.ScanBudget)
+	args := make([]any, 0, 5+len(types))
+	args = append(args, q.Limit, lo, hi, q.UserID, r.opts.ScanBudget)
 	for _, t := range types {
 		args = append(args, t)
 	}
-	res, err := r.query.Run(ctx, r.rdb, nil, args...).Slice()
+	// The index keys the script reads (see recent_query.lua).
+	keys := []string{p + "meta", p + "tu", p + "ev"}
+	switch {
+	case len(types) == 0 && q.UserID == "":
+		keys = append(keys, p+"all")
+	case len(types) == 0 || q.UserID != "":
+		keys = append(keys, p+"u:"+q.UserID)
+	default:
+		for _, t := range types {
+			keys = append(keys, p+"t:"+t)
+		}
+	}
+	res, err := r.query.Run(ctx, r.rdb, keys, args...).Slice()
 	if err != nil {
 		return page, false, "", fmt.Errorf("query recent cache: %w", err)
 	}

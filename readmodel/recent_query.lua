@@ -1,25 +1,20 @@
 -- Answer a GET /events query from the recent-events cache, if the cache can
--- answer it exactly. ARGV: prefix ('' for the live generation), limit, min, max (ZRANGEBYLEX bounds of
--- positions: '-' or '[pos'; '+', '[pos' or '(pos'), userId ('' for any),
--- scan budget, then the event types (none for any).
+-- answer it exactly. KEYS (one hash tag: one Cluster slot): [1] meta, [2]
+-- tu, [3] ev, then the index to read: all (no type, no user), u:<userId>
+-- (a user, with or without types), or t:<type> for each type (types and
+-- no user). ARGV: limit, min, max (ZRANGEBYLEX bounds of positions: '-' or
+-- '[pos'; '+', '[pos' or '(pos'), userId ('' for any), scan budget, then
+-- the event types (none for any), sorted and each once.
 -- Returns {0, reason} when the answer is not (wholly) in the cache, else
 -- {1, next, json...}: up to limit events newest first, and next, the
 -- position of the last one when there is a next page ('' when not).
--- An empty prefix follows the live generation pointer (as PrefixFor does),
--- saving the reader a round trip.
-local prefix = ARGV[1]
-if prefix == '' then
-  local gen = redis.call('GET', 'kiln:generation')
-  if not gen or gen == '0' then prefix = 'kiln:' else prefix = 'kiln:g' .. gen .. ':' end
-end
-local p = prefix .. 'recent:'
-local limit = tonumber(ARGV[2])
-local min, max, user = ARGV[3], ARGV[4], ARGV[5]
-local budget = tonumber(ARGV[6])
+local limit = tonumber(ARGV[1])
+local min, max, user = ARGV[2], ARGV[3], ARGV[4]
+local budget = tonumber(ARGV[5])
 local types = {}
-for i = 7, #ARGV do types[#types + 1] = ARGV[i] end
+for i = 6, #ARGV do types[#types + 1] = ARGV[i] end
 
-local m = redis.call('HMGET', p .. 'meta', 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor')
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor')
 if not m[1] or m[2] ~= m[1] then return {0, 'rebuilding'} end
 if tonumber(m[3] or '0') < tonumber(m[4] or '0') then return {0, 'behind'} end
 local floor = m[5]
@@ -52,7 +47,7 @@ local function scan(key, keep)
   while #out < want do
     local page = redis.call('ZREVRANGEBYLEX', key, hi, min, 'LIMIT', 0, 256)
     if #page == 0 then return out end
-    local tus = redis.call('HMGET', p .. 'tu', unpack(page))
+    local tus = redis.call('HMGET', KEYS[2], unpack(page))
     for i, pos in ipairs(page) do
       if tus[i] then
         local typ, u = parse(tus[i])
@@ -68,20 +63,20 @@ end
 
 local got
 if #types == 0 then
-  got = top(p .. (user == '' and 'all' or ('u:' .. user)))
+  got = top(KEYS[4])
 elseif user == '' and #types == 1 then
-  got = top(p .. 't:' .. types[1])
+  got = top(KEYS[4])
 elseif user == '' then
   got = {}
-  for _, t in ipairs(types) do
-    for _, pos in ipairs(top(p .. 't:' .. t)) do got[#got + 1] = pos end
+  for i = 1, #types do
+    for _, pos in ipairs(top(KEYS[3 + i])) do got[#got + 1] = pos end
   end
   table.sort(got, function(a, b) return a > b end)
   for i = #got, want + 1, -1 do got[i] = nil end
 else
   local isType = {}
   for _, t in ipairs(types) do isType[t] = true end
-  got = scan(p .. 'u:' .. user, function(typ, _) return isType[typ] end)
+  got = scan(KEYS[4], function(typ, _) return isType[typ] end)
   if not got then return {0, 'budget'} end
 end
 
@@ -92,7 +87,7 @@ if #got > limit then
   got[want] = nil
 end
 if #got == 0 then return {1, next} end
-local docs = redis.call('HMGET', p .. 'ev', unpack(got))
+local docs = redis.call('HMGET', KEYS[3], unpack(got))
 local out = {1, next}
 for _, d in ipairs(docs) do
   if not d then return {0, 'missing'} end

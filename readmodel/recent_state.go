@@ -44,8 +44,8 @@ func (r *Recent) State(ctx context.Context) (RecentState, error) {
 		return RecentState{}, err
 	}
 	pipe := r.rdb.Pipeline()
-	m := pipe.HMGet(ctx, p+"recent:meta", "epoch", "complete", "checkpoint", "historyCheckpoint", "floor")
-	n := pipe.ZCard(ctx, p+"recent:all")
+	m := pipe.HMGet(ctx, p+"meta", "epoch", "complete", "checkpoint", "historyCheckpoint", "floor")
+	n := pipe.ZCard(ctx, p+"all")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return RecentState{}, fmt.Errorf("read recent cache state: %w", err)
 	}
@@ -64,10 +64,10 @@ func (r *Recent) Start(ctx context.Context, now time.Time) (epoch string, create
 	if err != nil {
 		return "", false, err
 	}
-	if created, err = r.rdb.HSetNX(ctx, p+"recent:meta", "epoch", epochOf(now)).Result(); err != nil {
+	if created, err = r.rdb.HSetNX(ctx, p+"meta", "epoch", epochOf(now)).Result(); err != nil {
 		return "", false, fmt.Errorf("start recent cache: %w", err)
 	}
-	if epoch, err = r.rdb.HGet(ctx, p+"recent:meta", "epoch").Result(); err != nil {
+	if epoch, err = r.rdb.HGet(ctx, p+"meta", "epoch").Result(); err != nil {
 		return "", false, fmt.Errorf("start recent cache: %w", err)
 	}
 	return epoch, created, nil
@@ -81,7 +81,7 @@ func (r *Recent) MarkComplete(ctx context.Context, epoch string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok, err := r.mark.Run(ctx, r.rdb, []string{p + "recent:meta"}, epoch).Bool()
+	ok, err := r.mark.Run(ctx, r.rdb, []string{p + "meta"}, epoch).Bool()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("mark recent cache complete: %w", err)
 	}
@@ -107,7 +107,7 @@ func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyCheckpoint
 	// started without an epoch.
 	err = r.rdb.Eval(ctx, `if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
   redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyCheckpoint', ARGV[2]) end
-return 0`, []string{p + "recent:meta"}, checkpoint, historyCheckpoint).Err()
+return 0`, []string{p + "meta"}, checkpoint, historyCheckpoint).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("set recent cache positions: %w", err)
 	}
@@ -120,7 +120,7 @@ func (r *Recent) AcquireLease(ctx context.Context, owner string, ttl time.Durati
 	if err != nil {
 		return false, err
 	}
-	ok, err := r.lease.Run(ctx, r.rdb, []string{p + "recent:lease"}, owner, ttl.Milliseconds()).Bool()
+	ok, err := r.lease.Run(ctx, r.rdb, []string{p + "lease"}, owner, ttl.Milliseconds()).Bool()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("acquire recent cache lease: %w", err)
 	}

@@ -32,7 +32,7 @@ type Deps struct {
 	Append    *nats.Conn
 	JetStream jetstream.JetStream
 	Mongo     *mongo.Database
-	Redis     *redis.Client
+	Redis     redis.UniversalClient
 	Metrics   prometheus.Registerer
 	// Tracer records the role's spans; nil is no tracing.
 	Tracer trace.TracerProvider

@@ -84,7 +84,7 @@ func (t *countersTarget) live(ctx context.Context) (int64, error) {
 }
 
 func (t *countersTarget) describe(gen int64) string {
-	return "redis keys " + readmodel.PrefixFor(gen) + "*"
+	return "redis keys " + readmodel.PrefixFor(gen) + "* and " + readmodel.RecentPrefixFor(readmodel.PrefixFor(gen)) + "*"
 }
 
 func (t *countersTarget) counters(gen int64) *readmodel.Counters {

@@ -1,5 +1,5 @@
 -- Add events to Kiln's recent-events cache and trim it to its bound, in one
--- atomic step. ARGV: prefix, max events, epoch, then (position, eventType,
+-- atomic step. ARGV: prefix (the test passes the whole cache prefix), max events, epoch, then (position, eventType,
 -- userId, id, JSON) quintuples. A position is the event's place in the
 -- newest-first order: 12 hex digits of timestamp then 16 of stream sequence,
 -- so the lexicographic order of positions is the (timestamp, seq) order.
@@ -14,7 +14,7 @@
 -- not added, so re-adding is idempotent under redelivery, crashes and two
 -- projectors. Returns {added, fresh}; fresh is 1 when this call created the
 -- cache's epoch (a new or flushed Redis).
-local p = ARGV[1] .. 'recent:'
+local p = ARGV[1] -- the cache's whole key prefix
 local maxEvents = tonumber(ARGV[2])
 local meta = p .. 'meta'
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[3])

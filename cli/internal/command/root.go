@@ -58,7 +58,7 @@ func (c *conn) mongo() (*mongo.Database, error) {
 	return client.Database(c.mongoDB), nil
 }
 
-func (c *conn) redis() (*redis.Client, error) {
+func (c *conn) redis() (redis.UniversalClient, error) {
 	return c.conns.Redis(c.redisURL)
 }
 

@@ -29,7 +29,9 @@ func MeasureCounters(ctx context.Context, rdb redis.UniversalClient, batch int, 
 		return t, err
 	}
 	defer func() { err = errors.Join(err, DeleteKeys(context.WithoutCancel(ctx), rdb, CountersPrefix)) }()
-	c := readmodel.NewCounters(rdb, readmodel.CountersOptions{Prefix: CountersPrefix})
+	// A hash tag inside the prefix keeps the keys under CountersPrefix
+	// (an untagged prefix would be put in braces: "{kilnbench:}...").
+	c := readmodel.NewCounters(rdb, readmodel.CountersOptions{Prefix: CountersPrefix + "{c}:"})
 	return Interleave(ctx, batch, d,
 		func(ctx context.Context, b []schemas.Event) error {
 			res, err := c.Apply(ctx, b, time.Now())

@@ -76,14 +76,14 @@ func (g *Getter) Get(path string) (Answer, error) {
 // and the 50 event documents (HMGET), as two plain commands. prefix is the
 // live generation's key prefix (LivePrefix).
 func RedisEvents(ctx context.Context, rdb redis.UniversalClient, prefix, index string) error {
-	pos, err := rdb.ZRevRangeByLex(ctx, prefix+"recent:"+index, &redis.ZRangeBy{Max: "+", Min: "-", Count: 51}).Result()
+	pos, err := rdb.ZRevRangeByLex(ctx, readmodel.RecentPrefixFor(prefix)+index, &redis.ZRangeBy{Max: "+", Min: "-", Count: 51}).Result()
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
 		return errors.New("baseline: the recent-events cache is empty")
 	}
-	return rdb.HMGet(ctx, prefix+"recent:ev", pos[:min(50, len(pos))]...).Err()
+	return rdb.HMGet(ctx, readmodel.RecentPrefixFor(prefix)+"ev", pos[:min(50, len(pos))]...).Err()
 }
 
 // RedisMetrics is the baseline of GET /metrics: the 121 hashes a snapshot

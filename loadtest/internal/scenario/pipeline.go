@@ -40,7 +40,7 @@ type stores struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	db  *mongo.Database
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 // connect opens the connections a scenario needs: NATS always, MongoDB and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kilnhq/kiln/connect"
 	"github.com/kilnhq/kiln/loadtest/internal/eventpost"
 	"github.com/kilnhq/kiln/loadtest/internal/loadgen"
 	"github.com/kilnhq/kiln/loadtest/internal/readbench"
@@ -179,13 +180,13 @@ func (r *runner) readLoop(ctx context.Context, phase string, op loadgen.Op) load
 	return res
 }
 
-func (r *runner) redisClient() (*redis.Client, error) {
-	opts, err := redis.ParseURL(r.cfg.RedisURL)
+func (r *runner) redisClient() (redis.UniversalClient, error) {
+	t, err := connect.ParseRedisURL(r.cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
-	opts.PoolSize = r.readClients()
-	return redis.NewClient(opts), nil
+	t.SetPoolSize(r.readClients())
+	return t.Client(), nil
 }
 
 func readLine(bench, shape string, load, base loadgen.Result, cacheShare float64, clients int) report.Read {
