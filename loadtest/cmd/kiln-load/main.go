@@ -63,9 +63,11 @@ func parseFlags(args []string, stderr io.Writer) (scenario.Config, error) {
 		"(each -duration long) and sum each side")
 	fs.IntVar(&cfg.Workers, "workers", 256, "ingest_latency worker pool (and connections)")
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("KILN_API_KEY"), "API key sent as a bearer token (default $KILN_API_KEY)")
+	fs.StringVar(&cfg.AdminKey, "admin-key", os.Getenv("KILN_ADMIN_KEY"), "admin key ingest_types registers its "+
+		"schemas with (default $KILN_ADMIN_KEY)")
 	fs.BoolVar(&cfg.KeepBaseline, "keep-baseline", false, "keep the baseline's messages instead of purging "+
 		"their subject after each baseline phase")
-	fs.BoolVar(&cfg.PurgeIngested, "purge-ingested", false, "purge the posted events' subject (events.page_view) "+
+	fs.BoolVar(&cfg.PurgeIngested, "purge-ingested", false, "purge the posted events' subjects (events.page_view, events.benchtypes.>) "+
 		"after each Kiln phase; only for throwaway deployments")
 	fs.DurationVar(&cfg.Settle, "settle", 0, "before each phase, wait up to this long for Kiln's projections "+
 		"(durable consumers of EVENTS) to catch up; 0 does not wait")

@@ -56,6 +56,23 @@ type Batch struct {
 	Rounds int `json:"rounds,omitempty"`
 }
 
+// Types is an ingest_types line (batch or single): the scenario with
+// events spread over 50 types registered at runtime, its baseline the same
+// scenario with the built-in page_view events, same run.
+type Types struct {
+	Bench              string `json:"bench"`
+	EventsPerS         Rate   `json:"events_per_s"`
+	BaselineEventsPerS Rate   `json:"baseline_events_per_s"`
+	Ratio              Ratio  `json:"ratio"`
+	P99Ms              Millis `json:"p99_ms"`
+	BaselineP99Ms      Millis `json:"baseline_p99_ms"`
+	Types              int    `json:"types"`
+	Clients            int    `json:"clients"`
+	Batch              int    `json:"batch"`
+	Errors             int64  `json:"errors"`
+	Rounds             int    `json:"rounds,omitempty"`
+}
+
 // Single is the ingest_single line.
 type Single struct {
 	Bench              string `json:"bench"`

@@ -16,6 +16,10 @@ const (
 	IngestBatch   = "ingest_batch"
 	IngestSingle  = "ingest_single"
 	IngestLatency = "ingest_latency"
+	// IngestTypes prints the IngestTypesBatch and IngestTypesSingle lines.
+	IngestTypes       = "ingest_types"
+	IngestTypesBatch  = "ingest_types_batch"
+	IngestTypesSingle = "ingest_types_single"
 	// ProjectorThroughput prints one line per store (redis, mongo).
 	ProjectorThroughput = "projector_throughput"
 	// E2EVisible also prints the ProjectionLag line, sampled under its load.
@@ -34,7 +38,7 @@ const SSEFanout = "sse_fanout"
 
 // Names lists every scenario in run order.
 func Names() []string {
-	return []string{IngestBatch, IngestSingle, IngestLatency,
+	return []string{IngestBatch, IngestSingle, IngestLatency, IngestTypes,
 		ProjectorThroughput, E2EVisible, ReplayRate, NotifierEval, SSEFanout, ReadEvents, ReadMetrics}
 }
 
@@ -50,6 +54,7 @@ type Config struct {
 	Rate     float64       // ingest_latency offered events per second
 	Workers  int           // ingest_latency worker pool
 	APIKey   string        // sent as a bearer token when set
+	AdminKey string        // sent as a bearer token by the admin calls (ingest_types' schema pushes) when set
 	// Rounds is how many times the ingest scenarios alternate their Kiln
 	// phase and their baseline phase (each -duration long); the line sums
 	// the rounds of each side; 0 is 1. More rounds with a shorter -duration keep a

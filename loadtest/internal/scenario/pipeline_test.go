@@ -15,6 +15,7 @@ import (
 )
 
 // TestPipelineScenariosAgainstStandalone runs the scenarios past ingest
+// (and ingest_types, which registers schemas through the gateway's API)
 // briefly against a standalone and checks the shape of their lines, not
 // their numbers. notifier_eval is left out: package notifiereval runs
 // it.
@@ -27,7 +28,7 @@ func TestPipelineScenariosAgainstStandalone(t *testing.T) {
 		URL: kiln.Base, NATSURL: kiln.NATSURL, MongoURL: kiln.MongoURI, MongoDatabase: "kiln", RedisURL: kiln.RedisURL,
 		Duration: 500 * time.Millisecond, Warmup: 200 * time.Millisecond, Timeout: 10 * time.Second,
 		Clients: 4, Batch: 10, Rate: 100, Workers: 8, ProjBatch: 100, ReplayEvents: 500, Settle: 30 * time.Second,
-		Scenarios: []string{scenario.ProjectorThroughput, scenario.E2EVisible, scenario.ReplayRate},
+		Scenarios: []string{scenario.IngestTypes, scenario.ProjectorThroughput, scenario.E2EVisible, scenario.ReplayRate},
 	}
 	var out bytes.Buffer
 	if err := scenario.Run(context.Background(), cfg, &out, testsupport.LoggerLevel(t, slog.LevelInfo)); err != nil {
@@ -38,7 +39,10 @@ func TestPipelineScenariosAgainstStandalone(t *testing.T) {
 		positive     []string
 	}
 	store := []string{"events_per_s", "baseline_events_per_s", "ratio", "events"}
+	typed := []string{"events_per_s", "baseline_events_per_s", "ratio", "types"}
 	wants := []want{
+		{scenario.IngestTypesBatch, "", typed},
+		{scenario.IngestTypesSingle, "", typed},
 		{scenario.ProjectorThroughput, "redis", store},
 		{scenario.ProjectorThroughput, "mongo", store},
 		{scenario.E2EVisible, "", []string{"p50_ms", "p99_ms", "probes", "achieved_events_per_s"}},

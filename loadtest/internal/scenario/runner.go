@@ -56,6 +56,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		IngestBatch:         r.batch,
 		IngestSingle:        r.single,
 		IngestLatency:       r.latency,
+		IngestTypes:         r.types,
 		SSEFanout:           r.sseFanout,
 		ProjectorThroughput: r.projector,
 		E2EVisible:          r.visible,
@@ -147,15 +148,17 @@ func (r *runner) settle(ctx context.Context) {
 // purge drops what a phase wrote when asked to: the baseline's messages
 // unless -keep-baseline, the posted events with -purge-ingested.
 func (r *runner) purge(ctx context.Context, kind phaseKind) {
-	subject := payload.BaselineSubject
+	subjects := []string{payload.BaselineSubject}
 	switch {
 	case kind == baselinePhase && r.cfg.KeepBaseline, kind == kilnPhase && !r.cfg.PurgeIngested:
 		return
 	case kind == kilnPhase:
-		subject = schemas.Subject(payload.EventType)
+		subjects = []string{schemas.Subject(payload.EventType), schemas.Subject(payload.TypePrefix) + ".>"}
 	}
-	if err := r.pub.PurgeSubject(ctx, subject); err != nil {
-		r.log.Warn("purge failed", "err", err)
+	for _, subject := range subjects {
+		if err := r.pub.PurgeSubject(ctx, subject); err != nil {
+			r.log.Warn("purge failed", "subject", subject, "err", err)
+		}
 	}
 }
 
