@@ -20,6 +20,23 @@ func decode(t *testing.T, b []byte) any {
 	return v
 }
 
+// requireValidBatches checks each batch is a JSON array of size events,
+// each valid against reg.
+func requireValidBatches(t *testing.T, reg *schemas.Registry, batches [][]byte, size int) {
+	t.Helper()
+	for _, b := range batches {
+		items, ok := decode(t, b).([]any)
+		if !ok || len(items) != size {
+			t.Fatalf("batch is not an array of %d: %.60s", size, b)
+		}
+		for _, it := range items {
+			if errs := reg.Validate(it); errs != nil {
+				t.Fatalf("batch item: %v", errs)
+			}
+		}
+	}
+}
+
 func TestBodiesAreValidEvents(t *testing.T) {
 	t.Parallel()
 	reg, err := schemas.NewRegistry()
@@ -39,17 +56,7 @@ func TestBodiesAreValidEvents(t *testing.T) {
 		t.Errorf("%d distinct users, want 16", len(users))
 	}
 	batches := Batches(3, 100)
-	for _, b := range batches {
-		items, ok := decode(t, b).([]any)
-		if !ok || len(items) != 100 {
-			t.Fatalf("batch is not an array of 100: %.60s", b)
-		}
-		for _, it := range items {
-			if errs := reg.Validate(it); errs != nil {
-				t.Fatalf("batch item: %v", errs)
-			}
-		}
-	}
+	requireValidBatches(t, reg, batches, 100)
 	if bytes.Equal(batches[0], batches[1]) {
 		t.Error("batches are all alike")
 	}

@@ -36,17 +36,7 @@ func TestTypedBodiesAreValidAgainstTheirSchemas(t *testing.T) {
 	if len(seen) != 50 {
 		t.Errorf("%d types among 100 singles, want 50", len(seen))
 	}
-	for _, b := range TypedBatches(3, 100, types) {
-		items, ok := decode(t, b).([]any)
-		if !ok || len(items) != 100 {
-			t.Fatalf("batch is not an array of 100: %.60s", b)
-		}
-		for _, it := range items {
-			if errs := reg.Validate(it); errs != nil {
-				t.Fatalf("batch item: %v", errs)
-			}
-		}
-	}
+	requireValidBatches(t, reg, TypedBatches(3, 100, types), 100)
 	bad := map[string]string{
 		types[0].Name: `"metadata":{"path":"","durationMs":-1}`,
 		types[1].Name: `"metadata":{"order":{"id":"o","items":[{"sku":"s","qty":0}]}}`,
