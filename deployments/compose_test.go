@@ -24,7 +24,10 @@ type composeService struct {
 	Environment map[string]any `yaml:"environment"`
 	Volumes     []string       `yaml:"volumes"`
 	Ports       []string       `yaml:"ports"`
-	Build       *struct {
+	Networks    map[string]struct {
+		Aliases []string `yaml:"aliases"`
+	} `yaml:"networks"`
+	Build *struct {
 		Context    string            `yaml:"context"`
 		Dockerfile string            `yaml:"dockerfile"`
 		Args       map[string]string `yaml:"args"`

@@ -3,6 +3,7 @@ package deployments
 import (
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,13 +36,23 @@ type k8sObject struct {
 				Labels map[string]string `yaml:"labels"`
 			} `yaml:"metadata"`
 			Spec struct {
-				Containers []k8sContainer `yaml:"containers"`
+				Containers                []k8sContainer `yaml:"containers"`
+				TopologySpreadConstraints []struct {
+					MaxSkew       int    `yaml:"maxSkew"`
+					TopologyKey   string `yaml:"topologyKey"`
+					LabelSelector struct {
+						MatchLabels map[string]string `yaml:"matchLabels"`
+					} `yaml:"labelSelector"`
+				} `yaml:"topologySpreadConstraints"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 		ScaleTargetRef struct {
 			Kind string `yaml:"kind"`
 			Name string `yaml:"name"`
 		} `yaml:"scaleTargetRef"`
+		Strategy struct {
+			Type string `yaml:"type"`
+		} `yaml:"strategy"`
 		MinReplicas    int `yaml:"minReplicas"`
 		MinAvailable   any `yaml:"minAvailable"`
 		MaxUnavailable any `yaml:"maxUnavailable"`
@@ -182,7 +193,9 @@ func TestManifestsKustomization(t *testing.T) {
 func TestManifestsServices(t *testing.T) {
 	objs := loadManifests(t)
 	secret := findObject(t, objs, "Secret", "kiln-secrets")
-	stateless := map[string]bool{"ingest": true, "gateway": true, "projector": true}
+	// A CPU autoscaler for the roles whose load follows CPU; the others run
+	// a fixed number of pods (replicas_test.go checks how many).
+	autoscaled := map[string]bool{"ingest": true, "gateway": true, "projector": true}
 	for _, svc := range deployedServices() {
 		name := "kiln-" + svc.name
 		d := findObject(t, objs, "Deployment", name)
@@ -208,12 +221,12 @@ func TestManifestsServices(t *testing.T) {
 		require.Equal(t, name, pdb.Spec.Selector.MatchLabels["app.kubernetes.io/name"])
 		require.True(t, pdb.Spec.MinAvailable != nil || pdb.Spec.MaxUnavailable != nil, "%s: PDB", name)
 
-		hasHPA := slices.ContainsFunc(objs, func(o k8sObject) bool {
+		hpa := slices.IndexFunc(objs, func(o k8sObject) bool {
 			return o.Kind == "HorizontalPodAutoscaler" && o.Spec.ScaleTargetRef.Name == name
 		})
-		require.Equal(t, stateless[svc.name], hasHPA, "%s: HPA for stateless services only", name)
-		if !stateless[svc.name] {
-			require.Equal(t, 1, *d.Spec.Replicas, "%s runs as exactly one pod", name)
+		require.Equal(t, autoscaled[svc.name], hpa >= 0, "%s: HPA for %v only", name, slices.Sorted(maps.Keys(autoscaled)))
+		if hpa >= 0 {
+			require.GreaterOrEqual(t, objs[hpa].Spec.MinReplicas, 2, "%s: the HPA never scales below two pods", name)
 		}
 	}
 	// ConfigMap values must be strings, or the API server refuses them.

@@ -28,6 +28,9 @@ type deployedService struct {
 	name   string // compose service and docs/configuration.md "used by" name
 	config any    // its Config struct, whose env tags are what it reads
 	port   string // admin port: health checks and probes
+	// singleton, when set, says why the role must run as exactly one
+	// process; every other role runs at least two (replicas_test.go).
+	singleton string
 }
 
 func deployedServices() []deployedService {
@@ -35,7 +38,8 @@ func deployedServices() []deployedService {
 		{name: "ingest", config: ingest.Config{}, port: "9101"},
 		{name: "projector", config: projector.Config{}, port: "9103"},
 		{name: "gateway", config: gateway.Config{}, port: "9102"},
-		{name: "notifier", config: notifier.Config{}, port: "9104"},
+		{name: "notifier", config: notifier.Config{}, port: "9104",
+			singleton: "threshold windows and throttle marks live in the process: two on the shared consumer would each count part of a window"},
 		{name: "webhooks", config: serve.WebhooksConfig{}, port: "9105"},
 		{name: "realtime", config: serve.RealtimeConfig{}, port: "9106"},
 	}
