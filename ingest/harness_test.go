@@ -47,6 +47,9 @@ func startHarness(t testing.TB, ns *testsupport.NATS, mutate func(*ingest.Config
 	t.Helper()
 	cfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL()})
 	require.NoError(t, err)
+	// A loaded CI machine can take longer than the 1.5 s default to ack a
+	// publish; tests of the timeout itself set their own.
+	cfg.PublishTimeout = 30 * time.Second
 	if mutate != nil {
 		mutate(&cfg)
 	}
