@@ -45,6 +45,9 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		"NATS_PORT":     strconv.Itoa(testsupport.FreePort(t)),
 		"MONGO_PORT":    strconv.Itoa(testsupport.FreePort(t)),
 		"GRPC_ADDR":     "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t)),
+		// A loaded CI machine can take longer than the 1.5 s default to
+		// ack a publish; a test of the timeout sets its own.
+		"INGEST_PUBLISH_TIMEOUT": "30s",
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		cfgEnv[env[i]] = env[i+1]
