@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kilnhq/kiln/readmodel"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -29,6 +30,8 @@ func (c *cluster) check(t *testing.T, fault string, w, probes *workload, since t
 	for _, gw := range c.gateways {
 		settleAPI(t, gw, acked)
 	}
+	require.Empty(t, w.refused, "no event of the workload refused")
+	orders := c.checkOrders(t, acked)
 	var why string
 	var alerted, hooked int
 	require.Eventually(t, func() bool {
@@ -49,8 +52,8 @@ func (c *cluster) check(t *testing.T, fault string, w, probes *workload, since t
 	d := checkDeliveries(t, c.gateways[1], acked, c.slack, c.hooks)
 	recovery := time.Since(since)
 	require.Zero(t, d.alertsTwice, "no alert sent twice")
-	line := fmt.Sprintf(`{"fault":%q,"acked":%d,"history":%d,"counters":%d,"recent":%d,"alerts":%d,"webhooks":%d,"webhook_duplicates":%d,"client_retries":%d,"recovery_s":%.1f}`,
-		fault, len(acked), seen.history, seen.counters, seen.recent, alerted, hooked, d.hookDuplicates, w.retries, recovery.Seconds())
+	line := fmt.Sprintf(`{"fault":%q,"acked":%d,"history":%d,"counters":%d,"recent":%d,"orders":%d,"acked_orders":%d,"alerts":%d,"webhooks":%d,"webhook_duplicates":%d,"client_retries":%d,"recovery_s":%.1f}`,
+		fault, len(acked), seen.history, seen.counters, seen.recent, orders, ackedOrders(acked), alerted, hooked, d.hookDuplicates, w.retries, recovery.Seconds())
 	fmt.Println(line)
 	t.Log(line)
 	require.Equal(t, len(acked), seen.recent, "the recent cache holds exactly the acked ids")
@@ -131,4 +134,44 @@ func (c *cluster) waitSentinelPromoted(old string) {
 		}
 		return true
 	}, 3*time.Minute, 100*time.Millisecond, "the sentinels never promoted the replica: %s", why)
+}
+
+func ackedOrders(acked map[string]string) int {
+	n := 0
+	for _, typ := range acked {
+		if typ == orderType {
+			n++
+		}
+	}
+	return n
+}
+
+// checkOrders waits until the orders read model holds exactly the acked
+// order.created events, each an order of its own id in status created,
+// and returns how many it holds.
+func (c *cluster) checkOrders(t *testing.T, acked map[string]string) int {
+	t.Helper()
+	model := readmodel.NewOrders(c.db)
+	want := ackedOrders(acked)
+	var why string
+	var held int
+	require.True(t, assertEventually(settleWithin, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		list, err := model.List(ctx, "")
+		if err != nil {
+			why = err.Error()
+			return false
+		}
+		held = len(list)
+		for _, o := range list {
+			if acked[o.ID] != orderType || o.Status != "created" {
+				why = fmt.Sprintf("order %s (status %q) is no acked order.created", o.ID, o.Status)
+				return false
+			}
+		}
+		why = fmt.Sprintf("%d orders, %d acked", held, want)
+		return held == want
+	}), "the orders read model never matched the acked orders: %s", why)
+	return held
 }

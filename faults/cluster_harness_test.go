@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -176,7 +178,8 @@ func (c *cluster) up(r *role) {
 		case ready && !gone:
 			return
 		case gone && p.runs < 3:
-			c.t.Logf("%s exited before it was ready (run %d): starting it again", p.name, p.runs)
+			last, _ := os.ReadFile(p.log)
+			c.t.Logf("%s exited before it was ready (run %d): starting it again; its log ends:\n%s", p.name, p.runs, tail(last, 300))
 			p.mu.Lock()
 			p.cmd = nil
 			p.mu.Unlock()
@@ -190,7 +193,8 @@ func (c *cluster) up(r *role) {
 // the event id): one alert per acked event, once.
 func clusterRulesFile(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "rules.yaml")
-	rules := "rules:\n  - {name: cluster-each, match: {type: \"fault.>\"}, channels: [slack], message: \"{{.EventID}}\"}\n"
+	rules := "rules:\n  - {name: cluster-each, match: {type: \"fault.>\"}, channels: [slack], message: \"{{.EventID}}\"}\n" +
+		"  - {name: cluster-orders, match: {type: " + orderType + "}, channels: [slack], message: \"{{.EventID}}\"}\n"
 	require.NoError(t, os.WriteFile(p, []byte(rules), 0o600))
 	return p
 }
@@ -199,7 +203,7 @@ func clusterRulesFile(t *testing.T) string {
 // sends.
 func clusterEndpoint(t *testing.T, base string, hooks *receiver) {
 	t.Helper()
-	body := fmt.Sprintf(`{"url":%q,"filters":["fault.>"]}`, hooks.URL)
+	body := fmt.Sprintf(`{"url":%q,"filters":["fault.>",%q]}`, hooks.URL, orderType)
 	resp, err := http.Post(base+"/webhook-endpoints", "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	_ = resp.Body.Close()
@@ -248,6 +252,18 @@ func (c *cluster) startLoad(writers int, pause time.Duration) *workload {
 			}
 		})
 	}
+	// One writer of order.created events (ids ord-N, each its own order):
+	// the orders read model is checked too.
+	w.wg.Go(func() {
+		for n := 1; ; n++ {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(5 * pause):
+			}
+			postOrder(w, fmt.Sprintf("ord-%06d", n))
+		}
+	})
 	reader := &http.Client{Timeout: 10 * time.Second, Transport: spreadOver(c.gateways)}
 	w.wg.Go(func() {
 		for i := 0; ; i++ {
@@ -263,4 +279,39 @@ func (c *cluster) startLoad(writers int, pause time.Duration) *workload {
 		}
 	})
 	return w
+}
+
+// orderType is the event the orders writer sends.
+const orderType = "order.created"
+
+// postOrder posts an order.created event whose order id is its event id,
+// retrying (same id) until it is answered 202, as the workload's post.
+func postOrder(w *workload, id string) {
+	body, _ := json.Marshal(map[string]any{"id": id, "eventType": orderType, "userId": "u1", "timestamp": time.Now().UnixMilli(),
+		"metadata": map[string]any{"id": id, "status": "created", "amount": 12.5, "currency": "EUR",
+			"customerEmail": "buyer@example.com", "createdAt": time.Now().UTC().Format(time.RFC3339)}})
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := w.client.Post(w.url+"/events", "application/json", bytes.NewReader(body))
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+			_ = resp.Body.Close()
+		}
+		w.mu.Lock()
+		switch status {
+		case http.StatusAccepted:
+			w.acked[id] = orderType
+		case http.StatusBadRequest:
+			w.refused[id] = true
+		default:
+			w.retries++
+			w.lastFail = fmt.Sprint(status, err)
+		}
+		w.mu.Unlock()
+		if status == http.StatusAccepted || status == http.StatusBadRequest {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // a client's retry pause, not synchronisation
+	}
 }

@@ -1,9 +1,12 @@
 package faults
 
 import (
+	"net/http"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The cluster faults (issue 25 items 2 and 3): each starts a cluster on
@@ -94,6 +97,9 @@ func TestClusterProjectorPartitioned(t *testing.T) {
 	for _, p := range c.natsProxy {
 		p.Cut()
 	}
+	cutOff := "http://" + c.instance("projector", 1).admin + "/readyz"
+	require.Eventually(t, func() bool { return !answers200(cutOff) }, 2*time.Minute, 100*time.Millisecond,
+		"the partitioned projector's /readyz still answers 200: it reaches NATS around the proxies")
 	waitAcked(t, w, w.ackedCount()+300)
 	for _, p := range c.natsProxy {
 		p.Restore()
@@ -119,4 +125,15 @@ func TestClusterSentinelFailover(t *testing.T) {
 	promoted := time.Now()
 	waitAcked(t, w, w.ackedCount()+300)
 	c.check(t, "Sentinel failover", w, probes, promoted)
+}
+
+// answers200 reports whether GET url answers 200.
+func answers200(url string) bool {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
