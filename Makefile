@@ -1,7 +1,7 @@
 # Kiln: the two commands are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run run-deps test test-deps check bench build build-linux release clean test-faults test-fuzz soak test-upgrade
+.PHONY: run run-deps test test-deps check bench build build-linux release clean test-faults test-fuzz soak test-upgrade test-cluster
 
 ## run: Kiln standalone (kiln run) on http://localhost:8080 (PORT to change it), data in ./data; installs redis-server when missing
 run: run-deps
@@ -23,6 +23,10 @@ test-faults:
 ## test-upgrade: the previous release's kiln (faults/upgrade_test.go previousRelease, built from git history) replaced by this build under traffic: each role in turn, then a standalone all at once
 test-upgrade:
 	KILN_UPGRADE=1 $(GO) test -count=1 -v -run TestUpgrade -timeout 30m ./faults/
+
+## test-cluster: faults on a loopback cluster (3 NATS nodes R3, Redis Cluster 3+3 or Sentinel, FerretDB, two processes of every role; faults/cluster_*_test.go): one {"fault":…} line per fault
+test-cluster: test-deps
+	KILN_CLUSTER=1 $(GO) test -race -count=1 -v -run '^TestCluster' -timeout 60m ./faults/
 
 ## test-fuzz: each fuzz target for FUZZTIME (default 60s), one go test per target (FUZZ_TARGETS: package:Target); make test runs their seeds
 FUZZTIME ?= 60s

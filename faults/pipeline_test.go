@@ -28,7 +28,7 @@ type pipeline struct {
 	db         *mongo.Database // direct, not through the proxy: for checking
 	redisAddr  string
 	redis      *proc
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	ingest     *proc
 	ingestURL  string
 	projector  *proc

@@ -172,6 +172,7 @@ func descriptions() map[string]about {
 		"KILN_TEST_REDIS_PARENT_DIR": {desc: "set by the embedded redis-server test for its child process"},
 		"KILN_HOSTILE_SCALE":         {desc: "how many hostile streams each case of the gRPC hostile-client test opens"},
 		"KILN_SCREENSHOT":            {note: "none", desc: "where the dashboard's browser test writes its screenshots"},
+		"KILN_CLUSTER":               {note: "off", desc: "`1` runs the cluster faults: a 3-node NATS cluster, Redis Cluster or Sentinel and two processes of every role (`make test-cluster`)"},
 		"KILN_UPGRADE":               {note: "off", desc: "`1` runs the upgrade test, the previous release replaced by this build under traffic (`make test-upgrade`)"},
 	}
 }
