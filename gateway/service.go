@@ -126,6 +126,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			Log:                log,
 		}
 	}
+	docs.Log = log
+	if deps.JetStream != nil {
+		docs.Typed = &httpapi.Typed{Catalog: schemaAPI.Catalog, AcceptUntyped: !cfg.Schemas.RejectUnknownTypes()}
+	}
 	return &Service{
 		schemas: schemaAPI,
 		mongo:   deps.Mongo,
