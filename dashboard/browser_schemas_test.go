@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -83,6 +85,20 @@ func TestBrowserSchemasPage(t *testing.T) {
 	require.Equal(t, quarantinedID, eval[string](page, `document.querySelector('#rejections-list > li').dataset.id`), "newest first")
 	seqs := eval[[]int64](page, `[...document.querySelectorAll('#rejections-list > li')].map((li) => Number(li.dataset.seq))`)
 	require.True(t, slices.IsSortedFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) }), "newest first: %v", seqs)
+
+	// A picture of both panels, beside the dashboard's when KILN_SCREENSHOT
+	// names a .png, else in a temp dir.
+	out := filepath.Join(t.TempDir(), "dashboard-schemas.png")
+	if s := os.Getenv("KILN_SCREENSHOT"); s != "" {
+		out = strings.TrimSuffix(s, ".png") + "-schemas.png"
+	}
+	png, err := chromedp.Run(page.ctx, chromedp.Screenshot(chromedp.CSS(`section.schemas`)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(out, png, 0o644))
+	png, err = chromedp.Run(page.ctx, chromedp.Screenshot(chromedp.CSS(`section.rejections`)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(strings.TrimSuffix(out, ".png")+"-rejections.png", png, 0o644))
+	t.Logf("screenshots %s", out)
 }
 
 // send makes one request (key as X-API-Key when set) and returns its
