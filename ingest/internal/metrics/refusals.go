@@ -27,7 +27,7 @@ type Refusals struct {
 	vec *prometheus.CounterVec
 	// events counts refused events by type and outcome (one per event).
 	events *prometheus.CounterVec
-	mu  sync.Mutex
+	mu     sync.Mutex
 	// seen holds the named fields of each named type.
 	seen map[string]map[string]struct{}
 }
