@@ -128,9 +128,13 @@ func TestOpenAPIPublishesRegisteredTypes(t *testing.T) {
 	t.Parallel()
 	url, _ := schemaGateway(t, nil)
 
-	doc := openAPIDoc(t, url)
-	comps := doc["components"].(map[string]any)["schemas"].(map[string]any)
-	require.Contains(t, comps, "Event.order.created", "the embedded schemas are version 1 of their types")
+	// A registry that does not answer in time leaves the types out (the
+	// embedded document is served): wait for them, on a loaded machine too.
+	var comps map[string]any
+	require.Eventually(t, func() bool {
+		comps = openAPIDoc(t, url)["components"].(map[string]any)["schemas"].(map[string]any)
+		return comps["Event.order.created"] != nil
+	}, 2*time.Minute, 100*time.Millisecond, "the embedded schemas are version 1 of their types")
 	require.NotContains(t, comps, "Event.signup.completed")
 
 	status, body := call(t, http.MethodPost, url+"/schemas/signup.completed", "", signupV1)
@@ -141,10 +145,15 @@ func TestOpenAPIPublishesRegisteredTypes(t *testing.T) {
 		 "required":["metadata"],"properties":{"metadata":{"required":["plan"],"properties":{"seats":{"type":"integer","minimum":1}}}}}`)
 	require.Equal(t, http.StatusCreated, status, body)
 
-	raw := get(t, url+"/openapi.json")
-	require.Equal(t, http.StatusOK, raw.status)
-	require.True(t, json.Valid(raw.body))
-	doc = decode[map[string]any](t, raw)
+	var raw response
+	var doc map[string]any
+	require.Eventually(t, func() bool {
+		raw = get(t, url+"/openapi.json")
+		require.Equal(t, http.StatusOK, raw.status)
+		require.True(t, json.Valid(raw.body))
+		doc = decode[map[string]any](t, raw)
+		return doc["components"].(map[string]any)["schemas"].(map[string]any)["Event.signup.upgraded"] != nil
+	}, 2*time.Minute, 100*time.Millisecond, "the pushed types are published")
 	require.Regexp(t, `^3\.1\.\d+$`, doc["openapi"])
 	comps = doc["components"].(map[string]any)["schemas"].(map[string]any)
 	signup := comps["Event.signup.completed"].(map[string]any)

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,6 +26,9 @@ type Rejections struct {
 	Log       *slog.Logger
 	// Now is the clock a summary's window ends at (nil: time.Now).
 	Now func() time.Time
+
+	mu        sync.Mutex
+	summaries map[string]cachedSummary
 }
 
 // rejectionItem is one record as the API shows it.
@@ -122,6 +127,7 @@ func (h *Rejections) Summary(c *fiber.Ctx) error {
 		now = h.Now()
 	}
 	q := rejections.SummaryQuery{Since: now.Add(-defaultSummaryWindow), Now: now, Top: 5}
+	relative := true
 	for name, vals := range queryArgs(c) {
 		if len(vals) > 1 {
 			errs.add(name, "must be given at most once")
@@ -144,7 +150,7 @@ func (h *Rejections) Summary(c *fiber.Ctx) error {
 				}
 				q.Since = now.Add(-d)
 			} else if ms := parseTime(name, v, &errs); ms > 0 {
-				q.Since = time.UnixMilli(ms)
+				q.Since, relative = time.UnixMilli(ms), false
 			}
 		case "top":
 			n, err := strconv.Atoi(v)
@@ -160,12 +166,61 @@ func (h *Rejections) Summary(c *fiber.Ctx) error {
 	if err := errs.err(); err != nil {
 		return err
 	}
+	// A window relative to now (a duration, or the default) is shared by
+	// the requests of summaryMaxAge: every open dashboard polls it.
+	key := ""
+	if relative {
+		key = fmt.Sprintf("%s|%d|%d", q.Type, q.Top, now.Sub(q.Since))
+		if body, ok := h.cached(key, now); ok {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(body)
+		}
+	}
 	sum, err := rejections.Summarize(c.UserContext(), h.JetStream, q)
 	if err != nil {
 		h.Log.Warn("rejections: summary", "err", err)
 		return problem.Unavailable("the rejections stream did not answer", 1)
 	}
-	return c.JSON(sum)
+	body, err := json.Marshal(sum)
+	if err != nil {
+		return err
+	}
+	if relative {
+		h.keep(key, now, body)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// summaryMaxAge is how long a summary of a relative window is shared.
+const summaryMaxAge = 2 * time.Second
+
+// maxCachedSummaries bounds the shared summaries (one per type, top and
+// window asked for).
+const maxCachedSummaries = 64
+
+type cachedSummary struct {
+	at   time.Time
+	body []byte
+}
+
+func (h *Rejections) cached(key string, now time.Time) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.summaries[key]
+	if !ok || now.Sub(e.at) < 0 || now.Sub(e.at) >= summaryMaxAge {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (h *Rejections) keep(key string, now time.Time, body []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.summaries == nil || len(h.summaries) >= maxCachedSummaries {
+		h.summaries = map[string]cachedSummary{}
+	}
+	h.summaries[key] = cachedSummary{at: now, body: body}
 }
 
 // maxSummaryWindow bounds a since given as a duration: REJECTIONS keeps 7

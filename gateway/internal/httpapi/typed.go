@@ -35,7 +35,7 @@ const (
 )
 
 // typedTimeout bounds reading the registry for one GET /openapi.json.
-const typedTimeout = 2 * time.Second
+const typedTimeout = 5 * time.Second
 
 // Typed adds the schema registry's latest versions to the OpenAPI document,
 // as it is when the document is asked for: versions are immutable, so a

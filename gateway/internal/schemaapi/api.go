@@ -124,7 +124,7 @@ func (a *API) addActivity(ctx context.Context, out []typeSummary) {
 }
 
 // activityTimeout bounds the read models' part of GET /schemas.
-const activityTimeout = 3 * time.Second
+const activityTimeout = 5 * time.Second
 
 func (a *API) latest(c *fiber.Ctx) error {
 	ctx, cancel, cat, t, err := a.typed(c)
