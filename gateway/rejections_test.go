@@ -16,7 +16,8 @@ import (
 )
 
 // GET /rejections lists the REJECTIONS stream newest first, needs an admin
-// key (the bodies may hold personal data), and names a bad parameter.
+// key (the bodies may hold personal data), and names a bad parameter;
+// GET /rejections/summary counts it per type and field, under the same key.
 func TestRejectionsRoute(t *testing.T) {
 	cfg, err := gateway.LoadConfig(map[string]string{"KILN_ADMIN_KEYS": "adm-1", "KILN_READ_KEYS": "read-1"})
 	require.NoError(t, err)
@@ -56,6 +57,36 @@ func TestRejectionsRoute(t *testing.T) {
 	require.Equal(t, "r2", page[0]["id"], "newest first")
 	require.Equal(t, "quarantined", page[0]["outcome"])
 	require.Equal(t, map[string]any{"eventType": "order.created", "metadata": map[string]any{"amount": -1.0}}, page[0]["body"])
+
+	// The summary: per type and field, the newest example of each field.
+	status, _ = call(t, http.MethodGet, url+"/rejections/summary", "read-1", "")
+	require.Equal(t, http.StatusUnauthorized, status, "a read key is not an admin key")
+	status, body = call(t, http.MethodGet, url+"/rejections/summary?since=15m", "adm-1", "")
+	require.Equal(t, http.StatusOK, status, body)
+	var sum rejections.Summary
+	require.NoError(t, json.Unmarshal([]byte(body), &sum))
+	require.Equal(t, 3, sum.Total)
+	require.Len(t, sum.Types, 2)
+	require.Equal(t, "order.created", sum.Types[0].Type, "most refused first")
+	require.Equal(t, 2, sum.Types[0].Quarantined)
+	require.Equal(t, 2, sum.Types[0].LastMinute)
+	require.Equal(t, "metadata.amount", sum.Types[0].Fields[0].Field)
+	require.Equal(t, 2, sum.Types[0].Fields[0].Count)
+	require.Equal(t, "r2", sum.Types[0].Fields[0].Example.ID)
+	require.Equal(t, "must be >= 0", sum.Types[0].Fields[0].Example.Message)
+	status, body = call(t, http.MethodGet, url+"/rejections/summary?type=page_view&since="+now.Add(-time.Minute).Format(time.RFC3339), "adm-1", "")
+	require.Equal(t, http.StatusOK, status, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &sum))
+	require.Equal(t, 1, sum.Total)
+	require.Equal(t, "page_view", sum.Types[0].Type)
+	for _, tc := range []struct{ query, param string }{
+		{"since=0s", "since"}, {"since=yesterday", "since"}, {"since=9000h", "since"}, {"top=0", "top"}, {"top=21", "top"},
+		{"type=a%20b", "type"}, {"colour=red", "colour"}, {"top=1&top=2", "top"},
+	} {
+		r := get(t, url+"/rejections/summary?"+tc.query, "X-API-Key", "adm-1")
+		p := requireProblem(t, r, http.StatusBadRequest)
+		require.Contains(t, string(r.body), `"field":"`+tc.param+`"`, "%s: %+v", tc.query, p)
+	}
 
 	for _, tc := range []struct{ query, param string }{
 		{"limit=0", "limit"}, {"limit=x", "limit"}, {"since=yesterday", "since"}, {"type=a%20b", "type"},

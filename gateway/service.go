@@ -121,10 +121,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			DefaultEnforcement: cfg.Schemas.DefaultEnforcement(),
 			Stored:             schemaapi.StoredFrom(api.Recent, api.History),
 			Sample:             cfg.Schemas.CheckSample,
+			Activity:           schemaapi.ActivityFrom(api.Snapshots.Get, api.Recent),
 			Read:               access.Require(httpserver.NeedReadAll),
 			Admin:              adminGuard(cfg, access),
 			Log:                log,
 		}
+	}
+	docs.Log = log
+	if deps.JetStream != nil {
+		docs.Typed = &httpapi.Typed{Catalog: schemaAPI.Catalog, AcceptUntyped: !cfg.Schemas.RejectUnknownTypes()}
 	}
 	return &Service{
 		schemas: schemaAPI,
@@ -162,7 +167,9 @@ func (s *Service) Register(r fiber.Router) {
 	}
 	if s.js != nil {
 		// The bodies are as sent and may hold personal data: admin keys.
-		r.Get("/rejections", observe, s.admin, (&httpapi.Rejections{JetStream: s.js, Log: s.api.Log}).List)
+		rej := &httpapi.Rejections{JetStream: s.js, Log: s.api.Log}
+		r.Get("/rejections", observe, s.admin, rej.List)
+		r.Get("/rejections/summary", observe, s.admin, rej.Summary)
 	}
 	r.Get("/openapi.json", observe, s.docs.OpenAPI)
 	r.Get("/docs", observe, s.docs.Page)

@@ -13,6 +13,7 @@ import { RateChart } from './chart.js';
 import { renderCounts } from './counts.js';
 import { AlertsPanel } from './alerts.js';
 import { OrdersPanel } from './orders.js';
+import { SchemasPanel } from './schemas.js';
 
 const HISTORY_LIMIT = 200;
 // With a wildcard pattern GET /events (exact types only) is asked without a
@@ -48,6 +49,10 @@ const table = new EventsTable({
 const chart = new RateChart($('chart'));
 const alerts = new AlertsPanel($('alerts-list'), $('alerts-note'));
 const orders = new OrdersPanel({ orders: $('orders-body'), ordersNote: $('orders-note'), chat: $('chat-list'), chatNote: $('chat-note') });
+const schemas = new SchemasPanel({
+  body: $('schemas-body'), note: $('schemas-note'), list: $('rejections-list'), listNote: $('rejections-note'),
+  auth: $('admin-auth'), authKey: $('admin-key'), authNote: $('admin-note'),
+});
 const stream = new LiveStream({
   onEvent(ev) {
     state.lastEventAt = Date.now();
@@ -216,6 +221,7 @@ $('auth').addEventListener('submit', (e) => {
   load();
   alerts.load();
   orders.load();
+  schemas.load();
 });
 
 window.addEventListener('popstate', () => {
@@ -232,3 +238,4 @@ setInterval(() => { chart.tick(); renderFacts(); }, 1000);
 load();
 alerts.load();
 orders.load();
+schemas.load();

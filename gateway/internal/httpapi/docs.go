@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"path"
@@ -38,6 +39,12 @@ func swaggerAssets() []string {
 
 // Docs serves the OpenAPI document and the interactive docs.
 type Docs struct {
+	// Typed adds the registered event types to the document; nil serves
+	// the embedded document as it is.
+	Typed *Typed
+	// Log is told when the registry does not answer (the embedded
+	// document is served then).
+	Log    *slog.Logger
 	assets map[string]asset // by file name, under /docs/
 }
 
@@ -74,11 +81,21 @@ func NewDocs() (*Docs, error) {
 	return d, nil
 }
 
-// OpenAPI handles GET /openapi.json.
+// OpenAPI handles GET /openapi.json: the embedded document with each
+// registered event type's latest schema, as the registry holds it now.
+// Without the registry (no JetStream, or NATS not answering) it is the
+// embedded document alone.
 func (d *Docs) OpenAPI(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
-	return c.Send(openAPI)
+	if d.Typed == nil {
+		return c.Send(openAPI)
+	}
+	body, err := d.Typed.document(c.UserContext())
+	if err != nil && d.Log != nil {
+		d.Log.Warn("openapi.json: schema registry unavailable; serving the document without registered types", "err", err)
+	}
+	return c.Send(body)
 }
 
 // Page handles GET /docs: the Swagger UI page.

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,6 +24,11 @@ import (
 type Rejections struct {
 	JetStream jetstream.JetStream
 	Log       *slog.Logger
+	// Now is the clock a summary's window ends at (nil: time.Now).
+	Now func() time.Time
+
+	mu        sync.Mutex
+	summaries map[string]cachedSummary
 }
 
 // rejectionItem is one record as the API shows it.
@@ -105,6 +112,120 @@ func (h *Rejections) List(c *fiber.Ctx) error {
 	c.Status(http.StatusOK)
 	return c.JSON(items)
 }
+
+// defaultSummaryWindow is the window of GET /rejections/summary without
+// since.
+const defaultSummaryWindow = time.Hour
+
+// Summary handles GET /rejections/summary?since=&type=&top=: refusals per
+// type and field over a window (default the last hour), from the records'
+// headers, at most rejections.MaxSummarized of them (the newest).
+func (h *Rejections) Summary(c *fiber.Ctx) error {
+	var errs paramErrors
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	q := rejections.SummaryQuery{Since: now.Add(-defaultSummaryWindow), Now: now, Top: 5}
+	relative := true
+	for name, vals := range queryArgs(c) {
+		if len(vals) > 1 {
+			errs.add(name, "must be given at most once")
+			continue
+		}
+		v := vals[0]
+		if v == "" {
+			continue
+		}
+		switch name {
+		case "type":
+			if len(v) > 128 || !isEventType(v) {
+				errs.add(name, "must be an event type (dot-separated tokens of [A-Za-z0-9_-], at most 128 characters)")
+			}
+			q.Type = v
+		case "since":
+			if d, err := time.ParseDuration(v); err == nil {
+				if d <= 0 || d > maxSummaryWindow {
+					errs.add(name, "must be a duration from 1s to %s, a Unix time in ms or an RFC 3339 time, got %q", maxSummaryWindow, v)
+				}
+				q.Since = now.Add(-d)
+			} else if ms := parseTime(name, v, &errs); ms > 0 {
+				q.Since, relative = time.UnixMilli(ms), false
+			}
+		case "top":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 20 {
+				errs.add(name, "must be an integer from 1 to 20, got %q", v)
+			}
+			q.Top = n
+		case "access_token":
+		default:
+			errs.add(name, "is not a parameter of GET /rejections/summary (since, type, top)")
+		}
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+	// A window relative to now (a duration, or the default) is shared by
+	// the requests of summaryMaxAge: every open dashboard polls it.
+	key := ""
+	if relative {
+		key = fmt.Sprintf("%s|%d|%d", q.Type, q.Top, now.Sub(q.Since))
+		if body, ok := h.cached(key, now); ok {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(body)
+		}
+	}
+	sum, err := rejections.Summarize(c.UserContext(), h.JetStream, q)
+	if err != nil {
+		h.Log.Warn("rejections: summary", "err", err)
+		return problem.Unavailable("the rejections stream did not answer", 1)
+	}
+	body, err := json.Marshal(sum)
+	if err != nil {
+		return err
+	}
+	if relative {
+		h.keep(key, now, body)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// summaryMaxAge is how long a summary of a relative window is shared.
+const summaryMaxAge = 2 * time.Second
+
+// maxCachedSummaries bounds the shared summaries (one per type, top and
+// window asked for).
+const maxCachedSummaries = 64
+
+type cachedSummary struct {
+	at   time.Time
+	body []byte
+}
+
+func (h *Rejections) cached(key string, now time.Time) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.summaries[key]
+	if !ok || now.Sub(e.at) < 0 || now.Sub(e.at) >= summaryMaxAge {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (h *Rejections) keep(key string, now time.Time, body []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.summaries == nil || len(h.summaries) >= maxCachedSummaries {
+		h.summaries = map[string]cachedSummary{}
+	}
+	h.summaries[key] = cachedSummary{at: now, body: body}
+}
+
+// maxSummaryWindow bounds a since given as a duration: REJECTIONS keeps 7
+// days by default.
+const maxSummaryWindow = 31 * 24 * time.Hour
 
 // bodyJSON is a kept body as JSON when it is valid JSON (as sent), else
 // as a JSON string.

@@ -37,6 +37,8 @@ type API struct {
 	// Sample is how many stored events a new version is checked against
 	// by default (the "sample" parameter changes it per request).
 	Sample int
+	// Activity adds what the read models say to GET /schemas (nil: not).
+	Activity ActivityFunc
 	// Read guards the GET routes; Admin the writes.
 	Read, Admin fiber.Handler
 	Log         *slog.Logger
@@ -60,12 +62,19 @@ func (a *API) Register(r fiber.Router, observe fiber.Handler) {
 	r.Put("/schemas/:type/settings", observe, a.Admin, a.putSettings)
 }
 
-// typeSummary is one entry of GET /schemas.
+// typeSummary is one entry of GET /schemas. The read models' fields are
+// absent when they did not answer.
 type typeSummary struct {
 	Type          string              `json:"type"`
 	Latest        int                 `json:"latest"`
 	Compatibility catalog.Mode        `json:"compatibility"`
 	Enforcement   catalog.Enforcement `json:"enforcement"`
+	// LastSeen and LastReceived: the newest stored event in the recent
+	// cache (absent when it holds none of the type).
+	LastSeen     int64  `json:"lastSeen,omitempty"`
+	LastReceived int64  `json:"lastReceived,omitempty"`
+	LastMinute   *int64 `json:"lastMinute,omitempty"`
+	Stored       *int64 `json:"stored,omitempty"`
 }
 
 func (a *API) list(c *fiber.Ctx) error {
@@ -86,8 +95,36 @@ func (a *API) list(c *fiber.Ctx) error {
 		}
 		out = append(out, typeSummary{Type: t, Latest: types[t], Compatibility: a.mode(st), Enforcement: a.enforcement(st)})
 	}
+	a.addActivity(ctx, out)
 	return c.JSON(out)
 }
+
+// addActivity fills the read models' fields of out, leaving them out when
+// the read models do not answer: the registry is read without them.
+func (a *API) addActivity(ctx context.Context, out []typeSummary) {
+	if a.Activity == nil || len(out) == 0 {
+		return
+	}
+	types := make([]string, len(out))
+	for i, s := range out {
+		types[i] = s.Type
+	}
+	ctx, cancel := context.WithTimeout(ctx, activityTimeout)
+	defer cancel()
+	act, err := a.Activity(ctx, types)
+	if err != nil {
+		a.Log.Warn("schemas: read models unavailable; listing without activity", "err", err)
+		return
+	}
+	for i := range out {
+		x := act[out[i].Type]
+		out[i].LastSeen, out[i].LastReceived = x.LastSeen, x.LastReceived
+		out[i].LastMinute, out[i].Stored = &x.LastMinute, &x.Stored
+	}
+}
+
+// activityTimeout bounds the read models' part of GET /schemas.
+const activityTimeout = 5 * time.Second
 
 func (a *API) latest(c *fiber.Ctx) error {
 	ctx, cancel, cat, t, err := a.typed(c)

@@ -71,7 +71,8 @@ func NewIngest(reg prometheus.Registerer) *Ingest {
 		Namespace: "kiln", Subsystem: "ingest", Name: "rejection_records_failed_total",
 		Help: "Refused (rejected) or quarantined events whose record the REJECTIONS stream did not confirm; a quarantined one was answered 503.",
 	}, []string{"outcome"})
-	reg.MustRegister(m.Refusals.vec, m.RecordFailed, m.Quarantined)
+	reg.MustRegister(m.Refusals.Collectors()...)
+	reg.MustRegister(m.RecordFailed, m.Quarantined)
 	reg.MustRegister(m.Accepted, m.Duplicates, m.Rejected, m.PublishLatency, m.BatchSize, m.InDoubt)
 	for _, r := range []string{ReasonInvalid, ReasonMalformed, ReasonTooLarge, ReasonMediaType, ReasonUnauthorized, ReasonRateLimited, ReasonUnavailable} {
 		m.Rejected.WithLabelValues(r)

@@ -21,10 +21,13 @@ const (
 )
 
 // Refusals counts schema refusals by event type, field and outcome
-// (rejected | quarantined), with bounded label values.
+// (rejected | quarantined), with bounded label values: field errors
+// (an event failing two fields counts in both) and refused events.
 type Refusals struct {
 	vec *prometheus.CounterVec
-	mu  sync.Mutex
+	// events counts refused events by type and outcome (one per event).
+	events *prometheus.CounterVec
+	mu     sync.Mutex
 	// seen holds the named fields of each named type.
 	seen map[string]map[string]struct{}
 }
@@ -36,11 +39,21 @@ func newRefusals() *Refusals {
 			Help: "Field errors of events refused or quarantined by schema validation, by event type, field and outcome " +
 				"(at most 200 types and 50 fields per type are named; the rest are \"other\").",
 		}, []string{"type", "field", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kiln", Subsystem: "ingest", Name: "schema_refused_events_total",
+			Help: "Events refused or quarantined by schema validation (or refused by the envelope), by event type and outcome, " +
+				"one per event whatever its number of field errors (at most 200 types are named; the rest are \"other\").",
+		}, []string{"type", "outcome"}),
 		seen: map[string]map[string]struct{}{},
 	}
 }
 
-// Add counts one refused event's field errors.
+// Collectors are the counters to register.
+func (r *Refusals) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.vec, r.events}
+}
+
+// Add counts one refused event and its field errors.
 func (r *Refusals) Add(eventType, outcome string, errs []schemas.FieldError) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -55,6 +68,7 @@ func (r *Refusals) Add(eventType, outcome string, errs []schemas.FieldError) {
 			r.seen[typ] = fields
 		}
 	}
+	r.events.WithLabelValues(typ, outcome).Inc()
 	for _, e := range errs {
 		field := e.Field
 		if _, ok := fields[field]; !ok {
