@@ -41,7 +41,7 @@ func (r Role) Run(ctx context.Context, environ map[string]string, log *slog.Logg
 	}
 	admin, err := env.ParseAsWithOptions[httpserver.AdminConfig](env.Options{Environment: environ})
 	if err != nil {
-		return fmt.Errorf("%s config: %w", r.Name, err)
+		return fmt.Errorf("%s config: ADMIN_PPROF: %w", r.Name, err) // its one setting
 	}
 	p.Listeners.Pprof = admin.AdminPprof
 	return runner.Run(ctx, p, log)
