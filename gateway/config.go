@@ -22,10 +22,9 @@ type Config struct {
 	HTTPAddr string `env:"GATEWAY_ADDR" envDefault:":8081"`
 	// AdminAddr is the admin listener: Prometheus /metrics, /healthz, /readyz.
 	AdminAddr string `env:"GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9102"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
-	// AllowedOrigins are the origins browser pages may read from (CORS).
-	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	// OriginsConfig is the origins browser pages may read from
+	// (KILN_ALLOWED_ORIGINS).
+	httpserver.OriginsConfig
 	// The MongoDB holding the history, the Redis holding the counters and
 	// the recent cache, and the NATS servers holding the EVENTS stream,
 	// which feeds GET /stream.
@@ -55,16 +54,7 @@ type Config struct {
 
 // Validate reports every invalid setting, naming its env var.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.HTTPAddr == "" {
-		errs = append(errs, errors.New("GATEWAY_ADDR must not be empty"))
-	}
-	if c.AdminAddr == "" {
-		errs = append(errs, errors.New("GATEWAY_ADMIN_ADDR must not be empty"))
-	}
-	if c.HTTPAddr != "" && c.HTTPAddr == c.AdminAddr {
-		errs = append(errs, fmt.Errorf("GATEWAY_ADDR and GATEWAY_ADMIN_ADDR must differ, both are %q", c.HTTPAddr))
-	}
+	errs := []error{httpserver.ValidateAddrs("GATEWAY", c.HTTPAddr, c.AdminAddr)}
 	errs = append(errs, c.MongoConfig.Validate(), c.RedisConfig.Validate(), c.NATSConfig.Validate())
 	errs = append(errs, c.SSE.validate()...)
 	keys := 0

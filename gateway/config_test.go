@@ -21,12 +21,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 	anyOrigin, err := httpserver.ParseOrigins("*")
 	require.NoError(t, err)
 	require.Equal(t, gateway.Config{
-		HTTPAddr:       ":8081",
-		AdminAddr:      "127.0.0.1:9102",
-		AllowedOrigins: anyOrigin,
-		MongoConfig:    connect.MongoConfig{MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "kiln"},
-		RedisConfig:    connect.RedisConfig{RedisURL: "redis://127.0.0.1:6379/0"},
-		NATSConfig:     connect.NATSConfig{NATSURL: "nats://127.0.0.1:4222"},
+		HTTPAddr:      ":8081",
+		AdminAddr:     "127.0.0.1:9102",
+		OriginsConfig: httpserver.OriginsConfig{AllowedOrigins: anyOrigin},
+		MongoConfig:   connect.MongoConfig{MongoURI: "mongodb://127.0.0.1:27017", MongoDatabase: "kiln"},
+		RedisConfig:   connect.RedisConfig{RedisURL: "redis://127.0.0.1:6379/0"},
+		NATSConfig:    connect.NATSConfig{NATSURL: "nats://127.0.0.1:4222"},
 		SSE: gateway.SSEConfig{
 			Buffer:          4096,
 			MetricsInterval: 3 * time.Second,

@@ -45,11 +45,9 @@ type Config struct {
 	Rejections rejections.Options
 	// Webhooks configures POST /webhooks/:provider.
 	Webhooks inbound.Config
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
-	// AllowedOrigins are the origins browser pages may send events from
-	// (CORS on POST /events).
-	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	// OriginsConfig is the origins browser pages may send events from
+	// (KILN_ALLOWED_ORIGINS: CORS on POST /events).
+	httpserver.OriginsConfig
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// without OTEL_EXPORTER_OTLP_ENDPOINT.
 	Telemetry telemetry.Config

@@ -41,8 +41,6 @@ type Config struct {
 	connect.NATSConfig
 	connect.MongoConfig
 	AdminAddr string `env:"NOTIFIER_ADMIN_ADDR" envDefault:"127.0.0.1:9104"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	// RulesFile is a YAML or JSON rules file; empty uses the example rules
 	// built into the binary (rules.example.yaml).
 	RulesFile   string        `env:"NOTIFIER_RULES_FILE"`

@@ -33,8 +33,6 @@ type Config struct {
 	RecentMaxEvents int `env:"PROJECTOR_RECENT_MAX_EVENTS" envDefault:"100000"`
 	// CheckInterval is how often checkpoints, lag and a lost Redis are checked.
 	CheckInterval time.Duration `env:"PROJECTOR_CHECK_INTERVAL" envDefault:"1s"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// without OTEL_EXPORTER_OTLP_ENDPOINT.
 	Telemetry telemetry.Config

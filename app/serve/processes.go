@@ -34,8 +34,7 @@ func ingestProcess(env map[string]string) (runner.Process, error) {
 		return runner.Process{}, err
 	}
 	p := role("kiln-ingest",
-		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, Pprof: cfg.AdminPprof,
-			BodyLimit: cfg.MaxBodyBytes, Origins: cfg.AllowedOrigins},
+		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: cfg.MaxBodyBytes, Origins: cfg.AllowedOrigins},
 		stores{appendNATS: cfg.NATSURL},
 		func(ctx context.Context, d roles.Deps) (runner.Part, error) {
 			_, part, err := roles.Ingest(ctx, cfg, d)
@@ -50,7 +49,7 @@ func projectorProcess(env map[string]string) (runner.Process, error) {
 	if err != nil {
 		return runner.Process{}, err
 	}
-	p := role("kiln-projector", runner.Listeners{AdminAddr: cfg.AdminAddr, Pprof: cfg.AdminPprof},
+	p := role("kiln-projector", runner.Listeners{AdminAddr: cfg.AdminAddr},
 		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
 		func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Projector(ctx, cfg, d) })
 	p.Tracing = cfg.Telemetry
@@ -67,7 +66,7 @@ func notifierProcess(env map[string]string) (runner.Process, error) {
 	if _, err := notifier.CheckRules(cfg); err != nil {
 		return runner.Process{}, err
 	}
-	p := role("kiln-notifier", runner.Listeners{AdminAddr: cfg.AdminAddr, Pprof: cfg.AdminPprof},
+	p := role("kiln-notifier", runner.Listeners{AdminAddr: cfg.AdminAddr},
 		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase},
 		func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Notifier(ctx, cfg, d) })
 	p.Tracing = cfg.Telemetry
@@ -80,8 +79,7 @@ func gatewayProcess(env map[string]string) (runner.Process, error) {
 		return runner.Process{}, err
 	}
 	p := role("kiln-gateway",
-		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, Pprof: cfg.AdminPprof,
-			BodyLimit: gatewayBodyLimit, Origins: cfg.AllowedOrigins},
+		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: gatewayBodyLimit, Origins: cfg.AllowedOrigins},
 		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
 		func(_ context.Context, d roles.Deps) (runner.Part, error) { return roles.Gateway(cfg, d) })
 	p.Tracing = cfg.Telemetry

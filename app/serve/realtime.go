@@ -21,11 +21,7 @@ type RealtimeConfig struct {
 	HTTPAddr string `env:"REALTIME_ADDR" envDefault:":8083"`
 	// AdminAddr is the admin listener: /metrics, /healthz, /readyz.
 	AdminAddr string `env:"REALTIME_ADMIN_ADDR" envDefault:"127.0.0.1:9106"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
-	// AllowedOrigins are the origins browser pages may call this role
-	// from (KILN_ALLOWED_ORIGINS).
-	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	httpserver.OriginsConfig
 	// ReadKeys are the keys subscribers (Subscribe, GetOrders, Socket.IO)
 	// may present; empty: reading is open, as on the read API.
 	ReadKeys []string `env:"KILN_READ_KEYS" envSeparator:","`
@@ -39,12 +35,11 @@ type RealtimeConfig struct {
 
 // Validate reports the invalid settings, naming their env vars.
 func (c *RealtimeConfig) Validate() error {
-	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "REALTIME"), c.GRPC.Validate(), c.SocketIO.Validate(), c.Tokens.Validate(), c.Ingest.Validate())
+	return errors.Join(c.Stores.validate(), httpserver.ValidateAddrs("REALTIME", c.HTTPAddr, c.AdminAddr), c.GRPC.Validate(), c.SocketIO.Validate(), c.Tokens.Validate(), c.Ingest.Validate())
 }
 
 func (c *RealtimeConfig) listeners() runner.Listeners {
-	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit,
-		Origins: c.AllowedOrigins}
+	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, BodyLimit: bodyLimit, Origins: c.AllowedOrigins}
 }
 
 // LoadRealtimeConfig reads the realtime role's configuration from environ.

@@ -13,6 +13,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/app/runner"
+	"github.com/kilnhq/kiln/httpserver"
 )
 
 // bodyLimit is the largest request body on the webhooks and realtime
@@ -31,12 +32,18 @@ type Role struct {
 	process func(env map[string]string) (runner.Process, error)
 }
 
-// Run runs the role configured from env until ctx is done.
-func (r Role) Run(ctx context.Context, env map[string]string, log *slog.Logger) error {
-	p, err := r.process(env)
+// Run runs the role configured from environ until ctx is done. Every
+// role's admin listener reads the one ADMIN_PPROF.
+func (r Role) Run(ctx context.Context, environ map[string]string, log *slog.Logger) error {
+	p, err := r.process(environ)
 	if err != nil {
 		return err
 	}
+	admin, err := env.ParseAsWithOptions[httpserver.AdminConfig](env.Options{Environment: environ})
+	if err != nil {
+		return fmt.Errorf("%s config: ADMIN_PPROF: %w", r.Name, err) // its one setting
+	}
+	p.Listeners.Pprof = admin.AdminPprof
 	return runner.Run(ctx, p, log)
 }
 
@@ -80,18 +87,6 @@ func loadConfig[C any, P interface {
 		return c, fmt.Errorf("%s config: %w", role, err)
 	}
 	return c, nil
-}
-
-// validateListeners reports an empty listen address of a role whose
-// settings start with prefix.
-func validateListeners(l runner.Listeners, prefix string) error {
-	if l.HTTPAddr == "" {
-		return fmt.Errorf("%s_ADDR must not be empty", prefix)
-	}
-	if l.AdminAddr == "" {
-		return fmt.Errorf("%s_ADMIN_ADDR must not be empty", prefix)
-	}
-	return nil
 }
 
 // unknownRole is the error for a role that does not exist.

@@ -18,12 +18,8 @@ type WebhooksConfig struct {
 	HTTPAddr string `env:"WEBHOOKS_ADDR" envDefault:":8082"`
 	// AdminAddr is the admin listener: /metrics, /healthz, /readyz.
 	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool `env:"ADMIN_PPROF" envDefault:"false"`
-	// AllowedOrigins are the origins browser pages may call this role
-	// from (KILN_ALLOWED_ORIGINS).
-	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
-	Webhooks       webhooks.Config
+	httpserver.OriginsConfig
+	Webhooks webhooks.Config
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
 	Telemetry telemetry.Config
@@ -31,12 +27,11 @@ type WebhooksConfig struct {
 
 // Validate reports the invalid settings, naming their env vars.
 func (c *WebhooksConfig) Validate() error {
-	return errors.Join(c.Stores.validate(), validateListeners(c.listeners(), "WEBHOOKS"), c.Webhooks.Validate(), c.Telemetry.Validate())
+	return errors.Join(c.Stores.validate(), httpserver.ValidateAddrs("WEBHOOKS", c.HTTPAddr, c.AdminAddr), c.Webhooks.Validate(), c.Telemetry.Validate())
 }
 
 func (c *WebhooksConfig) listeners() runner.Listeners {
-	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, Pprof: c.AdminPprof, BodyLimit: bodyLimit,
-		Origins: c.AllowedOrigins}
+	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, BodyLimit: bodyLimit, Origins: c.AllowedOrigins}
 }
 
 // LoadWebhooksConfig reads the webhooks role's configuration from environ.

@@ -29,10 +29,10 @@ type Config struct {
 	// AdminHost is the interface the admin listener binds: loopback by
 	// default, as it has no auth; 0.0.0.0 (the container image) for all.
 	AdminHost string `env:"ADMIN_HOST" envDefault:"127.0.0.1"`
-	// AdminPprof serves net/http/pprof on the admin listener.
-	AdminPprof bool   `env:"ADMIN_PPROF" envDefault:"false"`
-	DataDir    string `env:"KILN_DATA_DIR" envDefault:"./data"`
-	NATSPort   int    `env:"NATS_PORT" envDefault:"4222"`
+	// AdminConfig is ADMIN_PPROF.
+	httpserver.AdminConfig
+	DataDir  string `env:"KILN_DATA_DIR" envDefault:"./data"`
+	NATSPort int    `env:"NATS_PORT" envDefault:"4222"`
 	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
 	MongoURI  string `env:"MONGO_URI"`
 	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
@@ -40,9 +40,9 @@ type Config struct {
 	// (else, with a warning, the in-process miniredis) on RedisPort (0: any free port).
 	RedisURL  string `env:"REDIS_URL"`
 	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
-	// AllowedOrigins are the origins browser pages may call Kiln from
+	// OriginsConfig is the origins browser pages may call Kiln from
 	// (CORS and the Socket.IO origin check); "*", as both old servers.
-	AllowedOrigins httpserver.Origins `env:"KILN_ALLOWED_ORIGINS" envDefault:"*"`
+	httpserver.OriginsConfig
 	// Services are the services to run (all by default).
 	Services []string `env:"KILN_SERVICES" envDefault:"ingest,projector,notifier,gateway,webhooks" envSeparator:","`
 

@@ -19,6 +19,7 @@ import (
 	"github.com/kilnhq/kiln/app/serve"
 	"github.com/kilnhq/kiln/app/standalone"
 	"github.com/kilnhq/kiln/gateway"
+	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
@@ -71,18 +72,23 @@ type source struct {
 }
 
 // sources are the structs each role's configuration is parsed into: `kiln
-// run` (standalone.Config) and each `kiln serve <role>`, all with the log
+// run` (standalone.Config) and each `kiln serve <role>` with the admin
+// listener's settings every role reads (serve.Role.Run), all with the log
 // settings. Order: Readers.
 func sources() []source {
-	return []source{
-		{Standalone, []any{&standalone.Config{}, &serve.Logging{}}},
-		{"ingest", []any{&ingest.Config{}, &serve.Logging{}}},
-		{"projector", []any{&projector.Config{}, &serve.Logging{}}},
-		{"notifier", []any{&notifier.Config{}, &serve.Logging{}}},
-		{"gateway", []any{&gateway.Config{}, &serve.Logging{}}},
-		{"webhooks", []any{&serve.WebhooksConfig{}, &serve.Logging{}}},
-		{"realtime", []any{&serve.RealtimeConfig{}, &serve.Logging{}}},
+	out := []source{{Standalone, []any{&standalone.Config{}, &serve.Logging{}}}}
+	for _, r := range []source{
+		{"ingest", []any{&ingest.Config{}}},
+		{"projector", []any{&projector.Config{}}},
+		{"notifier", []any{&notifier.Config{}}},
+		{"gateway", []any{&gateway.Config{}}},
+		{"webhooks", []any{&serve.WebhooksConfig{}}},
+		{"realtime", []any{&serve.RealtimeConfig{}}},
+	} {
+		r.configs = append(r.configs, &httpserver.AdminConfig{}, &serve.Logging{})
+		out = append(out, r)
 	}
+	return out
 }
 
 // Readers are the roles `kiln config [role]` accepts: `kiln run`'s, the
