@@ -67,6 +67,9 @@ type Service struct {
 	// replayFetch, when set, stands between the counters rebuild's reader
 	// and each read (tests).
 	replayFetch streamread.Fetcher
+	// noFailoverCheck turns the verification after a Redis failover off
+	// (tests: showing what it repairs).
+	noFailoverCheck bool
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }

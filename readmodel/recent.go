@@ -68,7 +68,7 @@ func NewRecent(rdb redis.UniversalClient, o RecentOptions) *Recent {
 	if o.ScanBudget <= 0 {
 		o.ScanBudget = 20_000
 	}
-	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(recentApplyLua), query: redis.NewScript(recentQueryLua),
+	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(replidLua + recentApplyLua), query: redis.NewScript(replidLua + recentQueryLua),
 		mark: redis.NewScript(markCompleteLua), lease: redis.NewScript(leaseLua)}
 }
 
