@@ -29,7 +29,7 @@ import (
 // checkpoint, it holds everything written before it in that slot.
 
 // replidLua defines replid(): the replication ID of the master running the
-// script ('' where INFO has none, as in a fake Redis).
+// script (empty where INFO has none, as in a fake Redis).
 const replidLua = `
 local function replid()
   local info = redis.pcall('INFO', 'replication')
