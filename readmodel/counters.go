@@ -34,6 +34,8 @@ type CountersOptions struct {
 	// projection's counters, which must be rebuilt from the stream then.
 	// A replay into a new generation leaves it off.
 	MarkRebuildWhenFresh bool
+	// Durability makes each Apply wait for replicas (failover.go).
+	Durability Durability
 }
 
 // DefaultPrefix is the key prefix of counters generation 0.
@@ -130,7 +132,7 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 			keys.add(p+"s:"+strconv.FormatInt(sec, 10)),
 			keys.add(p+"m:"+strconv.FormatInt(minute, 10)))
 	}
-	res, err := c.script.Run(ctx, c.rdb, keys.keys, args...).Int64Slice()
+	res, err := runDurably(ctx, c.rdb, c.opts.Durability, c.script, keys.keys, args...).Int64Slice()
 	if err != nil {
 		return CountResult{}, fmt.Errorf("count %d events: %w", len(events), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -142,4 +143,55 @@ func (r *Recent) MarkVerified(ctx context.Context, check MasterCheck) (bool, err
 		return false, err
 	}
 	return markVerified(ctx, r.rdb, p+"meta", check)
+}
+
+// Durability is how long a write waits for Redis replicas before it is
+// reported done: after the script, WAIT on the same connection (WAIT
+// counts the replicas that have that connection's writes), so that an
+// acknowledged event's effect survives its master. Zero Replicas: no wait.
+type Durability struct {
+	// Replicas is how many replicas must confirm each write.
+	Replicas int
+	// Timeout bounds the wait; fewer confirmations by then fail the write
+	// (the projector retries the batch, which is idempotent, and reports
+	// the projection waiting for Redis meanwhile).
+	Timeout time.Duration
+}
+
+// runDurably runs s with keys and args, then waits as d says, both on one
+// connection to the master holding keys[0].
+func runDurably(ctx context.Context, rdb redis.UniversalClient, d Durability, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if d.Replicas <= 0 {
+		return s.Run(ctx, rdb, keys, args...)
+	}
+	pipeline := rdb.Pipeline
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(err)
+			return cmd
+		}
+		pipeline = m.Pipeline
+	}
+	run := func(eval func(p redis.Pipeliner) *redis.Cmd) (*redis.Cmd, *redis.Cmd) {
+		p := pipeline()
+		cmd := eval(p)
+		wait := p.Do(ctx, "WAIT", d.Replicas, d.Timeout.Milliseconds())
+		_, _ = p.Exec(ctx) // the errors are the commands'
+		return cmd, wait
+	}
+	cmd, wait := run(func(p redis.Pipeliner) *redis.Cmd { return s.EvalSha(ctx, p, keys, args...) })
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd, wait = run(func(p redis.Pipeliner) *redis.Cmd { return s.Eval(ctx, p, keys, args...) })
+	}
+	if cmd.Err() != nil {
+		return cmd
+	}
+	if n, err := wait.Int64(); err != nil {
+		cmd.SetErr(fmt.Errorf("wait for %d redis replicas: %w", d.Replicas, err))
+	} else if n < int64(d.Replicas) {
+		cmd.SetErr(fmt.Errorf("%d of %d redis replicas confirmed the write within %s", n, d.Replicas, d.Timeout))
+	}
+	return cmd
 }
