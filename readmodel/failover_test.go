@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,17 @@ func TestClusterFailoverIsDetected(t *testing.T) {
 	}, time.Minute, 50*time.Millisecond)
 	r := redis.NewClient(&redis.Options{Addr: replica})
 	defer r.Close()
+	// The replica holds the counters before it takes over (else it is
+	// promoted empty: a flush, not what this test is about).
+	offset, err := master.Do(ctx, "INFO", "replication").Text()
+	require.NoError(t, err)
+	want := infoField(offset, "master_repl_offset")
+	require.Eventually(t, func() bool {
+		info, err := r.Info(ctx, "replication").Result()
+		got, _ := strconv.ParseInt(infoField(info, "slave_repl_offset"), 10, 64)
+		w, _ := strconv.ParseInt(want, 10, 64)
+		return err == nil && infoField(info, "master_link_status") == "up" && got >= w
+	}, 3*time.Minute, 50*time.Millisecond, "the replica never caught up")
 	require.NoError(t, r.Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err()) // no vote: deterministic on a loaded machine
 	var last string
 	ok := assert.Eventually(t, func() bool {
@@ -195,7 +207,9 @@ func TestDurabilityWaitsForReplicas(t *testing.T) {
 	ctx := context.Background()
 	rs := testsupport.StartRedisSentinel(t)
 	rdb := rs.Client(t)
-	d := readmodel.Durability{Replicas: 1, Timeout: 200 * time.Millisecond}
+	// Generous while the replica receives (a loaded machine), short once
+	// it cannot: that wait fails however fast the machine is.
+	d := readmodel.Durability{Replicas: 1, Timeout: time.Minute}
 	c := readmodel.NewCounters(rdb, readmodel.CountersOptions{Durability: d})
 	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{Durability: d})
 	evs := failoverEvents(20)
@@ -207,6 +221,9 @@ func TestDurabilityWaitsForReplicas(t *testing.T) {
 	require.NoError(t, err)
 
 	rs.CutReplication(t)
+	d.Timeout = 100 * time.Millisecond
+	c = readmodel.NewCounters(rdb, readmodel.CountersOptions{Durability: d})
+	rc = readmodel.NewRecent(rdb, readmodel.RecentOptions{Durability: d})
 	_, err = c.Apply(ctx, evs[10:], time.Now())
 	require.ErrorContains(t, err, "0 of 1 redis replicas confirmed")
 	_, err = rc.Apply(ctx, evs[10:], time.Now())
@@ -239,4 +256,14 @@ func BenchmarkCountersApplyDurability(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 		})
 	}
+}
+
+// infoField is a field of INFO output ("" if absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
