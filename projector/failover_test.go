@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -46,6 +48,58 @@ func restored(t *testing.T, reg *prometheus.Registry, projection string) float64
 		}
 	}
 	return 0
+}
+
+// requireRedisExact waits until the counters and the cache hold every
+// event published, then requires them equal to the stream's events:
+// counters in all, per type and in the per-minute series; the cache (its
+// bound is above the events sent) holding each event once, per type too,
+// complete, verified and answering. MongoDB is not waited for: these tests
+// are about Redis, and the history is slow on a loaded machine.
+func (e *testEnv) requireRedisExact(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	c := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
+	rc := readmodel.NewRecent(e.redis, readmodel.RecentOptions{})
+	total := int64(e.total())
+	var mu sync.Mutex
+	var seen string
+	ok := assert.Eventually(t, func() bool {
+		n, err := c.Total(ctx)
+		st, err2 := rc.State(ctx)
+		_, answers, reason, err3 := rc.Find(ctx, readmodel.Query{Limit: 10})
+		mu.Lock()
+		seen = fmt.Sprintf("counters %d (%v), cache %+v (%v), answers %v %s (%v)", n, err, st, err2, answers, reason, err3)
+		mu.Unlock()
+		return err == nil && err2 == nil && err3 == nil && n == total && st.Complete && st.Count == total && answers
+	}, 5*time.Minute, 50*time.Millisecond)
+	mu.Lock()
+	last := seen
+	mu.Unlock()
+	require.True(t, ok, "redis never held the %d events; last seen: %s", total, last)
+	want := map[string]int64{}
+	for typ, n := range e.sent {
+		want[typ] = int64(n)
+	}
+	m, err := c.Snapshot(ctx, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, want, m.Totals, "counters by type")
+	lastHour := map[string]int64{}
+	for _, pt := range m.Series {
+		for typ, n := range pt.ByType {
+			lastHour[typ] += n
+		}
+	}
+	require.Equal(t, want, lastHour, "per-minute series by type")
+	p := readmodel.RecentPrefixFor(readmodel.PrefixFor(0))
+	ids, err := e.redis.HLen(ctx, p+"ids").Result()
+	require.NoError(t, err)
+	require.Equal(t, total, ids, "cached ids")
+	for typ, n := range want {
+		got, err := e.redis.ZCard(ctx, p+"t:"+typ).Result()
+		require.NoError(t, err)
+		require.Equal(t, n, got, "cached events of %s", typ)
+	}
 }
 
 // waitCheckpoints waits until the counters' asOfSeq and the cache's
@@ -132,13 +186,12 @@ func TestLostAckedRedisWritesAreRestored(t *testing.T) {
 	e := newEnv(t)
 	e.publish(t, 1000)
 	reg, _ := e.startCounted(t, false)
-	e.requireExact(t)
+	e.requireRedisExact(t)
 	e.waitCheckpoints(t, 1000)
 	before := takeSnapshot(t, e.redis)
 
 	e.publish(t, 1000)
-	e.requireExact(t)
-	e.requireCacheExact(t)
+	e.requireRedisExact(t)
 	e.waitCheckpoints(t, 2000)
 
 	// The failover: a new master, holding what the old one held at 1000.
@@ -149,8 +202,7 @@ func TestLostAckedRedisWritesAreRestored(t *testing.T) {
 	require.EqualValues(t, 1000, m.AsOfSeq, "the new master's asOfSeq")
 
 	e.publish(t, 500)
-	e.requireExact(t)
-	e.requireCacheExact(t)
+	e.requireRedisExact(t)
 	e.waitCheckpoints(t, 2500)
 	require.EqualValues(t, 1000, restored(t, reg, Counters), "counted events the new master lacked")
 	require.EqualValues(t, 1000, restored(t, reg, Recent), "cached events the new master lacked")
@@ -209,8 +261,8 @@ func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 				}
 			})
 			// Once the projector is well into the stream, the replica
-			// stops receiving writes; 500 events later, with batches in
-			// flight, its master is killed: the effect of at least 500
+			// stops receiving writes; 300 events later, with batches in
+			// flight, its master is killed: the effect of at least 300
 			// acked events is lost with it (deterministically, not by the
 			// chance of a replication lag).
 			c := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
@@ -218,10 +270,10 @@ func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 				n, _ := c.Total(context.Background())
 				return n
 			}
-			require.Eventually(t, func() bool { return total() >= 2000 }, 3*time.Minute, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return total() >= 600 }, 3*time.Minute, 5*time.Millisecond)
 			cut()
 			from := total()
-			require.Eventually(t, func() bool { return total() >= from+500 }, 3*time.Minute, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return total() >= from+300 }, 3*time.Minute, 5*time.Millisecond)
 			kill()
 			// Keep publishing through the failover and after it.
 			mu.Lock()
@@ -230,16 +282,15 @@ func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 			require.Eventually(t, func() bool {
 				mu.Lock()
 				defer mu.Unlock()
-				return e.total() >= at+2000
+				return e.total() >= at+600
 			}, 3*time.Minute, 20*time.Millisecond)
 			close(stop)
 			wg.Wait()
-			e.requireExact(t)
-			e.requireCacheExact(t)
+			e.requireRedisExact(t)
 			e.waitCheckpoints(t, uint64(e.total()))
 			t.Logf("%s: %d events; restored after the failover: counters %v, cache %v", kind, e.total(),
 				restored(t, reg, Counters), restored(t, reg, Recent))
-			require.GreaterOrEqual(t, restored(t, reg, Counters), 500.0, "the counted events the new master lacked")
+			require.GreaterOrEqual(t, restored(t, reg, Counters), 300.0, "the counted events the new master lacked")
 		})
 	}
 }
