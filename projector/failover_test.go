@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -274,6 +275,16 @@ func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 			cut()
 			from := total()
 			require.Eventually(t, func() bool { return total() >= from+300 }, 3*time.Minute, 5*time.Millisecond)
+			// Acked, not only applied: an acked message is never delivered
+			// again, so only the verification can bring its effect back.
+			require.Eventually(t, func() bool {
+				cons, err := e.js.Consumer(context.Background(), schemas.StreamName, Durable(Counters))
+				if err != nil {
+					return false
+				}
+				info, err := cons.Info(context.Background())
+				return err == nil && info.AckFloor.Stream >= uint64(from+300)
+			}, 3*time.Minute, 5*time.Millisecond)
 			kill()
 			// Keep publishing through the failover and after it.
 			mu.Lock()
