@@ -38,8 +38,8 @@ func deployedServices() []deployedService {
 		{name: "ingest", config: ingest.Config{}, port: "9101"},
 		{name: "projector", config: projector.Config{}, port: "9103"},
 		{name: "gateway", config: gateway.Config{}, port: "9102"},
-		{name: "notifier", config: notifier.Config{}, port: "9104",
-			singleton: "threshold windows and throttle marks live in the process: two on the shared consumer would each count part of a window"},
+		// The notifier runs two, one active and one hot standby (a lease).
+		{name: "notifier", config: notifier.Config{}, port: "9104"},
 		{name: "webhooks", config: serve.WebhooksConfig{}, port: "9105"},
 		{name: "realtime", config: serve.RealtimeConfig{}, port: "9106"},
 	}

@@ -85,7 +85,8 @@ func composeInstances(c composeFile, role string, profiles ...string) (n int, se
 
 // TestComposeHAProfile checks the ha profile: a Redis Sentinel group that
 // REDIS_URL (deployments/ha.env) names, and two processes of every role but
-// the singleton, each extra one a copy of the first; the default profile
+// a singleton (none today: the notifier's second is a hot standby), each
+// extra one a copy of the first; the default profile
 // still runs one of each (two projectors).
 func TestComposeHAProfile(t *testing.T) {
 	c := loadCompose(t)

@@ -50,6 +50,10 @@ type Config struct {
 	AckWait     time.Duration `env:"NOTIFIER_ACK_WAIT" envDefault:"30s"`
 	SendTimeout time.Duration `env:"NOTIFIER_SEND_TIMEOUT" envDefault:"10s"`
 	Concurrency int           `env:"NOTIFIER_DELIVERY_CONCURRENCY" envDefault:"4"`
+	// LeaseTTL is how long the active notifier's lease lasts unrenewed:
+	// a standby takes over this long after the active process died (at
+	// once when it stopped gracefully). The same on every notifier.
+	LeaseTTL time.Duration `env:"NOTIFIER_LEASE_TTL" envDefault:"10s"`
 	// StreamReplicas is the replica count of the ALERTS and ALERTS_DLQ streams.
 	StreamReplicas int `env:"STREAM_REPLICAS" envDefault:"1"`
 
@@ -85,6 +89,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("NOTIFIER_ACK_WAIT (%s) must exceed NOTIFIER_SEND_TIMEOUT (%s)", c.AckWait, c.SendTimeout)
 	case c.Concurrency < 1 || c.Concurrency > 64:
 		return fmt.Errorf("NOTIFIER_DELIVERY_CONCURRENCY must be between 1 and 64, got %d", c.Concurrency)
+	case c.LeaseTTL < time.Second || c.LeaseTTL > 5*time.Minute:
+		return fmt.Errorf("NOTIFIER_LEASE_TTL must be between 1s and 5m, got %s", c.LeaseTTL)
 	case c.StreamReplicas < 1 || c.StreamReplicas > 5:
 		return fmt.Errorf("STREAM_REPLICAS must be between 1 and 5, got %d", c.StreamReplicas)
 	}

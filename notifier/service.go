@@ -7,11 +7,15 @@ package notifier
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.opentelemetry.io/otel/trace"
@@ -23,6 +27,7 @@ import (
 	"github.com/kilnhq/kiln/notifier/internal/delivery"
 	"github.com/kilnhq/kiln/notifier/internal/evaluate"
 	"github.com/kilnhq/kiln/notifier/internal/jobs"
+	"github.com/kilnhq/kiln/notifier/internal/lease"
 	"github.com/kilnhq/kiln/notifier/internal/metrics"
 	"github.com/kilnhq/kiln/notifier/internal/rules"
 	"github.com/kilnhq/kiln/schemas"
@@ -55,8 +60,12 @@ type Service struct {
 	events   jetstream.Stream
 	store    *alertstore.Store
 	metrics  *metrics.Notifier
+	lease    *lease.Lease
 	// crash lets tests stop the service at a named point (see decide.Crash).
 	crash func(point, id string) bool
+	// abandon, set by tests, makes a stop keep the lease as a killed
+	// process does, instead of releasing it.
+	abandon atomic.Bool
 }
 
 // New loads and checks the rules, sets up the channels, the ALERTS and
@@ -79,13 +88,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := jobs.EnsureStreams(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
+	kv, err := lease.Open(ctx, deps.JetStream, cfg.LeaseTTL, cfg.StreamReplicas)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
 	store := alertstore.New(deps.Mongo)
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
 	deps.Log.Info("notifier rules loaded", "file", rulesSource(cfg), "rules", ruleNames(set), "channels", cfg.Channels())
 	return &Service{cfg: cfg, deps: deps, rules: set, channels: chans, events: events, store: store,
-		metrics: metrics.New(deps.Metrics)}, nil
+		metrics: metrics.New(deps.Metrics),
+		lease:   &lease.Lease{KV: kv, TTL: cfg.LeaseTTL, Holder: holderName(), Log: deps.Log}}, nil
 }
 
 // CheckRules reads and checks the rules cfg names, as New does, and returns
@@ -150,9 +164,51 @@ func newChannels(cfg Config, log *slog.Logger) (map[string]channel.Channel, erro
 	return out, nil
 }
 
-// Run consumes events and delivers alerts until ctx is done.
+// Run stands by until this process holds the lease, then consumes events
+// and delivers alerts while it holds it, until ctx is done. A process that
+// loses the lease stops working before another can take it, and stands by
+// again; a process that stops releases the lease, so a standby takes over
+// at once.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.lead(ctx) })
+	g.Go(func() error { return s.watch(ctx) })
+	return g.Wait()
+}
+
+// lead alternates standing by and being active until ctx is done or the
+// active work fails.
+func (s *Service) lead(ctx context.Context) error {
+	for {
+		s.metrics.Active.Set(0)
+		if err := s.lease.Acquire(ctx); err != nil {
+			return nil // ctx done
+		}
+		s.metrics.Active.Set(1)
+		s.deps.Log.Info("notifier active", "holder", s.lease.Holder)
+		err := s.active(ctx)
+		s.metrics.Active.Set(0)
+		if errors.Is(err, lease.ErrLost) && ctx.Err() == nil {
+			s.deps.Log.Warn("notifier stopped evaluating, standing by", "holder", s.lease.Holder, "err", err)
+			continue
+		}
+		if !s.abandon.Load() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if rerr := s.lease.Release(rctx); rerr != nil {
+				s.deps.Log.Warn("notifier lease not released: a standby takes over when it expires", "err", rerr)
+			}
+			cancel()
+		}
+		return err
+	}
+}
+
+// active runs the event consumer, with windows rebuilt from the stream as
+// after a restart, and the delivery workers, while the lease is held. It
+// returns lease.ErrLost when the lease was lost, nil when ctx is done.
+func (s *Service) active(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.lease.Hold(ctx) })
 	consumer := &decide.Consumer{
 		Events: s.events, JetStream: s.deps.JetStream, Store: s.store, Engine: evaluate.New(s.rules),
 		Metrics: s.metrics, Log: s.deps.Log, AckWait: s.cfg.AckWait, Crash: s.crash, Tracer: s.deps.Tracer,
@@ -169,8 +225,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return w.Run(ctx) })
 	}
-	g.Go(func() error { return s.watch(ctx) })
 	return g.Wait()
+}
+
+// holderName names this process in the lease: host, pid and a random part.
+func holderName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), nuid.Next()[:8])
 }
 
 // watchEvery is how often the dead-letter and lag gauges are refreshed.

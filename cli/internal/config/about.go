@@ -121,6 +121,7 @@ func descriptions() map[string]about {
 		"NOTIFIER_ACK_WAIT":             {desc: "redelivery of an event or job whose worker died; must exceed the send timeout"},
 		"NOTIFIER_SEND_TIMEOUT":         {desc: "bound on one Slack request or SMTP session"},
 		"NOTIFIER_DELIVERY_CONCURRENCY": {desc: "deliveries in flight per channel"},
+		"NOTIFIER_LEASE_TTL":            {desc: "how long the active notifier's lease lasts unrenewed: with two or more notifiers, a standby takes over this long after the active one died (at once when it stopped gracefully); the same on every notifier"},
 		"SCHEMAS_COMPATIBILITY":         {desc: "compatibility mode a new schema version of an event type must keep, for a type with none of its own: `BACKWARD`, `FORWARD`, `FULL` or `NONE`"},
 		"SCHEMAS_ENFORCEMENT":           {desc: "what ingest does with an event its type's schema refuses, for a type with no enforcement of its own: `reject`, `quarantine` or `none`"},
 		"SCHEMAS_UNKNOWN_TYPES":         {desc: "what ingest does with an event of a type that has no schema of its own: `accept` it after the envelope's checks, or `reject` it (400 naming `eventType`, recorded in `REJECTIONS`)"},

@@ -26,6 +26,9 @@ type Notifier struct {
 	// age of the oldest of them (0 when caught up).
 	LagMessages prometheus.Gauge
 	LagSeconds  prometheus.Gauge
+	// Active is 1 while this process holds the lease and evaluates
+	// events, 0 while it stands by.
+	Active prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg.
@@ -54,8 +57,10 @@ func New(reg prometheus.Registerer) *Notifier {
 			"Events in the stream the notifier has not yet evaluated and acked (pending + unacked)."))),
 		LagSeconds: prometheus.NewGauge(prometheus.GaugeOpts(opts("lag_seconds",
 			"Age of the oldest event the notifier has not yet acked (0 when caught up)."))),
+		Active: prometheus.NewGauge(prometheus.GaugeOpts(opts("active",
+			"1 while this notifier process holds the lease and evaluates events and delivers alerts, 0 while it stands by."))),
 	}
 	reg.MustRegister(m.Evaluated, m.Poison, m.Decided, m.Suppressed, m.Deliveries, m.DLQ, m.Windows, m.Rebuilt,
-		m.LagMessages, m.LagSeconds)
+		m.LagMessages, m.LagSeconds, m.Active)
 	return m
 }
