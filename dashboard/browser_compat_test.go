@@ -170,19 +170,37 @@ func storedEvent(t *testing.T, base, id string) map[string]any {
 
 // eventsOf is GET /events?userId=user: every stored event of the user
 // ("" for every user's).
-func eventsOf(t *testing.T, base, user string) []map[string]any {
-	t.Helper()
+// listEvents reads GET /events (the newest 100, of user when set).
+func listEvents(base, user string) ([]map[string]any, error) {
 	q := url.Values{"limit": {"100"}}
 	if user != "" {
 		q.Set("userId", user)
 	}
 	res, err := http.Get(base + "/events?" + q.Encode())
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode)
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /events: status %d", res.StatusCode)
+	}
 	var evs []map[string]any
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&evs))
-	return evs
+	return evs, json.NewDecoder(res.Body).Decode(&evs)
+}
+
+// listedOnce waits until GET /events lists user's events (the recent cache
+// is a projection of its own: it may lag the history GET /events/{id}
+// reads), then requires exactly one.
+func listedOnce(t *testing.T, base, user string) map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	require.Eventually(t, func() bool {
+		var err error
+		evs, err = listEvents(base, user)
+		return err == nil && len(evs) > 0
+	}, 2*time.Minute, 20*time.Millisecond, "GET /events lists the event")
+	require.Len(t, evs, 1, "the event is stored once: %v", evs)
+	return evs[0]
 }
 
 func TestBrowserOldDashboardOnAnotherOrigin(t *testing.T) {
@@ -192,7 +210,7 @@ func TestBrowserOldDashboardOnAnotherOrigin(t *testing.T) {
 	p := newPoster(k.base)
 	before := p.mustPost(t, p.many(4, "signup", "page_view")...)
 	// The stored events are read from the history once projected.
-	require.Eventually(t, func() bool { return len(eventsOf(t, k.base, "")) == len(before) },
+	require.Eventually(t, func() bool { evs, err := listEvents(k.base, ""); return err == nil && len(evs) == len(before) },
 		2*time.Minute, 50*time.Millisecond, "the events before the page opens are stored")
 
 	page := b.newTab().with(t)
@@ -232,9 +250,7 @@ func TestBrowserSendBeaconOnPagehideIsStoredOnce(t *testing.T) {
 	ev := storedEvent(t, k.base, id)
 	require.Equal(t, "page.leave", ev["eventType"])
 	require.Equal(t, map[string]any{"via": "beacon"}, ev["metadata"])
-	evs := eventsOf(t, k.base, user)
-	require.Len(t, evs, 1, "the beacon's event is stored once: %v", evs)
-	require.Equal(t, id, evs[0]["id"])
+	require.Equal(t, id, listedOnce(t, k.base, user)["id"], "the beacon's event, once")
 }
 
 func TestBrowserFetchKeepaliveTextPlainIsStored(t *testing.T) {
@@ -253,5 +269,5 @@ func TestBrowserFetchKeepaliveTextPlainIsStored(t *testing.T) {
 
 	ev := storedEvent(t, k.base, id)
 	require.Equal(t, map[string]any{"via": "fetch"}, ev["metadata"])
-	require.Len(t, eventsOf(t, k.base, user), 1)
+	require.Equal(t, id, listedOnce(t, k.base, user)["id"])
 }
