@@ -14,13 +14,17 @@ import (
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-func publish(ctx context.Context, t *testing.T, js jetstream.JetStream, typ string, n int) {
-	t.Helper()
+// publish appends n events of typ. It returns its error instead of failing
+// the test so that it can run on a goroutine the test waits for: a reader
+// can receive the last event before its publisher has the ack.
+func publish(ctx context.Context, js jetstream.JetStream, typ string, n int) error {
 	for i := range n {
 		body := fmt.Sprintf(`{"id":"%s-%d","eventType":%q,"userId":"u","timestamp":1,"receivedAt":1}`, typ, i, typ)
-		_, err := js.Publish(ctx, schemas.Subject(typ), []byte(body))
-		require.NoError(t, err)
+		if _, err := js.Publish(ctx, schemas.Subject(typ), []byte(body)); err != nil {
+			return fmt.Errorf("publish %s-%d: %w", typ, i, err)
+		}
 	}
+	return nil
 }
 
 // TestFeedCutsTheSlowMemberOnly: one member that reads nothing is cut with
@@ -33,7 +37,7 @@ func TestFeedCutsTheSlowMemberOnly(t *testing.T) {
 	js := testsupport.StartNATS(t).JetStream(t)
 	_, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
 	require.NoError(t, err)
-	publish(ctx, t, js, "order.created", 3) // before the feed: not replayed
+	require.NoError(t, publish(ctx, js, "order.created", 3)) // before the feed: not replayed
 
 	f := feed.New(js, testsupport.Logger(t))
 	slow := f.Join(4)
@@ -43,9 +47,13 @@ func TestFeedCutsTheSlowMemberOnly(t *testing.T) {
 	go func() { done <- f.Run(runCtx) }()
 	<-f.Ready()
 
+	published := make(chan error, 1)
 	go func() {
-		publish(ctx, t, js, "page_view", 5) // not followed
-		publish(ctx, t, js, "chat.message", 50)
+		err := publish(ctx, js, "page_view", 5) // not followed
+		if err == nil {
+			err = publish(ctx, js, "chat.message", 50)
+		}
+		published <- err
 	}()
 	for i := range 50 {
 		select {
@@ -64,6 +72,7 @@ func TestFeedCutsTheSlowMemberOnly(t *testing.T) {
 		t.Fatal("the slow member was never cut")
 	}
 	require.Equal(t, 1, f.Len())
+	require.NoError(t, <-published)
 	stop()
 	require.NoError(t, <-done)
 	<-reader.Done()
