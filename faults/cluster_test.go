@@ -12,11 +12,22 @@ import (
 // The cluster faults (issue 25 items 2 and 3): each starts a cluster on
 // loopback (cluster_harness_test.go), runs the workload over both ingest
 // instances, injects one fault and ends with every read model compared
-// with the acked ids. make test-cluster (KILN_CLUSTER=1) runs them.
+// with the acked ids. make test-cluster (KILN_CLUSTER=1) runs them all;
+// make test runs the short subset (shortCluster: one fault, about three
+// minutes) unless go test -short.
 
 func onlyCluster(t *testing.T) {
 	if os.Getenv("KILN_CLUSTER") == "" {
 		t.Skip("make test-cluster (KILN_CLUSTER=1): faults on a 3-node NATS cluster, Redis Cluster / Sentinel and two processes of every role")
+	}
+}
+
+// shortCluster marks the fault make test runs without KILN_CLUSTER: the
+// cluster, its two processes of every role and the check against the
+// acked ids all run, on the fault that needs no Redis failover.
+func shortCluster(t *testing.T) {
+	if testing.Short() && os.Getenv("KILN_CLUSTER") == "" {
+		t.Skip("the cluster subset of make test (go test -short skips it; KILN_CLUSTER=1 runs every cluster fault)")
 	}
 }
 
@@ -71,7 +82,7 @@ func TestClusterRedisMasterKilled(t *testing.T) {
 // the stream (R3) keeps a quorum, clients move to the other nodes, and
 // the restarted node catches up.
 func TestClusterNATSNodeKilledAndRestarted(t *testing.T) {
-	onlyCluster(t)
+	shortCluster(t)
 	c := startCluster(t, redisCluster)
 	probes := probe(t, c.ingestURLs[0], c.slack, c.hooks)
 	w := c.startLoad(clusterWriters, clusterPause)
