@@ -19,10 +19,12 @@ import (
 
 // Appender appends one event (a POST /events object) through ingest's
 // durable, idempotent path. It returns nil once the event is stored (or was
-// before, under the same id), else a *problem.Details: 400 for an invalid
+// before, under the same id) or quarantined (its type's schema refused it
+// under enforcement quarantine: kept in the REJECTIONS stream, not stored;
+// quarantined is then true), else a *problem.Details: 400 for an invalid
 // event, 503 when the store did not confirm.
 type Appender interface {
-	AppendEvent(ctx context.Context, event []byte) error
+	AppendEvent(ctx context.Context, event []byte) (quarantined bool, err error)
 }
 
 // Handler serves POST /webhooks/:provider.
@@ -51,7 +53,16 @@ func NewHandler(cfg Config, appender Appender, log *slog.Logger) (*Handler, erro
 // Register mounts the route on r.
 func (h *Handler) Register(r fiber.Router) { r.Post("/webhooks/:provider", h.Serve) }
 
-var accepted = []byte(`{"status":"accepted"}`)
+var (
+	accepted = []byte(`{"status":"accepted"}`)
+	// quarantined keeps the old senders' "status" and adds what POST
+	// /events says of such an event.
+	quarantined = []byte(`{"status":"accepted","quarantined":true}`)
+)
+
+// QuarantinedHeader is the response header ("true") of a webhook whose
+// event was quarantined; the JSON answer says "quarantined":true too.
+const QuarantinedHeader = "Kiln-Quarantined"
 
 // Serve verifies, maps and appends one webhook.
 func (h *Handler) Serve(c *fiber.Ctx) error {
@@ -76,7 +87,8 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 	if perr != nil {
 		return perr
 	}
-	if err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event); err != nil {
+	kept, err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event)
+	if err != nil {
 		var pd *problem.Details
 		if errors.As(err, &pd) {
 			return pd
@@ -84,6 +96,10 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	if kept {
+		c.Set(QuarantinedHeader, "true")
+		return c.Send(quarantined)
+	}
 	return c.Send(accepted)
 }
 
