@@ -304,3 +304,30 @@ func TestWebhookSaysQuarantined(t *testing.T) {
 		require.True(t, rec.HasField("metadata.amount"), "%v", rec.Reasons)
 	}
 }
+
+// Issue 24: a verified webhook whose payload is not an event (not JSON,
+// or no type) is answered 400 as before and kept in REJECTIONS as sent,
+// not recoverable; an unverified one is not kept.
+func TestWebhookUnmappedPayloadRecorded(t *testing.T) {
+	t.Parallel()
+	h := webhookHarness(t)
+	for _, body := range []string{`{"type":"order.created",`, `{"data":{}}`} {
+		ts := nowMillis()
+		r := h.webhook(t, "demo", body, "X-Signature", legacySignature(legacySecret, "demo", ts, body), "X-Timestamp", ts)
+		requireProblem(t, r, http.StatusBadRequest)
+	}
+	ts := nowMillis()
+	r := h.webhook(t, "demo", `not signed`, "X-Signature", legacySignature("wrong", "demo", ts, `not signed`), "X-Timestamp", ts)
+	requireProblem(t, r, http.StatusUnauthorized)
+
+	recs := h.malformedRecords(t, 2)
+	require.Len(t, recs, 2)
+	require.Equal(t, `{"type":"order.created",`, string(recs[0].Body))
+	require.Contains(t, recs[0].Reasons[0].Message, "webhook demo: the webhook body is not well-formed JSON")
+	require.Equal(t, `{"data":{}}`, string(recs[1].Body))
+	require.True(t, recs[1].HasField("type"), "%v", recs[1].Reasons)
+	for _, rec := range recs {
+		require.False(t, rec.CanRecover())
+		require.Empty(t, rec.EventType)
+	}
+}

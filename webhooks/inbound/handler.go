@@ -27,6 +27,13 @@ type Appender interface {
 	AppendEvent(ctx context.Context, event []byte) (quarantined bool, err error)
 }
 
+// UnmappedRecorder is implemented by an Appender that also keeps, as sent,
+// a verified payload that is not an event (not JSON, not an object, no
+// type): the 400 problem p says why.
+type UnmappedRecorder interface {
+	RecordUnmapped(provider string, body []byte, p *problem.Details)
+}
+
 // Handler serves POST /webhooks/:provider.
 type Handler struct {
 	providers map[string]*Provider
@@ -85,6 +92,9 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 	}
 	event, perr := Map(p, id, ts, body)
 	if perr != nil {
+		if r, ok := h.appender.(UnmappedRecorder); ok {
+			r.RecordUnmapped(p.Name, body, perr)
+		}
 		return perr
 	}
 	kept, err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event)

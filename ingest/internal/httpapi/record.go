@@ -14,7 +14,13 @@ import (
 // its record has no type or id and is not recoverable. keyID names the
 // request's credential.
 func (h *Handler) noteMalformed(body []byte, err error, keyID string) {
-	rec := rejections.Malformed(body, err.Error())
+	h.NoteUnreadable(rejections.Malformed(body, err.Error()), keyID)
+}
+
+// NoteUnreadable records, best effort, rec: a body no event could be read
+// from (rejections.Malformed), e.g. a verified webhook payload that is not
+// JSON or has no type. keyID names the credential that sent it.
+func (h *Handler) NoteUnreadable(rec *rejections.Record, keyID string) {
 	rec.KeyID, rec.Time = keyID, h.now().UTC()
 	h.Metrics.Refusals.Add(rec.EventType, string(rec.Outcome), rec.Reasons)
 	if h.Rejections != nil {
