@@ -98,15 +98,15 @@ func (r *Recorder) note(rec *rejections.Record) bool {
 	if err != nil {
 		return false
 	}
-	// The body aliases the request's buffer, which the server reuses once
-	// the request is answered, and the client may send a message again
-	// later (a retry after "no responders").
-	m.Data = bytes.Clone(m.Data)
 	size := int64(len(m.Data) + len(m.Header.Get(rejections.Header)))
 	if !rec.CanRecover() && !r.unrecoverable.AllowN(time.Now(), int(min(size, unrecoverableBurst))) {
 		return false
 	}
+	// The body aliases the request's buffer, which the server reuses once
+	// the request is answered, and the client may send a message again
+	// later (a retry after "no responders").
 	if size <= smallRecord {
+		m.Data = bytes.Clone(m.Data)
 		_, err = r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(time.Millisecond))
 		return err == nil
 	}
@@ -114,6 +114,7 @@ func (r *Recorder) note(rec *rejections.Record) bool {
 		r.largePending.Add(-size)
 		return false
 	}
+	m.Data = bytes.Clone(m.Data)
 	f, err := r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(time.Millisecond))
 	if err != nil {
 		r.largePending.Add(-size)
