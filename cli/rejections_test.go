@@ -76,3 +76,45 @@ func TestQuarantineThenRecoverStoresOnce(t *testing.T) {
 	out, err = kiln(t.Context(), in, "rejections", "list", "--since", "tomorrow")
 	require.ErrorContains(t, err, "--since", out)
 }
+
+// Issue 24: a body that is not JSON is answered 400 as always and kept
+// in REJECTIONS (GET /rejections and `kiln rejections list` show it, its
+// body as sent, recoverable:false); `kiln rejections recover` skips it
+// with a line saying why.
+func TestMalformedBodyListedAndSkippedByRecover(t *testing.T) {
+	t.Parallel()
+	in := standalonetest.Start(t, t.TempDir(), "KILN_ADMIN_KEYS", "adm-1")
+	const garbage = `{"eventType":"page_view",,}`
+	resp, err := http.Post(in.Base+"/events", "application/json", strings.NewReader(garbage))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", b)
+	require.Contains(t, string(b), `"title":"Malformed JSON"`)
+
+	var items []map[string]any
+	require.Eventually(t, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, in.Base+"/rejections", nil)
+		req.Header.Set("Authorization", "Bearer adm-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && json.Unmarshal(b, &items) == nil && len(items) == 1
+	}, 2*time.Minute, 50*time.Millisecond)
+	require.Equal(t, garbage, items[0]["body"], "not JSON: the body as a string")
+	require.Equal(t, false, items[0]["recoverable"])
+	require.Equal(t, "rejected", items[0]["outcome"])
+	require.NotContains(t, items[0], "eventType")
+
+	out, err := kiln(t.Context(), in, "rejections", "list")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "rejected\t-\t-\t-: malformed JSON")
+	out, err = kiln(t.Context(), in, "rejections", "recover")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "not recoverable\t")
+	require.Contains(t, out, "not well-formed JSON")
+	require.Contains(t, out, "0 recovered, 0 would recover, 0 already stored, 0 still failing, 0 unavailable, 1 not recoverable")
+}

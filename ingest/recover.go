@@ -39,12 +39,17 @@ const (
 	AlreadyStored = "already stored" // its id is stored already (an earlier recover or a client retry)
 	StillFailing  = "still failing"  // the current versions refuse it too
 	NotRecovered  = "unavailable"    // JetStream did not confirm the append; run recover again
+	// Unrecoverable: the record holds no event to append (a body that was
+	// not well-formed JSON, or one cut to fit the stream); skipped.
+	Unrecoverable = "not recoverable"
 )
 
 // RecoveredEvent is what became of one record.
 type RecoveredEvent struct {
 	// Record is the rejections record's sequence.
-	Record    uint64               `json:"record"`
+	Record uint64 `json:"record"`
+	// Why says why a record is Unrecoverable.
+	Why       string               `json:"why,omitempty"`
 	ID        string               `json:"id,omitempty"`
 	EventType string               `json:"eventType,omitempty"`
 	Outcome   string               `json:"outcome"`
@@ -102,6 +107,10 @@ func Recover(ctx context.Context, nc *nats.Conn, cfg Config, opts RecoverOptions
 	}
 	q := rejections.Query{Type: opts.Type, Since: opts.Since}
 	return rejections.Each(ctx, js, q, func(rec rejections.Record) error {
+		if !rec.CanRecover() {
+			report(RecoveredEvent{Record: rec.Seq, ID: rec.ID, EventType: rec.EventType, Outcome: Unrecoverable, Why: unrecoverableWhy(&rec)})
+			return nil
+		}
 		if rec.ID == "" {
 			rec.ID = derivedID(&rec)
 		}
@@ -126,6 +135,18 @@ func Recover(ctx context.Context, nc *nats.Conn, cfg Config, opts RecoverOptions
 		report(out)
 		return nil
 	})
+}
+
+// unrecoverableWhy explains why rec cannot be recovered.
+func unrecoverableWhy(rec *rejections.Record) string {
+	if rec.Truncated {
+		return fmt.Sprintf("only the first %d of the %d bytes sent were kept (the stream's message size)", len(rec.Body), rec.BodyBytes)
+	}
+	why := "the body sent is not well-formed JSON: no event can be read from it"
+	if len(rec.Reasons) > 0 {
+		why += " (" + rec.Reasons[0].Message + ")"
+	}
+	return why
 }
 
 // derivedID is the id a record of an event sent without one is recovered

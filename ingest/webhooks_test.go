@@ -258,3 +258,76 @@ func lastEvent(t *testing.T, h *harness, subject string) schemas.Event {
 	require.NoError(t, json.Unmarshal(msg.Data, &ev))
 	return ev
 }
+
+// Issue 24: a webhook whose event its type's schema refuses under
+// enforcement quarantine is answered 202 as before ("status":"accepted",
+// what the old senders read) and says it was quarantined: the header
+// Kiln-Quarantined and "quarantined":true. The event is kept in
+// REJECTIONS under its webhook id, not stored.
+func TestWebhookSaysQuarantined(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "providers.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("providers:\n  shop:\n    secrets: [\""+shopSecretOld+"\"]\n"), 0o600))
+	h := newHarness(t, func(c *ingest.Config) {
+		c.Webhooks.LegacySecret = legacySecret
+		c.Webhooks.ProvidersFile = file
+		c.Schemas.Enforcement = "quarantine"
+	})
+	bad := strings.Replace(orderPayload, "42.5", "-1", 1)
+
+	ts := nowMillis()
+	r := h.webhook(t, "demo", bad, "X-Signature", nodeSignature(t, legacySecret, "demo", ts, bad), "X-Timestamp", ts)
+	require.Equal(t, http.StatusAccepted, r.status, "%v", r.body)
+	require.Equal(t, map[string]any{"status": "accepted", "quarantined": true}, r.body)
+	require.Equal(t, "true", r.header.Get("Kiln-Quarantined"))
+
+	sts := nowSeconds()
+	r = h.webhook(t, "shop", bad, "webhook-id", "msg_q", "webhook-timestamp", sts,
+		"webhook-signature", standardSignature(t, shopSecretOld, "msg_q", sts, bad))
+	require.Equal(t, http.StatusAccepted, r.status, "%v", r.body)
+	require.Equal(t, map[string]any{"status": "accepted", "quarantined": true}, r.body)
+	require.Equal(t, "true", r.header.Get("Kiln-Quarantined"))
+
+	// A valid one: the answer the old senders always had, no header.
+	ts = nowMillis()
+	r = h.webhook(t, "demo", orderPayload, "X-Signature", nodeSignature(t, legacySecret, "demo", ts, orderPayload), "X-Timestamp", ts)
+	require.Equal(t, http.StatusAccepted, r.status, "%v", r.body)
+	require.Equal(t, map[string]any{"status": "accepted"}, r.body)
+	require.Empty(t, r.header.Get("Kiln-Quarantined"))
+
+	require.Equal(t, uint64(1), h.count(t, "events.>"), "only the valid one stored")
+	kept := h.quarantined(t)
+	require.Len(t, kept, 2)
+	for _, rec := range kept {
+		require.Equal(t, "order.created", rec.EventType)
+		require.True(t, strings.HasPrefix(rec.ID, "wh_"), rec.ID)
+		require.True(t, rec.HasField("metadata.amount"), "%v", rec.Reasons)
+	}
+}
+
+// Issue 24: a verified webhook whose payload is not an event (not JSON,
+// or no type) is answered 400 as before and kept in REJECTIONS as sent,
+// not recoverable; an unverified one is not kept.
+func TestWebhookUnmappedPayloadRecorded(t *testing.T) {
+	t.Parallel()
+	h := webhookHarness(t)
+	for _, body := range []string{`{"type":"order.created",`, `{"data":{}}`} {
+		ts := nowMillis()
+		r := h.webhook(t, "demo", body, "X-Signature", legacySignature(legacySecret, "demo", ts, body), "X-Timestamp", ts)
+		requireProblem(t, r, http.StatusBadRequest)
+	}
+	ts := nowMillis()
+	r := h.webhook(t, "demo", `not signed`, "X-Signature", legacySignature("wrong", "demo", ts, `not signed`), "X-Timestamp", ts)
+	requireProblem(t, r, http.StatusUnauthorized)
+
+	recs := h.malformedRecords(t, 2)
+	require.Len(t, recs, 2)
+	require.Equal(t, `{"type":"order.created",`, string(recs[0].Body))
+	require.Contains(t, recs[0].Reasons[0].Message, "webhook demo: the webhook body is not well-formed JSON")
+	require.Equal(t, `{"data":{}}`, string(recs[1].Body))
+	require.True(t, recs[1].HasField("type"), "%v", recs[1].Reasons)
+	for _, rec := range recs {
+		require.False(t, rec.CanRecover())
+		require.Empty(t, rec.EventType)
+	}
+}

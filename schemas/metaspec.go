@@ -14,23 +14,39 @@ import (
 
 // metaSpec is a type schema's metadata schema when it has the simple form
 // the fast path checks on the JSON text itself, without decoding it or
-// running jsonschema: an object with "required" names and "properties"
-// whose schemas use only type (string, number, boolean, null, object,
-// array), minLength, maxLength, minimum, pattern and format. Any other
-// keyword leaves the metadata to jsonschema.
+// running jsonschema: an object with "required" names, "properties" and
+// "additionalProperties": false, whose property schemas use only type
+// (string, number, integer, boolean, null, object, array), minLength,
+// maxLength, minimum, pattern and format, and, nested, the same object
+// keywords and items, minItems and maxItems (objects in arrays, up to
+// maxSpecDepth). Any other keyword leaves the metadata to jsonschema.
 type metaSpec struct {
 	required map[string]int // name → bit in the seen mask
 	props    map[string]*propSpec
+	// closed: "additionalProperties": false, only props' names allowed.
+	closed bool
 }
 
-// propSpec is the schema of one metadata property.
+// propSpec is the schema of one metadata property (or array item).
 type propSpec struct {
-	types                kindSet
+	types kindSet
+	// integer: a number must be an integer ("integer" without "number").
+	integer              bool
 	minLength, maxLength int // -1 when absent
 	minimum              *big.Rat
 	pattern              *regexp.Regexp
 	format               func(any) bool
+	// object holds the object keywords, checked on an object value (nil:
+	// none).
+	object *metaSpec
+	// items is the schema of every element of an array value (nil: none);
+	// minItems and maxItems are -1 when absent.
+	items              *propSpec
+	minItems, maxItems int
 }
+
+// maxSpecDepth bounds the nesting of the schemas the fast path reads.
+const maxSpecDepth = 16
 
 // kindSet is a set of jsonscan kinds.
 type kindSet uint8
@@ -55,45 +71,60 @@ func parseMetaSpec(schema map[string]any) (*metaSpec, bool) {
 	for k, v := range schema {
 		switch {
 		case k == "type", isAnnotation(k):
-		case k == "required":
-			req, ok := v.([]any)
-			if !ok || len(req) > 64 {
-				return nil, false
-			}
-			for _, r := range req {
-				name, ok := r.(string)
-				if !ok {
-					return nil, false
-				}
-				if _, dup := m.required[name]; !dup {
-					m.required[name] = len(m.required)
-				}
-			}
-		case k == "properties":
-			props, ok := v.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			for name, p := range props {
-				ps, ok := parsePropSpec(p)
-				if !ok {
-					return nil, false
-				}
-				m.props[name] = ps
-			}
-		default:
+		case !m.parseKeyword(k, v, 0):
 			return nil, false
 		}
 	}
 	return m, true
 }
 
-func parsePropSpec(v any) (*propSpec, bool) {
+// parseKeyword reads one object keyword of a schema at depth; false for a
+// keyword, or a value, the fast path does not handle.
+func (m *metaSpec) parseKeyword(k string, v any, depth int) bool {
+	switch k {
+	case "required":
+		req, ok := v.([]any)
+		if !ok || len(req) > 64 {
+			return false
+		}
+		for _, r := range req {
+			name, ok := r.(string)
+			if !ok {
+				return false
+			}
+			if _, dup := m.required[name]; !dup {
+				m.required[name] = len(m.required)
+			}
+		}
+	case "properties":
+		props, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		for name, p := range props {
+			ps, ok := parsePropSpec(p, depth+1)
+			if !ok {
+				return false
+			}
+			m.props[name] = ps
+		}
+	case "additionalProperties":
+		if allowed, ok := v.(bool); !ok || allowed {
+			return false // a schema, or true (the default: leave it out)
+		}
+		m.closed = true
+	default:
+		return false
+	}
+	return true
+}
+
+func parsePropSpec(v any, depth int) (*propSpec, bool) {
 	schema, ok := v.(map[string]any)
-	if !ok {
+	if !ok || depth > maxSpecDepth {
 		return nil, false
 	}
-	p := &propSpec{types: allKinds, minLength: -1, maxLength: -1}
+	p := &propSpec{types: allKinds, minLength: -1, maxLength: -1, minItems: -1, maxItems: -1}
 	for k, v := range schema {
 		switch {
 		case isAnnotation(k):
@@ -103,13 +134,42 @@ func parsePropSpec(v any) (*propSpec, bool) {
 				names = []any{v}
 			}
 			p.types = 0
+			integer, number := false, false
 			for _, n := range names {
 				name, _ := n.(string)
+				if name == "integer" {
+					integer = true
+					p.types |= 1 << jsonscan.Number
+					continue
+				}
 				kind, ok := typeKinds[name]
 				if !ok {
-					return nil, false // "integer" or not a type name
+					return nil, false // not a type name
 				}
+				number = number || kind == jsonscan.Number
 				p.types |= 1 << kind
+			}
+			p.integer = integer && !number
+		case k == "required" || k == "properties" || k == "additionalProperties":
+			if p.object == nil {
+				p.object = &metaSpec{required: map[string]int{}, props: map[string]*propSpec{}}
+			}
+			if !p.object.parseKeyword(k, v, depth) {
+				return nil, false
+			}
+		case k == "items":
+			if p.items, ok = parsePropSpec(v, depth+1); !ok {
+				return nil, false // a boolean schema, or a form not handled
+			}
+		case k == "minItems" || k == "maxItems":
+			n, ok := smallInt(v)
+			if !ok {
+				return nil, false
+			}
+			if k == "minItems" {
+				p.minItems = n
+			} else {
+				p.maxItems = n
 			}
 		case k == "minLength" || k == "maxLength":
 			n, ok := smallInt(v)
@@ -179,7 +239,11 @@ func (m *metaSpec) valid(raw []byte) bool {
 		if bit, ok := m.required[string(name)]; ok {
 			seen |= 1 << bit
 		}
-		if p, ok := m.props[string(name)]; ok && !p.valid(raw[i:end], kind) {
+		p, ok := m.props[string(name)]
+		switch {
+		case ok && !p.valid(raw[i:end], kind):
+			return false
+		case !ok && m.closed:
 			return false
 		}
 		if i = jsonscan.SkipSpace(raw, end); raw[i] == ',' {
@@ -198,16 +262,78 @@ func (p *propSpec) valid(tok []byte, kind jsonscan.Kind) bool {
 	case jsonscan.String:
 		return p.validString(tok)
 	case jsonscan.Number:
-		if p.minimum == nil {
-			return true
-		}
-		if p.minimum.Sign() == 0 {
-			return nonNegative(tok)
-		}
-		r, ok := new(big.Rat).SetString(string(tok))
-		return ok && r.Cmp(p.minimum) >= 0
+		return p.validNumber(tok)
+	case jsonscan.Object:
+		return p.object == nil || p.object.valid(tok)
+	case jsonscan.Array:
+		return p.validArray(tok)
 	}
 	return true
+}
+
+// validNumber checks a number literal: integer, then minimum, exactly as
+// jsonschema does on its big.Rat (plain integer literals without one).
+func (p *propSpec) validNumber(tok []byte) bool {
+	n, plain := plainInt(tok)
+	if p.integer && !plain {
+		r, ok := new(big.Rat).SetString(string(tok))
+		if !ok || !r.IsInt() {
+			return false
+		}
+	}
+	switch {
+	case p.minimum == nil:
+		return true
+	case p.minimum.Sign() == 0:
+		return nonNegative(tok)
+	case plain && p.minimum.IsInt() && p.minimum.Num().IsInt64():
+		return n >= p.minimum.Num().Int64()
+	}
+	r, ok := new(big.Rat).SetString(string(tok))
+	return ok && r.Cmp(p.minimum) >= 0
+}
+
+// plainInt reads a number literal of at most 18 digits without fraction
+// or exponent; plain is false for any other.
+func plainInt(tok []byte) (n int64, plain bool) {
+	digits := tok
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if tok[0] == '-' {
+		n = -n
+	}
+	return n, true
+}
+
+// validArray checks an array value: its length, and each element against
+// items.
+func (p *propSpec) validArray(tok []byte) bool {
+	if p.items == nil && p.minItems < 0 && p.maxItems < 0 {
+		return true
+	}
+	count := 0
+	i := jsonscan.SkipSpace(tok, 1)
+	for i < len(tok) && tok[i] != ']' {
+		end, kind, _ := jsonscan.Value(tok, i)
+		if p.items != nil && !p.items.valid(tok[i:end], kind) {
+			return false
+		}
+		count++
+		if i = jsonscan.SkipSpace(tok, end); tok[i] == ',' {
+			i = jsonscan.SkipSpace(tok, i+1)
+		}
+	}
+	return count >= p.minItems && (p.maxItems < 0 || count <= p.maxItems)
 }
 
 func (p *propSpec) validString(tok []byte) bool {

@@ -29,6 +29,12 @@ const ResumeTrailer = "kiln-resume-seq"
 // while it was behind.
 const ResetHeader = "kiln-reset-first-seq"
 
+// QuarantinedHeader names the response header ("true") of a CreateOrder
+// whose order.created event was quarantined: refused by its schema under
+// enforcement quarantine and kept in the REJECTIONS stream, not stored.
+// (Publish says so in each result's quarantined field.)
+const QuarantinedHeader = "kiln-quarantined"
+
 // eventService is kiln.v1.EventService.
 type eventService struct {
 	kilnv1.UnimplementedEventServiceServer
@@ -37,6 +43,9 @@ type eventService struct {
 
 // Publish stores the events as POST /events stores a batch: one result per
 // event, in order; invalid events are reported and the valid ones kept.
+// An event its type's schema refuses under enforcement quarantine is
+// answered with quarantined set (and counted in quarantined, not
+// accepted), as POST /events answers "quarantined":true.
 func (e *eventService) Publish(ctx context.Context, req *kilnv1.PublishRequest) (*kilnv1.PublishResponse, error) {
 	in := req.GetEvents()
 	if len(in) == 0 {
@@ -66,7 +75,7 @@ func (e *eventService) Publish(ctx context.Context, req *kilnv1.PublishRequest) 
 			return nil, invalid(fmt.Sprintf("events refused: %v", err), "events", err.Error())
 		}
 		for k, out := range outs {
-			r := &kilnv1.PublishResult{Id: out.ID, Seq: out.Seq, Duplicate: out.Duplicate}
+			r := &kilnv1.PublishResult{Id: out.ID, Seq: out.Seq, Duplicate: out.Duplicate, Quarantined: out.Quarantined}
 			if p := out.Problem; p != nil {
 				r.Error, r.Retryable = p.Title, p.Status == http.StatusServiceUnavailable
 				for _, fe := range p.Errors {
@@ -82,6 +91,8 @@ func (e *eventService) Publish(ctx context.Context, req *kilnv1.PublishRequest) 
 			resp.Failed++
 		case r.Error != "":
 			resp.Rejected++
+		case r.Quarantined:
+			resp.Quarantined++
 		case r.Duplicate:
 			resp.Duplicates++
 		default:

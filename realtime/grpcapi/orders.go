@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -56,7 +58,9 @@ func orderField(f string) string {
 
 // CreateOrder stores an order.created event whose id is the order id (the
 // idempotency key: the same id again returns the order first stored) and
-// returns the order as stored.
+// returns the order as stored. An order its schema refuses under
+// enforcement quarantine is answered as sent, with the response header
+// kiln-quarantined: true.
 func (o *orderService) CreateOrder(ctx context.Context, req *ordersv1.CreateOrderRequest) (*ordersv1.CreateOrderResponse, error) {
 	in := req.GetOrder()
 	if in == nil {
@@ -99,6 +103,16 @@ func (o *orderService) CreateOrder(ctx context.Context, req *ordersv1.CreateOrde
 	}, orderField)
 	if err != nil {
 		return nil, err
+	}
+	if out.Quarantined {
+		// Kept in REJECTIONS, not stored: there is no stored order to read
+		// back. The old clients get the order as sent (their proto has no
+		// field to say more); a header tells the clients that look.
+		if err := grpc.SetHeader(ctx, metadata.Pairs(QuarantinedHeader, "true")); err != nil {
+			return nil, status.Errorf(codes.Internal, "set header: %v", err)
+		}
+		return &ordersv1.CreateOrderResponse{Order: &ordersv1.OrderMessage{Id: meta.ID, CustomerEmail: meta.CustomerEmail,
+			Amount: meta.Amount, Status: meta.Status, Notes: meta.Notes, CreatedAt: meta.CreatedAt}}, nil
 	}
 	stored, err := o.s.storedOrder(ctx, out.Seq)
 	if err != nil {

@@ -41,11 +41,11 @@ type recorder struct {
 	events [][]byte
 }
 
-func (r *recorder) AppendEvent(_ context.Context, event []byte) error {
+func (r *recorder) AppendEvent(_ context.Context, event []byte) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, bytes.Clone(event))
-	return nil
+	return false, nil
 }
 
 func (r *recorder) take() [][]byte {

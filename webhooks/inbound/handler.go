@@ -19,10 +19,19 @@ import (
 
 // Appender appends one event (a POST /events object) through ingest's
 // durable, idempotent path. It returns nil once the event is stored (or was
-// before, under the same id), else a *problem.Details: 400 for an invalid
+// before, under the same id) or quarantined (its type's schema refused it
+// under enforcement quarantine: kept in the REJECTIONS stream, not stored;
+// quarantined is then true), else a *problem.Details: 400 for an invalid
 // event, 503 when the store did not confirm.
 type Appender interface {
-	AppendEvent(ctx context.Context, event []byte) error
+	AppendEvent(ctx context.Context, event []byte) (quarantined bool, err error)
+}
+
+// UnmappedRecorder is implemented by an Appender that also keeps, as sent,
+// a verified payload that is not an event (not JSON, not an object, no
+// type): the 400 problem p says why.
+type UnmappedRecorder interface {
+	RecordUnmapped(provider string, body []byte, p *problem.Details)
 }
 
 // Handler serves POST /webhooks/:provider.
@@ -51,7 +60,16 @@ func NewHandler(cfg Config, appender Appender, log *slog.Logger) (*Handler, erro
 // Register mounts the route on r.
 func (h *Handler) Register(r fiber.Router) { r.Post("/webhooks/:provider", h.Serve) }
 
-var accepted = []byte(`{"status":"accepted"}`)
+var (
+	accepted = []byte(`{"status":"accepted"}`)
+	// quarantined keeps the old senders' "status" and adds what POST
+	// /events says of such an event.
+	quarantined = []byte(`{"status":"accepted","quarantined":true}`)
+)
+
+// QuarantinedHeader is the response header ("true") of a webhook whose
+// event was quarantined; the JSON answer says "quarantined":true too.
+const QuarantinedHeader = "Kiln-Quarantined"
 
 // Serve verifies, maps and appends one webhook.
 func (h *Handler) Serve(c *fiber.Ctx) error {
@@ -74,9 +92,13 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 	}
 	event, perr := Map(p, id, ts, body)
 	if perr != nil {
+		if r, ok := h.appender.(UnmappedRecorder); ok {
+			r.RecordUnmapped(p.Name, body, perr)
+		}
 		return perr
 	}
-	if err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event); err != nil {
+	kept, err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event)
+	if err != nil {
 		var pd *problem.Details
 		if errors.As(err, &pd) {
 			return pd
@@ -84,6 +106,10 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 		return err
 	}
 	c.Status(http.StatusAccepted).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	if kept {
+		c.Set(QuarantinedHeader, "true")
+		return c.Send(quarantined)
+	}
 	return c.Send(accepted)
 }
 

@@ -84,7 +84,9 @@ enforcement) in force now, and append those that pass to EVENTS under their
 original ids, through ingest's publish path and id ledger: an id stored
 already (an earlier recover, or the client's retry) is reported, never
 stored twice. Prints one line per record: recovered, already stored, still
-failing (with the reasons), or unavailable (run it again). Reads ingest's
+failing (with the reasons), unavailable (run it again), or not recoverable
+(a body that was not well-formed JSON, or one cut to fit the stream:
+skipped, with the reason). Reads ingest's
 settings (INGEST_IDEMPOTENCY_TTL, STREAM_*, SCHEMAS_*) from the environment.`,
 		Example: `  kiln rejections recover --type order.created --dry-run
   kiln rejections recover --since 2026-12-01T00:00:00Z`,
@@ -118,10 +120,13 @@ settings (INGEST_IDEMPOTENCY_TTL, STREAM_*, SCHEMAS_*) from the environment.`,
 					if len(e.Reasons) > 0 {
 						line += "\t" + reasons(e.Reasons)
 					}
+					if e.Why != "" {
+						line += "\t" + e.Why
+					}
 					fmt.Fprintln(c.io.Out, line)
 				})
-			fmt.Fprintf(c.io.Out, "%d recovered, %d would recover, %d already stored, %d still failing, %d unavailable\n",
-				counts[ingest.Recovered], counts[ingest.WouldRecover], counts[ingest.AlreadyStored], counts[ingest.StillFailing], counts[ingest.NotRecovered])
+			fmt.Fprintf(c.io.Out, "%d recovered, %d would recover, %d already stored, %d still failing, %d unavailable, %d not recoverable\n",
+				counts[ingest.Recovered], counts[ingest.WouldRecover], counts[ingest.AlreadyStored], counts[ingest.StillFailing], counts[ingest.NotRecovered], counts[ingest.Unrecoverable])
 			return err
 		},
 	}

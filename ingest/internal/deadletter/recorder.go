@@ -5,13 +5,16 @@
 package deadletter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/kilnhq/kiln/schemas/rejections"
 )
@@ -20,13 +23,36 @@ import (
 // dropped (and counted), never waited for.
 const maxPending = 4096
 
+// Bounds on what a flood of refused requests (garbage that is not even
+// JSON, or huge invalid events) can cost. The REJECTIONS stream itself is
+// bounded (REJECTIONS_MAX_BYTES, REJECTIONS_MAX_AGE, oldest dropped).
+const (
+	// smallRecord is the size up to which a noted record is bounded by
+	// maxPending alone (at most maxPending*smallRecord bytes in flight).
+	smallRecord = 4 << 10
+	// maxPendingLarge bounds the bytes of larger noted records in flight:
+	// beyond it their records are dropped (and counted).
+	maxPendingLarge = 64 << 20
+	// unrecoverableRate and unrecoverableBurst bound the bytes per second
+	// of records recover cannot use (malformed bodies): a flood of garbage
+	// is sampled, and cannot push the quarantined events, which wait for
+	// recover, out of the stream within minutes.
+	unrecoverableRate  = 1 << 20
+	unrecoverableBurst = 4 << 20
+)
+
 // Recorder publishes records to the REJECTIONS stream.
 type Recorder struct {
+	nc      *nats.Conn
 	js      jetstream.JetStream
 	timeout time.Duration
 	// failed counts records not stored, by outcome.
 	failed func(outcome rejections.Outcome)
 	expect jetstream.PublishOpt
+	// largePending is the bytes of noted records over smallRecord in flight.
+	largePending atomic.Int64
+	// unrecoverable limits the bytes of unrecoverable records.
+	unrecoverable *rate.Limiter
 }
 
 // New returns a Recorder publishing on nc; each Keep waits at most timeout.
@@ -42,7 +68,8 @@ func New(nc *nats.Conn, timeout time.Duration, failed func(rejections.Outcome)) 
 	if err != nil {
 		return nil, fmt.Errorf("rejections: jetstream: %w", err)
 	}
-	return &Recorder{js: js, timeout: timeout, failed: failed, expect: jetstream.WithExpectStream(rejections.StreamName)}, nil
+	return &Recorder{nc: nc, js: js, timeout: timeout, failed: failed, expect: jetstream.WithExpectStream(rejections.StreamName),
+		unrecoverable: rate.NewLimiter(unrecoverableRate, unrecoverableBurst)}, nil
 }
 
 // outcomeOf is the outcome a record message carries (for the metric only).
@@ -55,17 +82,52 @@ func outcomeOf(m *nats.Msg) rejections.Outcome {
 }
 
 // Note records refusals best effort: published asynchronously, never
-// waited for. A record that cannot be sent is counted, not retried.
+// waited for. A record that cannot be sent, or is over the bounds above,
+// is counted, not retried. A body too large for the server's max_payload
+// is cut (rejections.Record.MsgWithin).
 func (r *Recorder) Note(recs []*rejections.Record) {
 	for _, rec := range recs {
-		m, err := rec.Msg()
-		if err == nil {
-			_, err = r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(time.Millisecond))
-		}
-		if err != nil {
+		if !r.note(rec) {
 			r.failed(rec.Outcome)
 		}
 	}
+}
+
+func (r *Recorder) note(rec *rejections.Record) bool {
+	m, err := rec.MsgWithin(int(r.nc.MaxPayload()))
+	if err != nil {
+		return false
+	}
+	size := int64(len(m.Data) + len(m.Header.Get(rejections.Header)))
+	if !rec.CanRecover() && !r.unrecoverable.AllowN(time.Now(), int(min(size, unrecoverableBurst))) {
+		return false
+	}
+	// The body aliases the request's buffer, which the server reuses once
+	// the request is answered, and the client may send a message again
+	// later (a retry after "no responders").
+	if size <= smallRecord {
+		m.Data = bytes.Clone(m.Data)
+		_, err = r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(time.Millisecond))
+		return err == nil
+	}
+	if r.largePending.Add(size) > maxPendingLarge {
+		r.largePending.Add(-size)
+		return false
+	}
+	m.Data = bytes.Clone(m.Data)
+	f, err := r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(time.Millisecond))
+	if err != nil {
+		r.largePending.Add(-size)
+		return false
+	}
+	go func() { // ends by the ack or the publish timeout
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+		}
+		r.largePending.Add(-size)
+	}()
+	return true
 }
 
 // ErrNotKept is why Keep did not store a record: the caller must not
@@ -78,8 +140,9 @@ func (r *Recorder) Keep(ctx context.Context, recs []*rejections.Record) []error 
 	errs := make([]error, len(recs))
 	futures := make([]jetstream.PubAckFuture, len(recs))
 	for i, rec := range recs {
-		m, err := rec.Msg()
+		m, err := rec.MsgWithin(int(r.nc.MaxPayload()))
 		if err == nil {
+			m.Data = bytes.Clone(m.Data) // as in note
 			futures[i], err = r.js.PublishMsgAsync(m, r.expect, jetstream.WithStallWait(r.timeout))
 		}
 		if err != nil {

@@ -64,7 +64,8 @@ func FormatOf(contentType string) (Format, error) {
 // read from it, or the reason it could not be read (NDJSON lines fail one
 // by one).
 type Item struct {
-	// Raw is the item's JSON text; it aliases the request body.
+	// Raw is the item's JSON text (with Err, the text that is not JSON);
+	// it aliases the request body.
 	Raw []byte
 	// Fields are the envelope members of Raw.
 	Fields schemas.EventFields
@@ -154,7 +155,7 @@ func splitNDJSON(body []byte, maxItems int) ([]Item, error) {
 		}
 		f, ok := schemas.ReadEvent(line)
 		if !ok {
-			items = append(items, Item{Err: malformedText(line)})
+			items = append(items, Item{Raw: line, Err: malformedText(line)})
 			continue
 		}
 		items = append(items, Item{Raw: line, Fields: f})

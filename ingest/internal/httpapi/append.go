@@ -12,20 +12,20 @@ import (
 // single-object POST /events does (same schemas, same idempotent publish),
 // for callers inside ingest such as the webhook receiver. It returns nil
 // once the event is stored, was stored before under its id, or was
-// quarantined (kept in the REJECTIONS stream), else the
-// *problem.Details a client would get.
-func (h *Handler) AppendOne(ctx context.Context, raw []byte) error {
+// quarantined (kept in the REJECTIONS stream; quarantined is then true),
+// else the *problem.Details a client would get.
+func (h *Handler) AppendOne(ctx context.Context, raw []byte) (quarantined bool, err error) {
 	items, single, err := eventbody.Split(eventbody.FormatJSON, raw, 1)
 	if err != nil || !single {
-		return problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the event is not one JSON object")
+		return false, problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the event is not one JSON object")
 	}
 	results := h.normalize(items, "", true)
 	h.record(ctx, results, "", true)
 	h.publish(ctx, results)
 	if r := results[0]; r.Error != nil {
-		return r.Error
+		return false, r.Error
 	}
-	return nil
+	return results[0].Quarantined, nil
 }
 
 // AppendAs validates the event object raw against the schemas in force and

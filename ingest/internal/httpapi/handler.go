@@ -126,6 +126,7 @@ func (h *Handler) PostEvents(c *fiber.Ctx) error {
 		return problem.New(http.StatusRequestEntityTooLarge, "too-many-events", "Too many events", err.Error())
 	case errors.Is(err, eventbody.ErrMalformed):
 		h.Metrics.Rejected.WithLabelValues(metrics.ReasonMalformed).Inc()
+		h.noteMalformed(body, err, rejections.KeyID(httpserver.RequestKey(c, false)))
 		return problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
 	case err != nil:
 		h.Metrics.Rejected.WithLabelValues(metrics.ReasonMalformed).Inc()
@@ -162,6 +163,9 @@ func (h *Handler) normalize(items []eventbody.Item, key string, single bool) []I
 		}
 		if it.Err != nil {
 			r.Error = problem.Invalid(it.Err.Error(), []problem.FieldError{{Index: index, Field: "", Message: it.Err.Error()}})
+			if errors.Is(it.Err, eventbody.ErrMalformed) {
+				r.refused = rejections.Malformed(it.Raw, it.Err.Error())
+			}
 			continue
 		}
 		fallback := key

@@ -9,6 +9,32 @@ import (
 	"github.com/kilnhq/kiln/schemas/rejections"
 )
 
+// noteMalformed records, best effort, a body that is not well-formed JSON
+// (answered 400 malformed-json) as sent: no event can be read from it, so
+// its record has no type or id and is not recoverable. keyID names the
+// request's credential.
+func (h *Handler) noteMalformed(body []byte, err error, keyID string) {
+	h.NoteUnreadable(rejections.Malformed(body, err.Error()), keyID)
+}
+
+// NoteUnreadable records, best effort, rec: a body no event could be read
+// from (rejections.Malformed), e.g. a verified webhook payload that is not
+// JSON or has no type. keyID names the credential that sent it.
+func (h *Handler) NoteUnreadable(rec *rejections.Record, keyID string) {
+	rec.KeyID, rec.Time = keyID, h.now().UTC()
+	h.Metrics.Refusals.Add(rec.EventType, string(rec.Outcome), rec.Reasons)
+	if h.Rejections != nil {
+		h.Rejections.Note([]*rejections.Record{rec})
+	}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
 // record keeps the request's quarantined events in the REJECTIONS stream,
 // waiting for the stream's ack (an item not confirmed becomes a 503: it is
 // never answered as kept when it was not), and records its refused ones
@@ -16,11 +42,7 @@ import (
 func (h *Handler) record(ctx context.Context, results []ItemResult, keyID string, single bool) {
 	var kept, noted []*rejections.Record
 	var keptAt []int
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
-	}
-	at := now().UTC()
+	at := h.now().UTC()
 	for i := range results {
 		r := &results[i]
 		if r.refused == nil {

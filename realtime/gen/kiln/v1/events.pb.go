@@ -232,9 +232,14 @@ type PublishResult struct {
 	Duplicate bool                   `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	// error, when set, says why the event was not stored; its field errors
 	// name the fields at fault.
-	Error         string        `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	FieldErrors   []*FieldError `protobuf:"bytes,5,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
-	Retryable     bool          `protobuf:"varint,6,opt,name=retryable,proto3" json:"retryable,omitempty"` // the store did not confirm in time: retry with the same id
+	Error       string        `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	FieldErrors []*FieldError `protobuf:"bytes,5,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
+	Retryable   bool          `protobuf:"varint,6,opt,name=retryable,proto3" json:"retryable,omitempty"` // the store did not confirm in time: retry with the same id
+	// quarantined: its type's schema refused the event under enforcement
+	// quarantine; it is kept in the REJECTIONS stream with the reasons (see
+	// GET /rejections, kiln rejections recover), not stored (seq 0). id is
+	// the id it will be recovered under. POST /events says "quarantined":true.
+	Quarantined   bool `protobuf:"varint,7,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -311,13 +316,22 @@ func (x *PublishResult) GetRetryable() bool {
 	return false
 }
 
+func (x *PublishResult) GetQuarantined() bool {
+	if x != nil {
+		return x.Quarantined
+	}
+	return false
+}
+
 type PublishResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Results       []*PublishResult       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	Accepted      int32                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Duplicates    int32                  `protobuf:"varint,3,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	Rejected      int32                  `protobuf:"varint,4,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	Failed        int32                  `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Results    []*PublishResult       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Accepted   int32                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Duplicates int32                  `protobuf:"varint,3,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	Rejected   int32                  `protobuf:"varint,4,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Failed     int32                  `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	// quarantined counts the results with quarantined set (not in accepted).
+	Quarantined   int32 `protobuf:"varint,6,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -383,6 +397,13 @@ func (x *PublishResponse) GetRejected() int32 {
 func (x *PublishResponse) GetFailed() int32 {
 	if x != nil {
 		return x.Failed
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetQuarantined() int32 {
+	if x != nil {
+		return x.Quarantined
 	}
 	return 0
 }
@@ -479,14 +500,15 @@ const file_kiln_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xbb\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xdd\x01\n" +
 	"\rPublishResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1c\n" +
 	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x126\n" +
 	"\ffield_errors\x18\x05 \x03(\v2\x13.kiln.v1.FieldErrorR\vfieldErrors\x12\x1c\n" +
-	"\tretryable\x18\x06 \x01(\bR\tretryable\"\xb3\x01\n" +
+	"\tretryable\x18\x06 \x01(\bR\tretryable\x12 \n" +
+	"\vquarantined\x18\a \x01(\bR\vquarantined\"\xd5\x01\n" +
 	"\x0fPublishResponse\x120\n" +
 	"\aresults\x18\x01 \x03(\v2\x16.kiln.v1.PublishResultR\aresults\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x05R\baccepted\x12\x1e\n" +
@@ -494,7 +516,8 @@ const file_kiln_v1_events_proto_rawDesc = "" +
 	"duplicates\x18\x03 \x01(\x05R\n" +
 	"duplicates\x12\x1a\n" +
 	"\brejected\x18\x04 \x01(\x05R\brejected\x12\x16\n" +
-	"\x06failed\x18\x05 \x01(\x05R\x06failed\"v\n" +
+	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12 \n" +
+	"\vquarantined\x18\x06 \x01(\x05R\vquarantined\"v\n" +
 	"\x10SubscribeRequest\x12\x14\n" +
 	"\x05types\x18\x01 \x03(\tR\x05types\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1b\n" +
