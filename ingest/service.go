@@ -77,11 +77,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: jetstream: %w", err)
 	}
-	stream, err := schemas.EnsureStream(ctx, js, cfg.Stream)
+	stream, err := schemas.SetUpStream(ctx, js, cfg.Stream, deps.Log)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if _, err := rejections.Ensure(ctx, js, cfg.Rejections, cfg.Stream.Replicas); err != nil {
+	if _, err := schemas.Setup(ctx, deps.Log, rejections.StreamName, func(ctx context.Context) (jetstream.Stream, error) {
+		return rejections.Ensure(ctx, js, cfg.Rejections, cfg.Stream.Replicas)
+	}); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
