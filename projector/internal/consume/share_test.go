@@ -79,7 +79,7 @@ func TestTwoLoopsShareABacklog(t *testing.T) {
 	ctx := context.Background()
 	stream, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
 	require.NoError(t, err)
-	publish(t, js, total)
+	publish(t, js, 0, total)
 
 	l := &ledger{seen: map[string]string{}, count: map[string]int{}}
 	spec := func(loop string, p Projection) Spec {
@@ -151,13 +151,13 @@ func TestTwoLoopsShareABacklog(t *testing.T) {
 	require.LessOrEqual(t, held, uint64(2*batch), "loop a alone held more than its batch and one ahead")
 }
 
-func publish(t *testing.T, js jetstream.JetStream, n int) {
+func publish(t testing.TB, js jetstream.JetStream, from, n int) {
 	t.Helper()
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	now := time.Now().UnixMilli()
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		ev := schemas.Event{
-			ID: fmt.Sprintf("ev-%05d", i), EventType: "page_view", UserID: "u1",
+			ID: fmt.Sprintf("ev-%07d", i), EventType: "page_view", UserID: "u1",
 			Timestamp: now, ReceivedAt: now, Metadata: json.RawMessage(`{}`),
 		}
 		data, err := json.Marshal(ev)
