@@ -27,6 +27,7 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/idledger"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/schemas/rejections"
 	"github.com/kilnhq/kiln/telemetry"
@@ -86,7 +87,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
+	ledger, err := schemas.Setup(ctx, deps.Log, idledger.Bucket, func(ctx context.Context) (*publish.Ledger, error) {
+		return publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

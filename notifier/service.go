@@ -90,7 +90,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	kv, err := lease.Open(ctx, deps.JetStream, cfg.LeaseTTL, cfg.StreamReplicas)
+	kv, err := schemas.Setup(ctx, deps.Log, lease.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return lease.Open(ctx, deps.JetStream, cfg.LeaseTTL, cfg.StreamReplicas)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
