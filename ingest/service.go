@@ -172,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 // schemas on first start) and returns its follower, which starts from the
 // embedded schemas and is brought up to date by Run.
 func followSchemas(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (*catalog.Live, error) {
-	cat, err := (&catalog.Opener{JetStream: js, Stream: cfg.Stream}).Get(ctx)
+	cat, err := schemas.Setup(ctx, log, catalog.StreamName, (&catalog.Opener{JetStream: js, Stream: cfg.Stream}).Get)
 	if err != nil {
 		return nil, err
 	}
