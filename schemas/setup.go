@@ -82,20 +82,22 @@ func setup[T any](ctx context.Context, log *slog.Logger, what string, p retryPol
 const (
 	errCodeNoPeers              jetstream.ErrorCode = 10005 // no suitable peers for placement (yet)
 	errCodeReplicasNotSupported jetstream.ErrorCode = 10074 // replicas > 1 on a server without a cluster
+	errCodeStorageResources     jetstream.ErrorCode = 10047 // the stream's MaxBytes does not fit the server's storage
 )
 
 // transient reports whether a failed stream or bucket set-up may succeed
 // when tried again: a timeout, no responders or a lost connection, a 5xx
 // while the cluster elects a leader, no peers to place the replicas on yet
 // (servers still joining), or a concurrent creator's "name already in
-// use". A configuration refused (other 4xx) or invalid options are not.
+// use". A configuration refused (other 4xx, replicas without a cluster, a
+// size the server's storage cannot reserve) or invalid options are not.
 func transient(err error) bool {
 	var api *jetstream.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode {
 		case jetstream.JSErrCodeStreamNameInUse, errCodeNoPeers:
 			return true
-		case errCodeReplicasNotSupported:
+		case errCodeReplicasNotSupported, errCodeStorageResources:
 			return false
 		}
 		return api.Code >= http.StatusInternalServerError
