@@ -27,6 +27,7 @@ import (
 	"github.com/kilnhq/kiln/ingest/internal/publish"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
+	"github.com/kilnhq/kiln/schemas/idledger"
 	"github.com/kilnhq/kiln/schemas/problem"
 	"github.com/kilnhq/kiln/schemas/rejections"
 	"github.com/kilnhq/kiln/telemetry"
@@ -77,14 +78,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: jetstream: %w", err)
 	}
-	stream, err := schemas.EnsureStream(ctx, js, cfg.Stream)
+	stream, err := schemas.SetUpStream(ctx, js, cfg.Stream, deps.Log)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if _, err := rejections.Ensure(ctx, js, cfg.Rejections, cfg.Stream.Replicas); err != nil {
+	if _, err := schemas.Setup(ctx, deps.Log, rejections.StreamName, func(ctx context.Context) (jetstream.Stream, error) {
+		return rejections.Ensure(ctx, js, cfg.Rejections, cfg.Stream.Replicas)
+	}); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	ledger, err := publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
+	ledger, err := schemas.Setup(ctx, deps.Log, idledger.Bucket, func(ctx context.Context) (*publish.Ledger, error) {
+		return publish.OpenLedger(ctx, js, publish.LedgerOptions{TTL: cfg.IdempotencyTTL, Replicas: cfg.Stream.Replicas})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -167,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 // schemas on first start) and returns its follower, which starts from the
 // embedded schemas and is brought up to date by Run.
 func followSchemas(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (*catalog.Live, error) {
-	cat, err := (&catalog.Opener{JetStream: js, Stream: cfg.Stream}).Get(ctx)
+	cat, err := schemas.Setup(ctx, log, catalog.StreamName, (&catalog.Opener{JetStream: js, Stream: cfg.Stream}).Get)
 	if err != nil {
 		return nil, err
 	}

@@ -85,10 +85,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	if err := jobs.EnsureStreams(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
+	if _, err := schemas.Setup(ctx, deps.Log, "notifier job streams", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, jobs.EnsureStreams(ctx, deps.JetStream, cfg.StreamReplicas)
+	}); err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
-	kv, err := lease.Open(ctx, deps.JetStream, cfg.LeaseTTL, cfg.StreamReplicas)
+	kv, err := schemas.Setup(ctx, deps.Log, lease.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return lease.Open(ctx, deps.JetStream, cfg.LeaseTTL, cfg.StreamReplicas)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}

@@ -79,32 +79,50 @@ func StreamConfig(o StreamOptions) jetstream.StreamConfig {
 	}
 }
 
-// EnsureStream creates the EVENTS stream or updates it to the given options.
+// EnsureStream creates the EVENTS stream or updates it to the given
+// options, retrying for up to SetupTimeout while JetStream cannot answer
+// yet (see Setup), silently; roles use SetUpStream, which logs retries.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Stream, error) {
+	return SetUpStream(ctx, js, o, nil)
+}
+
+// SetUpStream is EnsureStream logging each retry to log (nil: not logged).
+func SetUpStream(ctx context.Context, js jetstream.JetStream, o StreamOptions, log *slog.Logger) (jetstream.Stream, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, StreamConfig(o))
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
-	}
-	return s, nil
+	return Setup(ctx, log, StreamName, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, StreamConfig(o))
+	})
 }
 
 // WaitForStream returns the EVENTS stream, waiting while it does not exist
-// yet: ingest creates it, and its consumers may start first.
+// yet: ingest creates it, and its consumers may start first. A lookup that
+// fails for a reason that may pass (a timeout while the cluster is busy,
+// say) is retried too, for up to SetupTimeout in a row.
 func WaitForStream(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (jetstream.Stream, error) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var failingSince time.Time
 	for {
 		stream, err := js.Stream(ctx, StreamName)
-		if err == nil {
+		switch {
+		case err == nil:
 			return stream, nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			failingSince = time.Time{}
+			log.Info("waiting for the stream to be created by ingest", "stream", StreamName)
+		case ctx.Err() == nil && transient(err):
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) > SetupTimeout {
+				return nil, fmt.Errorf("stream %s: gave up after %s: %w", StreamName, SetupTimeout, err)
+			}
+			log.Warn("looking up the stream failed; retrying", "stream", StreamName, "err", err)
+		default:
 			return nil, fmt.Errorf("stream %s: %w", StreamName, err)
 		}
-		log.Info("waiting for the stream to be created by ingest", "stream", StreamName)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("stream %s: %w", StreamName, ctx.Err())

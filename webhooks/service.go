@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/webhooks/adminapi"
 	"github.com/kilnhq/kiln/webhooks/delivery"
 	"github.com/kilnhq/kiln/webhooks/endpoint"
@@ -62,7 +63,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("webhooks: WEBHOOKS_ALLOW_NETWORKS: %w", err)
 	}
 	warnIfOpen(cfg, log)
-	if err := delivery.EnsureStream(ctx, deps.JetStream, cfg.StreamReplicas); err != nil {
+	if _, err := schemas.Setup(ctx, log, delivery.Stream, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, delivery.EnsureStream(ctx, deps.JetStream, cfg.StreamReplicas)
+	}); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
 	store := endpoint.NewStore(deps.Mongo)

@@ -21,7 +21,7 @@ func knownServices() []string {
 func buildComponents(ctx context.Context, cfg Config, d roles.Deps) ([]runner.Part, error) {
 	// The stream is ingest's to create, but consumers need it even when
 	// ingest is not among the services.
-	if _, err := schemas.EnsureStream(ctx, d.JetStream, cfg.Ingest.Stream); err != nil {
+	if _, err := schemas.SetUpStream(ctx, d.JetStream, cfg.Ingest.Stream, d.Log); err != nil {
 		return nil, err
 	}
 	var parts []runner.Part

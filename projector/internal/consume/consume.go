@@ -6,7 +6,6 @@ package consume
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -91,7 +90,7 @@ func (s Spec) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// Run consumes until ctx is done. On the way out, once the subscription is
+// Run consumes until ctx is done. On the way out, once pulling has
 // stopped, the messages of an unfinished batch and those fetched but not yet
 // applied are nak'd, so that another projector gets them at once instead of
 // after AckWait (a crash still leaves them to AckWait). Naking only after
@@ -109,29 +108,20 @@ func Run(ctx context.Context, s Spec) error {
 		}
 		return fmt.Errorf("consumer %s: %w", s.Durable, err)
 	}
-	// The server delivers at most MaxAckPending unacked messages, so a
-	// queue that size never fills and the callback never blocks (a blocked
-	// callback would hold up the client's heartbeat handling). Should it
-	// fill anyway (redeliveries of queued messages), the message is left to
-	// come back after AckWait rather than blocking.
-	q := &queue{msgs: make(chan jetstream.Msg, cfg.MaxAckPending)}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case q.msgs <- m:
-		default:
-			s.Log.Debug("consume queue full; message left to redelivery", "consumer", s.Durable)
-		}
-	}, jetstream.PullMaxMessages(2*s.BatchSize), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			s.Log.Debug("consume", "consumer", s.Durable, "err", err)
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", s.Durable, err)
-	}
+	// This process pulls one batch ahead of the one it applies and no
+	// more (see feed), so a backlog is shared between the processes that
+	// run the durable consumer.
+	q := newQueue(s.BatchSize)
+	fctx, stopFeed := context.WithCancel(ctx)
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		s.feed(fctx, cons, q)
+	}()
 	var unsettled []jetstream.Msg
 	defer func() {
-		cc.Stop()
+		stopFeed()
+		<-fed
 		for _, m := range unsettled {
 			_ = m.Nak()
 		}

@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,11 +11,45 @@ import (
 // queue holds the messages delivered to this process and not yet taken
 // into a batch. held are messages taken out of msgs while a batch waited
 // for its store, to keep them in progress; they come first.
+//
+// Its capacity is the prefetch budget: queued counts the messages in msgs
+// and held together, feed asks the server for no more than the room left,
+// and taken wakes feed when a batch makes room.
 type queue struct {
-	msgs chan jetstream.Msg
-	held []jetstream.Msg
+	msgs   chan jetstream.Msg
+	held   []jetstream.Msg
+	queued atomic.Int64
+	taken  chan struct{}
 	// full is whether the last batch was full: a backlog is draining.
 	full bool
+}
+
+func newQueue(budget int) *queue {
+	return &queue{msgs: make(chan jetstream.Msg, budget), taken: make(chan struct{}, 1)}
+}
+
+// room is how many more messages the queue may be given.
+func (q *queue) room() int {
+	return max(0, cap(q.msgs)-int(q.queued.Load()))
+}
+
+// put queues a message; it never blocks while the caller asks for no more
+// than room.
+func (q *queue) put(m jetstream.Msg) {
+	q.queued.Add(1)
+	q.msgs <- m
+}
+
+// took records that n messages left the queue for a batch.
+func (q *queue) took(n int) {
+	if n == 0 {
+		return
+	}
+	q.queued.Add(-int64(n))
+	select {
+	case q.taken <- struct{}{}:
+	default:
+	}
 }
 
 // lingerFull is how long a batch waits to fill while a backlog drains
@@ -64,6 +99,7 @@ fill:
 		}
 	}
 	q.full = len(batch) == size
+	q.took(len(batch))
 	return batch, true
 }
 
@@ -83,5 +119,6 @@ func (q *queue) hold() []jetstream.Msg {
 func (q *queue) drain() []jetstream.Msg {
 	out := q.hold()
 	q.held = nil
+	q.took(len(out))
 	return out
 }
