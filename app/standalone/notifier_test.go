@@ -48,7 +48,7 @@ func TestStandaloneRunsTheNotifierWithTheExampleRules(t *testing.T) {
 		alerts = nil
 		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&alerts) == nil &&
 			len(alerts) == 1 && alerts[0].Status == readmodel.DeliverySent
-	}, 30*time.Second, 50*time.Millisecond, "alerts: %+v", alerts)
+	}, 3*time.Minute, 50*time.Millisecond, "no sent alert for o-1 (GET /alerts)")
 	a := alerts[0]
 	require.Equal(t, "big-order", a.Rule)
 	require.Equal(t, "o-1", a.EventID)
