@@ -1,4 +1,4 @@
-package mirror
+package ledgersettle
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-// TestSettleLedgerAgainstPromotedStream: each way the mirrored ledger and
-// EVENTS can disagree at the cut, and what promotion makes of it.
-func TestSettleLedgerAgainstPromotedStream(t *testing.T) {
+// TestSettlePromoted: each way the mirrored ledger and EVENTS can disagree
+// at the cut (kiln mirror promote), and what settling makes of it.
+func TestSettlePromoted(t *testing.T) {
 	ctx := context.Background()
 	js := testsupport.StartNATS(t).JetStream(t)
 	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
@@ -40,9 +40,9 @@ func TestSettleLedgerAgainstPromotedStream(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	rep, err := settleLedger(ctx, js, events, orDiscard(nil))
+	rep, err := Settle(ctx, js, events, Options{AddUnrecorded: true})
 	require.NoError(t, err)
-	require.Equal(t, LedgerReport{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Added: 1, Scanned: 3, ScannedFrom: 1}, rep)
+	require.Equal(t, Report{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Added: 1, Scanned: 3, ScannedFrom: 1}, rep)
 	for id, want := range map[string]string{"settled": "1", "pending": "2", "unrecorded": "3"} {
 		e, err := kv.Get(ctx, idledger.Key(id))
 		require.NoError(t, err, id)

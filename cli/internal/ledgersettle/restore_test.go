@@ -1,4 +1,4 @@
-package backup
+package ledgersettle
 
 import (
 	"context"
@@ -16,9 +16,10 @@ import (
 	"github.com/kilnhq/kiln/testsupport"
 )
 
-// TestSettleLedger: each kind of entry a ledger snapshot taken after the
-// EVENTS snapshot can hold, settled against the restored stream.
-func TestSettleLedger(t *testing.T) {
+// TestSettleRestored: each kind of entry a ledger snapshot taken after the
+// EVENTS snapshot can hold (kiln restore), settled against the restored
+// stream.
+func TestSettleRestored(t *testing.T) {
 	ctx := context.Background()
 	nc, err := nats.Connect(testsupport.StartNATS(t).URL())
 	require.NoError(t, err)
@@ -48,9 +49,10 @@ func TestSettleLedger(t *testing.T) {
 
 	events, err = js.Stream(ctx, schemas.StreamName) // fresh state: last seq 4
 	require.NoError(t, err)
-	rep, err := settleLedger(ctx, js, events, slog.New(slog.DiscardHandler))
+	rep, err := Settle(ctx, js, events, Options{Log: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	require.Equal(t, LedgerReport{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1}, rep)
+	// old-0 and old-2 have no entry and get none: the ledger is ahead.
+	require.Equal(t, Report{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Scanned: 4, ScannedFrom: 1}, rep)
 
 	get := func(id string) string {
 		e, err := kv.Get(ctx, idledger.Key(id))
