@@ -118,10 +118,9 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, o RestoreOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("restore: stream %s: %w", schemas.StreamName, err)
 		}
-		if r.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{}); err != nil {
+		if r.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{Log: o.Log}); err != nil {
 			return nil, fmt.Errorf("restore: %w (the streams are restored; run the restore again with --force to redo it)", err)
 		}
-		o.Log.Info("id ledger settled against the restored stream", "report", r.Ledger)
 	}
 	r.Took = time.Since(start)
 	return r, nil

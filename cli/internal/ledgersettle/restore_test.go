@@ -2,6 +2,7 @@ package ledgersettle
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestSettleRestored(t *testing.T) {
 
 	events, err = js.Stream(ctx, schemas.StreamName) // fresh state: last seq 4
 	require.NoError(t, err)
-	rep, err := Settle(ctx, js, events, Options{})
+	rep, err := Settle(ctx, js, events, Options{Log: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	// old-0 and old-2 have no entry and get none: the ledger is ahead.
 	require.Equal(t, Report{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Scanned: 4, ScannedFrom: 1}, rep)

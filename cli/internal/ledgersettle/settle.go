@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,13 +46,15 @@ const (
 	clockSkew = 5 * time.Minute
 )
 
-// Options says which way the ledger may be off the stream.
+// Options says how far the ledger may be from the stream.
 type Options struct {
 	// AddUnrecorded adds an entry for each event read that has none: the
 	// ledger may be behind the stream (a promoted mirror). Without it the
 	// ledger is taken to be at or ahead of the stream (a restored backup)
 	// and only pending entries are looked up.
 	AddUnrecorded bool
+	// Log receives the summary; nil discards it.
+	Log *slog.Logger
 }
 
 // Report is what settling the ledger did.
@@ -157,6 +160,10 @@ func Settle(ctx context.Context, js jetstream.JetStream, events jetstream.Stream
 		if err := ledger.Purge(ctx, jetstream.WithPurgeSubject(idledger.SubjectPrefix+key)); err != nil {
 			return rep, fmt.Errorf("remove id ledger entry %s: %w", key, err)
 		}
+	}
+	if o.Log != nil {
+		o.Log.Info("id ledger settled against the stream", "entries", rep.Entries, "settled", rep.Settled,
+			"droppedPending", rep.DroppedPending, "droppedLater", rep.DroppedLater, "added", rep.Added, "scanned", rep.Scanned)
 	}
 	return rep, nil
 }

@@ -96,10 +96,9 @@ func Promote(ctx context.Context, nc *nats.Conn, o PromoteOptions) (*Promoted, e
 		return p, fmt.Errorf("promote: %w", err)
 	}
 	if _, err := js.Stream(ctx, idledger.Stream); err == nil {
-		if p.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{AddUnrecorded: true}); err != nil {
+		if p.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{AddUnrecorded: true, Log: log}); err != nil {
 			return p, fmt.Errorf("promote: %w", err)
 		}
-		log.Info("id ledger settled against the promoted stream", "report", p.Ledger)
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return p, fmt.Errorf("promote: %w", err)
 	}
