@@ -51,47 +51,35 @@ type Config struct {
 	Telemetry telemetry.Config
 }
 
-// Validate reports the first invalid setting, naming its env var.
+// Validate reports the first invalid setting, naming its env var. A
+// service's own settings are checked only when it runs ("": always).
 func (c *Config) Validate() error {
-	if err := c.Listeners.validate(); err != nil {
-		return err
-	}
-	if err := c.Stores.validate(); err != nil {
-		return err
-	}
-	if err := validateServices(c.Services); err != nil {
-		return err
-	}
-	if err := c.Gateway.Validate(); err != nil {
-		return err
-	}
-	if err := c.Projector.Validate(); err != nil {
-		return err
-	}
-	if c.runs("notifier") {
-		if err := c.Notifier.Validate(); err != nil {
-			return err
-		}
+	for _, check := range []struct {
+		service string
+		check   func() error
+	}{
+		{"", c.Listeners.validate},
+		{"", c.Stores.validate},
+		{"", func() error { return validateServices(c.Services) }},
+		{"", c.Gateway.Validate},
+		{"", c.Projector.Validate},
+		{"notifier", c.Notifier.Validate},
 		// A bad rules file stops start-up before anything starts, naming
 		// each bad rule and field.
-		if _, err := notifier.CheckRules(c.Notifier); err != nil {
+		{"notifier", func() error { _, err := notifier.CheckRules(c.Notifier); return err }},
+		{"ingest", c.GRPC.Validate},
+		{"ingest", c.SocketIO.Validate},
+		{"webhooks", c.Webhooks.Validate},
+		{"", c.Ingest.Validate},
+	} {
+		if check.service != "" && !c.runs(check.service) {
+			continue
+		}
+		if err := check.check(); err != nil {
 			return err
 		}
 	}
-	if c.runs("ingest") {
-		if err := c.GRPC.Validate(); err != nil {
-			return err
-		}
-		if err := c.SocketIO.Validate(); err != nil {
-			return err
-		}
-	}
-	if c.runs("webhooks") {
-		if err := c.Webhooks.Validate(); err != nil {
-			return err
-		}
-	}
-	return c.Ingest.Validate()
+	return nil
 }
 
 // Listeners are the two listeners every service shares: the public routes
