@@ -21,11 +21,7 @@ import (
 // stream.
 func TestSettleRestored(t *testing.T) {
 	ctx := context.Background()
-	nc, err := nats.Connect(testsupport.StartNATS(t).URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := testsupport.StartNATS(t).JetStream(t)
 	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{Replicas: 1, DuplicateWindow: time.Minute})
 	require.NoError(t, err)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: idledger.Bucket, History: 1})
@@ -70,6 +66,48 @@ func TestSettleRestored(t *testing.T) {
 		msg := nats.NewMsg(idledger.SubjectPrefix + idledger.Key(id))
 		msg.Data = pending
 		_, err := js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+		require.NoError(t, err, "%s can be reserved again", id)
+	}
+}
+
+// TestSettlePromoted: each way the mirrored ledger and EVENTS can disagree
+// at the cut (kiln mirror promote), and what settling makes of it.
+func TestSettlePromoted(t *testing.T) {
+	ctx := context.Background()
+	js := testsupport.StartNATS(t).JetStream(t)
+	events, err := schemas.EnsureStream(ctx, js, schemas.StreamOptions{})
+	require.NoError(t, err)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: idledger.Bucket, History: 1})
+	require.NoError(t, err)
+
+	put := func(id string, v []byte) {
+		_, err := kv.Put(ctx, idledger.Key(id), v)
+		require.NoError(t, err)
+	}
+	put("settled", idledger.SeqValue(1))                              // its event is seq 1: kept
+	put("pending", idledger.PendingValue(time.Now()))                 // its event is seq 2: settled
+	put("later", idledger.SeqValue(10))                               // its event was not mirrored: removed
+	put("gone", idledger.PendingValue(time.Now()))                    // no event: removed
+	for _, id := range []string{"settled", "pending", "unrecorded"} { // "unrecorded": added
+		m := nats.NewMsg(schemas.Subject("page_view"))
+		m.Header.Set(schemas.HeaderMsgID, id)
+		m.Data = []byte(`{}`)
+		_, err := js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+
+	rep, err := Settle(ctx, js, events, Options{AddUnrecorded: true})
+	require.NoError(t, err)
+	require.Equal(t, Report{Entries: 4, Settled: 1, DroppedPending: 1, DroppedLater: 1, Added: 1, Scanned: 3, ScannedFrom: 1}, rep)
+	for id, want := range map[string]string{"settled": "1", "pending": "2", "unrecorded": "3"} {
+		e, err := kv.Get(ctx, idledger.Key(id))
+		require.NoError(t, err, id)
+		require.Equal(t, want, string(e.Value()), id)
+	}
+	for _, id := range []string{"later", "gone"} {
+		_, err := kv.Get(ctx, idledger.Key(id))
+		require.ErrorIs(t, err, jetstream.ErrKeyNotFound, id)
+		_, err = kv.Create(ctx, idledger.Key(id), idledger.PendingValue(time.Now()))
 		require.NoError(t, err, "%s can be reserved again", id)
 	}
 }
