@@ -76,7 +76,7 @@ func (c *Claims) Allows(typ, user string) bool {
 	if c.UserID != "" && user != c.UserID {
 		return false
 	}
-	return slices.ContainsFunc(c.Types, func(p string) bool { return schemas.MatchType(p, typ) })
+	return c.AllowsType(typ)
 }
 
 // AllowsType reports whether some event of type typ may be read.
