@@ -19,7 +19,7 @@ type Config struct {
 	// HTTPAddr is the public listener of `kiln serve webhooks`: this admin
 	// API (kiln run serves it on PORT).
 	HTTPAddr string `env:"WEBHOOKS_ADDR" envDefault:":8082"`
-	// AdminAddr is that listener's admin twin: /metrics, /healthz, /readyz.
+	// AdminAddr is the role's admin listener: /metrics, /healthz, /readyz.
 	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
 	// AttemptTimeout bounds one delivery request.
 	AttemptTimeout time.Duration `env:"WEBHOOKS_ATTEMPT_TIMEOUT" envDefault:"15s"`
