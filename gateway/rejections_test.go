@@ -96,4 +96,15 @@ func TestRejectionsRoute(t *testing.T) {
 		p := requireProblem(t, r, http.StatusBadRequest)
 		require.Contains(t, string(r.body), `"field":"`+tc.param+`"`, "%s: %+v", tc.query, p)
 	}
+
+	// Both routes read their query alike: an unknown name is refused with
+	// the route's own parameters; an empty value of any name and
+	// access_token (auth) are passed over.
+	for path, params := range map[string]string{"/rejections": "type, field, since, limit, cursor", "/rejections/summary": "since, type, top"} {
+		r := get(t, url+path+"?colour=red", "X-API-Key", "adm-1")
+		requireProblem(t, r, http.StatusBadRequest)
+		require.Contains(t, string(r.body), "is not a parameter of GET "+path+" ("+params+")")
+		status, body = call(t, http.MethodGet, url+path+"?colour=&type=&access_token=adm-1", "adm-1", "")
+		require.Equal(t, http.StatusOK, status, body)
+	}
 }

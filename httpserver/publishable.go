@@ -3,6 +3,7 @@ package httpserver
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kilnhq/kiln/schemas"
@@ -22,12 +23,7 @@ type PublishableKey struct {
 
 // AllowsType reports whether the key may write events of type typ.
 func (k *PublishableKey) AllowsType(typ string) bool {
-	for _, p := range k.Types {
-		if schemas.MatchType(p, typ) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(k.Types, func(p string) bool { return schemas.MatchType(p, typ) })
 }
 
 // AllowsOrigin reports whether a request from origin (its Origin header)

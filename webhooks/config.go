@@ -16,6 +16,11 @@ type Config struct {
 	AdminKeys []string `env:"KILN_ADMIN_KEYS" envSeparator:","`
 	// OtherKeys are the other keys set: with any, AdminKeys is required.
 	OtherKeys OtherKeys
+	// HTTPAddr is the public listener of `kiln serve webhooks`: this admin
+	// API (kiln run serves it on PORT).
+	HTTPAddr string `env:"WEBHOOKS_ADDR" envDefault:":8082"`
+	// AdminAddr is the role's admin listener: /metrics, /healthz, /readyz.
+	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
 	// AttemptTimeout bounds one delivery request.
 	AttemptTimeout time.Duration `env:"WEBHOOKS_ATTEMPT_TIMEOUT" envDefault:"15s"`
 	// Schedule is the delay after each failed attempt (Svix's by default).

@@ -14,11 +14,9 @@ import (
 // /webhooks/{provider} is ingest's.)
 type WebhooksConfig struct {
 	Stores
-	// HTTPAddr is the public listener: the endpoints' admin API.
-	HTTPAddr string `env:"WEBHOOKS_ADDR" envDefault:":8082"`
-	// AdminAddr is the admin listener: /metrics, /healthz, /readyz.
-	AdminAddr string `env:"WEBHOOKS_ADMIN_ADDR" envDefault:"127.0.0.1:9105"`
 	httpserver.OriginsConfig
+	// Webhooks holds the role's listen addresses (WEBHOOKS_ADDR,
+	// WEBHOOKS_ADMIN_ADDR), as gateway.Config and ingest.Config hold theirs.
 	Webhooks webhooks.Config
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
 	// unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -27,11 +25,11 @@ type WebhooksConfig struct {
 
 // Validate reports the invalid settings, naming their env vars.
 func (c *WebhooksConfig) Validate() error {
-	return errors.Join(c.Stores.validate(), httpserver.ValidateAddrs("WEBHOOKS", c.HTTPAddr, c.AdminAddr), c.Webhooks.Validate(), c.Telemetry.Validate())
+	return errors.Join(c.Stores.validate(), httpserver.ValidateAddrs("WEBHOOKS", c.Webhooks.HTTPAddr, c.Webhooks.AdminAddr), c.Webhooks.Validate(), c.Telemetry.Validate())
 }
 
 func (c *WebhooksConfig) listeners() runner.Listeners {
-	return runner.Listeners{HTTPAddr: c.HTTPAddr, AdminAddr: c.AdminAddr, BodyLimit: bodyLimit, Origins: c.AllowedOrigins}
+	return runner.Listeners{HTTPAddr: c.Webhooks.HTTPAddr, AdminAddr: c.Webhooks.AdminAddr, BodyLimit: bodyLimit, Origins: c.AllowedOrigins}
 }
 
 // LoadWebhooksConfig reads the webhooks role's configuration from environ.

@@ -24,22 +24,8 @@ import (
 // services' own settings (INGEST_*, STREAM_*, …) apply as documented; their
 // listen addresses and dependency URLs are replaced by the ones below.
 type Config struct {
-	Port      int `env:"PORT" envDefault:"8080"`
-	AdminPort int `env:"ADMIN_PORT" envDefault:"9100"`
-	// AdminHost is the interface the admin listener binds: loopback by
-	// default, as it has no auth; 0.0.0.0 (the container image) for all.
-	AdminHost string `env:"ADMIN_HOST" envDefault:"127.0.0.1"`
-	// AdminConfig is ADMIN_PPROF.
-	httpserver.AdminConfig
-	DataDir  string `env:"KILN_DATA_DIR" envDefault:"./data"`
-	NATSPort int    `env:"NATS_PORT" envDefault:"4222"`
-	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
-	MongoURI  string `env:"MONGO_URI"`
-	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
-	// RedisURL points at a real Redis; empty starts a redis-server child
-	// (else, with a warning, the in-process miniredis) on RedisPort (0: any free port).
-	RedisURL  string `env:"REDIS_URL"`
-	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
+	Listeners
+	Stores
 	// OriginsConfig is the origins browser pages may call Kiln from
 	// (CORS and the Socket.IO origin check); "*", as both old servers.
 	httpserver.OriginsConfig
@@ -65,52 +51,90 @@ type Config struct {
 	Telemetry telemetry.Config
 }
 
-// Validate reports the first invalid setting, naming its env var.
+// Validate reports the first invalid setting, naming its env var. A
+// service's own settings are checked only when it runs ("": always).
 func (c *Config) Validate() error {
-	for name, p := range map[string]int{"PORT": c.Port, "ADMIN_PORT": c.AdminPort, "NATS_PORT": c.NATSPort, "MONGO_PORT": c.MongoPort} {
+	for _, check := range []struct {
+		service string
+		check   func() error
+	}{
+		{"", c.Listeners.validate},
+		{"", c.Stores.validate},
+		{"", func() error { return validateServices(c.Services) }},
+		{"", c.Gateway.Validate},
+		{"", c.Projector.Validate},
+		{"notifier", c.Notifier.Validate},
+		// A bad rules file stops start-up before anything starts, naming
+		// each bad rule and field.
+		{"notifier", func() error { _, err := notifier.CheckRules(c.Notifier); return err }},
+		{"ingest", c.GRPC.Validate},
+		{"ingest", c.SocketIO.Validate},
+		{"webhooks", c.Webhooks.Validate},
+		{"", c.Ingest.Validate},
+	} {
+		if check.service != "" && !c.runs(check.service) {
+			continue
+		}
+		if err := check.check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Listeners are the two listeners every service shares: the public routes
+// on PORT, the admin routes (/metrics, /healthz, /readyz) on
+// ADMIN_HOST:ADMIN_PORT.
+type Listeners struct {
+	Port      int `env:"PORT" envDefault:"8080"`
+	AdminPort int `env:"ADMIN_PORT" envDefault:"9100"`
+	// AdminHost is the interface the admin listener binds: loopback by
+	// default, as it has no auth; 0.0.0.0 (the container image) for all.
+	AdminHost string `env:"ADMIN_HOST" envDefault:"127.0.0.1"`
+	// AdminConfig is ADMIN_PPROF.
+	httpserver.AdminConfig
+}
+
+func (l Listeners) validate() error {
+	return validatePorts(map[string]int{"PORT": l.Port, "ADMIN_PORT": l.AdminPort})
+}
+
+// Stores are where the data lives: the data folder of embedded NATS (and
+// FerretDB and redis-server when they run), and the ports or URLs of the
+// stores.
+type Stores struct {
+	DataDir  string `env:"KILN_DATA_DIR" envDefault:"./data"`
+	NATSPort int    `env:"NATS_PORT" envDefault:"4222"`
+	// MongoURI points at a real MongoDB; empty runs embedded FerretDB on MongoPort.
+	MongoURI  string `env:"MONGO_URI"`
+	MongoPort int    `env:"MONGO_PORT" envDefault:"27017"`
+	// RedisURL points at a real Redis; empty starts a redis-server child
+	// (else, with a warning, the in-process miniredis) on RedisPort (0: any free port).
+	RedisURL  string `env:"REDIS_URL"`
+	RedisPort int    `env:"REDIS_PORT" envDefault:"0"`
+}
+
+func (s Stores) validate() error {
+	if err := validatePorts(map[string]int{"NATS_PORT": s.NATSPort, "MONGO_PORT": s.MongoPort}); err != nil {
+		return err
+	}
+	if s.RedisPort < 0 || s.RedisPort > 65535 {
+		return fmt.Errorf("REDIS_PORT must be 0 or a TCP port, got %d", s.RedisPort)
+	}
+	if s.DataDir == "" {
+		return fmt.Errorf("KILN_DATA_DIR must not be empty")
+	}
+	return nil
+}
+
+// validatePorts reports the first of ports (by name) that is not a TCP port.
+func validatePorts(ports map[string]int) error {
+	for name, p := range ports {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s must be a TCP port (1-65535), got %d", name, p)
 		}
 	}
-	if c.RedisPort < 0 || c.RedisPort > 65535 {
-		return fmt.Errorf("REDIS_PORT must be 0 or a TCP port, got %d", c.RedisPort)
-	}
-	if err := validateServices(c.Services); err != nil {
-		return err
-	}
-	if c.DataDir == "" {
-		return fmt.Errorf("KILN_DATA_DIR must not be empty")
-	}
-	if err := c.Gateway.Validate(); err != nil {
-		return err
-	}
-	if err := c.Projector.Validate(); err != nil {
-		return err
-	}
-	if c.runs("notifier") {
-		if err := c.Notifier.Validate(); err != nil {
-			return err
-		}
-		// A bad rules file stops start-up before anything starts, naming
-		// each bad rule and field.
-		if _, err := notifier.CheckRules(c.Notifier); err != nil {
-			return err
-		}
-	}
-	if c.runs("ingest") {
-		if err := c.GRPC.Validate(); err != nil {
-			return err
-		}
-		if err := c.SocketIO.Validate(); err != nil {
-			return err
-		}
-	}
-	if c.runs("webhooks") {
-		if err := c.Webhooks.Validate(); err != nil {
-			return err
-		}
-	}
-	return c.Ingest.Validate()
+	return nil
 }
 
 // LoadConfig reads the configuration from environ and validates it.

@@ -10,6 +10,7 @@ package tokens
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,22 +76,12 @@ func (c *Claims) Allows(typ, user string) bool {
 	if c.UserID != "" && user != c.UserID {
 		return false
 	}
-	for _, p := range c.Types {
-		if schemas.MatchType(p, typ) {
-			return true
-		}
-	}
-	return false
+	return c.AllowsType(typ)
 }
 
 // AllowsType reports whether some event of type typ may be read.
 func (c *Claims) AllowsType(typ string) bool {
-	for _, p := range c.Types {
-		if schemas.MatchType(p, typ) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(c.Types, func(p string) bool { return schemas.MatchType(p, typ) })
 }
 
 // Why a token is refused; the messages are the 401 details.

@@ -1,9 +1,9 @@
 // Package idledger is the layout of Kiln's id ledger, the KV bucket that
 // remembers the first stream sequence of every client-supplied event id
 // beyond the EVENTS stream's dedupe window. Ingest writes it
-// (ingest/internal/publish); `kiln restore` settles it against a restored
-// stream (cli/internal/backup). Both read and write entries only through
-// this package.
+// (ingest/internal/publish); `kiln restore` and `kiln mirror promote`
+// settle it against a restored or promoted stream (cli/internal/ledgersettle).
+// Both read and write entries only through this package.
 package idledger
 
 import (

@@ -26,7 +26,7 @@
 // The later snapshots also hold writes made after the EVENTS snapshot:
 // ledger entries of events that are not in it (appended after), and
 // reservations whose outcome the snapshot does not show. Restore settles
-// both against the restored stream (ledger.go): a pending entry whose event
+// both against the restored stream (package ledgersettle): a pending entry whose event
 // is in the stream gets its sequence (it stays a duplicate), one whose event
 // is not is removed (its writer was never acknowledged within the backup),
 // and an entry whose sequence lies past the restored stream's last one is

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/cli/internal/ledgersettle"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
 	"github.com/kilnhq/kiln/schemas/idledger"
@@ -40,7 +41,7 @@ type Restored struct {
 	// Streams are the restored streams' states, as the server reports
 	// them after the restore.
 	Streams []RestoredStream
-	Ledger  LedgerReport
+	Ledger  ledgersettle.Report
 	Took    time.Duration
 }
 
@@ -60,7 +61,7 @@ type RestoredStream struct {
 // the archives against the manifest, refuses (ErrNotEmpty) when a stream
 // to restore exists and holds messages unless o.Force, deletes the streams
 // it replaces, restores each, then settles the id ledger against the
-// restored EVENTS stream (ledger.go).
+// restored EVENTS stream (package ledgersettle).
 //
 // Kiln's roles should not be running against the deployment meanwhile, or
 // be restarted after it: deleting a stream deletes its consumers.
@@ -117,7 +118,7 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, o RestoreOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("restore: stream %s: %w", schemas.StreamName, err)
 		}
-		if r.Ledger, err = settleLedger(ctx, js, events, o.Log); err != nil {
+		if r.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{Log: o.Log}); err != nil {
 			return nil, fmt.Errorf("restore: %w (the streams are restored; run the restore again with --force to redo it)", err)
 		}
 	}

@@ -29,13 +29,9 @@ func eventsCommand(c *conn) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, err := c.jetStream()
+			stream, err := c.events(ctx)
 			if err != nil {
 				return err
-			}
-			stream, err := js.Stream(ctx, schemas.StreamName)
-			if err != nil {
-				return fmt.Errorf("stream %s: %w", schemas.StreamName, err)
 			}
 			subjects := []string{schemas.SubjectAll}
 			if len(types) > 0 {

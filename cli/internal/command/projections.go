@@ -13,7 +13,6 @@ import (
 	"github.com/kilnhq/kiln/projector/replay"
 	"github.com/kilnhq/kiln/projector/status"
 	"github.com/kilnhq/kiln/readmodel"
-	"github.com/kilnhq/kiln/schemas"
 )
 
 func projectionsCommand(c *conn) *cobra.Command {
@@ -25,21 +24,14 @@ func projectionsCommand(c *conn) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, err := c.jetStream()
+			deps, err := c.replayDeps()
 			if err != nil {
 				return err
 			}
-			db, err := c.mongo()
+			js, db, rdb := deps.JetStream, deps.Mongo, deps.Redis
+			stream, err := eventsStream(ctx, js)
 			if err != nil {
 				return err
-			}
-			rdb, err := c.redis()
-			if err != nil {
-				return err
-			}
-			stream, err := js.Stream(ctx, schemas.StreamName)
-			if err != nil {
-				return fmt.Errorf("stream %s: %w", schemas.StreamName, err)
 			}
 			// A store that is down is what this command is often run to
 			// see: its columns say so, the others are still shown.

@@ -63,21 +63,30 @@ Ctrl-C leaves a resumable state: run again with --resume.`,
 	return cmd
 }
 
-func runReplay(cmd *cobra.Command, c *conn, opts replay.Options, yes bool) error {
-	ctx := cmd.Context()
+// replayDeps opens what the projections are built from and kept in: NATS,
+// MongoDB and Redis.
+func (c *conn) replayDeps() (replay.Deps, error) {
 	js, err := c.jetStream()
 	if err != nil {
-		return err
+		return replay.Deps{}, err
 	}
 	db, err := c.mongo()
 	if err != nil {
-		return err
+		return replay.Deps{}, err
 	}
 	rdb, err := c.redis()
 	if err != nil {
+		return replay.Deps{}, err
+	}
+	return replay.Deps{JetStream: js, Mongo: db, Redis: rdb, Log: c.log()}, nil
+}
+
+func runReplay(cmd *cobra.Command, c *conn, opts replay.Options, yes bool) error {
+	ctx := cmd.Context()
+	deps, err := c.replayDeps()
+	if err != nil {
 		return err
 	}
-	deps := replay.Deps{JetStream: js, Mongo: db, Redis: rdb, Log: c.log()}
 	planOpts := opts
 	planOpts.DryRun = true
 	plans, err := replay.Run(ctx, deps, planOpts)

@@ -3,6 +3,7 @@ package command
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -13,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/kilnhq/kiln/connect"
+	"github.com/kilnhq/kiln/schemas"
 )
 
 // IO is the CLI's environment.
@@ -48,6 +50,24 @@ func (c *conn) jetStream() (jetstream.JetStream, error) {
 		return nil, err
 	}
 	return jetstream.New(nc)
+}
+
+// events opens the EVENTS stream.
+func (c *conn) events(ctx context.Context) (jetstream.Stream, error) {
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	return eventsStream(ctx, js)
+}
+
+// eventsStream is js's EVENTS stream.
+func eventsStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, schemas.StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", schemas.StreamName, err)
+	}
+	return s, nil
 }
 
 func (c *conn) mongo() (*mongo.Database, error) {

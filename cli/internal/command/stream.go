@@ -6,8 +6,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kilnhq/kiln/schemas"
 )
 
 func streamCommand(c *conn) *cobra.Command {
@@ -21,13 +19,9 @@ func streamCommand(c *conn) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			js, err := c.jetStream()
+			stream, err := c.events(ctx)
 			if err != nil {
 				return err
-			}
-			stream, err := js.Stream(ctx, schemas.StreamName)
-			if err != nil {
-				return fmt.Errorf("stream %s: %w", schemas.StreamName, err)
 			}
 			si, err := stream.Info(ctx)
 			if err != nil {

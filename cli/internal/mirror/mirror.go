@@ -19,7 +19,7 @@
 // configuration is updated without the mirror (Promote does this, and gives
 // the stream Kiln's subjects back). Each stream was mirrored on its own, so
 // at the cut the ledger and EVENTS may have stopped at different points:
-// Promote then settles the ledger against the promoted EVENTS (ledger.go),
+// Promote then settles the ledger against the promoted EVENTS (package ledgersettle),
 // so that every id whose event is in the stream answers duplicate and no id
 // whose event is missing does. What the primary acknowledged but the mirror
 // had not received is the recovery point: it is lost.

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/cli/internal/ledgersettle"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/idledger"
 )
@@ -39,7 +40,7 @@ type Promoted struct {
 	// Streams are the mirrors as they stood when promoted: LastSeq of
 	// EVENTS is the recovery point in the primary's sequence.
 	Streams []State
-	Ledger  LedgerReport
+	Ledger  ledgersettle.Report
 	Took    time.Duration
 }
 
@@ -95,7 +96,7 @@ func Promote(ctx context.Context, nc *nats.Conn, o PromoteOptions) (*Promoted, e
 		return p, fmt.Errorf("promote: %w", err)
 	}
 	if _, err := js.Stream(ctx, idledger.Stream); err == nil {
-		if p.Ledger, err = settleLedger(ctx, js, events, log); err != nil {
+		if p.Ledger, err = ledgersettle.Settle(ctx, js, events, ledgersettle.Options{AddUnrecorded: true, Log: log}); err != nil {
 			return p, fmt.Errorf("promote: %w", err)
 		}
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,24 +39,37 @@ type rejectionItem struct {
 	Body json.RawMessage `json:"body"`
 }
 
-// List handles GET /rejections?type=&field=&since=&limit=&cursor=.
-func (h *Rejections) List(c *fiber.Ctx) error {
+// readQuery reads the query of route, which takes params: each at most
+// once, an empty value as absent, access_token (auth) passed over, a name
+// not in params refused. type, which both routes take, must be an event
+// type. set reads each value given (and names a bad one in errs); the
+// result is the 400 naming every bad parameter, or nil.
+func readQuery(c *fiber.Ctx, route string, params []string, set func(name, v string, errs *paramErrors)) error {
 	var errs paramErrors
-	q := rejections.Query{Limit: 50}
 	for name, vals := range queryArgs(c) {
-		if len(vals) > 1 {
+		switch {
+		case len(vals) > 1:
 			errs.add(name, "must be given at most once")
 			continue
-		}
-		v := vals[0]
-		if v == "" {
+		case vals[0] == "" || name == "access_token":
 			continue
+		case !slices.Contains(params, name):
+			errs.add(name, "is not a parameter of %s (%s)", route, strings.Join(params, ", "))
+			continue
+		case name == "type" && (len(vals[0]) > 128 || !isEventType(vals[0])):
+			errs.add(name, "must be an event type (dot-separated tokens of [A-Za-z0-9_-], at most 128 characters)")
 		}
+		set(name, vals[0], &errs)
+	}
+	return errs.err()
+}
+
+// List handles GET /rejections?type=&field=&since=&limit=&cursor=.
+func (h *Rejections) List(c *fiber.Ctx) error {
+	q := rejections.Query{Limit: 50}
+	err := readQuery(c, "GET /rejections", []string{"type", "field", "since", "limit", "cursor"}, func(name, v string, errs *paramErrors) {
 		switch name {
 		case "type":
-			if len(v) > 128 || !isEventType(v) {
-				errs.add(name, "must be an event type (dot-separated tokens of [A-Za-z0-9_-], at most 128 characters)")
-			}
 			q.Type = v
 		case "field":
 			if len(v) > 256 {
@@ -62,7 +77,7 @@ func (h *Rejections) List(c *fiber.Ctx) error {
 			}
 			q.Field = v
 		case "since":
-			if ms := parseTime(name, v, &errs); ms > 0 {
+			if ms := parseTime(name, v, errs); ms > 0 {
 				q.Since = time.UnixMilli(ms)
 			}
 		case "limit":
@@ -77,12 +92,9 @@ func (h *Rejections) List(c *fiber.Ctx) error {
 				errs.add(name, "must be the X-Next-Cursor of a previous page")
 			}
 			q.Before = n
-		case "access_token":
-		default:
-			errs.add(name, "is not a parameter of GET /rejections (type, field, since, limit, cursor)")
 		}
-	}
-	if err := errs.err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
@@ -121,27 +133,15 @@ const defaultSummaryWindow = time.Hour
 // type and field over a window (default the last hour), from the records'
 // headers, at most rejections.MaxSummarized of them (the newest).
 func (h *Rejections) Summary(c *fiber.Ctx) error {
-	var errs paramErrors
 	now := time.Now()
 	if h.Now != nil {
 		now = h.Now()
 	}
 	q := rejections.SummaryQuery{Since: now.Add(-defaultSummaryWindow), Now: now, Top: 5}
 	relative := true
-	for name, vals := range queryArgs(c) {
-		if len(vals) > 1 {
-			errs.add(name, "must be given at most once")
-			continue
-		}
-		v := vals[0]
-		if v == "" {
-			continue
-		}
+	err := readQuery(c, "GET /rejections/summary", []string{"since", "type", "top"}, func(name, v string, errs *paramErrors) {
 		switch name {
 		case "type":
-			if len(v) > 128 || !isEventType(v) {
-				errs.add(name, "must be an event type (dot-separated tokens of [A-Za-z0-9_-], at most 128 characters)")
-			}
 			q.Type = v
 		case "since":
 			if d, err := time.ParseDuration(v); err == nil {
@@ -149,7 +149,7 @@ func (h *Rejections) Summary(c *fiber.Ctx) error {
 					errs.add(name, "must be a duration from 1s to %s, a Unix time in ms or an RFC 3339 time, got %q", maxSummaryWindow, v)
 				}
 				q.Since = now.Add(-d)
-			} else if ms := parseTime(name, v, &errs); ms > 0 {
+			} else if ms := parseTime(name, v, errs); ms > 0 {
 				q.Since, relative = time.UnixMilli(ms), false
 			}
 		case "top":
@@ -158,12 +158,9 @@ func (h *Rejections) Summary(c *fiber.Ctx) error {
 				errs.add(name, "must be an integer from 1 to 20, got %q", v)
 			}
 			q.Top = n
-		case "access_token":
-		default:
-			errs.add(name, "is not a parameter of GET /rejections/summary (since, type, top)")
 		}
-	}
-	if err := errs.err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	// A window relative to now (a duration, or the default) is shared by

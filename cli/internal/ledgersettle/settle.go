@@ -1,4 +1,27 @@
-package mirror
+// Package ledgersettle makes Kiln's id ledger (schemas/idledger) agree
+// with an EVENTS stream that was copied apart from it: `kiln restore`
+// (the ledger snapshot was taken after the EVENTS one, so it may be
+// ahead) and `kiln mirror promote` (the two were mirrored independently,
+// so either may be ahead at the cut).
+//
+// On the primary, ingest reserves an id (a pending entry) before it
+// appends the event and writes the event's sequence after. So, against
+// the stream as it now is:
+//
+//   - a pending entry whose event is in EVENTS gets its sequence (it is a
+//     duplicate from now on); one whose event is not is removed;
+//   - an entry naming a sequence past EVENTS' last one (its event is not
+//     in the stream) is removed, so the id can be stored again;
+//   - with Options.AddUnrecorded (the ledger may be behind the stream), an
+//     event read that has no entry gets one, so a re-POST of its id
+//     answers duplicate.
+//
+// Only the events from the oldest pending reservation on (less
+// clockSkew) are read, and with AddUnrecorded those from the ledger's
+// last write on (less serverSkew) too. An event with a server-assigned id
+// read there may get an entry: harmless, a client posting that id is
+// answered duplicate, as it should be.
+package ledgersettle
 
 import (
 	"context"
@@ -14,42 +37,42 @@ import (
 	"github.com/kilnhq/kiln/schemas/idledger"
 )
 
-// The ledger and EVENTS were mirrored independently, so at the cut either
-// may be ahead of the other. On the primary, ingest reserves an id (a
-// pending entry) before it appends the event and writes the event's
-// sequence after; the mirrored ledger holds every write the primary made
-// up to its last mirrored message's time. So after promotion:
-//
-//   - a pending entry whose event is in EVENTS gets its sequence (it is a
-//     duplicate from now on); one whose event is not is removed;
-//   - an entry naming a sequence past EVENTS' last one (its event was not
-//     mirrored) is removed, so the id can be stored again;
-//   - an event appended after the ledger's last mirrored write may have no
-//     entry: one is added, so a re-POST of its id answers duplicate.
-//
-// Only the events from the ledger's last write on (less serverSkew) and
-// from the oldest pending reservation on (less clockSkew) are read. An
-// event with a server-assigned id read there gets an entry too: harmless,
-// a client posting that id is answered duplicate, as it should be.
 const (
 	// serverSkew covers servers of a primary cluster whose clocks differ
 	// (the ledger's and EVENTS' leaders may be two servers).
 	serverSkew = 30 * time.Second
-	// clockSkew covers ingest's clock, which stamps reservations.
+	// clockSkew covers ingest's clock, which stamps reservations (the
+	// event is stamped by the server's).
 	clockSkew = 5 * time.Minute
 )
 
-// LedgerReport is what settling the promoted ledger did.
-type LedgerReport struct {
-	// Entries is how many ids the mirrored ledger held.
+// Options says how far the ledger may be from the stream.
+type Options struct {
+	// AddUnrecorded adds an entry for each event read that has none: the
+	// ledger may be behind the stream (a promoted mirror). Without it the
+	// ledger is taken to be at or ahead of the stream (a restored backup)
+	// and only pending entries are looked up.
+	AddUnrecorded bool
+	// Log receives the summary; nil discards it.
+	Log *slog.Logger
+}
+
+// Report is what settling the ledger did.
+type Report struct {
+	// Entries is how many ids the ledger held.
 	Entries int
-	// Settled pending reservations whose event is in the stream.
+	// Settled is how many pending reservations had their event in the
+	// stream and now hold its sequence.
 	Settled int
-	// DroppedPending reservations whose event is not in the stream.
+	// DroppedPending is how many pending reservations had no event in the
+	// stream: removed, so the id can be stored.
 	DroppedPending int
-	// DroppedLater entries naming a sequence past the stream's last one.
+	// DroppedLater is how many entries named a sequence past the stream's
+	// last one (events acknowledged after the copy's point, not in it):
+	// removed, so the id can be stored again.
 	DroppedLater int
-	// Added entries for events the ledger had not received.
+	// Added is how many entries were added for events the ledger had not
+	// received (only with Options.AddUnrecorded).
 	Added int
 	// Scanned is how many events were read, from sequence ScannedFrom.
 	Scanned     int
@@ -63,8 +86,13 @@ type entry struct {
 	settled bool      // a pending entry whose event was found
 }
 
-func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.Stream, log *slog.Logger) (LedgerReport, error) {
-	var rep LedgerReport
+// errAllFound stops the scan once every pending entry has its event.
+var errAllFound = errors.New("every pending entry found")
+
+// Settle makes the id ledger of the deployment js talks to agree with
+// events (see the package documentation).
+func Settle(ctx context.Context, js jetstream.JetStream, events jetstream.Stream, o Options) (Report, error) {
+	var rep Report
 	kv, err := js.KeyValue(ctx, idledger.Bucket)
 	if err != nil {
 		return rep, fmt.Errorf("open id ledger: %w", err)
@@ -84,19 +112,9 @@ func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.
 	}
 	rep.Entries = len(entries)
 
-	// Where to start reading EVENTS: the ledger's last write, or the
-	// oldest reservation, whichever is earlier (zero: from the start).
-	var from time.Time
-	if len(entries) > 0 {
-		from = ledger.CachedInfo().State.LastTime.Add(-serverSkew)
-		for _, e := range entries {
-			if e.seq == 0 && e.since.Add(-clockSkew).Before(from) {
-				from = e.since.Add(-clockSkew)
-			}
-		}
-	}
-	if lastSeq > 0 && (from.IsZero() || !from.After(evInfo.State.LastTime)) {
-		if err := scanEvents(ctx, events, from, lastSeq, func(id string, seq uint64) error {
+	from, pending, scan := scanStart(entries, ledger.CachedInfo().State.LastTime, o.AddUnrecorded)
+	if scan && lastSeq > 0 && (from.IsZero() || !from.After(evInfo.State.LastTime)) {
+		err := scanEvents(ctx, events, from, lastSeq, func(id string, seq uint64) error {
 			rep.Scanned++
 			if rep.ScannedFrom == 0 {
 				rep.ScannedFrom = seq
@@ -104,23 +122,27 @@ func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.
 			key := idledger.Key(id)
 			e, ok := entries[key]
 			switch {
-			case !ok:
+			case !ok && o.AddUnrecorded:
 				rev, err := kv.Create(ctx, key, idledger.SeqValue(seq))
 				if err != nil {
 					return fmt.Errorf("add id ledger entry of %s: %w", id, err)
 				}
 				entries[key] = &entry{rev: rev, seq: seq}
 				rep.Added++
-			case e.seq == 0 && !e.settled:
+			case ok && e.seq == 0 && !e.settled:
 				rev, err := kv.Update(ctx, key, idledger.SeqValue(seq), e.rev)
 				if err != nil {
 					return fmt.Errorf("settle id ledger entry of %s: %w", id, err)
 				}
 				e.rev, e.seq, e.settled = rev, seq, true
 				rep.Settled++
+				if !o.AddUnrecorded && rep.Settled == pending {
+					return errAllFound
+				}
 			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil && !errors.Is(err, errAllFound) {
 			return rep, err
 		}
 	}
@@ -139,9 +161,34 @@ func settleLedger(ctx context.Context, js jetstream.JetStream, events jetstream.
 			return rep, fmt.Errorf("remove id ledger entry %s: %w", key, err)
 		}
 	}
-	log.Info("id ledger settled against the promoted stream", "entries", rep.Entries, "settled", rep.Settled,
-		"droppedPending", rep.DroppedPending, "droppedLater", rep.DroppedLater, "added", rep.Added, "scanned", rep.Scanned)
+	if o.Log != nil {
+		o.Log.Info("id ledger settled against the stream", "entries", rep.Entries, "settled", rep.Settled,
+			"droppedPending", rep.DroppedPending, "droppedLater", rep.DroppedLater, "added", rep.Added, "scanned", rep.Scanned)
+	}
 	return rep, nil
+}
+
+// scanStart is where to start reading EVENTS (zero: from the start), how
+// many entries are pending, and whether to read at all: from the oldest
+// reservation (less clockSkew) and, with addUnrecorded, from the ledger's
+// last write (less serverSkew), whichever is earlier.
+func scanStart(entries map[string]*entry, ledgerLast time.Time, addUnrecorded bool) (from time.Time, pending int, scan bool) {
+	if len(entries) == 0 {
+		return time.Time{}, 0, addUnrecorded
+	}
+	if addUnrecorded {
+		from = ledgerLast.Add(-serverSkew)
+	}
+	for _, e := range entries {
+		if e.seq != 0 {
+			continue
+		}
+		pending++
+		if at := e.since.Add(-clockSkew); from.IsZero() || at.Before(from) {
+			from = at
+		}
+	}
+	return from, pending, addUnrecorded || pending > 0
 }
 
 // readEntries reads every current ledger entry.
@@ -175,7 +222,8 @@ func readEntries(ctx context.Context, kv jetstream.KeyValue) (map[string]*entry,
 }
 
 // scanEvents calls fn with the id and sequence of every event of events
-// from the time from (zero: the first) to lastSeq, reading headers only.
+// from the time from (zero: the first) to lastSeq, reading headers only,
+// until fn returns an error (returned as is).
 func scanEvents(ctx context.Context, events jetstream.Stream, from time.Time, lastSeq uint64, fn func(id string, seq uint64) error) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{schemas.SubjectAll}, HeadersOnly: true}
 	if !from.IsZero() {
