@@ -174,6 +174,7 @@ func descriptions() map[string]about {
 		"KILN_HOSTILE_SCALE":         {desc: "how many hostile streams each case of the gRPC hostile-client test opens"},
 		"KILN_SCREENSHOT":            {note: "none", desc: "where the dashboard's browser test writes its screenshots"},
 		"KILN_CLUSTER":               {note: "off", desc: "`1` runs the cluster faults: a 3-node NATS cluster, Redis Cluster or Sentinel and two processes of every role (`make test-cluster`)"},
+		"KILN_SCALE":                 {note: "off", desc: "`1` runs the scaling measurement: one then two `kiln serve` processes of ingest, projector and gateway, each one's share of the work and CPU per 1,000 events (`faults/scale_test.go`, docs/scaling.md)"},
 		"KILN_UPGRADE":               {note: "off", desc: "`1` runs the upgrade test, the previous release replaced by this build under traffic (`make test-upgrade`)"},
 	}
 }

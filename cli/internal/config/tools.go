@@ -54,5 +54,6 @@ func tools() []tool {
 		{name: "KILN_HOSTILE_SCALE", readers: []string{Tests}},
 		{name: "KILN_UPGRADE", readers: []string{Tests}},
 		{name: "KILN_CLUSTER", readers: []string{Tests}},
+		{name: "KILN_SCALE", readers: []string{Tests}},
 	}
 }
