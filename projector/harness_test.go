@@ -27,7 +27,7 @@ import (
 type testEnv struct {
 	js    jetstream.JetStream
 	db    *mongo.Database
-	redis *redis.Client
+	redis redis.UniversalClient
 	cfg   Config
 	sent  map[string]int // events published, by type
 	// the servers, for tests that put a proxy in front of them

@@ -276,3 +276,67 @@ func (rs *RedisSentinel) Client(t testing.TB) *redis.Client {
 
 // KillMaster kills the master the group started with (SIGKILL).
 func (rs *RedisSentinel) KillMaster() { rs.Master.kill() }
+
+// cutReplication makes the replica at addr stop receiving its master's
+// writes, deterministically: it is told to authenticate as a user the
+// master does not know, and its link is dropped, so its resyncs fail
+// while the master keeps accepting writes. Promoted afterwards, it lacks
+// every write since: acknowledged writes lost, as asynchronous replication
+// loses them.
+func cutReplication(t testing.TB, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	for _, args := range [][]any{
+		{"CONFIG", "SET", "masteruser", "kiln-cut", "masterauth", "kiln-cut"},
+		{"CLIENT", "KILL", "TYPE", "master"},
+	} {
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("testsupport: cut replication to %s: %v", addr, err)
+		}
+	}
+	waitFor(t, "replication cut", func(ctx context.Context) error {
+		info, err := c.Info(ctx, "replication").Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:down") {
+			return fmt.Errorf("%s: link still up", addr)
+		}
+		return nil
+	})
+}
+
+// CutReplication stops the replica from receiving the master's writes
+// (see cutReplication).
+func (rs *RedisSentinel) CutReplication(t testing.TB) { cutReplication(t, rs.Replica.addr) }
+
+// CutReplication stops every replica of the master at masterAddr from
+// receiving its writes (see cutReplication).
+func (rc *RedisCluster) CutReplication(t testing.TB, masterAddr string) {
+	t.Helper()
+	ctx := context.Background()
+	m := redis.NewClient(&redis.Options{Addr: masterAddr})
+	defer m.Close()
+	id, err := m.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatalf("testsupport: cluster myid of %s: %v", masterAddr, err)
+	}
+	nodes, err := m.ClusterNodes(ctx).Result()
+	if err != nil {
+		t.Fatalf("testsupport: cluster nodes: %v", err)
+	}
+	cut := 0
+	for line := range strings.Lines(nodes) {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[3] == id {
+			addr, _, _ := strings.Cut(f[1], "@")
+			cutReplication(t, addr)
+			cut++
+		}
+	}
+	if cut == 0 {
+		t.Fatalf("testsupport: %s has no replica", masterAddr)
+	}
+}
