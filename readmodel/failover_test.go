@@ -128,6 +128,41 @@ func TestAnotherMasterHoldsBackCheckpointsUntilVerified(t *testing.T) {
 	require.True(t, ok, reason)
 }
 
+// TestRecentBuildRecordsItsMaster: a build written into a new cache
+// records the master holding it, as a cache Apply started does; it is
+// marked complete on that master, and not on another (a failover between
+// the write and the switch: the writes may be lost there, and the live
+// projector rebuilds the cache instead).
+func TestRecentBuildRecordsItsMaster(t *testing.T) {
+	t.Parallel()
+	for _, failover := range []bool{false, true} {
+		t.Run(fmt.Sprint("failover ", failover), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := testsupport.StartRedis(t).Client(t)
+			rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 5})
+			b := rc.NewBuild()
+			require.NoError(t, b.Add(failoverEvents(10)))
+			require.NoError(t, b.Write(ctx))
+			written, err := rc.CheckMaster(ctx)
+			require.NoError(t, err)
+			require.True(t, written.Verified, "the build's master recorded")
+			if failover {
+				newReplid(t, rdb)
+			}
+			epoch, created, err := rc.Start(ctx, time.Now())
+			require.NoError(t, err)
+			require.True(t, created)
+			ok, err := rc.MarkComplete(ctx, epoch)
+			require.NoError(t, err)
+			require.Equal(t, !failover, ok, "marked complete")
+			check, err := rc.CheckMaster(ctx)
+			require.NoError(t, err)
+			require.Equal(t, !failover, check.Verified, "verified after the start")
+		})
+	}
+}
+
 // TestClusterFailoverIsDetected: a real promotion (CLUSTER FAILOVER TAKEOVER on the
 // replica of the master holding the counters) leaves them unverified on
 // the new master.

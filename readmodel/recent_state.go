@@ -74,10 +74,13 @@ func (r *Recent) Start(ctx context.Context, now time.Time) (epoch string, create
 }
 
 // recentStartScript creates the cache's epoch; a cache started here holds
-// no acknowledged event yet, so this master verified it (failover.go).
+// no acknowledged event yet, so this master verified it (failover.go) —
+// unless a build was written first (RecentBuild.Write): the master it
+// recorded holds its events, and if that is not this one, the cache is
+// not verified here (MarkComplete then leaves it incomplete).
 var recentStartScript = redis.NewScript(replidLua + `
 local created = redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-if created == 1 then redis.call('HSET', KEYS[1], 'replid', replid()) end
+if created == 1 then redis.call('HSETNX', KEYS[1], 'replid', replid()) end
 return created`)
 
 // MarkComplete records that the cache of epoch holds every event of the
