@@ -90,6 +90,9 @@ func (s *Service) verifyMaster(ctx context.Context, m masterCheck) error {
 			},
 			renew: func(context.Context) (bool, error) { return true, nil }, // no lease: idempotent
 		})
+		// Counted even if this attempt fails: what it restored is in Redis,
+		// and the next attempt finds it there and counts only the rest.
+		s.metrics.FailoverRestored.WithLabelValues(m.name).Add(float64(restored))
 		if err != nil {
 			return err
 		}
@@ -101,7 +104,6 @@ func (s *Service) verifyMaster(ctx context.Context, m masterCheck) error {
 	if !ok {
 		return fmt.Errorf("the redis master or the state verified changed during the verification")
 	}
-	s.metrics.FailoverRestored.WithLabelValues(m.name).Add(float64(restored))
 	s.deps.Log.Warn("redis master changed: verified against the stream", "projection", m.name,
 		"from", c.Checkpoint+1, "upTo", upTo, "restored", restored, "took", time.Since(start))
 	return nil

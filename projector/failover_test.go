@@ -211,97 +211,125 @@ func TestLostAckedRedisWritesAreRestored(t *testing.T) {
 
 // TestCountersAndCacheExactAfterRedisMasterKilled projects a stream
 // continuously into Redis Sentinel and Redis Cluster (3 masters with a
-// replica each), kills the master holding the counters with SIGKILL
-// while batches are being
-// applied, lets Sentinel or the Cluster promote the replica, keeps
-// projecting, and requires the counters (all and per type) and the cache
-// to match the stream exactly.
+// replica each), cuts the replica of the master holding the counters off
+// it, kills that master with SIGKILL once 300 more events are acked,
+// with batches in flight, lets Sentinel or the Cluster promote the
+// replica, keeps projecting, and requires the counters (all and per type)
+// and the cache to match the stream exactly, the acked events the
+// replica lacked restored by the verification.
+//
+// Every step waits for the state it needs, as Redis reports it: a loaded
+// machine (CI: 2 cores, load 20-50) makes each slow, and a healthy master
+// that does not answer for the failure-detection time is failed over on
+// its own (so that time is 10 s here, not the groups' 1-2 s).
 func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 	t.Parallel()
 	for _, kind := range []string{"sentinel", "cluster"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
+			ctx := context.Background()
 			e := newEnv(t)
-			var cut, kill func()
+			var cut func() testsupport.ReplicationCut
+			var kill func(testsupport.ReplicationCut)
 			switch kind {
 			case "sentinel":
 				rs := testsupport.StartRedisSentinel(t)
+				// The sentinels promote only a replica whose link went down
+				// less than ~10 down-afters before the master did: 90 s
+				// between the cut and the kill.
+				rs.SetDownAfter(t, 10*time.Second)
 				e.redis = rs.Client(t)
-				cut = func() { rs.CutReplication(t) }
-				kill = rs.KillMaster
+				cut = func() testsupport.ReplicationCut { return rs.CutReplication(t) }
+				kill = func(c testsupport.ReplicationCut) { rs.Kill(c.Master); rs.WaitPromoted(t, c.Replica) }
 			case "cluster":
 				rc := testsupport.StartRedisCluster(t, true)
-				cc := rc.Client(t)
-				e.redis = cc
+				rc.SetNodeTimeout(t, 10*time.Second)
+				e.redis = rc.Client(t)
 				// One master of three: two would leave no majority to
 				// promote a replica.
-				var master string
-				cut = func() {
-					m, err := cc.MasterForKey(context.Background(), readmodel.PrefixFor(0)+"meta")
-					require.NoError(t, err)
-					master = m.Options().Addr
-					rc.CutReplication(t, master)
+				cut = func() testsupport.ReplicationCut {
+					return rc.CutReplication(t, rc.MasterFor(t, readmodel.PrefixFor(0)+"meta"))
 				}
-				kill = func() { rc.Kill(master) }
+				kill = func(c testsupport.ReplicationCut) { rc.Kill(c.Master); rc.WaitPromoted(t, c.Replica) }
 			}
 			reg, _ := e.startCounted(t, false)
-			// Publish continuously, in small batches, until told to stop.
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
+			// Publish continuously, in small batches, until stopped (at the
+			// latest when the test ends, before NATS stops).
 			var mu sync.Mutex
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
+			stop, published := make(chan struct{}), make(chan error, 1)
+			go func() {
+				published <- func() error {
+					for {
+						select {
+						case <-stop:
+							return nil
+						default:
+						}
+						mu.Lock()
+						err := e.tryPublish(50)
+						mu.Unlock()
+						if err != nil {
+							return err
+						}
 					}
-					mu.Lock()
-					e.publish(t, 50)
-					mu.Unlock()
-				}
+				}()
+			}()
+			stopPublishing := sync.OnceValue(func() error {
+				close(stop)
+				return <-published
 			})
-			// Once the projector is well into the stream, the replica
-			// stops receiving writes; 300 events later, with batches in
-			// flight, its master is killed: the effect of at least 300
-			// acked events is lost with it (deterministically, not by the
-			// chance of a replication lag).
-			c := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
-			total := func() int64 {
-				n, _ := c.Total(context.Background())
-				return n
-			}
-			require.Eventually(t, func() bool { return total() >= 600 }, 3*time.Minute, 5*time.Millisecond)
-			cut()
-			from := total()
-			require.Eventually(t, func() bool { return total() >= from+300 }, 3*time.Minute, 5*time.Millisecond)
-			// Acked, not only applied: an acked message is never delivered
-			// again, so only the verification can bring its effect back.
-			require.Eventually(t, func() bool {
-				cons, err := e.js.Consumer(context.Background(), schemas.StreamName, Durable(Counters))
-				if err != nil {
-					return false
-				}
-				info, err := cons.Info(context.Background())
-				return err == nil && info.AckFloor.Stream >= uint64(from+300)
-			}, 3*time.Minute, 5*time.Millisecond)
-			kill()
-			// Keep publishing through the failover and after it.
-			mu.Lock()
-			at := e.total()
-			mu.Unlock()
-			require.Eventually(t, func() bool {
+			t.Cleanup(func() { _ = stopPublishing() })
+			sent := func() int {
 				mu.Lock()
 				defer mu.Unlock()
-				return e.total() >= at+600
-			}, 3*time.Minute, 20*time.Millisecond)
-			close(stop)
-			wg.Wait()
+				return e.total()
+			}
+			c := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
+			total := func() int64 {
+				n, _ := c.Total(ctx)
+				return n
+			}
+			ackFloor := func() uint64 {
+				cons, err := e.js.Consumer(ctx, schemas.StreamName, Durable(Counters))
+				if err != nil {
+					return 0
+				}
+				info, err := cons.Info(ctx)
+				if err != nil {
+					return 0
+				}
+				return info.AckFloor.Stream
+			}
+			// Once the projector is well into the stream, the replica
+			// stops receiving writes; once 300 more events are acked —
+			// acked, not only applied: an acked message is never delivered
+			// again, so only the verification can bring its effect back —
+			// its master is killed, with batches in flight: the effect of
+			// at least 300 acked events is lost with it (deterministically,
+			// not by the chance of a replication lag).
+			require.Eventually(t, func() bool { return total() >= 600 }, 5*time.Minute, 20*time.Millisecond)
+			rcut := cut()
+			from := uint64(total())
+			require.Eventually(t, func() bool { return ackFloor() >= from+300 }, 5*time.Minute, 20*time.Millisecond,
+				"300 events acked after the cut")
+			// What the replica lacks: it holds what it had at the cut.
+			down, err := rcut.Holds(ctx)
+			require.NoError(t, err, "the cut held until the kill")
+			held, err := rcut.ReplicaClient(t).HGet(ctx, readmodel.PrefixFor(0)+"all", "_total").Uint64()
+			require.NoError(t, err, "the replica's counters")
+			acked := ackFloor()
+			require.LessOrEqual(t, held+300, acked, "the replica lacks 300 acked events")
+			t.Logf("%s: killing %s; its replica %s, cut %s ago, holds %d events of %d acked", kind, rcut.Master, rcut.Replica, down, held, acked)
+			kill(rcut)
+			// Keep publishing through the failover and after it.
+			at := sent()
+			require.Eventually(t, func() bool { return sent() >= at+600 }, 5*time.Minute, 20*time.Millisecond)
+			require.NoError(t, stopPublishing())
 			e.requireRedisExact(t)
 			e.waitCheckpoints(t, uint64(e.total()))
 			t.Logf("%s: %d events; restored after the failover: counters %v, cache %v", kind, e.total(),
 				restored(t, reg, Counters), restored(t, reg, Recent))
-			require.GreaterOrEqual(t, restored(t, reg, Counters), 300.0, "the counted events the new master lacked")
+			require.GreaterOrEqual(t, restored(t, reg, Counters), float64(acked-held), "the counted events the new master lacked")
 		})
 	}
 }
