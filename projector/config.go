@@ -31,6 +31,15 @@ type Config struct {
 	// RecentMaxEvents bounds the recent-events cache in Redis (GET /events
 	// answers from it when the whole answer lies within it).
 	RecentMaxEvents int `env:"PROJECTOR_RECENT_MAX_EVENTS" envDefault:"100000"`
+	// RedisWaitReplicas is how many Redis replicas must confirm the
+	// counters' and the cache's writes (WAIT after each batch, on the
+	// connection that wrote) before the batch is acked; 0, the default,
+	// is none: a failover's lost writes are then found and restored from
+	// the stream (docs/operations.md, Redis failover).
+	RedisWaitReplicas int `env:"REDIS_WAIT_REPLICAS" envDefault:"0"`
+	// RedisWaitTimeout bounds that wait; fewer confirmations fail the
+	// batch, which is retried.
+	RedisWaitTimeout time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s"`
 	// CheckInterval is how often checkpoints, lag and a lost Redis are checked.
 	CheckInterval time.Duration `env:"PROJECTOR_CHECK_INTERVAL" envDefault:"1s"`
 	// Telemetry is the OpenTelemetry tracing (OTEL_* variables); off
@@ -55,6 +64,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("PROJECTOR_MINUTE_RETENTION must be at least 1h (the /metrics series), got %s", c.MinuteRetention)
 	case c.CheckInterval < 10*time.Millisecond:
 		return fmt.Errorf("PROJECTOR_CHECK_INTERVAL must be at least 10ms, got %s", c.CheckInterval)
+	case c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > 16:
+		return fmt.Errorf("REDIS_WAIT_REPLICAS must be between 0 and 16, got %d", c.RedisWaitReplicas)
+	case c.RedisWaitTimeout < 10*time.Millisecond || c.RedisWaitTimeout > time.Minute:
+		return fmt.Errorf("REDIS_WAIT_TIMEOUT must be between 10ms and 1m, got %s", c.RedisWaitTimeout)
 	case c.RecentMaxEvents < 1000 || c.RecentMaxEvents > 10_000_000:
 		return fmt.Errorf("PROJECTOR_RECENT_MAX_EVENTS must be between 1000 and 10000000, got %d", c.RecentMaxEvents)
 	}

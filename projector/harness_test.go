@@ -27,7 +27,7 @@ import (
 type testEnv struct {
 	js    jetstream.JetStream
 	db    *mongo.Database
-	redis *redis.Client
+	redis redis.UniversalClient
 	cfg   Config
 	sent  map[string]int // events published, by type
 	// the servers, for tests that put a proxy in front of them
@@ -67,6 +67,17 @@ func (e *testEnv) publish(t testing.TB, n int) {
 // the i-th its timestamp and receivedAt.
 func (e *testEnv) publishStamped(t testing.TB, n int, stamp func(i int) (timestamp, receivedAt int64)) {
 	t.Helper()
+	require.NoError(t, e.tryPublishStamped(n, stamp))
+}
+
+// tryPublish is publish returning its error (for a goroutine other than
+// the test's).
+func (e *testEnv) tryPublish(n int) error {
+	now := time.Now().UnixMilli()
+	return e.tryPublishStamped(n, func(int) (int64, int64) { return now, now })
+}
+
+func (e *testEnv) tryPublishStamped(n int, stamp func(i int) (timestamp, receivedAt int64)) error {
 	futures := make([]jetstream.PubAckFuture, 0, n)
 	for i := range n {
 		e.seq++
@@ -77,12 +88,16 @@ func (e *testEnv) publishStamped(t testing.TB, n int, stamp func(i int) (timesta
 			Metadata: json.RawMessage(`{"n":1}`),
 		}
 		data, err := json.Marshal(ev)
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		msg := nats.NewMsg(schemas.Subject(ev.EventType))
 		msg.Data = data
 		msg.Header.Set(schemas.HeaderMsgID, ev.ID)
 		f, err := e.js.PublishMsgAsync(msg)
-		require.NoError(t, err)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", ev.ID, err)
+		}
 		futures = append(futures, f)
 		e.sent[ev.EventType]++
 	}
@@ -90,9 +105,10 @@ func (e *testEnv) publishStamped(t testing.TB, n int, stamp func(i int) (timesta
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			require.NoError(t, err)
+			return fmt.Errorf("publish %s: %w", f.Msg().Header.Get(schemas.HeaderMsgID), err)
 		}
 	}
+	return nil
 }
 
 func (e *testEnv) total() int {

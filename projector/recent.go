@@ -104,6 +104,12 @@ func (s *Service) rebuildRecent(ctx context.Context) error {
 	if ok, err := s.recent.AcquireLease(ctx, s.owner, rebuildLease); err != nil || !ok {
 		return err
 	}
+	// The master the rebuild writes to: if another holds the cache when it
+	// ends, the rebuild's writes may be lost (failover.go).
+	master, err := s.recent.CheckMaster(ctx)
+	if err != nil {
+		return err
+	}
 	info, err := s.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream info: %w", err)
@@ -115,12 +121,12 @@ func (s *Service) rebuildRecent(ctx context.Context) error {
 			return err
 		}
 	}
-	done, err := s.recent.MarkComplete(ctx, epoch)
+	done, err := s.recent.MarkCompleteOn(ctx, epoch, master.Replid)
 	if err != nil {
 		return err
 	}
 	if !done {
-		s.deps.Log.Warn("redis was flushed during the recent cache rebuild: rebuilding again")
+		s.deps.Log.Warn("redis was flushed or failed over during the recent cache rebuild: rebuilding again")
 		s.kickRecentRebuild()
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 // counters, the recent-events cache) differ only in what they apply.
 type streamReplay struct {
 	name string // names the replay in errors
+	from uint64 // the first sequence to read (0: the stream's start)
 	upTo uint64 // the sequence to reach
 	size int    // messages per batch
 	// fetch stands between the reader and each read (tests); nil: none.
@@ -36,8 +37,12 @@ type streamReplay struct {
 // that misses events. It returns the number of events applied.
 func (s *Service) replay(ctx context.Context, r streamReplay) (int, error) {
 	// The next batches are fetched and decoded while this one is applied.
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{schemas.SubjectAll}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if r.from > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, r.from
+	}
 	rd, err := streamread.Start(ctx, s.stream, streamread.Options{
-		Config: jetstream.OrderedConsumerConfig{FilterSubjects: []string{schemas.SubjectAll}, DeliverPolicy: jetstream.DeliverAllPolicy},
+		Config: cfg,
 		Size:   r.size, Wait: time.Second, Fetch: r.fetch,
 	})
 	if err != nil {

@@ -67,6 +67,9 @@ type Service struct {
 	// replayFetch, when set, stands between the counters rebuild's reader
 	// and each read (tests).
 	replayFetch streamread.Fetcher
+	// noFailoverCheck turns the verification after a Redis failover off
+	// (tests: showing what it repairs).
+	noFailoverCheck bool
 	// wrap lets tests interpose on a projection (crash simulations).
 	wrap func(name string, p consume.Projection) consume.Projection
 }
@@ -79,17 +82,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	owner := processName()
+	durable := readmodel.Durability{Replicas: cfg.RedisWaitReplicas, Timeout: cfg.RedisWaitTimeout}
 	s := &Service{
 		cfg:      cfg,
 		deps:     deps,
 		stream:   stream,
 		history:  readmodel.FollowHistory(deps.Mongo),
-		counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention, MarkRebuildWhenFresh: true}),
+		counters: readmodel.FollowCounters(deps.Redis, readmodel.CountersOptions{MinuteRetention: cfg.MinuteRetention, MarkRebuildWhenFresh: true, Durability: durable}),
 		ledger:   readmodel.NewLedger(deps.Mongo),
 		metrics:  metrics.New(deps.Metrics),
 		owner:    owner,
 		rebuild:  make(chan struct{}, 1),
-		recent:   readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{MaxEvents: cfg.RecentMaxEvents}),
+		recent:   readmodel.FollowRecent(deps.Redis, readmodel.RecentOptions{MaxEvents: cfg.RecentMaxEvents, Durability: durable}),
 
 		recentRebuild: make(chan struct{}, 1),
 

@@ -19,6 +19,7 @@ func (s *Service) watch(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		s.verifyMasters(ctx)
 		for _, name := range []string{History, Counters, Recent, Orders} {
 			s.checkpoint(ctx, name)
 		}

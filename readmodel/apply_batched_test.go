@@ -20,6 +20,8 @@ import (
 
 // The scripts as they were before their writes were grouped per key (one
 // command per event and key): the reference the grouped ones must match.
+// They record the master that started the counters or the cache, as the
+// grouped ones do (failover.go): that is part of the effect compared.
 var (
 	//go:embed testdata/counters_per_event.lua
 	countersPerEventLua string
@@ -107,7 +109,7 @@ func (o perEventCounters) Apply(ctx context.Context, events []schemas.Event, now
 	for _, ev := range events {
 		args = append(args, ev.Seq, ev.EventType, ev.Timestamp)
 	}
-	res, err := redis.NewScript(countersPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
+	res, err := redis.NewScript(replidLua+countersPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
 	if err != nil {
 		return CountResult{}, err
 	}
@@ -129,7 +131,7 @@ func (o perEventRecent) Apply(ctx context.Context, events []schemas.Event, now t
 		}
 		args = append(args, position(ev.Timestamp, ev.Seq), ev.EventType, ev.UserID, ev.ID, b)
 	}
-	res, err := redis.NewScript(recentPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
+	res, err := redis.NewScript(replidLua+recentPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
 	if err != nil {
 		return RecentResult{}, err
 	}

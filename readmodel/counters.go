@@ -34,6 +34,8 @@ type CountersOptions struct {
 	// projection's counters, which must be rebuilt from the stream then.
 	// A replay into a new generation leaves it off.
 	MarkRebuildWhenFresh bool
+	// Durability makes each Apply wait for replicas (failover.go).
+	Durability Durability
 }
 
 // DefaultPrefix is the key prefix of counters generation 0.
@@ -79,7 +81,7 @@ func NewCounters(rdb redis.UniversalClient, o CountersOptions) *Counters {
 	if o.MaxFutureSkew == 0 {
 		o.MaxFutureSkew = 24 * time.Hour
 	}
-	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua), endRebuild: redis.NewScript(endRebuildLua)}
+	return &Counters{rdb: rdb, opts: o, script: redis.NewScript(replidLua + countersLua), setMax: redis.NewScript(setMaxLua), lease: redis.NewScript(leaseLua), endRebuild: redis.NewScript(endRebuildLua)}
 }
 
 // FollowCounters returns the live counters: every call reads the
@@ -130,7 +132,7 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 			keys.add(p+"s:"+strconv.FormatInt(sec, 10)),
 			keys.add(p+"m:"+strconv.FormatInt(minute, 10)))
 	}
-	res, err := c.script.Run(ctx, c.rdb, keys.keys, args...).Int64Slice()
+	res, err := runDurably(ctx, c.rdb, c.opts.Durability, c.script, keys.keys, args...).Int64Slice()
 	if err != nil {
 		return CountResult{}, fmt.Errorf("count %d events: %w", len(events), err)
 	}
@@ -146,19 +148,22 @@ func (c *Counters) Started(ctx context.Context, now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	created, err := c.rdb.Eval(ctx, startLua, []string{p + "meta"}, epochOf(now), c.markFlag()).Int()
+	created, err := startScript.Run(ctx, c.rdb, []string{p + "meta"}, epochOf(now), c.markFlag()).Int()
 	if err != nil {
 		return false, fmt.Errorf("check counters epoch: %w", err)
 	}
 	return created == 0, nil
 }
 
-const startLua = `
+// startScript creates the counters' epoch; counters started here hold no
+// acknowledged event yet, so this master verified them (failover.go).
+var startScript = redis.NewScript(replidLua + `
 local created = redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-if created == 1 and ARGV[2] == '1' then
-  redis.call('HSET', KEYS[1], 'rebuildUpTo', 0, 'checkpoint', 0)
+if created == 1 then
+  redis.call('HSET', KEYS[1], 'replid', replid())
+  if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'rebuildUpTo', 0, 'checkpoint', 0) end
 end
-return created`
+return created`)
 
 func (c *Counters) markFlag() string {
 	if c.opts.MarkRebuildWhenFresh {

@@ -18,8 +18,11 @@ local minTTL = tonumber(ARGV[3])
 local seenTTL = tonumber(ARGV[4])
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[5])
 local skew = tonumber(ARGV[6])
-if fresh == 1 and ARGV[7] == '1' then
-  redis.call('HSET', meta, 'rebuildUpTo', 0, 'checkpoint', 0)
+if fresh == 1 then
+  -- Started on this master, holding no acknowledged event yet: verified
+  -- here (failover.go; replid() is defined before this script).
+  redis.call('HSET', meta, 'replid', replid())
+  if ARGV[7] == '1' then redis.call('HSET', meta, 'rebuildUpTo', 0, 'checkpoint', 0) end
 end
 local first = 8 -- the first event's arguments
 local width = 6 -- arguments per event

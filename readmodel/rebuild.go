@@ -41,19 +41,22 @@ func (c *Counters) SetLiveCheckpoint(ctx context.Context, seq uint64) (bool, err
 	if err != nil {
 		return false, err
 	}
-	wrote, err := c.rdb.Eval(ctx, setLiveCheckpointLua, []string{p + "meta"}, seq).Int()
+	wrote, err := setLiveCheckpointScript.Run(ctx, c.rdb, []string{p + "meta"}, seq).Int()
 	if err != nil {
 		return false, fmt.Errorf("set counters checkpoint: %w", err)
 	}
 	return wrote == 1, nil
 }
 
-const setLiveCheckpointLua = `
+// setLiveCheckpointScript writes nothing on a master that has not verified
+// the counters (failover.go): they may lack acknowledged events.
+var setLiveCheckpointScript = redis.NewScript(replidLua + `
+if redis.call('HGET', KEYS[1], 'replid') ~= replid() then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'rebuildUpTo') == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then return 0 end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'checkpoint') or '0')
 if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1]) end
-return 1`
+return 1`)
 
 // SetRebuildCheckpoint records seq as the checkpoint reached by the replay
 // of r, never moving it backwards, unless the counters are no longer r's
@@ -64,17 +67,20 @@ func (c *Counters) SetRebuildCheckpoint(ctx context.Context, r Rebuild, seq uint
 	if err != nil {
 		return err
 	}
-	if err := c.rdb.Eval(ctx, setRebuildCheckpointLua, []string{p + "meta"}, r.Epoch, seq).Err(); err != nil {
+	if err := setRebuildCheckpointScript.Run(ctx, c.rdb, []string{p + "meta"}, r.Epoch, seq).Err(); err != nil {
 		return fmt.Errorf("set counters rebuild checkpoint: %w", err)
 	}
 	return nil
 }
 
-const setRebuildCheckpointLua = `
+// setRebuildCheckpointScript, like setLiveCheckpointScript, writes nothing
+// on a master that has not verified the counters.
+var setRebuildCheckpointScript = redis.NewScript(replidLua + `
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'replid') ~= replid() then return 0 end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'checkpoint') or '0')
 if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[2]) end
-return 1`
+return 1`)
 
 // Rebuild is a pending counters rebuild.
 type Rebuild struct {

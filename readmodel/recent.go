@@ -35,6 +35,8 @@ type RecentOptions struct {
 	// ScanBudget bounds how many cached positions one query may read to
 	// filter by type and userId together (default 20,000).
 	ScanBudget int
+	// Durability makes each Apply wait for replicas (failover.go).
+	Durability Durability
 }
 
 // Recent is the recent-events cache in Redis: the newest events, rendered
@@ -68,7 +70,7 @@ func NewRecent(rdb redis.UniversalClient, o RecentOptions) *Recent {
 	if o.ScanBudget <= 0 {
 		o.ScanBudget = 20_000
 	}
-	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(recentApplyLua), query: redis.NewScript(recentQueryLua),
+	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(replidLua + recentApplyLua), query: redis.NewScript(replidLua + recentQueryLua),
 		mark: redis.NewScript(markCompleteLua), lease: redis.NewScript(leaseLua)}
 }
 
@@ -154,7 +156,7 @@ func (r *Recent) Apply(ctx context.Context, events []schemas.Event, now time.Tim
 			args = append(args, name)
 		}
 		args = append(args, tail...)
-		res, err := r.apply.Run(ctx, r.rdb, keys, args...).Slice()
+		res, err := runDurably(ctx, r.rdb, r.opts.Durability, r.apply, keys, args...).Slice()
 		if err == nil && len(res) < 2 {
 			err = errors.New("short reply")
 		}

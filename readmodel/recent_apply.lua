@@ -29,6 +29,9 @@
 local meta, idsKey, allKey, evKey, tuKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxEvents = tonumber(ARGV[1])
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[2])
+-- A cache started here holds no acknowledged event yet: verified on this
+-- master (failover.go; replid() is defined before this script).
+if fresh == 1 then redis.call('HSET', meta, 'replid', replid()) end
 local floor = redis.call('HGET', meta, 'floor')
 local keyOf = {}
 local nk = tonumber(ARGV[3])

@@ -3,8 +3,11 @@ package readmodel
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -73,12 +76,20 @@ func (b *RecentBuild) Add(events []schemas.Event) error {
 func (b *RecentBuild) Len() int { return b.kept.Len() }
 
 // Write stores the build in the cache under r's prefix: the same keys and
-// values Apply would have left. It sets no epoch: the caller starts the
-// cache and marks it complete once it switches to it.
+// values Apply would have left, the master that holds them included (the
+// meta hash's replid, failover.go: a build holds every event it was given,
+// as a cache Apply started does). It sets no epoch: the caller starts the
+// cache and marks it complete once it switches to it. It fails if another
+// master holds the cache when the writes are done: the writes to the one
+// before may be lost (write the build again).
 func (b *RecentBuild) Write(ctx context.Context) error {
 	p, err := b.r.keyPrefix(ctx)
 	if err != nil {
 		return err
+	}
+	master, err := buildMasterScript.Run(ctx, b.r.rdb, []string{p + "meta"}).Text()
+	if err != nil {
+		return fmt.Errorf("read the redis master of the recent cache: %w", err)
 	}
 	all := make([]*builtEvent, 0, len(b.byPos))
 	for _, e := range b.byPos {
@@ -111,13 +122,29 @@ func (b *RecentBuild) Write(ctx context.Context) error {
 			return fmt.Errorf("write %d recent events: %w", len(part), err)
 		}
 	}
-	if b.floor != "" {
-		if err := b.r.rdb.HSet(ctx, p+"meta", "floor", b.floor).Err(); err != nil {
-			return fmt.Errorf("write recent cache floor: %w", err)
-		}
+	ok, err := buildWrittenScript.Run(ctx, b.r.rdb, []string{p + "meta"}, master, b.floor).Bool()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("write recent cache floor: %w", err)
+	}
+	if !ok {
+		return errors.New("write recent cache: the redis master changed during the write (a failover: the writes may be lost)")
 	}
 	return nil
 }
+
+var (
+	// buildMasterScript returns the replication ID of the master holding
+	// KEYS[1] (the script runs there).
+	buildMasterScript = redis.NewScript(replidLua + `return replid()`)
+	// buildWrittenScript records the master that holds the build's writes
+	// (ARGV[1], read before them) and the floor (ARGV[2], if any), unless
+	// another master holds the cache now.
+	buildWrittenScript = redis.NewScript(replidLua + `
+if replid() ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'replid', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'floor', ARGV[2]) end
+return 1`)
+)
 
 // positions is a min-heap of positions (the oldest on top).
 type positions []string

@@ -17,6 +17,10 @@ for i = 6, #ARGV do types[#types + 1] = ARGV[i] end
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor')
 if not m[1] or m[2] ~= m[1] then return {0, 'rebuilding'} end
 if tonumber(m[3] or '0') < tonumber(m[4] or '0') then return {0, 'behind'} end
+-- Another master than the one that verified the cache (a failover, whose
+-- replica may lack acknowledged events): MongoDB answers until the
+-- projector has verified it (failover.go).
+if redis.call('HGET', KEYS[1], 'replid') ~= replid() then return {0, 'unverified'} end
 local floor = m[5]
 
 -- Below the floor the cache is not complete: cut the range there and note

@@ -64,7 +64,7 @@ func (r *Recent) Start(ctx context.Context, now time.Time) (epoch string, create
 	if err != nil {
 		return "", false, err
 	}
-	if created, err = r.rdb.HSetNX(ctx, p+"meta", "epoch", epochOf(now)).Result(); err != nil {
+	if created, err = recentStartScript.Run(ctx, r.rdb, []string{p + "meta"}, epochOf(now)).Bool(); err != nil {
 		return "", false, fmt.Errorf("start recent cache: %w", err)
 	}
 	if epoch, err = r.rdb.HGet(ctx, p+"meta", "epoch").Result(); err != nil {
@@ -73,22 +73,48 @@ func (r *Recent) Start(ctx context.Context, now time.Time) (epoch string, create
 	return epoch, created, nil
 }
 
+// recentStartScript creates the cache's epoch; a cache started here holds
+// no acknowledged event yet, so this master verified it (failover.go) —
+// unless a build was written first (RecentBuild.Write): the master it
+// recorded holds its events, and if that is not this one, the cache is
+// not verified here (MarkComplete then leaves it incomplete).
+var recentStartScript = redis.NewScript(replidLua + `
+local created = redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+if created == 1 then redis.call('HSETNX', KEYS[1], 'replid', replid()) end
+return created`)
+
 // MarkComplete records that the cache of epoch holds every event of the
 // stream above its floor. false: the cache was flushed meanwhile (another
-// epoch), and stays incomplete.
+// epoch), or the master holding it has not verified it (failover.go), and
+// it stays incomplete.
 func (r *Recent) MarkComplete(ctx context.Context, epoch string) (bool, error) {
+	return r.MarkCompleteOn(ctx, epoch, "")
+}
+
+// MarkCompleteOn is MarkComplete for a rebuild that ran while the master
+// whose replication ID is replid (MasterCheck.Replid, read before the
+// rebuild started) held the cache: false if another master holds it now,
+// since the rebuild's writes to the one before may be lost. (Events the
+// live projection acked on an earlier master are the verification's job;
+// the cache answers no query until then.) "" asks instead that the master
+// holding the cache verified it.
+func (r *Recent) MarkCompleteOn(ctx context.Context, epoch, replid string) (bool, error) {
 	p, err := r.keyPrefix(ctx)
 	if err != nil {
 		return false, err
 	}
-	ok, err := r.mark.Run(ctx, r.rdb, []string{p + "meta"}, epoch).Bool()
+	ok, err := r.mark.Run(ctx, r.rdb, []string{p + "meta"}, epoch, replid).Bool()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("mark recent cache complete: %w", err)
 	}
 	return ok, nil
 }
 
-const markCompleteLua = `
+const markCompleteLua = replidLua + `
+local cur = replid()
+if ARGV[2] ~= '' then
+  if ARGV[2] ~= cur then return 0 end
+elseif redis.call('HGET', KEYS[1], 'replid') ~= cur then return 0 end
 if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'complete', ARGV[1])
   return 1
@@ -105,14 +131,18 @@ func (r *Recent) SetPositions(ctx context.Context, checkpoint, historyCheckpoint
 	}
 	// Only an existing cache gets positions: a flushed one must not look
 	// started without an epoch.
-	err = r.rdb.Eval(ctx, `if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
-  redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyCheckpoint', ARGV[2]) end
-return 0`, []string{p + "meta"}, checkpoint, historyCheckpoint).Err()
+	// Nor a cache on a master that has not verified it (failover.go).
+	err = setPositionsScript.Run(ctx, r.rdb, []string{p + "meta"}, checkpoint, historyCheckpoint).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("set recent cache positions: %w", err)
 	}
 	return nil
 }
+
+var setPositionsScript = redis.NewScript(replidLua + `
+if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 and redis.call('HGET', KEYS[1], 'replid') == replid() then
+  redis.call('HSET', KEYS[1], 'checkpoint', ARGV[1], 'historyCheckpoint', ARGV[2]) end
+return 0`)
 
 // AcquireLease takes or renews the rebuild lease of the cache for owner.
 func (r *Recent) AcquireLease(ctx context.Context, owner string, ttl time.Duration) (bool, error) {

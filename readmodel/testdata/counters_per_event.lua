@@ -14,8 +14,11 @@ local minTTL = tonumber(ARGV[4])
 local seenTTL = tonumber(ARGV[5])
 local fresh = redis.call('HSETNX', p .. 'meta', 'epoch', ARGV[6])
 local skew = tonumber(ARGV[7])
-if fresh == 1 and ARGV[8] == '1' then
-  redis.call('HSET', p .. 'meta', 'rebuildUpTo', 0, 'checkpoint', 0)
+if fresh == 1 then
+  -- Started on this master, holding no acknowledged event yet: verified
+  -- here (failover.go; replid() is defined before this script).
+  redis.call('HSET', p .. 'meta', 'replid', replid())
+  if ARGV[8] == '1' then redis.call('HSET', p .. 'meta', 'rebuildUpTo', 0, 'checkpoint', 0) end
 end
 
 local block = 1048576

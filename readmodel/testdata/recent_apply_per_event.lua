@@ -18,6 +18,9 @@ local p = ARGV[1] -- the cache's whole key prefix
 local maxEvents = tonumber(ARGV[2])
 local meta = p .. 'meta'
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[3])
+-- A cache started here holds no acknowledged event yet: verified on this
+-- master (failover.go; replid() is defined before this script).
+if fresh == 1 then redis.call('HSET', meta, 'replid', replid()) end
 local floor = redis.call('HGET', meta, 'floor')
 
 local added = 0

@@ -18,6 +18,9 @@ type Projector struct {
 	LagMessages *prometheus.GaugeVec
 	LagSeconds  *prometheus.GaugeVec
 	Checkpoint  *prometheus.GaugeVec
+	// FailoverRestored counts events whose effect a promoted Redis
+	// replica lacked, restored from the stream (projector/failover.go).
+	FailoverRestored *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -43,8 +46,10 @@ func New(reg prometheus.Registerer) *Projector {
 			Name: "lag_seconds", Help: "Age of the oldest message not yet applied (0 when caught up)."}, label),
 		Checkpoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "kiln", Subsystem: "projector",
 			Name: "checkpoint_seq", Help: "Last contiguous stream sequence applied."}, label),
+		FailoverRestored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kiln", Subsystem: "projector",
+			Name: "failover_restored_total", Help: "Events acked whose effect a promoted Redis replica lacked, restored from the stream."}, label),
 	}
-	reg.MustRegister(m.applied, m.batch, m.redelivered, m.poisoned, m.storeErrors, m.stalled, m.LagMessages, m.LagSeconds, m.Checkpoint)
+	reg.MustRegister(m.applied, m.batch, m.redelivered, m.poisoned, m.storeErrors, m.stalled, m.LagMessages, m.LagSeconds, m.Checkpoint, m.FailoverRestored)
 	return m
 }
 
@@ -58,6 +63,7 @@ func (m *Projector) For(projection string) Observer {
 	m.poisoned.WithLabelValues(projection)
 	m.storeErrors.WithLabelValues(projection)
 	m.stalled.WithLabelValues(projection).Set(0)
+	m.FailoverRestored.WithLabelValues(projection)
 	return Observer{m: m, name: projection}
 }
 
