@@ -151,9 +151,15 @@ func ServeListener(ctx context.Context, app *fiber.App, ln net.Listener, grace t
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := app.ShutdownWithContext(sctx); err != nil {
+	err := app.ShutdownWithContext(sctx)
+	// fasthttp's Shutdown does nothing to a server whose Serve has not
+	// registered ln yet (a context cancelled as the listener starts: a
+	// sibling that failed at start), and that Serve then runs forever.
+	// Closing ln ends it; after a Shutdown that closed it, this is a no-op.
+	_ = ln.Close()
+	<-errc
+	if err != nil {
 		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
 	}
-	<-errc
 	return nil
 }

@@ -6,10 +6,13 @@ package standalonetest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +41,37 @@ type Instance struct {
 // testsupport (faster under -race than the embedded ones).
 func Start(t testing.TB, dataDir string, env ...string) *Instance {
 	t.Helper()
+	pinned := map[string]bool{}
+	for i := 0; i+1 < len(env); i += 2 {
+		pinned[env[i]] = true
+	}
+	var mongoURI, redisURL string
+	if !pinned["MONGO_URI"] {
+		mongoURI = testsupport.StartMongo(t).URI()
+	}
+	if !pinned["REDIS_URL"] {
+		redisURL = testsupport.StartRedis(t).URL()
+	}
+	// A port found free can be taken by another process before the
+	// standalone binds it (a shared CI machine): such a start is tried
+	// again on new ports, a few times.
+	for attempt := 1; ; attempt++ {
+		in, err := start(t, dataDir, mongoURI, redisURL, env)
+		if err == nil {
+			t.Cleanup(func() { in.Stop(t) })
+			return in
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("standalone did not start: %v", err)
+		}
+		t.Logf("standalone start %d: %v; trying other ports", attempt, err)
+	}
+}
+
+// start runs one standalone and waits until it is ready, or returns the
+// error it stopped with before that.
+func start(t testing.TB, dataDir, mongoURI, redisURL string, env []string) (*Instance, error) {
+	t.Helper()
 	cfgEnv := map[string]string{
 		"KILN_DATA_DIR": dataDir,
 		"PORT":          strconv.Itoa(testsupport.FreePort(t)),
@@ -48,15 +82,11 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		// A loaded CI machine can take longer than the 1.5 s default to
 		// ack a publish; a test of the timeout sets its own.
 		"INGEST_PUBLISH_TIMEOUT": "30s",
+		"MONGO_URI":              mongoURI,
+		"REDIS_URL":              redisURL,
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		cfgEnv[env[i]] = env[i+1]
-	}
-	if _, ok := cfgEnv["MONGO_URI"]; !ok {
-		cfgEnv["MONGO_URI"] = testsupport.StartMongo(t).URI()
-	}
-	if _, ok := cfgEnv["REDIS_URL"]; !ok {
-		cfgEnv["REDIS_URL"] = testsupport.StartRedis(t).URL()
 	}
 	cfg, err := standalone.LoadConfig(cfgEnv)
 	require.NoError(t, err)
@@ -74,10 +104,22 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		in.done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}()
 	// Generous: a loaded CI machine starts embedded NATS, FerretDB and every
-	// role slowly. The last answer says how far it got.
+	// role slowly. The last answer says how far it got; a standalone that
+	// stopped says why at once.
 	last := "no answer yet"
+	var exited error
+	client := &http.Client{Timeout: 10 * time.Second}
 	ready := assert.Eventually(t, func() bool {
-		resp, err := http.Get(in.Base + "/readyz")
+		select {
+		case err := <-in.done:
+			exited = fmt.Errorf("it stopped before it was ready: %w", err)
+			if err == nil {
+				exited = errors.New("it stopped before it was ready, without an error")
+			}
+			return true
+		default:
+		}
+		resp, err := client.Get(in.Base + "/readyz")
 		if err != nil {
 			last = err.Error()
 			return false
@@ -87,9 +129,20 @@ func Start(t testing.TB, dataDir string, env ...string) *Instance {
 		last = resp.Status + " " + string(body)
 		return resp.StatusCode == http.StatusOK
 	}, 5*time.Minute, 50*time.Millisecond, "standalone never became ready")
-	require.Truef(t, ready, "standalone never became ready; last /readyz: %s", last)
-	t.Cleanup(func() { in.Stop(t) })
-	return in
+	if exited != nil {
+		cancel()
+		return nil, exited
+	}
+	if !ready {
+		cancel()
+		select {
+		case err := <-in.done:
+			return nil, fmt.Errorf("never became ready (last /readyz: %s); stopped with %v", last, err)
+		case <-time.After(20 * time.Second):
+			return nil, fmt.Errorf("never became ready (last /readyz: %s), nor stopped within 20s", last)
+		}
+	}
+	return in, nil
 }
 
 // Stop shuts the standalone down and waits for it; it is safe to call twice.
