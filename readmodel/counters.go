@@ -179,7 +179,8 @@ func epochOf(now time.Time) string {
 }
 
 // SetCheckpoint records seq as the last contiguous sequence applied, never
-// moving it backwards.
+// moving it backwards, on the master that verified the counters only (a
+// replay claims its shadow's progress with it at the switch).
 func (c *Counters) SetCheckpoint(ctx context.Context, seq uint64) error {
 	p, err := c.keyPrefix(ctx)
 	if err != nil {
@@ -192,7 +193,13 @@ func (c *Counters) SetCheckpoint(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-const setMaxLua = `
+// setMaxLua, like setLiveCheckpointScript, writes nothing on a master that
+// has not verified the counters (failover.go): a replay's shadow counters
+// whose master failed over during the replay may lack events below seq;
+// their checkpoint stays where it was, and after the switch the live
+// projector verifies them from there.
+const setMaxLua = replidLua + `
+if redis.call('HGET', KEYS[1], 'replid') ~= replid() then return 0 end
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 0`

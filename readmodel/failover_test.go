@@ -302,3 +302,43 @@ func infoField(info, name string) string {
 	}
 	return ""
 }
+
+// TestReplayCheckpointNotClaimedOnAnotherMaster: a replay claims its
+// shadow counters' progress with SetCheckpoint at the switch. If their
+// master failed over during the replay, the new one may lack events below
+// that sequence: the checkpoint is not written there (the live projector
+// verifies the counters from the one they had), and it is again once the
+// new master has verified them.
+func TestReplayCheckpointNotClaimedOnAnotherMaster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testsupport.StartRedis(t).Client(t)
+	now := time.Now()
+	evs := failoverEvents(20)
+	c := readmodel.NewCounters(rdb, readmodel.CountersOptions{})
+	_, err := c.Apply(ctx, evs[:10], now)
+	require.NoError(t, err)
+	require.NoError(t, c.SetCheckpoint(ctx, 10))
+	cp, err := c.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, cp, "claimed on the master that started the counters")
+
+	newReplid(t, rdb)
+	_, err = c.Apply(ctx, evs[10:], now)
+	require.NoError(t, err)
+	require.NoError(t, c.SetCheckpoint(ctx, 20))
+	cp, err = c.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, cp, "a failed-over master: the replay's progress is not claimed")
+
+	check, err := c.CheckMaster(ctx)
+	require.NoError(t, err)
+	require.False(t, check.Verified)
+	ok, err := c.MarkVerified(ctx, check)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, c.SetCheckpoint(ctx, 20))
+	cp, err = c.Checkpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 20, cp, "verified: claimed again")
+}
