@@ -118,11 +118,11 @@ func notifierSettled(t *testing.T, url string) bool {
 func TestReplayNeverReachesTheNotifier(t *testing.T) {
 	in, slack, mail := notifierStandalone(t)
 	ctx := context.Background()
-	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 3*time.Minute, 20*time.Millisecond)
 	publishEvents(t, in.NATSURL, "e", "alert.me", "a", "alert.me", "alert.burst", "b", "alert.burst", "alert.burst", "alert.burst", "alert.me")
 	require.Eventually(t, func() bool {
 		return len(slack.Delivered()) == 4 && len(mail.Messages()) == 4 && notifierSettled(t, in.NATSURL)
-	}, 30*time.Second, 20*time.Millisecond, "3 each alerts and 1 threshold alert, on Slack and by email")
+	}, 3*time.Minute, 20*time.Millisecond, "3 each alerts and 1 threshold alert, on Slack and by email")
 	alerts := listAlerts(t, in.Base)
 	require.Len(t, alerts, 4)
 	for _, a := range alerts {
@@ -139,7 +139,7 @@ func TestReplayNeverReachesTheNotifier(t *testing.T) {
 	info, err := stream.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, lastSeq, info.State.LastSeq, "a replay never publishes")
-	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 3*time.Minute, 20*time.Millisecond)
 	require.Len(t, slack.Requests(), 4, "no webhook call during or after the replay")
 	require.Len(t, mail.Messages(), 4, "no email during or after the replay")
 	require.Len(t, listAlerts(t, in.Base), 4, "no alert decided by the replay")
@@ -156,12 +156,12 @@ func TestDLQListAndRedrive(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, "no dead letters")
 
-	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return notifierSettled(t, in.NATSURL) }, 3*time.Minute, 20*time.Millisecond)
 	publishEvents(t, in.NATSURL, "d", "alert.me")
 	require.Eventually(t, func() bool {
 		out, err = kiln(ctx, in, "dlq", "list")
 		return err == nil && strings.Contains(out, ":slack")
-	}, 30*time.Second, 50*time.Millisecond, out)
+	}, 3*time.Minute, 50*time.Millisecond, out)
 	require.Contains(t, out, "slack webhook answered 500")
 	require.Regexp(t, `\d+\s+\S+:slack\s+every\s+2\s`, out)
 	out, err = kiln(ctx, in, "dlq", "list", "--json")
@@ -186,7 +186,7 @@ func TestDLQListAndRedrive(t *testing.T) {
 	require.Eventually(t, func() bool {
 		alerts := listAlerts(t, in.Base)
 		return len(alerts) == 1 && alerts[0].Status == readmodel.DeliveryDead
-	}, 30*time.Second, 50*time.Millisecond, "the alert's status becomes dead")
+	}, 3*time.Minute, 50*time.Millisecond, "the alert's status becomes dead")
 
 	out, err = kiln(ctx, in, "dlq", "redrive")
 	require.ErrorContains(t, err, "give --all or delivery ids", out)
@@ -202,7 +202,7 @@ func TestDLQListAndRedrive(t *testing.T) {
 	require.Contains(t, out, "1 redriven")
 	require.Eventually(t, func() bool {
 		return len(slack.Delivered()) == 1 && notifierSettled(t, in.NATSURL)
-	}, 30*time.Second, 20*time.Millisecond)
+	}, 3*time.Minute, 20*time.Millisecond)
 	require.Len(t, slack.Requests(), 3, "two failed attempts, then the redriven one")
 	out, err = kiln(ctx, in, "dlq", "list")
 	require.NoError(t, err, out)

@@ -82,7 +82,7 @@ func firstLoadBudget(t *testing.T, page *tab, n *netLog) {
 		var pending int
 		files, pending = n.assets()
 		return pending == 0 && len(files) >= want
-	}, 10*time.Second, 20*time.Millisecond, "the network log has every JS and CSS file")
+	}, 3*time.Minute, 20*time.Millisecond, "the network log has every JS and CSS file")
 	var transferred float64
 	for _, f := range files {
 		require.EqualValues(t, 200, f.status, f.url)

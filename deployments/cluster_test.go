@@ -119,7 +119,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := js.AccountInfo(ctx)
 		return err == nil
-	}, 30*time.Second, 100*time.Millisecond, "JetStream cluster has no meta leader")
+	}, 3*time.Minute, 100*time.Millisecond, "JetStream cluster has no meta leader")
 
 	// Ingest, as cmd/ingest builds it, with NATS_URL listing the three nodes.
 	icfg, err := ingest.LoadConfig(map[string]string{
@@ -177,7 +177,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 		req, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": victim}})
 		_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+schemas.StreamName, req, 2*time.Second)
 		return false
-	}, 30*time.Second, 250*time.Millisecond, "could not move the stream leader to %s", victim)
+	}, 3*time.Minute, 250*time.Millisecond, "could not move the stream leader to %s", victim)
 
 	// Load: workers post single events back to back.
 	const workers = 4
@@ -228,7 +228,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 		}
 		return n
 	}
-	require.Eventually(t, func() bool { return accepted() >= 300 }, 30*time.Second, 10*time.Millisecond, "load never got going")
+	require.Eventually(t, func() bool { return accepted() >= 300 }, 3*time.Minute, 10*time.Millisecond, "load never got going")
 
 	// Shut the stream leader down under load.
 	killedAt := time.Now()
@@ -237,7 +237,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 
 	// Keep posting until ingest has answered 202 again for a while.
 	before := accepted()
-	require.Eventually(t, func() bool { return accepted() >= before+500 }, 30*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return accepted() >= before+500 }, 3*time.Minute, 10*time.Millisecond,
 		"ingest did not accept events again after the leader change")
 	close(stopLoad)
 	wg.Wait()
@@ -298,7 +298,7 @@ func TestClusterStreamLeaderLoss(t *testing.T) {
 	require.Eventually(t, func() bool {
 		n, err := history.Count(ctx)
 		return err == nil && uint64(n) == info.State.Msgs
-	}, 60*time.Second, 100*time.Millisecond, "the projector did not catch up with the %d events of the stream", info.State.Msgs)
+	}, 3*time.Minute, 100*time.Millisecond, "the projector did not catch up with the %d events of the stream", info.State.Msgs)
 	events := db.Collection("events")
 	for i := 0; i < len(acked); i += 500 {
 		ids := acked[i:min(i+500, len(acked))]
@@ -329,7 +329,7 @@ func requireRedisModels(t *testing.T, counters *readmodel.Counters, recent *read
 		var err error
 		m, err = counters.Snapshot(ctx, time.Now())
 		return err == nil && uint64(m.Total) == msgs
-	}, 60*time.Second, 100*time.Millisecond, "counters never reached the %d events of the stream (last %d)", msgs, m.Total)
+	}, 3*time.Minute, 100*time.Millisecond, "counters never reached the %d events of the stream (last %d)", msgs, m.Total)
 	require.Equal(t, map[string]int64{"page_view": int64(msgs)}, m.Totals, "counters by type")
 
 	var events []struct {
@@ -344,7 +344,7 @@ func requireRedisModels(t *testing.T, counters *readmodel.Counters, recent *read
 		}
 		events = events[:0]
 		return json.Unmarshal(page.Body, &events) == nil && uint64(len(events)) == msgs
-	}, 60*time.Second, 100*time.Millisecond, "the recent cache never held the %d events of the stream (%s, %d ids)", msgs, why, len(events))
+	}, 3*time.Minute, 100*time.Millisecond, "the recent cache never held the %d events of the stream (%s, %d ids)", msgs, why, len(events))
 	ids := make(map[string]bool, len(events))
 	for _, ev := range events {
 		require.False(t, ids[ev.ID], "event %s twice in the recent cache", ev.ID)

@@ -46,7 +46,7 @@ func startRedisProc(t *testing.T, dir string, args ...string) *redisProc {
 		c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1})
 		defer c.Close()
 		return c.Ping(context.Background()).Err() == nil
-	}, 10*time.Second, 20*time.Millisecond, "redis-server on %s did not answer: %s", p.addr, p.output())
+	}, 3*time.Minute, 20*time.Millisecond, "redis-server on %s did not answer: %s", p.addr, p.output())
 	return p
 }
 
@@ -108,7 +108,7 @@ func TestSentinelConfigFailsOver(t *testing.T) {
 			return true
 		}
 	}
-	require.Eventually(t, sentinelOK(master.addr, true), 30*time.Second, 100*time.Millisecond,
+	require.Eventually(t, sentinelOK(master.addr, true), 3*time.Minute, 100*time.Millisecond,
 		"the sentinels agree on the master and see its replica and each other: %s", sentinels[0].output())
 
 	target, err := connect.ParseRedisURL(url)
@@ -122,11 +122,11 @@ func TestSentinelConfigFailsOver(t *testing.T) {
 
 	killed := time.Now()
 	master.kill()
-	require.Eventually(t, sentinelOK(replica.addr, false), 60*time.Second, 100*time.Millisecond,
+	require.Eventually(t, sentinelOK(replica.addr, false), 3*time.Minute, 100*time.Millisecond,
 		"the replica promoted: %s", sentinels[0].output())
 	require.Eventually(t, func() bool {
 		return client.Set(ctx, "kiln:test-after", "after", 0).Err() == nil
-	}, 30*time.Second, 100*time.Millisecond, "the client writes to the new master")
+	}, 3*time.Minute, 100*time.Millisecond, "the client writes to the new master")
 	v, err := client.Get(ctx, "kiln:test").Result()
 	require.NoError(t, err)
 	require.Equal(t, "before", v)

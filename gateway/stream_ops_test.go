@@ -179,7 +179,7 @@ func TestStreamSurvivesANATSRestart(t *testing.T) {
 			last = seqs[0]
 		}
 		return err == nil
-	}, 30*time.Second, 50*time.Millisecond, "JetStream is back")
+	}, 3*time.Minute, 50*time.Millisecond, "JetStream is back")
 	seqs := publish(t, g.js, same(50, "a", "u1")...)
 	require.Equal(t, consecutive(51, seqs[49]), c.eventsUntil(t, seqs[49]), "no gap, no duplicate across the restart")
 	require.GreaterOrEqual(t, seqs[0], last+1)

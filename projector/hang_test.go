@@ -94,7 +94,7 @@ func TestHangingStoreIsWaitedOutAndResumed(t *testing.T) {
 	require.Eventually(t, func() bool {
 		err := svc.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "counters waits for redis")
-	}, 60*time.Second, 50*time.Millisecond, "a hanging Redis shows as a stalled projection")
+	}, 3*time.Minute, 50*time.Millisecond, "a hanging Redis shows as a stalled projection")
 	time.Sleep(5 * time.Second) // the hang being tested: many AckWaits (1s) pass
 	link.hang.Store(false)
 

@@ -69,17 +69,17 @@ func TestStoreOutageIsRetriedNeverPoison(t *testing.T) {
 	require.Eventually(t, func() bool {
 		err := svc.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "counters waits for redis")
-	}, 30*time.Second, 20*time.Millisecond, "readiness names the stalled projection and its store")
+	}, 3*time.Minute, 20*time.Millisecond, "readiness names the stalled projection and its store")
 	mongoLink.Cut()
 	e.publish(t, 200)
 	require.Eventually(t, func() bool {
 		err := svc.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "history waits for mongodb")
-	}, 60*time.Second, 20*time.Millisecond)
+	}, 3*time.Minute, 20*time.Millisecond)
 	require.EqualValues(t, 1, testutil.ToFloat64(stalledGauge(t, reg, Counters)))
 	require.Eventually(t, func() bool { // what `kiln projections` shows
 		return reported(t, e, Counters, true) && reported(t, e, History, true)
-	}, 30*time.Second, 50*time.Millisecond, "the status bucket reports both stalled")
+	}, 3*time.Minute, 50*time.Millisecond, "the status bucket reports both stalled")
 	// Many AckWaits pass: the old loop would have terminated every event.
 	// (This wait is the outage being tested, not a synchronisation.)
 	time.Sleep(15 * time.Second)

@@ -130,7 +130,7 @@ func TestPoisonMessageIsRecordedAndSkipped(t *testing.T) {
 			recorded[pe.Projection] = true
 		}
 		return recorded[History] && recorded[Counters] && recorded[Recent] // one per projection
-	}, 30*time.Second, 50*time.Millisecond)
+	}, 3*time.Minute, 50*time.Millisecond)
 	errs, err := ledger.Errors(context.Background(), 10)
 	require.NoError(t, err)
 	for _, pe := range errs {
@@ -147,11 +147,11 @@ func TestPoisonMessageIsRecordedAndSkipped(t *testing.T) {
 			}
 			info, err := cons.Info(context.Background())
 			return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == uint64(e.total()+1)
-		}, 30*time.Second, 50*time.Millisecond, name)
+		}, 3*time.Minute, 50*time.Millisecond, name)
 	}
 	// The watcher writes the checkpoint every PROJECTOR_CHECK_INTERVAL.
 	require.Eventually(t, func() bool {
 		cp, err := ledger.Checkpoint(context.Background(), History)
 		return err == nil && cp == uint64(e.total()+1)
-	}, 30*time.Second, 20*time.Millisecond, "the history checkpoint reaches the poison message's seq")
+	}, 3*time.Minute, 20*time.Millisecond, "the history checkpoint reaches the poison message's seq")
 }

@@ -33,7 +33,7 @@ func (e *testEnv) requireCacheExact(t *testing.T) {
 		}
 		_, ok, _, err := rc.Find(ctx, readmodel.Query{Limit: 50})
 		return err == nil && ok
-	}, 60*time.Second, 50*time.Millisecond, "cache never held %d events", want)
+	}, 3*time.Minute, 50*time.Millisecond, "cache never held %d events", want)
 
 	queries := []readmodel.Query{{Limit: 50}, {Limit: 500}}
 	for _, typ := range eventTypes {
@@ -67,7 +67,7 @@ func TestRecentCacheExactAfterCrashAndWithTwoProjectors(t *testing.T) {
 		m, _ := readmodel.NewCounters(e.redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
 		st, _ := readmodel.NewRecent(e.redis, readmodel.RecentOptions{}).State(context.Background())
 		return n > 0 || m.Total > 0 || st.Count > 0
-	}, 30*time.Second, 20*time.Millisecond)
+	}, 3*time.Minute, 20*time.Millisecond)
 	stop()
 	e.start(t, nil)
 	e.start(t, nil)

@@ -39,7 +39,7 @@ func TestNATSJetStreamSurvivesRestart(t *testing.T) {
 	require.Equal(t, url, n.URL())
 	require.Eventually(t, func() bool {
 		return publishWithin(js, time.Second, "smoke.e", "e") == nil
-	}, 10*time.Second, 50*time.Millisecond)
+	}, 3*time.Minute, 50*time.Millisecond)
 
 	stream, err = n.JetStream(t).Stream(ctx, "SMOKE")
 	require.NoError(t, err)

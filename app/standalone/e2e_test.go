@@ -141,7 +141,7 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 			last = metrics{}
 			getJSON(t, in.Base+"/metrics", &last)
 			return last.Total == 10_000
-		}, 90*time.Second, 100*time.Millisecond) {
+		}, 3*time.Minute, 100*time.Millisecond) {
 			t.Fatalf("GET /metrics total never reached 10000: last %d, asOfSeq %d", last.Total, last.AsOfSeq)
 		}
 		var m metrics
@@ -160,7 +160,7 @@ func TestTenThousandEventsThroughHTTPAreExactInReadModels(t *testing.T) {
 
 		require.Eventually(t, func() bool {
 			return len(allEvents(t, in.Base)) == 10_000
-		}, 90*time.Second, 250*time.Millisecond)
+		}, 3*time.Minute, 250*time.Millisecond)
 		events := allEvents(t, in.Base)
 		ids := map[string]bool{}
 		byType := map[string]int64{}

@@ -48,7 +48,7 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	base, admin := "http://127.0.0.1:"+port, "http://127.0.0.1:"+adminPort
-	require.Eventually(t, func() bool { s, _ := get(base + "/readyz"); return s == 200 }, 90*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { s, _ := get(base + "/readyz"); return s == 200 }, 3*time.Minute, 50*time.Millisecond)
 	status, body := get(base + "/readyz/ingest")
 	require.Equal(t, 200, status, body)
 	require.Contains(t, body, `"ingest":{"status":"ready"}`)
@@ -62,7 +62,7 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 		}
 		ready = nil
 		return json.Unmarshal([]byte(b), &ready) == nil
-	}, 60*time.Second, 50*time.Millisecond)
+	}, 3*time.Minute, 50*time.Millisecond)
 	roles := ready["roles"].(map[string]any)
 	require.Equal(t, map[string]any{"status": "ready"}, roles["ingest"])
 	require.Equal(t, map[string]any{"status": "unavailable", "dependencies": []any{"redis"}}, roles["projector"])
@@ -89,7 +89,7 @@ func TestReadinessPerRoleWithRedisDown(t *testing.T) {
 	require.Equal(t, 202, resp.StatusCode, "ingest keeps accepting")
 
 	redisProxy.Restore()
-	require.Eventually(t, func() bool { s, _ := get(base + "/readyz"); return s == 200 }, 60*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { s, _ := get(base + "/readyz"); return s == 200 }, 3*time.Minute, 50*time.Millisecond)
 }
 
 // Issue 13 item 7: the admin listener (metrics, health; no auth) binds

@@ -43,7 +43,7 @@ func runStandalone(t *testing.T, mongoURI string) (log *testsupport.LogBuffer, d
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 50*time.Millisecond, "standalone never became ready: %s", log)
+	}, 3*time.Minute, 50*time.Millisecond, "standalone never became ready: %s", log)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

@@ -65,7 +65,7 @@ func TestStandaloneWebhooksInAndOut(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 1
-	}, 60*time.Second, 50*time.Millisecond, "the endpoint gets the event")
+	}, 3*time.Minute, 50*time.Millisecond, "the endpoint gets the event")
 	mu.Lock()
 	require.Contains(t, got[0], `"customerEmail":"bo@example.com"`)
 	require.Contains(t, got[0], `"type":"order.created"`)

@@ -25,7 +25,7 @@ func TestWaitSessionsLeavesNoGoroutineOnTimeout(t *testing.T) { // not parallel:
 		h.waitSessions(time.Millisecond) // the stream is still open: gives up
 	}
 	// +1: Eventually runs the condition in a goroutine of its own.
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 3*time.Minute, 10*time.Millisecond,
 		"goroutines left behind by waitSessions")
 
 	waited := make(chan struct{})

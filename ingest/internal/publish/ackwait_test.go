@@ -54,7 +54,7 @@ func TestLostAckTimesOutAloneAndIsResolved(t *testing.T) {
 	require.NotZero(t, res[0].Seq)
 	require.Greater(t, res[2].Seq, res[0].Seq)
 
-	require.Eventually(t, func() bool { return o.get("resolved") == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return o.get("resolved") == 1 }, 3*time.Minute, 20*time.Millisecond)
 	seq, ok := f.ledgerSeq(t, "01LOSTACK")
 	require.True(t, ok, "the in-doubt id is recorded")
 	require.Greater(t, seq, res[0].Seq, "the stored copy's sequence, between its neighbours")

@@ -175,7 +175,7 @@ func TestResolverNotResolvedWhenLedgerWriteFails(t *testing.T) {
 	require.NoError(t, f.js.DeleteKeyValue(context.Background(), idledger.Bucket))
 	r, o := f.runResolver(t, 2*time.Second)
 	r.add(testEvent("no-ledger", true), time.Now())
-	require.Eventually(t, func() bool { return o.get("unresolved") == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return o.get("unresolved") == 1 }, 3*time.Minute, 20*time.Millisecond)
 	require.Zero(t, o.get("resolved"))
 }
 
@@ -213,7 +213,7 @@ func TestInDoubtServerIDIsRecorded(t *testing.T) {
 	r, o := f.runResolver(t, time.Minute)
 	p := NewPublisher(f.js, f.ledger, r, time.Second)
 	p.inDoubt(testEvent("01SERVERASSIGNED", false), time.Now())
-	require.Eventually(t, func() bool { return o.get("resolved") == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return o.get("resolved") == 1 }, 3*time.Minute, 20*time.Millisecond)
 	seq, ok := f.ledgerSeq(t, "01SERVERASSIGNED")
 	require.True(t, ok)
 	retry := p.Publish(context.Background(), []Event{testEvent("01SERVERASSIGNED", true)})

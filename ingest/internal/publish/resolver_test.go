@@ -27,7 +27,7 @@ func TestResolverSettlesInDoubtWrites(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		return o.get("resolved") == 2 && o.get("unresolved") == 1
-	}, 10*time.Second, 20*time.Millisecond)
+	}, 3*time.Minute, 20*time.Millisecond)
 
 	seq, ok := f.ledgerSeq(t, "landed")
 	require.True(t, ok)
