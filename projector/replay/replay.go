@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -134,6 +135,21 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]Plan, error) {
 			return nil, err
 		}
 		runs = append(runs, r)
+	}
+	if opts.Resume && slices.ContainsFunc(runs, func(r *run) bool { return r.p.Skip == "" }) {
+		// The interrupted command was cancelled before one of its
+		// replays stored a state (it waited for the counters' lease, say):
+		// resuming the command starts that one afresh.
+		fresh := opts
+		fresh.Resume = false
+		for _, r := range runs {
+			if r.neverRan {
+				r.opts = fresh
+				if err := r.plan(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	plans := make([]Plan, len(runs))
 	active := 0

@@ -32,6 +32,8 @@ type run struct {
 	abandoned int64
 	// fetch stands between the reader and each read (tests; nil: none).
 	fetch streamread.Fetcher
+	// neverRan: under Resume, this projection has no stored replay at all.
+	neverRan bool
 }
 
 // plan decides the generation and the starting sequence.
@@ -53,6 +55,7 @@ func (r *run) plan(ctx context.Context) error {
 	switch {
 	case r.opts.Resume && !resumable:
 		r.p.Skip = "nothing to resume"
+		r.neverRan = !found
 		return nil
 	case r.opts.Resume:
 		r.p.Resume = true
