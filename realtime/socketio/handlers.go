@@ -10,6 +10,8 @@ import (
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"golang.org/x/time/rate"
+
+	"github.com/kilnhq/kiln/ingest"
 )
 
 // appendTimeout bounds storing one client message.
@@ -141,9 +143,21 @@ func (s *Server) storeBatch(ctx context.Context, batch []chatItem) {
 			s.deps.Log.Warn("socket.io chat message not confirmed stored", "err", why)
 			refuse(it.sock, it.ack, what+why.Error())
 		} else if it.ack != nil {
-			it.ack([]any{map[string]any{"id": outs[i].ID, "seq": outs[i].Seq}}, nil)
+			it.ack([]any{chatAck(outs[i])}, nil)
 		}
 	}
+}
+
+// chatAck is a stored /chat message's ack, {id, seq}; a message its
+// type's schema refused under enforcement quarantine (kept in REJECTIONS,
+// not stored, seq 0) says {id, seq, quarantined: true}, as POST /events
+// answers "quarantined":true: the id is the one it is recovered under.
+func chatAck(o ingest.Outcome) map[string]any {
+	ack := map[string]any{"id": o.ID, "seq": o.Seq}
+	if o.Quarantined {
+		ack["quarantined"] = true
+	}
+	return ack
 }
 
 // onNotifications rebroadcasts a client's `order:update` {orderId, status}

@@ -3,9 +3,11 @@ package socketio
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -62,11 +64,19 @@ func (a gatedAppender) MaxBatch() int { return a.svc.MaxBatch() }
 // startServer starts the server with cfg (its zero fields defaulted).
 func startServer(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return startServerEnv(t, cfg, nil)
+}
+
+// startServerEnv is startServer with ingest settings added to its own.
+func startServerEnv(t *testing.T, cfg Config, ingestEnv map[string]string) *harness {
+	t.Helper()
 	ns := testsupport.StartNATS(t)
 	log := testsupport.LoggerLevel(t, slog.LevelInfo) // clients cut are logged at info
 	// A loaded machine may take longer than ingest's 1.5 s to confirm a
 	// batch of chat messages; these tests are about Socket.IO, not that.
-	icfg, err := ingest.LoadConfig(map[string]string{"NATS_URL": ns.URL(), "INGEST_PUBLISH_TIMEOUT": "30s"})
+	env := map[string]string{"NATS_URL": ns.URL(), "INGEST_PUBLISH_TIMEOUT": "30s"}
+	maps.Copy(env, ingestEnv)
+	icfg, err := ingest.LoadConfig(env)
 	require.NoError(t, err)
 	nc, err := connect.NATS(ns.URL(), t.Name(), connect.Append, log)
 	require.NoError(t, err)
@@ -83,14 +93,21 @@ func startServer(t *testing.T, cfg Config) *harness {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 3)
+	done := make(chan error, 4)
 	go func() { done <- httpserver.ServeListener(ctx, app, ln, 5*time.Second, log) }()
+	go func() { // follows the schema registry, as kiln run runs it
+		if err := isvc.Run(ctx); !errors.Is(err, context.Canceled) {
+			done <- err
+			return
+		}
+		done <- nil
+	}()
 	go func() { done <- f.Run(ctx) }()
 	go func() { done <- h.srv.Run(ctx) }()
 	t.Cleanup(func() {
 		h.release()
 		cancel()
-		for range 3 {
+		for range 4 {
 			require.NoError(t, <-done)
 		}
 	})
