@@ -12,8 +12,8 @@ import (
 // webhookAppender hands verified webhooks to POST /events' own path.
 type webhookAppender struct{ h *httpapi.Handler }
 
-func (a webhookAppender) AppendEvent(ctx context.Context, event []byte) (quarantined bool, err error) {
-	return a.h.AppendOne(ctx, event)
+func (a webhookAppender) AppendEvent(ctx context.Context, provider string, event []byte) (quarantined bool, err error) {
+	return a.h.AppendOne(ctx, event, rejections.WebhookKeyID(provider))
 }
 
 // RecordUnmapped keeps a verified payload that is not an event in the
@@ -23,5 +23,5 @@ func (a webhookAppender) RecordUnmapped(provider string, body []byte, p *problem
 	for _, e := range p.Errors {
 		rec.Reasons = append(rec.Reasons, schemas.FieldError{Field: e.Field, Message: e.Message})
 	}
-	a.h.NoteUnreadable(rec, "")
+	a.h.NoteUnreadable(rec, rejections.WebhookKeyID(provider))
 }

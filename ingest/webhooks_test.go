@@ -303,6 +303,8 @@ func TestWebhookSaysQuarantined(t *testing.T) {
 		require.True(t, strings.HasPrefix(rec.ID, "wh_"), rec.ID)
 		require.True(t, rec.HasField("metadata.amount"), "%v", rec.Reasons)
 	}
+	require.ElementsMatch(t, []string{"webhook:demo", "webhook:shop"}, []string{kept[0].KeyID, kept[1].KeyID},
+		"a record names the credential: the provider whose secret verified it")
 }
 
 // Issue 24: a verified webhook whose payload is not an event (not JSON,
@@ -329,5 +331,6 @@ func TestWebhookUnmappedPayloadRecorded(t *testing.T) {
 	for _, rec := range recs {
 		require.False(t, rec.CanRecover())
 		require.Empty(t, rec.EventType)
+		require.Equal(t, "webhook:demo", rec.KeyID)
 	}
 }

@@ -90,6 +90,10 @@ func KeyID(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:6])
 }
 
+// WebhookKeyID is the name a record gives an inbound webhook's credential:
+// its provider's signing secrets, "webhook:<provider>".
+func WebhookKeyID(provider string) string { return "webhook:" + provider }
+
 // Msg is the stream message of r: data the body, the record in Header.
 func (r *Record) Msg() (*nats.Msg, error) { return r.MsgWithin(0) }
 

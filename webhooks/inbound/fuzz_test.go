@@ -41,7 +41,7 @@ type recorder struct {
 	events [][]byte
 }
 
-func (r *recorder) AppendEvent(_ context.Context, event []byte) (bool, error) {
+func (r *recorder) AppendEvent(_ context.Context, _ string, event []byte) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, bytes.Clone(event))

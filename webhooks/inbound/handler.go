@@ -22,9 +22,10 @@ import (
 // before, under the same id) or quarantined (its type's schema refused it
 // under enforcement quarantine: kept in the REJECTIONS stream, not stored;
 // quarantined is then true), else a *problem.Details: 400 for an invalid
-// event, 503 when the store did not confirm.
+// event, 503 when the store did not confirm. provider names the verified
+// sender (its secret is the credential), for the records of refused events.
 type Appender interface {
-	AppendEvent(ctx context.Context, event []byte) (quarantined bool, err error)
+	AppendEvent(ctx context.Context, provider string, event []byte) (quarantined bool, err error)
 }
 
 // UnmappedRecorder is implemented by an Appender that also keeps, as sent,
@@ -97,7 +98,7 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 		}
 		return perr
 	}
-	kept, err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), event)
+	kept, err := h.appender.AppendEvent(context.WithoutCancel(c.UserContext()), p.Name, event)
 	if err != nil {
 		var pd *problem.Details
 		if errors.As(err, &pd) {

@@ -13,14 +13,15 @@ import (
 // for callers inside ingest such as the webhook receiver. It returns nil
 // once the event is stored, was stored before under its id, or was
 // quarantined (kept in the REJECTIONS stream; quarantined is then true),
-// else the *problem.Details a client would get.
-func (h *Handler) AppendOne(ctx context.Context, raw []byte) (quarantined bool, err error) {
+// else the *problem.Details a client would get. keyID names the sender's
+// credential in the records of a refused event (rejections.KeyID).
+func (h *Handler) AppendOne(ctx context.Context, raw []byte, keyID string) (quarantined bool, err error) {
 	items, single, err := eventbody.Split(eventbody.FormatJSON, raw, 1)
 	if err != nil || !single {
 		return false, problem.New(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the event is not one JSON object")
 	}
 	results := h.normalize(items, "", true)
-	h.record(ctx, results, "", true)
+	h.record(ctx, results, keyID, true)
 	h.publish(ctx, results)
 	if r := results[0]; r.Error != nil {
 		return false, r.Error
