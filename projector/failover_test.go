@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -118,21 +117,6 @@ func (e *testEnv) waitCheckpoints(t *testing.T, seq uint64) {
 	}, 3*time.Minute, 20*time.Millisecond, "checkpoints never reached %d", seq)
 }
 
-// promote gives the single redis-server a new replication ID, as a
-// promoted replica has, keeping its data: it becomes the replica of a
-// port nothing listens on (its data is kept until a sync succeeds), then
-// a master again.
-func promote(t *testing.T, rdb redis.UniversalClient) {
-	t.Helper()
-	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	require.NoError(t, rdb.Do(ctx, "REPLICAOF", "127.0.0.1", port).Err())
-	require.NoError(t, rdb.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
-}
-
 // snapshot is every key of a Redis with its value (DUMP) and TTL.
 type snapshot map[string]struct {
 	dump string
@@ -200,7 +184,7 @@ func TestLostAckedRedisWritesAreRestored(t *testing.T) {
 	e.waitCheckpoints(t, 2000)
 
 	// The failover: a new master, holding what the old one held at 1000.
-	promote(t, e.redis)
+	testsupport.NewReplicationID(t, e.redis)
 	before.restore(t, e.redis)
 	m, err := readmodel.NewCounters(e.redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package readmodel_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,20 +16,6 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 )
-
-// newReplid gives a single redis-server a new replication ID, as a
-// promoted replica has, keeping its data: it becomes the replica of a port
-// nothing listens on (data is kept until a sync succeeds), then a master.
-func newReplid(t *testing.T, rdb redis.UniversalClient) {
-	t.Helper()
-	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	require.NoError(t, ln.Close())
-	require.NoError(t, rdb.Do(ctx, "REPLICAOF", "127.0.0.1", port).Err())
-	require.NoError(t, rdb.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
-}
 
 func failoverEvents(n int) []schemas.Event {
 	now := time.Now()
@@ -75,7 +60,7 @@ func TestAnotherMasterHoldsBackCheckpointsUntilVerified(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok, reason)
 
-	newReplid(t, rdb)
+	testsupport.NewReplicationID(t, rdb)
 	cc, err := c.CheckMaster(ctx)
 	require.NoError(t, err)
 	require.True(t, cc.Exists)
@@ -148,7 +133,7 @@ func TestRecentBuildRecordsItsMaster(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, written.Verified, "the build's master recorded")
 			if failover {
-				newReplid(t, rdb)
+				testsupport.NewReplicationID(t, rdb)
 			}
 			epoch, created, err := rc.Start(ctx, time.Now())
 			require.NoError(t, err)
@@ -323,7 +308,7 @@ func TestReplayCheckpointNotClaimedOnAnotherMaster(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 10, cp, "claimed on the master that started the counters")
 
-	newReplid(t, rdb)
+	testsupport.NewReplicationID(t, rdb)
 	_, err = c.Apply(ctx, evs[10:], now)
 	require.NoError(t, err)
 	require.NoError(t, c.SetCheckpoint(ctx, 20))

@@ -396,3 +396,22 @@ func infoField(info, name string) string {
 	}
 	return ""
 }
+
+// NewReplicationID gives the Redis behind rdb a new replication ID, as a
+// replica promoted by a failover has, keeping its data: it is made a
+// replica of a port nobody listens on, then a master again.
+func NewReplicationID(t testing.TB, rdb redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_ = ln.Close()
+	for _, args := range [][]any{{"REPLICAOF", "127.0.0.1", port}, {"REPLICAOF", "NO", "ONE"}} {
+		if err := rdb.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+}
