@@ -2,7 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +80,38 @@ func TestListEventsFromCacheLikeMongoDB(t *testing.T) {
 		}
 	}
 	require.Positive(t, crossed, "some walk crosses from the cache into MongoDB")
+
+	// Many clients asking for the same first pages at once (identical
+	// queries in flight share one cache read) each get the page a lone
+	// request gets, with its cursor.
+	errs := make(chan error, len(queries)*16)
+	var wg sync.WaitGroup
+	for _, q := range queries {
+		for range 16 {
+			wg.Go(func() {
+				resp, err := http.Get(h.url + q)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				switch {
+				case err != nil:
+					errs <- err
+				case string(body) != before[q].bodies[0]:
+					errs <- fmt.Errorf("%s: %s, alone %s", q, body, before[q].bodies[0])
+				case resp.Header.Get("X-Next-Cursor")+" "+resp.Header.Get("Link") != before[q].cursors[0]:
+					errs <- fmt.Errorf("%s: cursor %q, alone %q", q, resp.Header.Get("X-Next-Cursor"), before[q].cursors[0])
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	r := get(t, h.url+"/events/e059")
 	require.Equal(t, 200, r.status)
 	require.Empty(t, r.header.Get("X-Kiln-Source"), "GET /events/{id} stays a MongoDB point lookup")

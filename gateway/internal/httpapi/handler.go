@@ -38,6 +38,8 @@ type Handler struct {
 	// Now is the clock the metrics window ends at.
 	Now func() time.Time
 	Log *slog.Logger
+
+	recentReads recentReads
 }
 
 // Header names of GET /events pagination.
@@ -74,7 +76,7 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), storeTimeout)
 	defer cancel()
 	if h.Recent != nil {
-		page, ok, _, err := h.Recent.Find(ctx, q.Query)
+		page, ok, err := h.recentReads.find(ctx, h.Recent, q.Query)
 		if err != nil {
 			h.Log.Warn("recent cache unavailable; reading MongoDB", "err", err)
 		}
