@@ -51,17 +51,34 @@ func TestStoredEventSaysItsSchemaVersion(t *testing.T) {
 	}
 	for i, u := range urls {
 		t.Run(fmt.Sprintf("instance %d", i), func(t *testing.T) {
-			first := fmt.Sprintf(`{"id":"sv-%d","eventType":"signup.completed","userId":"u","timestamp":1700000000000,"metadata":{"plan":5}}`, i)
-			// 400 until this instance validates with version 2; nothing is
-			// stored meanwhile.
+			// Until this instance has read version 2 it stores the event
+			// without a schema (no version yet: the envelope alone), with
+			// version 1's number, or refuses it (version 1: plan is not a
+			// string); wait until it stamps version 2.
+			try := 0
 			require.Eventually(t, func() bool {
+				try++
+				first := fmt.Sprintf(`{"id":"sv-%d-try-%d","eventType":"signup.completed","userId":"u","timestamp":1700000000000,"metadata":{"plan":5}}`, i, try)
 				resp, err := http.Post(u+"/events", "application/json", strings.NewReader(first))
 				if err != nil {
 					return false
 				}
-				resp.Body.Close()
-				return resp.StatusCode == http.StatusAccepted
-			}, 2*time.Minute, 20*time.Millisecond, "%s never validated with version 2", u)
+				defer resp.Body.Close()
+				var out struct {
+					Seq uint64 `json:"seq"`
+				}
+				if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&out) != nil || out.Seq == 0 {
+					return false
+				}
+				msg, err := stream.GetMsg(ctx, out.Seq)
+				if err != nil {
+					return false
+				}
+				var ev struct {
+					SchemaVersion int `json:"schemaVersion"`
+				}
+				return json.Unmarshal(msg.Data, &ev) == nil && ev.SchemaVersion == 2
+			}, 3*time.Minute, 20*time.Millisecond, "%s never validated with version 2", u)
 
 			// A batch, through the path gRPC Publish and inbound webhooks take too.
 			var batch []string
