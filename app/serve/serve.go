@@ -74,21 +74,6 @@ func RoleNames() []string {
 	return names
 }
 
-// loadConfig reads a role's configuration from environ and validates it.
-func loadConfig[C any, P interface {
-	*C
-	Validate() error
-}](environ map[string]string, role string) (C, error) {
-	c, err := env.ParseAsWithOptions[C](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("%s config: %w", role, err)
-	}
-	if err := P(&c).Validate(); err != nil {
-		return c, fmt.Errorf("%s config: %w", role, err)
-	}
-	return c, nil
-}
-
 // unknownRole is the error for a role that does not exist.
 func unknownRole(name string) error {
 	return fmt.Errorf("unknown role %q (roles: %s)", name, strings.Join(RoleNames(), ", "))
