@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/kilnhq/kiln/connect"
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/schemas"
@@ -81,12 +79,5 @@ func (c *Config) Validate() error {
 // LoadConfig reads the configuration from environ (variable → value),
 // applies defaults and validates it.
 func LoadConfig(environ map[string]string) (Config, error) {
-	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("gateway config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("gateway config: %w", err)
-	}
-	return c, nil
+	return envconfig.Load[Config](environ, "gateway")
 }

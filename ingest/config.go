@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/kilnhq/kiln/connect"
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/schemas/catalog"
@@ -91,15 +90,8 @@ func (c *Config) Validate() error {
 	return c.Stream.Validate()
 }
 
-// LoadConfig reads the configuration from environ (os.Environ form), applies
-// defaults and validates it.
+// LoadConfig reads the configuration from environ (variable → value),
+// applies defaults and validates it.
 func LoadConfig(environ map[string]string) (Config, error) {
-	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("ingest config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("ingest config: %w", err)
-	}
-	return c, nil
+	return envconfig.Load[Config](environ, "ingest")
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/kilnhq/kiln/connect"
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/telemetry"
 )
 
@@ -74,14 +73,8 @@ func (c *Config) Validate() error {
 	return errors.Join(c.NATSConfig.Validate(), c.MongoConfig.Validate(), c.RedisConfig.Validate(), c.Telemetry.Validate())
 }
 
-// LoadConfig reads the configuration from environ and validates it.
+// LoadConfig reads the configuration from environ (variable → value),
+// applies defaults and validates it.
 func LoadConfig(environ map[string]string) (Config, error) {
-	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("projector config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("projector config: %w", err)
-	}
-	return c, nil
+	return envconfig.Load[Config](environ, "projector")
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/kilnhq/kiln/connect/envconfig"
 )
 
 // Logging is the log settings of every command that runs Kiln (`kiln
@@ -37,7 +39,7 @@ func (l *Logging) level() (slog.Level, error) {
 
 // LoadLogging reads the log settings from environ.
 func LoadLogging(environ map[string]string) (Logging, error) {
-	return loadConfig[Logging](environ, "log")
+	return envconfig.Load[Logging](environ, "log")
 }
 
 // Logger is the process logger writing to w, in Format or else

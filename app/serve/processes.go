@@ -9,95 +9,97 @@ import (
 	"github.com/kilnhq/kiln/ingest"
 	"github.com/kilnhq/kiln/notifier"
 	"github.com/kilnhq/kiln/projector"
+	"github.com/kilnhq/kiln/telemetry"
 )
 
 // gatewayBodyLimit is the largest request body the gateway reads: it
 // serves GETs only.
 const gatewayBodyLimit = 64 * 1024
 
-// role is a process of one part: s's connections, then build.
-func role(name string, l runner.Listeners, s stores, build func(context.Context, roles.Deps) (runner.Part, error)) runner.Process {
-	s.name = name
-	return runner.Process{Name: name, Listeners: l, Build: func(ctx context.Context, rd runner.Deps) ([]runner.Part, error) {
-		d, err := s.open(rd)
+// configured is a role's process as its configuration, read from the
+// environment by load, decides it.
+func configured[C any](load func(map[string]string) (C, error), process func(C) (runner.Process, error)) func(map[string]string) (runner.Process, error) {
+	return func(env map[string]string) (runner.Process, error) {
+		cfg, err := load(env)
 		if err != nil {
-			return nil, err
+			return runner.Process{}, err
 		}
-		p, err := build(ctx, d)
-		return []runner.Part{p}, err
-	}}
+		return process(cfg)
+	}
 }
 
-func ingestProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := ingest.LoadConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
-	p := role("kiln-ingest",
-		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: cfg.MaxBodyBytes, Origins: cfg.AllowedOrigins},
-		stores{appendNATS: cfg.NATSURL},
-		func(ctx context.Context, d roles.Deps) (runner.Part, error) {
+// onePart is a process that serves one part: its stores' connections,
+// then build.
+type onePart struct {
+	name      string
+	listeners runner.Listeners
+	tracing   telemetry.Config
+	stores    stores
+	build     func(context.Context, roles.Deps) (runner.Part, error)
+}
+
+func (o onePart) process() runner.Process {
+	s := o.stores
+	s.name = o.name
+	return runner.Process{Name: o.name, Listeners: o.listeners, Tracing: o.tracing,
+		Build: func(ctx context.Context, rd runner.Deps) ([]runner.Part, error) {
+			d, err := s.open(rd)
+			if err != nil {
+				return nil, err
+			}
+			p, err := o.build(ctx, d)
+			return []runner.Part{p}, err
+		}}
+}
+
+func ingestProcess(cfg ingest.Config) (runner.Process, error) {
+	return onePart{name: "kiln-ingest", tracing: cfg.Telemetry,
+		listeners: runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: cfg.MaxBodyBytes, Origins: cfg.AllowedOrigins},
+		stores:    stores{appendNATS: cfg.NATSURL},
+		build: func(ctx context.Context, d roles.Deps) (runner.Part, error) {
 			_, part, err := roles.Ingest(ctx, cfg, d)
 			return part, err
-		})
-	p.Tracing = cfg.Telemetry
-	return p, nil
+		},
+	}.process(), nil
 }
 
-func projectorProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := projector.LoadConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
-	p := role("kiln-projector", runner.Listeners{AdminAddr: cfg.AdminAddr},
-		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
-		func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Projector(ctx, cfg, d) })
-	p.Tracing = cfg.Telemetry
-	return p, nil
+func projectorProcess(cfg projector.Config) (runner.Process, error) {
+	return onePart{name: "kiln-projector", tracing: cfg.Telemetry,
+		listeners: runner.Listeners{AdminAddr: cfg.AdminAddr},
+		stores:    stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
+		build:     func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Projector(ctx, cfg, d) },
+	}.process(), nil
 }
 
 // notifierProcess checks the rules file first: an invalid one stops the
 // notifier before it connects anywhere.
-func notifierProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := notifier.LoadConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
+func notifierProcess(cfg notifier.Config) (runner.Process, error) {
 	if _, err := notifier.CheckRules(cfg); err != nil {
 		return runner.Process{}, err
 	}
-	p := role("kiln-notifier", runner.Listeners{AdminAddr: cfg.AdminAddr},
-		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase},
-		func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Notifier(ctx, cfg, d) })
-	p.Tracing = cfg.Telemetry
-	return p, nil
+	return onePart{name: "kiln-notifier", tracing: cfg.Telemetry,
+		listeners: runner.Listeners{AdminAddr: cfg.AdminAddr},
+		stores:    stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase},
+		build:     func(ctx context.Context, d roles.Deps) (runner.Part, error) { return roles.Notifier(ctx, cfg, d) },
+	}.process(), nil
 }
 
-func gatewayProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := gateway.LoadConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
-	p := role("kiln-gateway",
-		runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: gatewayBodyLimit, Origins: cfg.AllowedOrigins},
-		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
-		func(_ context.Context, d roles.Deps) (runner.Part, error) { return roles.Gateway(cfg, d) })
-	p.Tracing = cfg.Telemetry
-	return p, nil
+func gatewayProcess(cfg gateway.Config) (runner.Process, error) {
+	return onePart{name: "kiln-gateway", tracing: cfg.Telemetry,
+		listeners: runner.Listeners{HTTPAddr: cfg.HTTPAddr, AdminAddr: cfg.AdminAddr, BodyLimit: gatewayBodyLimit, Origins: cfg.AllowedOrigins},
+		stores:    stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase, redisURL: cfg.RedisURL},
+		build:     func(_ context.Context, d roles.Deps) (runner.Part, error) { return roles.Gateway(cfg, d) },
+	}.process(), nil
 }
 
-func webhooksProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := LoadWebhooksConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
-	p := role("kiln-webhooks", cfg.listeners(),
-		stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase},
-		func(ctx context.Context, d roles.Deps) (runner.Part, error) {
+func webhooksProcess(cfg WebhooksConfig) (runner.Process, error) {
+	return onePart{name: "kiln-webhooks", tracing: cfg.Telemetry,
+		listeners: cfg.listeners(),
+		stores:    stores{consumeNATS: cfg.NATSURL, mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase},
+		build: func(ctx context.Context, d roles.Deps) (runner.Part, error) {
 			return roles.Webhooks(ctx, cfg.Webhooks, d)
-		})
-	p.Tracing = cfg.Telemetry
-	return p, nil
+		},
+	}.process(), nil
 }
 
 // realtimeProcess appends orders and chat messages through ingest's path
@@ -105,11 +107,7 @@ func webhooksProcess(env map[string]string) (runner.Process, error) {
 // ingest's readiness and resolver (writes left in doubt) beside the
 // realtime servers. Tracing is ingest's (OTEL_*, read with ingest's
 // settings).
-func realtimeProcess(env map[string]string) (runner.Process, error) {
-	cfg, err := LoadRealtimeConfig(env)
-	if err != nil {
-		return runner.Process{}, err
-	}
+func realtimeProcess(cfg RealtimeConfig) (runner.Process, error) {
 	s := stores{name: "kiln-realtime", appendNATS: cfg.NATSURL, consumeNATS: cfg.NATSURL,
 		mongoURI: cfg.MongoURI, mongoDatabase: cfg.MongoDatabase}
 	return runner.Process{Name: s.name, Listeners: cfg.listeners(), Tracing: cfg.Ingest.Telemetry,

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/kilnhq/kiln/app/runner"
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/httpserver/tokens"
 	"github.com/kilnhq/kiln/ingest"
@@ -44,5 +45,5 @@ func (c *RealtimeConfig) listeners() runner.Listeners {
 
 // LoadRealtimeConfig reads the realtime role's configuration from environ.
 func LoadRealtimeConfig(environ map[string]string) (RealtimeConfig, error) {
-	return loadConfig[RealtimeConfig](environ, "realtime")
+	return envconfig.Load[RealtimeConfig](environ, "realtime")
 }

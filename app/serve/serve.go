@@ -13,7 +13,11 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/kilnhq/kiln/app/runner"
+	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
+	"github.com/kilnhq/kiln/ingest"
+	"github.com/kilnhq/kiln/notifier"
+	"github.com/kilnhq/kiln/projector"
 )
 
 // bodyLimit is the largest request body on the webhooks and realtime
@@ -51,17 +55,17 @@ func (r Role) Run(ctx context.Context, environ map[string]string, log *slog.Logg
 func Roles() []Role {
 	return []Role{
 		{"ingest", "Accept events (POST /events, inbound POST /webhooks/{provider}) into the EVENTS stream",
-			"INGEST_ADDR :8080, admin INGEST_ADMIN_ADDR 127.0.0.1:9101", ingestProcess},
+			"INGEST_ADDR :8080, admin INGEST_ADMIN_ADDR 127.0.0.1:9101", configured(ingest.LoadConfig, ingestProcess)},
 		{"projector", "Build the read models (MongoDB history, Redis counters and recent cache) from the stream",
-			"admin PROJECTOR_ADMIN_ADDR 127.0.0.1:9103", projectorProcess},
+			"admin PROJECTOR_ADMIN_ADDR 127.0.0.1:9103", configured(projector.LoadConfig, projectorProcess)},
 		{"notifier", "Evaluate the alert rules over the stream and deliver alerts (Slack, email, log)",
-			"admin NOTIFIER_ADMIN_ADDR 127.0.0.1:9104", notifierProcess},
+			"admin NOTIFIER_ADMIN_ADDR 127.0.0.1:9104", configured(notifier.LoadConfig, notifierProcess)},
 		{"gateway", "Serve the read API, the live stream (GET /stream), the dashboard and the API docs",
-			"GATEWAY_ADDR :8081, admin GATEWAY_ADMIN_ADDR 127.0.0.1:9102", gatewayProcess},
+			"GATEWAY_ADDR :8081, admin GATEWAY_ADMIN_ADDR 127.0.0.1:9102", configured(gateway.LoadConfig, gatewayProcess)},
 		{"webhooks", "Dispatch outbound webhooks and serve their admin API (/webhook-endpoints, /webhook-deliveries)",
-			"WEBHOOKS_ADDR :8082, admin WEBHOOKS_ADMIN_ADDR 127.0.0.1:9105", webhooksProcess},
+			"WEBHOOKS_ADDR :8082, admin WEBHOOKS_ADMIN_ADDR 127.0.0.1:9105", configured(LoadWebhooksConfig, webhooksProcess)},
 		{"realtime", "Serve gRPC (orders.OrderService, kiln.v1.EventService) and Socket.IO (/chat, /notifications)",
-			"gRPC GRPC_ADDR :9090, Socket.IO REALTIME_ADDR :8083, admin REALTIME_ADMIN_ADDR 127.0.0.1:9106", realtimeProcess},
+			"gRPC GRPC_ADDR :9090, Socket.IO REALTIME_ADDR :8083, admin REALTIME_ADMIN_ADDR 127.0.0.1:9106", configured(LoadRealtimeConfig, realtimeProcess)},
 	}
 }
 
@@ -72,21 +76,6 @@ func RoleNames() []string {
 		names = append(names, r.Name)
 	}
 	return names
-}
-
-// loadConfig reads a role's configuration from environ and validates it.
-func loadConfig[C any, P interface {
-	*C
-	Validate() error
-}](environ map[string]string, role string) (C, error) {
-	c, err := env.ParseAsWithOptions[C](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("%s config: %w", role, err)
-	}
-	if err := P(&c).Validate(); err != nil {
-		return c, fmt.Errorf("%s config: %w", role, err)
-	}
-	return c, nil
 }
 
 // unknownRole is the error for a role that does not exist.

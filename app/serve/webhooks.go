@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/kilnhq/kiln/app/runner"
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/telemetry"
 	"github.com/kilnhq/kiln/webhooks"
@@ -34,5 +35,5 @@ func (c *WebhooksConfig) listeners() runner.Listeners {
 
 // LoadWebhooksConfig reads the webhooks role's configuration from environ.
 func LoadWebhooksConfig(environ map[string]string) (WebhooksConfig, error) {
-	return loadConfig[WebhooksConfig](environ, "webhooks")
+	return envconfig.Load[WebhooksConfig](environ, "webhooks")
 }

@@ -7,8 +7,7 @@ package standalone
 import (
 	"fmt"
 
-	"github.com/caarlos0/env/v11"
-
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/gateway"
 	"github.com/kilnhq/kiln/httpserver"
 	"github.com/kilnhq/kiln/ingest"
@@ -137,14 +136,8 @@ func validatePorts(ports map[string]int) error {
 	return nil
 }
 
-// LoadConfig reads the configuration from environ and validates it.
+// LoadConfig reads the configuration from environ (variable → value),
+// applies defaults and validates it.
 func LoadConfig(environ map[string]string) (Config, error) {
-	c, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
-	if err != nil {
-		return c, fmt.Errorf("standalone config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("standalone config: %w", err)
-	}
-	return c, nil
+	return envconfig.Load[Config](environ, "standalone")
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,11 +31,12 @@ type RedisServer struct {
 }
 
 // StartRedisServer runs bin (a redis-server) on 127.0.0.1:port (0 picks a
-// free one) with its working directory and log file in dir/redis, and
-// waits until it answers. dir may be relative (the default ./data): it is
-// made absolute first, since redis-server resolves --dir and --logfile
+// free one) with its working directory, log file (redis.log) and output
+// (redis.out: what it writes before its log file is open) in dir/redis,
+// and waits until it answers. dir may be relative (the default ./data): it
+// is made absolute first, since redis-server resolves --dir and --logfile
 // from its own working directory. When the server does not start, the
-// error says why: its output and the end of its log file.
+// error says why: the end of its output and of its log file.
 func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*RedisServer, error) {
 	wd, err := filepath.Abs(filepath.Join(dir, "redis"))
 	if err != nil {
@@ -59,14 +59,20 @@ func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*R
 		"--save", "", "--appendonly", "no", "--logfile", logFile, "--daemonize", "no")
 	cmd.Dir = wd
 	cmd.SysProcAttr = childProcAttr()
-	out := &syncBuffer{}
+	outFile := filepath.Join(wd, "redis.out")
+	out, err := os.Create(outFile)
+	if err != nil {
+		return nil, fmt.Errorf("redis-server: %w", err)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = out.Close() // the child writes to its own copy
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	r := &RedisServer{cmd: cmd, addr: addr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(r.done) }()
-	why := func() string { return failureReason(out.String(), logFile) }
+	why := func() string { return failureReason(outFile, logFile) }
 
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer rdb.Close()
@@ -98,19 +104,17 @@ func StartRedisServer(ctx context.Context, bin string, port int, dir string) (*R
 	}
 }
 
-// failureReason is what a redis-server that did not start said: its
-// output (it writes there until its log file is open) and the last lines
-// of its log file.
-func failureReason(output, logFile string) string {
+// failureReason is what a redis-server that did not start said: the last
+// lines of each of files (its output, then its log file).
+func failureReason(files ...string) string {
 	var parts []string
-	if s := strings.TrimSpace(output); s != "" {
-		parts = append(parts, "output: "+lastLines(s, 5))
-	}
-	if b, err := os.ReadFile(logFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		parts = append(parts, logFile+": "+lastLines(string(b), 5))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			parts = append(parts, f+": "+lastLines(string(b), 5))
+		}
 	}
 	if len(parts) == 0 {
-		return "no output and no log file " + logFile
+		return "nothing in " + strings.Join(files, " or ")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -128,25 +132,6 @@ func infoField(info, name string) string {
 		}
 	}
 	return ""
-}
-
-// syncBuffer is the child's output, written by exec's copying goroutine
-// and read on failure.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // URL is the redis:// URL of the server.

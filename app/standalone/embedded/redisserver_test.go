@@ -39,6 +39,17 @@ func TestRedisServerWithARelativeDataDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(wd, "data", "redis"), dir["dir"])
 	require.FileExists(t, filepath.Join(wd, "data", "redis", "redis.log"))
+	require.FileExists(t, filepath.Join(wd, "data", "redis", "redis.out"))
+}
+
+// A server that exits at start is reported with what it wrote: here a
+// shell, which refuses redis-server's arguments on its standard error.
+func TestRedisServerThatExitsSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	_, err := StartRedisServer(context.Background(), "/bin/sh", 0, dir)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "exited at start")
+	require.Contains(t, err.Error(), filepath.Join(dir, "redis", "redis.out")+": ")
 }
 
 // A kiln killed with SIGKILL used to leave its redis-server running.

@@ -4,16 +4,13 @@
 package standalonetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,7 +98,7 @@ func start(t testing.TB, dataDir, mongoURI, redisURL string, env []string) (*Ins
 		done:     make(chan error, 1),
 	}
 	go func() {
-		in.done <- standalone.Run(ctx, cfg, slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		in.done <- standalone.Run(ctx, cfg, testsupport.Logger(t))
 	}()
 	// Generous: a loaded CI machine starts embedded NATS, FerretDB and every
 	// role slowly. The last answer says how far it got; a standalone that
@@ -159,17 +156,4 @@ func (in *Instance) Stop(t testing.TB) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("standalone did not stop within 20s")
 	}
-}
-
-// testWriter sends the process log to the test log.
-type testWriter struct {
-	t  testing.TB
-	mu sync.Mutex
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
 }
