@@ -4,9 +4,11 @@
 -- seen bitmaps and second and minute buckets the events fall in.
 -- ARGV: now (s), second-bucket TTL (s), minute-bucket TTL (s), seen-bitmap
 -- TTL (s), epoch, max future skew (s), mark (1: counters started here need
--- a rebuild), then per event: seq, eventType, timestamp ms, and the KEYS
--- indexes of its seen bitmap (bit seq mod 2^20), its second bucket and its
--- minute bucket. Returns {applied, fresh}: fresh is 1 when the counters did
+-- a rebuild), then per event: its bit in its seen bitmap (seq mod 2^20),
+-- eventType, timestamp ms, and the KEYS indexes of that seen bitmap (seq
+-- div 2^20), its second bucket and its
+-- minute bucket (0 for a bucket past retention at now, which is not
+-- written). Returns {applied, fresh}: fresh is 1 when the counters did
 -- not exist (a new or flushed Redis) and were started by this call; with
 -- mark, they were started with a rebuild pending (rebuildUpTo 0: its
 -- target is set by the projector), in this same step, so asOfSeq is never
@@ -27,7 +29,6 @@ end
 local first = 8 -- the first event's arguments
 local width = 6 -- arguments per event
 
-local block = 1048576
 local applied = 0
 local all, secs, mins, seen = {}, {}, {}, {}
 local at = {} -- a bucket key's second or minute
@@ -55,12 +56,13 @@ for _, key in ipairs(order) do
   local idx = ops[key]
   for c = 1, #idx, chunk do
     local args = {}
+    -- The bit and the value go as strings: Redis formats a Lua number
+    -- passed to a command, and the bits are already ARGV strings.
     for k = c, math.min(c + chunk - 1, #idx) do
-      local seq = tonumber(ARGV[idx[k]])
       args[#args + 1] = 'SET'
       args[#args + 1] = 'u1'
-      args[#args + 1] = seq % block
-      args[#args + 1] = 1
+      args[#args + 1] = ARGV[idx[k]]
+      args[#args + 1] = '1'
     end
     local old = redis.call('BITFIELD', key, unpack(args))
     for k = c, math.min(c + chunk - 1, #idx) do

@@ -138,13 +138,33 @@ func DropCounters(ctx context.Context, rdb redis.UniversalClient, gen int64) err
 		return fmt.Errorf("counters generation %d is live; not dropping it", gen)
 	}
 	for _, prefix := range []string{PrefixFor(gen), RecentPrefixFor(PrefixFor(gen))} {
-		// Every key under one prefix shares a slot: one UNLINK per batch.
-		err := scanKeys(ctx, rdb, prefix+"*", func(ctx context.Context, c redis.UniversalClient, keys []string) error {
-			return c.Unlink(ctx, keys...).Err()
-		})
-		if err != nil {
+		if err := unlinkAll(ctx, rdb, prefix); err != nil {
 			return fmt.Errorf("drop counters generation %d: %w", gen, err)
 		}
 	}
 	return nil
+}
+
+// DropRecent deletes the recent-events cache of a counters generation that
+// is not live (a resumed replay's shadow, whose cache it builds again).
+func DropRecent(ctx context.Context, rdb redis.UniversalClient, gen int64) error {
+	live, err := CountersGeneration(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	if gen == live {
+		return fmt.Errorf("counters generation %d is live; not dropping its recent cache", gen)
+	}
+	if err := unlinkAll(ctx, rdb, RecentPrefixFor(PrefixFor(gen))); err != nil {
+		return fmt.Errorf("drop the recent cache of counters generation %d: %w", gen, err)
+	}
+	return nil
+}
+
+// unlinkAll deletes every key under prefix. Every key under one prefix
+// shares a slot: one UNLINK per batch.
+func unlinkAll(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	return scanKeys(ctx, rdb, prefix+"*", func(ctx context.Context, c redis.UniversalClient, keys []string) error {
+		return c.Unlink(ctx, keys...).Err()
+	})
 }

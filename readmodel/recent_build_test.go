@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
+	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 )
 
@@ -58,15 +60,26 @@ func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
 				_, err := applied.Apply(ctx, src[i:min(i+tc.batch, len(src))], now)
 				require.NoError(t, err)
 			}
-			builtPrefix := "{" + testsupport.UniqueName(t) + ":b}:"
-			b := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: builtPrefix, MaxEvents: tc.max}).NewBuild()
-			for i := 0; i < len(src); i += 700 {
-				require.NoError(t, b.Add(src[i:min(i+700, len(src))]))
-			}
-			require.NoError(t, b.Write(ctx))
-			want, got := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix)), cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix))
+			want := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
 			require.NotEmpty(t, want["all"])
-			require.Equal(t, want, got)
+			// Written at the end, or flushed after every Add from the
+			// first event or from half-way (events written, then trimmed
+			// and removed again, and later copies of their ids written).
+			for i, from := range []uint64{0, 1, uint64(len(src) / 2)} {
+				builtPrefix := "{" + testsupport.UniqueName(t) + ":b" + strconv.Itoa(i) + "}:"
+				b := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: builtPrefix, MaxEvents: tc.max}).NewBuild()
+				if from > 0 {
+					b.WriteFrom(from)
+				}
+				for i := 0; i < len(src); i += 700 {
+					require.NoError(t, b.Add(src[i:min(i+700, len(src))]))
+					if from > 0 {
+						require.NoError(t, b.Flush(ctx))
+					}
+				}
+				require.NoError(t, b.Write(ctx))
+				require.Equal(t, want, cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)), "flushed from %d", from)
+			}
 		})
 	}
 }
@@ -97,4 +110,36 @@ func cacheKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
 	}
 	require.NoError(t, iter.Err())
 	return out
+}
+
+// TestRecentBuildFlushRemovesBeforeWriting: a flush that removes an event
+// written before and trimmed since, and writes a later copy of its id,
+// leaves the copy (the removal goes first), as Apply does.
+func TestRecentBuildFlushRemovesBeforeWriting(t *testing.T) {
+	t.Parallel()
+	rdb := testsupport.StartRedis(t).Client(t)
+	ctx := context.Background()
+	now := time.Now()
+	ev := func(seq uint64, id string, ts int64) schemas.Event {
+		return schemas.Event{ID: id, EventType: "a", UserID: "u1", Timestamp: now.UnixMilli() + ts, ReceivedAt: now.UnixMilli(), Seq: seq}
+	}
+	first := []schemas.Event{ev(1, "x", 1)}
+	then := []schemas.Event{ev(2, "y", 5), ev(3, "z", 6), ev(4, "x", 7)} // trims x, then its copy is cached
+	appliedPrefix := "{" + testsupport.UniqueName(t) + ":a}:"
+	applied := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: appliedPrefix, MaxEvents: 2})
+	for _, e := range append(slices.Clone(first), then...) {
+		_, err := applied.Apply(ctx, []schemas.Event{e}, now)
+		require.NoError(t, err)
+	}
+	builtPrefix := "{" + testsupport.UniqueName(t) + ":b}:"
+	b := readmodel.NewRecent(rdb, readmodel.RecentOptions{Prefix: builtPrefix, MaxEvents: 2}).NewBuild()
+	b.WriteFrom(1)
+	require.NoError(t, b.Add(first))
+	require.NoError(t, b.Flush(ctx))
+	require.NoError(t, b.Add(then))
+	require.NoError(t, b.Flush(ctx))
+	require.NoError(t, b.Write(ctx))
+	want := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
+	require.Contains(t, want["ids"], "x")
+	require.Equal(t, want, cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)))
 }

@@ -18,9 +18,13 @@ import (
 // any other goes through BSON, as the history stores it.
 func RenderEvent(ev schemas.Event) ([]byte, error) {
 	out := ev
-	if md, ok := plainMetadata(ev.Metadata); ok {
+	md, plain := plainMetadata(ev.Metadata)
+	if plain || len(ev.Metadata) == 0 {
 		out.Metadata = md
-	} else if len(ev.Metadata) > 0 {
+		if b, ok := appendPlainEvent(make([]byte, 0, 160+len(ev.ID)+len(ev.EventType)+len(ev.UserID)+len(md)), out); ok {
+			return b, nil
+		}
+	} else {
 		md, err := renderMetadataViaBSON(ev)
 		if err != nil {
 			return nil, err
@@ -32,6 +36,52 @@ func RenderEvent(ev schemas.Event) ([]byte, error) {
 		return nil, fmt.Errorf("event %s: render: %w", ev.ID, err)
 	}
 	return b, nil
+}
+
+// appendPlainEvent appends ev as json.Marshal renders it, when its strings
+// are plain (printable ASCII without '"', '\\', '<', '>' or '&': nothing
+// json.Marshal escapes) and its metadata is plain and compact (what
+// plainMetadata returns, or none); false otherwise. json.Marshal takes
+// about 1 µs an event through reflection and re-compacting the metadata,
+// a fifth of a replay's process time per cached event.
+func appendPlainEvent(b []byte, ev schemas.Event) ([]byte, bool) {
+	if !plainString(ev.ID) || !plainString(ev.EventType) || !plainString(ev.UserID) {
+		return nil, false
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, ev.ID...)
+	b = append(b, `","eventType":"`...)
+	b = append(b, ev.EventType...)
+	b = append(b, `","userId":"`...)
+	b = append(b, ev.UserID...)
+	b = append(b, `","timestamp":`...)
+	b = strconv.AppendInt(b, ev.Timestamp, 10)
+	if len(ev.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		b = append(b, ev.Metadata...)
+	}
+	b = append(b, `,"receivedAt":`...)
+	b = strconv.AppendInt(b, ev.ReceivedAt, 10)
+	if ev.SchemaVersion != 0 {
+		b = append(b, `,"schemaVersion":`...)
+		b = strconv.AppendInt(b, int64(ev.SchemaVersion), 10)
+	}
+	if ev.Seq != 0 {
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, ev.Seq, 10)
+	}
+	return append(b, '}'), true
+}
+
+// plainString reports whether json.Marshal writes s as it is, in quotes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // renderMetadataViaBSON renders ev's metadata as the history returns it:

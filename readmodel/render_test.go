@@ -95,3 +95,34 @@ func BenchmarkRenderEvent(b *testing.B) {
 		})
 	}
 }
+
+// FuzzRenderEventMatchesMarshal: the direct rendering of an event with
+// plain strings and metadata is byte for byte json.Marshal's (RenderEvent
+// falls back to it for anything else).
+func FuzzRenderEventMatchesMarshal(f *testing.F) {
+	f.Add("ev-1", "page_view", "u1", int64(1765000000000), int64(1765000000001), 0, uint64(7), `{"path":"/p","n":[1,{"b":true}]}`)
+	f.Add("e<1>", "a&b", "", int64(-1), int64(0), 3, uint64(0), ``)
+	f.Add("é", "t\"", "u\\", int64(1), int64(2), -1, uint64(1<<63), `{ "a" : 1 }`)
+	f.Add("id", "t", "u\x7f\u2028", int64(1), int64(2), 1, uint64(1), `{"a":null}`)
+	f.Fuzz(func(t *testing.T, id, typ, user string, ts, received int64, version int, seq uint64, md string) {
+		ev := schemas.Event{ID: id, EventType: typ, UserID: user, Timestamp: ts, ReceivedAt: received,
+			SchemaVersion: version, Seq: seq, Metadata: json.RawMessage(md)}
+		if len(md) > 0 {
+			plain, ok := plainMetadata(ev.Metadata)
+			if !ok {
+				return // rendered through BSON
+			}
+			ev.Metadata = plain
+		}
+		want, err := json.Marshal(ev)
+		require.NoError(t, err)
+		got, ok := appendPlainEvent(nil, ev)
+		if !ok {
+			return
+		}
+		require.Equal(t, string(want), string(got))
+		rendered, err := RenderEvent(ev)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(rendered))
+	})
+}

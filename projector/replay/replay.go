@@ -176,7 +176,7 @@ func Run(ctx context.Context, deps Deps, opts Options) ([]Plan, error) {
 
 func targetFor(name string, deps Deps, opts Options) target {
 	if name == Counters {
-		// full is settled by the plan.
+		// full, resumed and writeFrom are settled by the plan.
 		return &countersTarget{rdb: deps.Redis, retention: opts.MinuteRetention, recentMax: opts.RecentMaxEvents}
 	}
 	return historyTarget{db: deps.Mongo}

@@ -1,7 +1,10 @@
 package replay
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +29,7 @@ func BenchmarkReplay(b *testing.B) {
 	for _, p := range Projections() {
 		b.Run(p, func(b *testing.B) {
 			var took time.Duration
+			require.NoError(b, e.deps.Redis.ConfigResetStat(context.Background()).Err())
 			self0, redis0 := processCPU(b), redisCPU(b, e.deps.Redis)
 			for range b.N {
 				start := time.Now()
@@ -46,6 +50,7 @@ func BenchmarkReplay(b *testing.B) {
 			b.ReportMetric(n/took.Seconds(), "ev/s")
 			b.ReportMetric(float64((processCPU(b)-self0).Microseconds())/n, "cpu-µs/ev")
 			b.ReportMetric(float64((redisCPU(b, e.deps.Redis)-redis0).Microseconds())/n, "redis-cpu-µs/ev")
+			logCommandStats(b, e.deps.Redis, n)
 		})
 	}
 }
@@ -72,4 +77,40 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 		}
 	}
 	return total
+}
+
+// logCommandStats logs redis-server's CPU per event by command (INFO
+// commandstats since the benchmark reset them), the largest shares first.
+func logCommandStats(b *testing.B, rdb redis.UniversalClient, events float64) {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	require.NoError(b, err)
+	type stat struct {
+		cmd   string
+		calls int64
+		usec  float64
+	}
+	var stats []stat
+	for line := range strings.SplitSeq(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		st := stat{cmd: name}
+		for kv := range strings.SplitSeq(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				st.calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				st.usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		stats = append(stats, st)
+	}
+	slices.SortFunc(stats, func(a, b stat) int { return cmp.Compare(b.usec, a.usec) })
+	var out strings.Builder
+	for _, st := range stats[:min(8, len(stats))] {
+		fmt.Fprintf(&out, " %s %.2fµs/ev (%d calls);", st.cmd, st.usec/events, st.calls)
+	}
+	b.Logf("redis commandstats:%s", out.String())
 }

@@ -169,3 +169,44 @@ func TestReplayOutlastsEmptyFetches(t *testing.T) {
 		})
 	}
 }
+
+// A full replay writes its cache's hashes as it reads the stream; one that
+// crashed and is resumed after the stream grew builds the cache again into
+// the same shadow: the entries the crashed one wrote that are no longer
+// among the newest are gone (the resume empties the shadow's cache first).
+func TestReplayResumedAfterTheStreamGrewLeavesNoStaleCacheEntries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.publish(t, 300)
+	ctx, crash := context.WithCancel(context.Background())
+	defer crash()
+	opts := Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Owner: "crashing"}
+	require.NoError(t, opts.validate())
+	stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
+	require.NoError(t, err)
+	var whole uint64
+	r := &run{name: Counters, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
+		target: crashingTarget{target: targetFor(Counters, e.deps, opts), crash: crash, whole: &whole}}
+	require.NoError(t, r.plan(ctx))
+	require.Equal(t, uint64(101), r.target.(crashingTarget).target.(*countersTarget).writeFrom, "the last 200 events are written as they come")
+	require.Error(t, r.run(ctx))
+	shadow := readmodel.RecentPrefixFor(readmodel.PrefixFor(r.p.NewGeneration))
+	require.NotZero(t, e.deps.Redis.HLen(context.Background(), shadow+"ev").Val(), "the crashed replay wrote cache entries")
+
+	e.publish(t, 300)
+	_, err = Run(context.Background(), e.deps, Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Resume: true, Owner: "resumed"})
+	require.NoError(t, err)
+	gen, err := readmodel.CountersGeneration(context.Background(), e.deps.Redis)
+	require.NoError(t, err)
+	require.Equal(t, r.p.NewGeneration, gen)
+	all := e.deps.Redis.ZRange(context.Background(), shadow+"all", 0, -1).Val()
+	require.Len(t, all, 200)
+	for _, h := range []string{"ev", "tu"} {
+		keys := e.deps.Redis.HKeys(context.Background(), shadow+h).Val()
+		require.ElementsMatch(t, all, keys, "%s holds the cached events only", h)
+	}
+	require.Equal(t, int64(200), e.deps.Redis.HLen(context.Background(), shadow+"ids").Val())
+	m, err := readmodel.FollowCounters(e.deps.Redis, readmodel.CountersOptions{}).Snapshot(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, e.sent, m.Totals, "counters by type")
+}

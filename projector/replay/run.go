@@ -78,9 +78,7 @@ func (r *run) plan(ctx context.Context) error {
 		r.st = State{Projection: r.name, Generation: r.p.NewGeneration, FromSeq: r.p.FromSeq, Position: r.p.FromSeq - 1,
 			Full: r.opts.FromSeq == 0 && r.opts.FromTime.IsZero()}
 	}
-	if ct, ok := r.target.(*countersTarget); ok {
-		ct.full = r.st.Full
-	}
+	r.target.planned(r.st, r.p)
 	r.p.Target = r.target.describe(r.p.NewGeneration)
 	if r.p.HeadSeq >= r.p.FromSeq {
 		r.p.Events = r.p.HeadSeq - r.p.FromSeq + 1

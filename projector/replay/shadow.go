@@ -26,6 +26,8 @@ type target interface {
 	switchTo(ctx context.Context, gen, previous int64, pos uint64, dropAfter time.Time) error
 	// drop deletes a generation that is not live.
 	drop(ctx context.Context, gen int64) error
+	// planned tells the target what the replay will do, before open.
+	planned(st State, p Plan)
 }
 
 type historyTarget struct{ db *mongo.Database }
@@ -57,6 +59,8 @@ func (t historyTarget) drop(ctx context.Context, gen int64) error {
 	return readmodel.DropHistory(ctx, t.db, gen)
 }
 
+func (historyTarget) planned(State, Plan) {}
+
 // countersTarget is the Redis generation: the counters and, under the same
 // key prefix, the recent-events cache (they switch together).
 type countersTarget struct {
@@ -73,11 +77,27 @@ type countersTarget struct {
 	// build is the cache being built in memory until the switch writes it
 	// (nil: the events go to the shadow's cache as they come).
 	build *readmodel.RecentBuild
+	// writeFrom is the first sequence whose cache entries are written as
+	// the batches come (readmodel.RecentBuild.WriteFrom), overlapping the
+	// stream's read: the last recentMax events of the stream as planned.
+	writeFrom uint64
+	// resumed: the shadow may hold an earlier attempt's cache, which a
+	// build empties first (the events it wrote may not be the newest now).
+	resumed bool
 }
 
 // buildMax is the largest cache built in memory (PROJECTOR_RECENT_MAX_EVENTS
 // events rendered: ~0.4 KB each); a larger one is written as it comes.
 const buildMax = 1_000_000
+
+// planned settles how the shadow's cache is filled.
+func (t *countersTarget) planned(st State, p Plan) {
+	t.full, t.resumed = st.Full, p.Resume
+	t.writeFrom = 0
+	if p.HeadSeq >= uint64(t.recentMax) {
+		t.writeFrom = p.HeadSeq - uint64(t.recentMax) + 1
+	}
+}
 
 func (t *countersTarget) live(ctx context.Context) (int64, error) {
 	return readmodel.CountersGeneration(ctx, t.rdb)
@@ -95,15 +115,22 @@ func (t *countersTarget) recent(gen int64) *readmodel.Recent {
 	return readmodel.NewRecent(t.rdb, readmodel.RecentOptions{Prefix: readmodel.PrefixFor(gen), MaxEvents: t.recentMax})
 }
 
-func (t *countersTarget) open(_ context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
+func (t *countersTarget) open(ctx context.Context, gen int64) (func(context.Context, []schemas.Event) error, error) {
 	c, rc := t.counters(gen), t.recent(gen)
 	if t.buildsInMemory() {
+		if t.resumed {
+			if err := readmodel.DropRecent(ctx, t.rdb, gen); err != nil {
+				return nil, err
+			}
+		}
 		t.build = rc.NewBuild()
+		t.build.WriteFrom(t.writeFrom)
 	}
 	return func(ctx context.Context, evs []schemas.Event) error {
-		// Two writes in flight: the cache's events are rendered while Redis
-		// runs the counters' script. Both are idempotent, so a retry after
-		// one of them failed counts nothing twice.
+		// Two writes in flight: the cache's events are rendered and
+		// written while Redis runs the counters' script. Both are
+		// idempotent, so a retry after one of them failed counts nothing
+		// twice.
 		var g errgroup.Group
 		g.Go(func() error {
 			_, err := c.Apply(ctx, evs, time.Now())
@@ -111,7 +138,9 @@ func (t *countersTarget) open(_ context.Context, gen int64) (func(context.Contex
 		})
 		var err error
 		if t.build != nil {
-			err = t.build.Add(evs)
+			if err = t.build.Add(evs); err == nil {
+				err = t.build.Flush(ctx)
+			}
 		} else {
 			_, err = rc.Apply(ctx, evs, time.Now())
 		}
