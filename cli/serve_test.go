@@ -119,6 +119,9 @@ func TestServeWebhooksAndRealtimeRoles(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, "go_goroutines")
 		require.Contains(t, s.run.log.String(), `"service":"`+s.name+`"`, "JSON logs name the role")
+		for line := range strings.Lines(s.run.log.String()) {
+			require.LessOrEqual(t, strings.Count(line, `"service":`), 1, "a record names its service once: %s", line)
+		}
 	}
 
 	// webhooks: the endpoints' admin API on its public port.

@@ -36,7 +36,7 @@ type RealtimeConfig struct {
 // on the HTTP port (/socket.io/) and the realtime feed they share: orders,
 // chat and events written through ingest's path and pushed from the stream.
 func Realtime(cfg RealtimeConfig, ing *ingest.Service, d Deps) (runner.Part, error) {
-	log := d.log("grpc")
+	log := d.log("realtime")
 	access, err := httpserver.NewAccess(cfg.IngestKeys, cfg.ReadKeys, cfg.PublishableKeys, cfg.Tokens)
 	if err != nil {
 		return runner.Part{}, err

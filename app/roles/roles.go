@@ -37,10 +37,19 @@ type Deps struct {
 	// Tracer records the role's spans; nil is no tracing.
 	Tracer trace.TracerProvider
 	Log    *slog.Logger
+	// Named is set when Log already names the service (a process of one
+	// role, `kiln serve`); else each role's records get its name.
+	Named bool
 }
 
-// log is the role's logger: its records say which service wrote them.
-func (d Deps) log(service string) *slog.Logger { return d.Log.With("service", service) }
+// log is the role's logger: its records say which service wrote them,
+// once.
+func (d Deps) log(service string) *slog.Logger {
+	if d.Named {
+		return d.Log
+	}
+	return d.Log.With("service", service)
+}
 
 // Ingest is POST /events and inbound POST /webhooks/{provider}. The
 // service is returned too: the realtime role appends through it.

@@ -38,7 +38,7 @@ type stores struct {
 // them when the process ends) and returns them as the roles' deps. An
 // unreachable store shows on /readyz; it does not stop the start.
 func (s stores) open(rd runner.Deps) (roles.Deps, error) {
-	d := roles.Deps{Metrics: rd.Metrics, Tracer: rd.Tracer, Log: rd.Log}
+	d := roles.Deps{Metrics: rd.Metrics, Tracer: rd.Tracer, Log: rd.Log, Named: true} // kiln serve names the service
 	var err error
 	if s.appendNATS != "" {
 		if d.Append, err = rd.Conns.NATS(s.appendNATS, s.name+"-append", connect.Append); err != nil {
