@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -41,7 +37,7 @@ func BenchmarkReplayWrites(b *testing.B) {
 	}
 	gen := 0
 	measure := func(b *testing.B, write func(prefix string)) {
-		self0, redis0 := processCPU(b), redisCPU(b, rdb)
+		self0, redis0 := testsupport.ProcessCPU(b), testsupport.RedisCPU(b, rdb)
 		start := time.Now()
 		for range b.N {
 			gen++
@@ -49,8 +45,8 @@ func BenchmarkReplayWrites(b *testing.B) {
 		}
 		n := float64(events * b.N)
 		b.ReportMetric(n/time.Since(start).Seconds(), "ev/s")
-		b.ReportMetric(float64((processCPU(b)-self0).Microseconds())/n, "cpu-µs/ev")
-		b.ReportMetric(float64((redisCPU(b, rdb)-redis0).Microseconds())/n, "redis-cpu-µs/ev")
+		b.ReportMetric(float64((testsupport.ProcessCPU(b)-self0).Microseconds())/n, "cpu-µs/ev")
+		b.ReportMetric(float64((testsupport.RedisCPU(b, rdb)-redis0).Microseconds())/n, "redis-cpu-µs/ev")
 	}
 	b.Run("counters", func(b *testing.B) {
 		measure(b, func(prefix string) {
@@ -70,28 +66,4 @@ func BenchmarkReplayWrites(b *testing.B) {
 			require.NoError(b, build.Write(ctx))
 		})
 	})
-}
-
-// processCPU is the CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the CPU time redis-server has used (INFO cpu).
-func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	require.NoError(b, err)
-	var total time.Duration
-	for line := range strings.SplitSeq(info, "\r\n") {
-		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				s, err := strconv.ParseFloat(v, 64)
-				require.NoError(b, err)
-				total += time.Duration(s * float64(time.Second))
-			}
-		}
-	}
-	return total
 }

@@ -7,12 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kilnhq/kiln/testsupport"
 )
 
 // BenchmarkReplay rebuilds each projection from a stream of 50,000 events
@@ -30,7 +31,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.Run(p, func(b *testing.B) {
 			var took time.Duration
 			require.NoError(b, e.deps.Redis.ConfigResetStat(context.Background()).Err())
-			self0, redis0 := processCPU(b), redisCPU(b, e.deps.Redis)
+			self0, redis0 := testsupport.ProcessCPU(b), testsupport.RedisCPU(b, e.deps.Redis)
 			for range b.N {
 				start := time.Now()
 				applied := 0
@@ -48,35 +49,11 @@ func BenchmarkReplay(b *testing.B) {
 			}
 			n := float64(events * b.N)
 			b.ReportMetric(n/took.Seconds(), "ev/s")
-			b.ReportMetric(float64((processCPU(b)-self0).Microseconds())/n, "cpu-µs/ev")
-			b.ReportMetric(float64((redisCPU(b, e.deps.Redis)-redis0).Microseconds())/n, "redis-cpu-µs/ev")
+			b.ReportMetric(float64((testsupport.ProcessCPU(b)-self0).Microseconds())/n, "cpu-µs/ev")
+			b.ReportMetric(float64((testsupport.RedisCPU(b, e.deps.Redis)-redis0).Microseconds())/n, "redis-cpu-µs/ev")
 			logCommandStats(b, e.deps.Redis, n)
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the CPU time redis-server has used (INFO cpu).
-func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	require.NoError(b, err)
-	var total time.Duration
-	for line := range strings.SplitSeq(info, "\r\n") {
-		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				s, err := strconv.ParseFloat(v, 64)
-				require.NoError(b, err)
-				total += time.Duration(s * float64(time.Second))
-			}
-		}
-	}
-	return total
 }
 
 // logCommandStats logs redis-server's CPU per event by command (INFO
