@@ -82,16 +82,7 @@ func (e *testEnv) requireRedisExact(t *testing.T) {
 	for typ, n := range e.sent {
 		want[typ] = int64(n)
 	}
-	m, err := c.Snapshot(ctx, time.Now())
-	require.NoError(t, err)
-	require.Equal(t, want, m.Totals, "counters by type")
-	lastHour := map[string]int64{}
-	for _, pt := range m.Series {
-		for typ, n := range pt.ByType {
-			lastHour[typ] += n
-		}
-	}
-	require.Equal(t, want, lastHour, "per-minute series by type")
+	requireCountsByType(t, c, want)
 	p := readmodel.RecentPrefixFor(readmodel.PrefixFor(0))
 	ids, err := e.redis.HLen(ctx, p+"ids").Result()
 	require.NoError(t, err)

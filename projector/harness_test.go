@@ -172,12 +172,23 @@ func (e *testEnv) requireExact(t *testing.T) {
 	mu.Unlock()
 	require.True(t, ok, "read models never reached %d events; last seen: %s", e.total(), last)
 
-	m, err := counters.Snapshot(ctx, time.Now())
+	requireCountsByType(t, counters, want)
+	for typ, n := range want {
+		page, _, err := history.Find(ctx, readmodel.Query{Types: []string{typ}, Limit: 100_000})
+		require.NoError(t, err)
+		require.Len(t, page, int(n), "history of %s", typ)
+	}
+}
+
+// requireCountsByType: the counters hold want by type, in all and in the
+// per-minute series of the last hour. The last-minute window (ByType) is
+// checked by readmodel's own tests, since a slow run can outlast a minute
+// here.
+func requireCountsByType(t *testing.T, counters *readmodel.Counters, want map[string]int64) {
+	t.Helper()
+	m, err := counters.Snapshot(context.Background(), time.Now())
 	require.NoError(t, err)
 	require.Equal(t, want, m.Totals, "counters by type")
-	// The per-minute series covers the last hour; the last-minute window
-	// (ByType) is checked by readmodel's own tests, since a slow run can
-	// outlast a minute here.
 	lastHour := map[string]int64{}
 	for _, pt := range m.Series {
 		for typ, n := range pt.ByType {
@@ -185,9 +196,4 @@ func (e *testEnv) requireExact(t *testing.T) {
 		}
 	}
 	require.Equal(t, want, lastHour, "per-minute series by type")
-	for typ, n := range want {
-		page, _, err := history.Find(ctx, readmodel.Query{Types: []string{typ}, Limit: 100_000})
-		require.NoError(t, err)
-		require.Len(t, page, int(n), "history of %s", typ)
-	}
 }
