@@ -94,6 +94,24 @@ func (c crashingTarget) open(ctx context.Context, gen int64) (func(context.Conte
 	}, nil
 }
 
+// crashingRun is a replay of opts' one projection whose context (ctx) is
+// cancelled half-way through writing its third batch, as a crash would
+// stop it; *whole is then the last sequence of the second batch, the last
+// written whole.
+func crashingRun(t *testing.T, e *env, opts Options) (r *run, ctx context.Context, whole *uint64) {
+	t.Helper()
+	require.NoError(t, opts.validate())
+	ctx, crash := context.WithCancel(context.Background())
+	t.Cleanup(crash)
+	stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
+	require.NoError(t, err)
+	whole = new(uint64)
+	p := opts.Projections[0]
+	r = &run{name: p, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
+		target: crashingTarget{target: targetFor(p, e.deps, opts), crash: crash, whole: whole}}
+	return r, ctx, whole
+}
+
 // A replay that stops half-way through writing a batch, resumed, holds
 // every event exactly once: the resumed replay writes the whole batch
 // again, and the counters' seen-bits, the cache's positions and the
@@ -104,23 +122,15 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 	e.publish(t, 1000)
 	for _, p := range Projections() {
 		t.Run(p, func(t *testing.T) {
-			ctx, crash := context.WithCancel(context.Background())
-			defer crash()
-			opts := Options{Projections: []string{p}, BatchSize: 100, Owner: "crashing"}
-			require.NoError(t, opts.validate())
-			stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
-			require.NoError(t, err)
-			var whole uint64
-			r := &run{name: p, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
-				target: crashingTarget{target: targetFor(p, e.deps, opts), crash: crash, whole: &whole}}
+			r, ctx, whole := crashingRun(t, e, Options{Projections: []string{p}, BatchSize: 100, Owner: "crashing"})
 			require.NoError(t, r.plan(ctx))
 			require.Error(t, r.run(ctx))
 			st, found, err := r.states.Load(context.Background(), p)
 			require.NoError(t, err)
 			require.True(t, found)
 			require.Equal(t, StatusInterrupted, st.Status)
-			require.NotZero(t, whole)
-			require.Equal(t, whole, st.Position, "the state names the last whole batch")
+			require.NotZero(t, *whole)
+			require.Equal(t, *whole, st.Position, "the state names the last whole batch")
 
 			plans, err := Run(context.Background(), e.deps, Options{Projections: []string{p}, BatchSize: 100, Resume: true, Owner: "resumed"})
 			require.NoError(t, err)
@@ -130,7 +140,7 @@ func TestReplayCrashedMidBatchResumesExactly(t *testing.T) {
 				// reads the stream again, into the same shadow.
 				require.Equal(t, uint64(1), plans[0].FromSeq, "resumed from the start")
 			} else {
-				require.Equal(t, whole+1, plans[0].FromSeq, "resumed after the last whole batch")
+				require.Equal(t, *whole+1, plans[0].FromSeq, "resumed after the last whole batch")
 			}
 			// The resumed replay continues a full one: its cache is
 			// complete at the switch.
@@ -178,15 +188,7 @@ func TestReplayResumedAfterTheStreamGrewLeavesNoStaleCacheEntries(t *testing.T) 
 	t.Parallel()
 	e := newEnv(t)
 	e.publish(t, 300)
-	ctx, crash := context.WithCancel(context.Background())
-	defer crash()
-	opts := Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Owner: "crashing"}
-	require.NoError(t, opts.validate())
-	stream, err := e.deps.JetStream.Stream(ctx, schemas.StreamName)
-	require.NoError(t, err)
-	var whole uint64
-	r := &run{name: Counters, deps: e.deps, opts: opts, stream: stream, states: newStateStore(e.deps.Mongo),
-		target: crashingTarget{target: targetFor(Counters, e.deps, opts), crash: crash, whole: &whole}}
+	r, ctx, _ := crashingRun(t, e, Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Owner: "crashing"})
 	require.NoError(t, r.plan(ctx))
 	require.Equal(t, uint64(101), r.target.(crashingTarget).target.(*countersTarget).writeFrom, "the last 200 events are written as they come")
 	require.Error(t, r.run(ctx))
@@ -194,7 +196,7 @@ func TestReplayResumedAfterTheStreamGrewLeavesNoStaleCacheEntries(t *testing.T) 
 	require.NotZero(t, e.deps.Redis.HLen(context.Background(), shadow+"ev").Val(), "the crashed replay wrote cache entries")
 
 	e.publish(t, 300)
-	_, err = Run(context.Background(), e.deps, Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Resume: true, Owner: "resumed"})
+	_, err := Run(context.Background(), e.deps, Options{Projections: []string{Counters}, BatchSize: 100, RecentMaxEvents: 200, Resume: true, Owner: "resumed"})
 	require.NoError(t, err)
 	gen, err := readmodel.CountersGeneration(context.Background(), e.deps.Redis)
 	require.NoError(t, err)
