@@ -61,8 +61,8 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet work
 
-## bench: start a throwaway standalone and run the load tool against it
-bench:
+## bench: start a throwaway standalone as make run starts it (redis-server installed when missing) and run the load tool against it
+bench: run-deps
 	bash loadtest/bench.sh
 
 ## build: the static kiln binary in ./bin

@@ -9,7 +9,7 @@
 #   loadtest/bench.sh [kiln-load flags...]     e.g. loadtest/bench.sh -duration 5s
 #
 # Result lines (JSON, one per scenario) go to stdout, each with "redis" and
-# "store": what the standalone ran against; progress to stderr.
+# "mongo": what the standalone ran against; progress to stderr.
 # BENCH_REDIS_URL gives the standalone a Redis of your own (REDIS_URL).
 # Set BENCH_KEEP=1 to keep the temporary directory (data and server log).
 set -euo pipefail
@@ -134,9 +134,11 @@ fi
 echo "bench.sh: kiln-standalone (pid $pid) on :$http_port, Redis: $redis_kind ($redis_url), store: $store_kind" >&2
 grep -E 'msg="redis: ' "$tmp/standalone.log" >&2 || true
 
-# label adds "redis" and "store" to every JSON result line.
+# label adds "redis" and "mongo" to every JSON result line ("mongo", not
+# "store": the projector_throughput and replay_rate lines have a "store" of
+# their own, the read model they write).
 label() {
-	sed -u "/^{.*}\$/ s|}\$|,\"redis\":\"${redis_kind//|/}\",\"store\":\"${store_kind//|/}\"}|"
+	sed -u "/^{.*}\$/ s|}\$|,\"redis\":\"${redis_kind//|/}\",\"mongo\":\"${store_kind//|/}\"}|"
 }
 
 # sse_fanout's clients use a gateway of their own (kiln serve gateway, fed by the

@@ -145,22 +145,6 @@ func DropCounters(ctx context.Context, rdb redis.UniversalClient, gen int64) err
 	return nil
 }
 
-// DropRecent deletes the recent-events cache of a counters generation that
-// is not live (a resumed replay's shadow, whose cache it builds again).
-func DropRecent(ctx context.Context, rdb redis.UniversalClient, gen int64) error {
-	live, err := CountersGeneration(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	if gen == live {
-		return fmt.Errorf("counters generation %d is live; not dropping its recent cache", gen)
-	}
-	if err := unlinkAll(ctx, rdb, RecentPrefixFor(PrefixFor(gen))); err != nil {
-		return fmt.Errorf("drop the recent cache of counters generation %d: %w", gen, err)
-	}
-	return nil
-}
-
 // unlinkAll deletes every key under prefix. Every key under one prefix
 // shares a slot: one UNLINK per batch.
 func unlinkAll(ctx context.Context, rdb redis.UniversalClient, prefix string) error {

@@ -77,6 +77,10 @@ type countersTarget struct {
 	// build is the cache being built in memory until the switch writes it
 	// (nil: the events go to the shadow's cache as they come).
 	build *readmodel.RecentBuild
+	// counts are the counters being built in memory until the switch
+	// writes them (nil: the events go to the shadow's counters as they
+	// come). They are built when the cache is.
+	counts *readmodel.CountersBuild
 	// writeFrom is the first sequence whose cache entries are written as
 	// the batches come (readmodel.RecentBuild.WriteFrom), overlapping the
 	// stream's read: the last recentMax events of the stream as planned.
@@ -119,14 +123,26 @@ func (t *countersTarget) open(ctx context.Context, gen int64) (func(context.Cont
 	c, rc := t.counters(gen), t.recent(gen)
 	if t.buildsInMemory() {
 		if t.resumed {
-			if err := readmodel.DropRecent(ctx, t.rdb, gen); err != nil {
+			// The earlier attempt's writes: a build counts and caches
+			// every event again.
+			if err := readmodel.DropCounters(ctx, t.rdb, gen); err != nil {
 				return nil, err
 			}
 		}
 		t.build = rc.NewBuild()
 		t.build.WriteFrom(t.writeFrom)
+		t.counts = c.NewBuild()
 	}
 	return func(ctx context.Context, evs []schemas.Event) error {
+		if t.counts != nil {
+			// Before the switch: both in memory, but for the cache's
+			// newest events, whose hashes are written as they come.
+			t.counts.Add(evs, time.Now())
+			if err := t.build.Add(evs); err != nil {
+				return err
+			}
+			return t.build.Flush(ctx)
+		}
 		// Two writes in flight: the cache's events are rendered and
 		// written while Redis runs the counters' script. Both are
 		// idempotent, so a retry after one of them failed counts nothing
@@ -136,14 +152,7 @@ func (t *countersTarget) open(ctx context.Context, gen int64) (func(context.Cont
 			_, err := c.Apply(ctx, evs, time.Now())
 			return err
 		})
-		var err error
-		if t.build != nil {
-			if err = t.build.Add(evs); err == nil {
-				err = t.build.Flush(ctx)
-			}
-		} else {
-			_, err = rc.Apply(ctx, evs, time.Now())
-		}
+		_, err := rc.Apply(ctx, evs, time.Now())
 		return errors.Join(err, g.Wait())
 	}, nil
 }
@@ -158,6 +167,13 @@ func (t *countersTarget) switchTo(ctx context.Context, gen, _ int64, pos uint64,
 			return err
 		}
 		t.build = nil
+	}
+	if t.counts != nil {
+		// The events after the switch are counted as they come.
+		if err := t.counts.Write(ctx, time.Now()); err != nil {
+			return err
+		}
+		t.counts = nil
 	}
 	// The shadow's checkpoint says how far it is exact; the live projector
 	// moves it on from there.
