@@ -119,7 +119,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			Catalog:            &catalog.Opener{JetStream: deps.JetStream, Stream: cfg.Stream},
 			DefaultMode:        cfg.Schemas.Mode(),
 			DefaultEnforcement: cfg.Schemas.DefaultEnforcement(),
-			Stored:             schemaapi.StoredFrom(api.Recent, api.History),
+			Stored:             schemaapi.StoredFrom(api.Snapshots.Get, api.Recent, api.History),
 			Sample:             cfg.Schemas.CheckSample,
 			Activity:           schemaapi.ActivityFrom(api.Snapshots.Get, api.Recent),
 			Read:               access.Require(httpserver.NeedReadAll),
