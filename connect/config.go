@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kilnhq/kiln/connect/envconfig"
 	"github.com/kilnhq/kiln/telemetry/redact"
 )
 
@@ -58,4 +59,29 @@ type RedisConfig struct {
 func (c RedisConfig) Validate() error {
 	_, err := ParseRedisURL(c.RedisURL)
 	return err
+}
+
+// Stores are the three stores' settings together: what the operations
+// commands connect to.
+type Stores struct {
+	NATSConfig
+	MongoConfig
+	RedisConfig
+}
+
+// Validate reports every store setting that is wrong.
+func (s *Stores) Validate() error {
+	return errors.Join(s.NATSConfig.Validate(), s.MongoConfig.Validate(), s.RedisConfig.Validate())
+}
+
+// DefaultStores are the store settings with none set: the defaults in
+// the tags above, read from there so that the operations commands' flags
+// and the settings table name the same ones. It panics if a tag is
+// malformed, a mistake every test of the CLI shows at once.
+func DefaultStores() Stores {
+	s, err := envconfig.Load[Stores](map[string]string{}, "stores")
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

@@ -130,11 +130,11 @@ standalone started from the same folder the operations commands need no flags.`,
 	// environment, else a running standalone's discovery file
 	// (KILN_DATA_DIR, else ./data), else the usual local ports.
 	pf := pflag.NewFlagSet("connections", pflag.ContinueOnError)
-	d := discover(io.Getenv)
-	pf.StringVar(&c.natsURL, "nats", setting(io.Getenv, "NATS_URL", d.NATSURL, "nats://127.0.0.1:4222"), "NATS URL (env NATS_URL)")
-	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, "mongodb://127.0.0.1:27017"), "MongoDB URI (env MONGO_URI)")
-	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, "kiln"), "MongoDB database (env MONGO_DATABASE)")
-	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	d, def := discover(io.Getenv), connect.DefaultStores()
+	pf.StringVar(&c.natsURL, "nats", setting(io.Getenv, "NATS_URL", d.NATSURL, def.NATSURL), "NATS URL (env NATS_URL)")
+	pf.StringVar(&c.mongoURI, "mongo", setting(io.Getenv, "MONGO_URI", d.MongoURI, def.MongoURI), "MongoDB URI (env MONGO_URI)")
+	pf.StringVar(&c.mongoDB, "mongo-db", setting(io.Getenv, "MONGO_DATABASE", d.MongoDatabase, def.MongoDatabase), "MongoDB database (env MONGO_DATABASE)")
+	pf.StringVar(&c.redisURL, "redis", setting(io.Getenv, "REDIS_URL", d.RedisURL, def.RedisURL), "Redis URL (env REDIS_URL)")
 	for _, ops := range []*cobra.Command{replayCommand(c), projectionsCommand(c), streamCommand(c), eventsCommand(c), dlqCommand(c), rejectionsCommand(c), backupCommand(c), restoreCommand(c), mirrorCommand(c)} {
 		ops.PersistentFlags().AddFlagSet(pf)
 		root.AddCommand(ops)

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/kilnhq/kiln/connect"
+
 // The tools that read a few variables besides the roles: the operations
 // commands (`kiln replay`, `kiln webhooks`, `kiln tokens`, …), `docker
 // compose`, the load tools in loadtest/cmd, and the tests.
@@ -25,11 +27,12 @@ type tool struct {
 // variables, else to what a standalone running from the same folder wrote
 // in KILN_DATA_DIR (cli/internal/command/discovery.go).
 func tools() []tool {
+	stores := connect.DefaultStores()
 	return []tool{
-		{name: "NATS_URL", def: "nats://127.0.0.1:4222", readers: []string{CLI}},
-		{name: "MONGO_URI", def: "mongodb://127.0.0.1:27017", readers: []string{CLI}},
-		{name: "MONGO_DATABASE", def: "kiln", readers: []string{CLI}},
-		{name: "REDIS_URL", def: "redis://127.0.0.1:6379/0", readers: []string{CLI}},
+		{name: "NATS_URL", def: stores.NATSURL, readers: []string{CLI}},
+		{name: "MONGO_URI", def: stores.MongoURI, readers: []string{CLI}},
+		{name: "MONGO_DATABASE", def: stores.MongoDatabase, readers: []string{CLI}},
+		{name: "REDIS_URL", def: stores.RedisURL, readers: []string{CLI}},
 		{name: "KILN_DATA_DIR", def: "./data", readers: []string{CLI}},
 		{name: "KILN_TOKEN_SECRETS", readers: []string{CLI}},
 		{name: "KILN_TOKEN_AUDIENCE", readers: []string{CLI}},
