@@ -3,13 +3,10 @@ package readmodel_test
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -55,10 +52,10 @@ func TestCountersBuildWritesWhatApplyWould(t *testing.T) {
 	}
 	require.NoError(t, b.Write(ctx, now))
 	require.NoError(t, b.Write(ctx, now), "a retried write")
-	want := counterKeys(t, rdb, appliedPrefix)
+	want := storedKeys(t, rdb, appliedPrefix)
 	require.Len(t, want["all"], 4, "three types and the total")
 	require.Contains(t, want, "seen:1")
-	require.Equal(t, want, counterKeys(t, rdb, builtPrefix))
+	require.Equal(t, want, storedKeys(t, rdb, builtPrefix))
 
 	// Counted once more through the script, as the events after a
 	// replay's switch are: the built ones' seen bits hold.
@@ -72,44 +69,4 @@ func TestCountersBuildWritesWhatApplyWould(t *testing.T) {
 	cp, err := readmodel.NewCounters(rdb, opts(builtPrefix)).Checkpoint(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(7), cp, "the build records its master, so the checkpoint is taken")
-}
-
-// counterKeys is every key under prefix (cut off) with its content and
-// expiry in seconds, but for the meta hash's epoch.
-func counterKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]any{}
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
-		name := strings.TrimPrefix(key, prefix)
-		ttl := rdb.ExpireTime(ctx, key).Val()
-		switch typ := rdb.Type(ctx, key).Val(); typ {
-		case "hash":
-			h := rdb.HGetAll(ctx, key).Val()
-			delete(h, "epoch")
-			out[name] = h
-		case "string":
-			out[name] = rdb.Get(ctx, key).Val()
-		default:
-			t.Fatalf("%s: unexpected type %s", key, typ)
-		}
-		switch {
-		case strings.HasPrefix(name, "seen:"): // EXPIRE: from the second it ran
-			out[name+" expires"] = ttl > 0
-		case ttl > 0:
-			out[name+" expires"] = ttl
-		}
-	}
-	require.NoError(t, iter.Err())
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range out {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	t.Logf("%d keys: %s", len(keys), strings.Join(keys, " "))
-	return out
 }

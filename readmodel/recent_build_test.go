@@ -60,7 +60,7 @@ func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
 				_, err := applied.Apply(ctx, src[i:min(i+tc.batch, len(src))], now)
 				require.NoError(t, err)
 			}
-			want := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
+			want := storedKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
 			require.NotEmpty(t, want["all"])
 			// Written at the end, or flushed after every Add from the
 			// first event or from half-way (events written, then trimmed
@@ -78,16 +78,18 @@ func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
 					}
 				}
 				require.NoError(t, b.Write(ctx))
-				require.Equal(t, want, cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)), "flushed from %d", from)
+				require.Equal(t, want, storedKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)), "flushed from %d", from)
 			}
 		})
 	}
 }
 
-// cacheKeys is every key under prefix (cut off) with its
-// content, but for the meta hash's epoch, which Write leaves to the
-// switch (a meta hash holding only the epoch is left out).
-func cacheKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
+// storedKeys is every key under prefix (cut off) with its content, but
+// for the meta hash's epoch, which Write leaves to the switch (a meta hash
+// holding only the epoch is left out), and, when it expires, its expiry
+// (Unix s; a seen bitmap's only that it expires: its EXPIRE counts from
+// the second it ran).
+func storedKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]any{}
@@ -104,8 +106,16 @@ func cacheKeys(t *testing.T, rdb *redis.Client, prefix string) map[string]any {
 			if len(h) > 0 {
 				out[name] = h
 			}
+		case "string":
+			out[name] = rdb.Get(ctx, key).Val()
 		default:
 			t.Fatalf("%s: unexpected type %s", key, typ)
+		}
+		switch ttl := rdb.ExpireTime(ctx, key).Val(); {
+		case strings.HasPrefix(name, "seen:"):
+			out[name+" expires"] = ttl > 0
+		case ttl > 0:
+			out[name+" expires"] = ttl
 		}
 	}
 	require.NoError(t, iter.Err())
@@ -139,7 +149,7 @@ func TestRecentBuildFlushRemovesBeforeWriting(t *testing.T) {
 	require.NoError(t, b.Add(then))
 	require.NoError(t, b.Flush(ctx))
 	require.NoError(t, b.Write(ctx))
-	want := cacheKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
+	want := storedKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
 	require.Contains(t, want["ids"], "x")
-	require.Equal(t, want, cacheKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)))
+	require.Equal(t, want, storedKeys(t, rdb, readmodel.RecentPrefixFor(builtPrefix)))
 }
