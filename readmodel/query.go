@@ -8,10 +8,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/xoptions"
 
 	"github.com/kilnhq/kiln/schemas"
 )
@@ -154,11 +156,24 @@ func (d storedDoc) event() (schemas.Event, error) {
 }
 
 // Find returns up to q.Limit events matching q, newest first, and the cursor
-// of the next page (nil on the last page).
+// of the next page (nil on the last page). A deadline on ctx bounds the
+// store's work too: the find carries it as maxTimeMS, so MongoDB and
+// FerretDB stop a query its caller has given up on. The driver sends none
+// with a find (it returns a cursor), and FerretDB, which scans the whole
+// history for a filtered query, finished every abandoned scan, slowing
+// everything after a burst of reads over the gateway's budget.
 func (h *History) Find(ctx context.Context, q Query) ([]schemas.Event, *Cursor, error) {
 	opts := options.Find().
 		SetSort(bson.D{{Key: "timestamp", Value: -1}, {Key: "seq", Value: -1}}).
 		SetLimit(int64(q.Limit) + 1)
+	if deadline, ok := ctx.Deadline(); ok {
+		// Find never adds a maxTimeMS of its own (a client timeoutMS
+		// included), so this one is not sent twice.
+		maxTime := bson.D{{Key: "maxTimeMS", Value: max(1, time.Until(deadline).Milliseconds())}}
+		if err := xoptions.SetInternalFindOptions(opts, "addCommandFields", maxTime); err != nil {
+			return nil, nil, fmt.Errorf("find events: %w", err)
+		}
+	}
 	coll, err := h.collection(ctx)
 	if err != nil {
 		return nil, nil, err

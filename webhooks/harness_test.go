@@ -23,6 +23,7 @@ import (
 	"github.com/kilnhq/kiln/schemas"
 	"github.com/kilnhq/kiln/testsupport"
 	"github.com/kilnhq/kiln/webhooks"
+	"github.com/kilnhq/kiln/webhooks/delivery"
 	"github.com/kilnhq/kiln/webhooks/signature"
 )
 
@@ -91,6 +92,14 @@ func (h *harness) start() {
 	h.url = "http://" + ln.Addr().String()
 	var once sync.Once
 	h.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	// Run creates the fan-out consumer, which starts at new events: an
+	// event published before it exists is never fanned out, so a test
+	// must not publish before then (on a loaded machine Run came later
+	// than a test's first publish, and its deliveries never came).
+	require.Eventually(t, func() bool {
+		_, err := h.js.Consumer(t.Context(), schemas.StreamName, delivery.FanoutDurable)
+		return err == nil
+	}, 3*time.Minute, 10*time.Millisecond, "the fan-out consumer was never created")
 }
 
 // publish stores an event in EVENTS as ingest does.

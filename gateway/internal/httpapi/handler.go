@@ -95,7 +95,7 @@ func (h *Handler) ListEvents(c *fiber.Ctx) error {
 	defer hcancel()
 	events, next, err := h.History.Find(hctx, q.Query)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && c.UserContext().Err() == nil && !unreachable(err) {
+		if (errors.Is(err, context.DeadlineExceeded) || maxTimeExpired(err)) && c.UserContext().Err() == nil && !unreachable(err) {
 			return h.overBudget(budget, err)
 		}
 		return h.storeError(err)
@@ -113,6 +113,13 @@ func (h *Handler) setNext(c *fiber.Ctx, q listQuery, next *readmodel.Cursor) {
 		c.Set(headerNextCursor, next.String())
 		c.Set(headerLink, nextLink(c.Path(), q.raw, *next))
 	}
+}
+
+// maxTimeExpired reports the store stopping the query at the budget the
+// find carried (maxTimeMS), which may come back before the deadline does.
+func maxTimeExpired(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.IsMaxTimeMSExpiredError()
 }
 
 // unreachable reports a deadline spent finding a server (the store is down),
