@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	mongoevent "go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kilnhq/kiln/gateway"
@@ -30,15 +29,13 @@ func TestSchemaOfANewTypeReadsNoHistory(t *testing.T) {
 	ctx := context.Background()
 	m := testsupport.StartMongo(t)
 	var finds atomic.Int64
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetMonitor(&mongoevent.CommandMonitor{
+	client := m.ClientWith(t, options.Client().SetMonitor(&mongoevent.CommandMonitor{
 		Started: func(_ context.Context, e *mongoevent.CommandStartedEvent) {
 			if e.CommandName == "find" {
 				finds.Add(1)
 			}
 		},
 	}))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(testsupport.UniqueName(t))
 	rdb := testsupport.StartRedis(t).Client(t)
 	js := testsupport.StartNATS(t).JetStream(t)

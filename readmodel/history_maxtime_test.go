@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -28,7 +27,7 @@ func TestHistoryFindTellsTheStoreItsDeadline(t *testing.T) {
 		mu    sync.Mutex
 		finds []bson.Raw
 	)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetMonitor(&event.CommandMonitor{
+	client := m.ClientWith(t, options.Client().SetMonitor(&event.CommandMonitor{
 		Started: func(_ context.Context, e *event.CommandStartedEvent) {
 			if e.CommandName == "find" {
 				mu.Lock()
@@ -37,12 +36,10 @@ func TestHistoryFindTellsTheStoreItsDeadline(t *testing.T) {
 			}
 		},
 	}))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	h := readmodel.NewHistory(client.Database(testsupport.UniqueName(t)), readmodel.DefaultCollections())
 	ctx := context.Background()
 	require.NoError(t, h.EnsureIndexes(ctx))
-	_, err = h.Apply(ctx, spreadEvents(30, 0, time.Now().Add(-time.Hour).UnixMilli()))
+	_, err := h.Apply(ctx, spreadEvents(30, 0, time.Now().Add(-time.Hour).UnixMilli()))
 	require.NoError(t, err)
 	q := readmodel.Query{UserID: "u1", Limit: 10}
 

@@ -101,8 +101,15 @@ func (m *Mongo) URI() string {
 // disconnected when the test finishes.
 func (m *Mongo) Client(t testing.TB) *mongo.Client {
 	t.Helper()
+	return m.ClientWith(t, options.Client())
+}
 
-	c, err := mongo.Connect(options.Client().ApplyURI(m.uri))
+// ClientWith is Client with opts (a command monitor, say); their URI is
+// the server's.
+func (m *Mongo) ClientWith(t testing.TB, opts *options.ClientOptions) *mongo.Client {
+	t.Helper()
+
+	c, err := mongo.Connect(opts.ApplyURI(m.uri))
 	if err != nil {
 		t.Fatalf("testsupport: connecting to FerretDB: %v", err)
 	}

@@ -78,10 +78,7 @@ func neverCounted(ctx context.Context, snapshot func(context.Context) ([]byte, e
 	if err != nil {
 		return false
 	}
-	var m struct {
-		Totals  map[string]int64 `json:"totals"`
-		AsOfSeq uint64           `json:"asOfSeq"`
-	}
+	var m readmodel.Metrics
 	if json.Unmarshal(b, &m) != nil {
 		return false
 	}
