@@ -120,9 +120,9 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	// then each event's seen bitmap and second and minute buckets, which
 	// the event's arguments point at by their index in KEYS.
 	keys := newKeyList(p+"meta", p+"all")
-	nowSec, secTTL, minTTL := now.Unix(), int64(secondRetention/time.Second), int64(c.opts.MinuteRetention/time.Second)
+	w := c.window(now)
 	args := make([]any, 0, 7+6*len(events))
-	args = append(args, nowSec, secTTL, minTTL, int64(seenRetention/time.Second), epochOf(now),
+	args = append(args, w.now, w.secTTL, w.minTTL, int64(seenRetention/time.Second), epochOf(now),
 		int64(c.opts.MaxFutureSkew/time.Second), c.markFlag())
 	// A bucket the script will not write (its second or minute is past
 	// retention at now: the script's own test) is passed as index 0. A
@@ -130,13 +130,12 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 	// minutes, and a second bucket per event in KEYS cost both sides more
 	// than counting the event.
 	for _, ev := range events {
-		sec := floorDiv(ev.Timestamp, 1000)
-		minute := sec - (sec - floorDiv(sec, 60)*60)
+		sec, minute := buckets(ev.Timestamp)
 		secKey, minKey := 0, 0
-		if sec+secTTL > nowSec {
+		if w.keepsSecond(sec) {
 			secKey = keys.add(p + "s:" + strconv.FormatInt(sec, 10))
 		}
-		if minute+60+minTTL > nowSec {
+		if w.keepsMinute(minute) {
 			minKey = keys.add(p + "m:" + strconv.FormatInt(minute, 10))
 		}
 		args = append(args, ev.Seq%seenBlock, ev.EventType, ev.Timestamp,
@@ -147,6 +146,28 @@ func (c *Counters) Apply(ctx context.Context, events []schemas.Event, now time.T
 		return CountResult{}, fmt.Errorf("count %d events: %w", len(events), err)
 	}
 	return CountResult{Applied: int(res[0]), Fresh: res[1] == 1}, nil
+}
+
+// window is the counters' retention at a moment, in seconds: which second
+// and minute buckets an event still counts in (the script's own tests).
+type window struct{ now, secTTL, minTTL int64 }
+
+func (c *Counters) window(now time.Time) window {
+	return window{now: now.Unix(), secTTL: int64(secondRetention / time.Second), minTTL: int64(c.opts.MinuteRetention / time.Second)}
+}
+
+// keepsSecond reports whether the second bucket sec is within retention.
+func (w window) keepsSecond(sec int64) bool { return sec+w.secTTL > w.now }
+
+// keepsMinute reports whether the minute bucket starting at second minute
+// is within retention.
+func (w window) keepsMinute(minute int64) bool { return minute+60+w.minTTL > w.now }
+
+// buckets returns the second and the minute (its first second) of a
+// timestamp in milliseconds, rounded down as the script does.
+func buckets(ts int64) (sec, minute int64) {
+	sec = floorDiv(ts, 1000)
+	return sec, sec - (sec - floorDiv(sec, 60)*60)
 }
 
 // Started reports whether the counters exist, creating their epoch marker

@@ -47,7 +47,7 @@ func (c *Counters) NewBuild() *CountersBuild {
 // Add counts events (with Seq set) at now; an event whose sequence was
 // added before (a retried batch) counts nothing.
 func (b *CountersBuild) Add(events []schemas.Event, now time.Time) {
-	nowSec, secTTL, minTTL := now.Unix(), int64(secondRetention/time.Second), int64(b.c.opts.MinuteRetention/time.Second)
+	w := b.c.window(now)
 	for _, ev := range events {
 		block, bit := ev.Seq/seenBlock, ev.Seq%seenBlock
 		bm := b.seen[block]
@@ -62,11 +62,11 @@ func (b *CountersBuild) Add(events []schemas.Event, now time.Time) {
 		bm[at] |= mask
 		b.used[block] = max(b.used[block], int(at)+1)
 		b.all[ev.EventType]++
-		sec := floorDiv(ev.Timestamp, 1000)
-		if sec+secTTL > nowSec {
+		sec, minute := buckets(ev.Timestamp)
+		if w.keepsSecond(sec) {
 			addCount(b.secs, sec, ev.EventType)
 		}
-		if minute := sec - (sec - floorDiv(sec, 60)*60); minute+60+minTTL > nowSec {
+		if w.keepsMinute(minute) {
 			addCount(b.mins, minute, ev.EventType)
 		}
 	}
@@ -96,22 +96,22 @@ func (b *CountersBuild) Write(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read the redis master of the counters: %w", err)
 	}
-	nowSec, secTTL, minTTL := now.Unix(), int64(secondRetention/time.Second), int64(b.c.opts.MinuteRetention/time.Second)
+	w := b.c.window(now)
 	skew := int64(b.c.opts.MaxFutureSkew / time.Second)
 	pipe := b.c.rdb.Pipeline()
 	hset(ctx, pipe, p+"all", b.all)
 	for _, sec := range slices.Sorted(maps.Keys(b.secs)) {
-		if sec+secTTL > nowSec {
+		if w.keepsSecond(sec) {
 			key := p + "s:" + strconv.FormatInt(sec, 10)
 			hset(ctx, pipe, key, b.secs[sec])
-			pipe.ExpireAt(ctx, key, time.Unix(min(sec+secTTL, nowSec+secTTL+skew), 0))
+			pipe.ExpireAt(ctx, key, time.Unix(min(sec+w.secTTL, w.now+w.secTTL+skew), 0))
 		}
 	}
 	for _, minute := range slices.Sorted(maps.Keys(b.mins)) {
-		if minute+60+minTTL > nowSec {
+		if w.keepsMinute(minute) {
 			key := p + "m:" + strconv.FormatInt(minute, 10)
 			hset(ctx, pipe, key, b.mins[minute])
-			pipe.ExpireAt(ctx, key, time.Unix(min(minute+60+minTTL, nowSec+minTTL+skew), 0))
+			pipe.ExpireAt(ctx, key, time.Unix(min(minute+60+w.minTTL, w.now+w.minTTL+skew), 0))
 		}
 	}
 	for _, block := range slices.Sorted(maps.Keys(b.seen)) {
