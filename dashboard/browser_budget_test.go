@@ -107,7 +107,7 @@ func plainEventSource(t *testing.T, b *browser, k *kiln, p *poster) {
 	es.do(chromedp.Navigate(k.base + "/healthz"))
 	eval[bool](es, `window.got = []; window.es = new EventSource('/stream?type=es.*');
 		es.onmessage = (e) => got.push({data: JSON.parse(e.data), id: e.lastEventId}); true`)
-	es.waitJS(`got.length > 0 && got[0].data.connected === true`, 10*time.Second, "the connected frame")
+	es.waitJS(`got.length > 0 && got[0].data.connected === true`, time.Minute, "the connected frame")
 	seqs := p.mustPost(t, p.many(10, "es.ping", "es.pong")...)
 	es.waitJS(`got.length === 11`, seenWithin, "ten events reach the EventSource")
 	type msg struct {

@@ -244,7 +244,7 @@ func TestBrowserSendBeaconOnPagehideIsStoredOnce(t *testing.T) {
 
 	page := b.newTab().with(t)
 	page.do(chromedp.Navigate(site.URL + "/leaving?" + url.Values{"api": {k.base}, "via": {"beacon"}, "id": {id}, "user": {user}}.Encode()))
-	waitPage(t, page, `window.r?.ready === true`, 30*time.Second, "the page loads")
+	waitPage(t, page, `window.r?.ready === true`, time.Minute, "the page loads")
 	page.do(chromedp.Navigate(site.URL + "/elsewhere")) // pagehide: the beacon leaves with the page
 
 	ev := storedEvent(t, k.base, id)

@@ -107,7 +107,7 @@ func (tb *tab) with(t *testing.T) *tab { return &tab{t: t, ctx: tb.ctx} }
 // do runs actions with a time limit.
 func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Minute)
 	defer cancel()
 	require.NoError(tb.t, chromedp.Do(ctx, actions...))
 }
@@ -121,7 +121,7 @@ func eval[T any](tb *tab, expr string) T {
 }
 
 func tryEval[T any](tb *tab, expr string) (T, error) {
-	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 }
@@ -129,7 +129,7 @@ func tryEval[T any](tb *tab, expr string) (T, error) {
 // call sends one protocol command to the tab.
 func call[P, R any](tb *tab, cmd cdp.Command[P, R], params P) R {
 	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
 	defer cancel()
 	r, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) (R, error) {
 		return cdp.Call(ctx, t, cmd, params)
@@ -293,7 +293,7 @@ func (p *poster) try(ctx context.Context, body []byte, n int) (seqs []int64, ret
 // mustPost posts events and fails the test on error.
 func (p *poster) mustPost(t *testing.T, evs ...event) []int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	seqs, err := p.post(ctx, evs)
 	require.NoError(t, err)

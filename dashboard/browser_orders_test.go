@@ -13,7 +13,7 @@ import (
 // chat message appear in the Chat panel. The page is already open: both
 // come from the live stream, not from a reload.
 func ordersAndChat(t *testing.T, page *tab, p *poster) {
-	page.waitJS(`document.body.dataset.ordersState === 'live'`, 30*time.Second, "the orders panel follows the stream")
+	page.waitJS(`document.body.dataset.ordersState === 'live'`, time.Minute, "the orders panel follows the stream")
 	id := fmt.Sprintf("ord-browser-%d", time.Now().UnixNano())
 	now := time.Now().UTC().Format(time.RFC3339)
 	created := p.make("order.created", "ann@example.com")

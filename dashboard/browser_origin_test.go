@@ -106,7 +106,7 @@ func openPage(t *testing.T, b *browser, site, kiln string) *tab {
 	t.Helper()
 	page := b.newTab().with(t)
 	page.do(chromedp.Navigate(site + "/?" + url.Values{"kiln": {kiln}, "token": {originWSToken}}.Encode()))
-	page.waitJS(`typeof io === 'function' && typeof window.r === 'object'`, 30*time.Second, "the page and socket.io-client load")
+	page.waitJS(`typeof io === 'function' && typeof window.r === 'object'`, time.Minute, "the page and socket.io-client load")
 	return page
 }
 
@@ -156,7 +156,7 @@ func TestBrowserPageOnAnotherOrigin(t *testing.T) {
 		page := page.with(t)
 		page.do(chromedp.Evaluate[chromedp.Void](`record('post', call('POST', '/events', {id: ` + jsString(marker) +
 			`, eventType: 'boot.check', userId: 'page', timestamp: Date.now(), metadata: {marker: ` + jsString(marker) + `}}))`))
-		page.waitJS(`r.post !== undefined`, 30*time.Second, "POST /events answers")
+		page.waitJS(`r.post !== undefined`, time.Minute, "POST /events answers")
 		require.Equal(t, `{"accepted":true,"status":202}`,
 			eval[string](page, `JSON.stringify({accepted: r.post.body && r.post.body.accepted, status: r.post.status, error: r.post.error})`))
 	})
@@ -167,7 +167,7 @@ func TestBrowserPageOnAnotherOrigin(t *testing.T) {
 			r.list = undefined; r.listPending = true; call('GET', '/events?limit=100').then((v) => { r.list = v; }, (e) => { r.list = {error: String(e)}; }).finally(() => { r.listPending = false; });
 			return false; })()`, 2*time.Minute, "GET /events shows the posted event")
 		page.do(chromedp.Evaluate[chromedp.Void](`record('metrics', call('GET', '/metrics'))`))
-		page.waitJS(`r.metrics !== undefined`, 30*time.Second, "GET /metrics answers")
+		page.waitJS(`r.metrics !== undefined`, time.Minute, "GET /metrics answers")
 		require.Equal(t, "200 object", eval[string](page, `r.metrics.status + ' ' + typeof r.metrics.body`), eval[string](page, `JSON.stringify(r.metrics)`))
 	})
 
@@ -223,7 +223,7 @@ func TestBrowserPageOnAnUnlistedOrigin(t *testing.T) {
 			page := openPage(t, b, tc.site, k.base)
 			page.do(chromedp.Evaluate[chromedp.Void](`record('post', call('POST', '/events', {id: 'unlisted-' + Date.now(),
 				eventType: 'boot.check', userId: 'page', timestamp: Date.now()})); record('metrics', call('GET', '/metrics')); sockets()`))
-			page.waitJS(`r.post !== undefined && r.metrics !== undefined`, 30*time.Second, "the fetches settle")
+			page.waitJS(`r.post !== undefined && r.metrics !== undefined`, time.Minute, "the fetches settle")
 			if tc.works {
 				require.Equal(t, "202 200", eval[string](page, `r.post.status + ' ' + r.metrics.status`))
 				page.waitJS(`r.notesConnected === true && r.chatConnected === true`, time.Minute, "both namespaces connect")

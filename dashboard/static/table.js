@@ -35,7 +35,12 @@ export class EventsTable {
       const tr = e.target.closest('tr');
       if (tr) this.setTabStop(tr);
     });
+    // The close event comes a task after the dialog closed, and the browser
+    // may already have put focus back on the row: a key pressed meanwhile
+    // (Esc then ArrowDown) has moved it on, and taking it back would undo
+    // that. Only a focus left outside the table is brought back.
     dialog.addEventListener('close', () => {
+      if (this.tbody.contains(document.activeElement)) return;
       if (this.lastFocused && this.lastFocused.isConnected) this.lastFocused.focus();
     });
   }
