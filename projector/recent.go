@@ -59,8 +59,29 @@ func (s *Service) watchRecent(ctx context.Context) {
 	if err := s.recent.SetPositions(ctx, rec.AckFloor.Stream, histFloor); err != nil {
 		s.deps.Log.Debug("recent cache positions; will retry", "err", err)
 	}
-	if st, err := s.recent.State(ctx); err == nil && !st.Complete {
+	st, err := s.recent.State(ctx)
+	switch {
+	case err != nil:
+	case !st.Complete:
 		s.kickRecentRebuild()
+	case !st.Whole:
+		s.markRecentWhole(ctx, st.Epoch)
+	}
+}
+
+// markRecentWhole records that the complete cache of epoch holds every
+// event the history holds (readmodel.Recent.MarkWhole) if the stream never
+// lost one: its first sequence is 1 (or it is empty) and none was deleted.
+// A stream with limits (STREAM_MAX_AGE, STREAM_MAX_BYTES) that dropped its
+// oldest events may have been rebuilt from without them, while MongoDB
+// keeps them.
+func (s *Service) markRecentWhole(ctx context.Context, epoch string) {
+	info, err := s.stream.Info(ctx)
+	if err != nil || info.State.FirstSeq > 1 || info.State.NumDeleted > 0 {
+		return
+	}
+	if _, err := s.recent.MarkWhole(ctx, epoch); err != nil {
+		s.deps.Log.Debug("mark recent cache whole; will retry", "err", err)
 	}
 }
 

@@ -113,3 +113,49 @@ func TestRecentCacheKeepsFirstCopyOfAnID(t *testing.T) {
 	require.NoError(t, err)
 	e.requireCacheExact(t)
 }
+
+// TestRecentCacheWholeOnlyFromAStreamThatLostNothing: the projector marks a
+// complete cache whole while the stream never lost an event, and the cache
+// then answers "none" for a user it never saw; after the stream lost an
+// event and Redis was flushed, the rebuilt cache lacks what MongoDB keeps,
+// and is not marked whole again (the same query goes to MongoDB).
+func TestRecentCacheWholeOnlyFromAStreamThatLostNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	e.cfg.RecentMaxEvents = 600
+	e.publish(t, 1000)
+	e.start(t, nil)
+	e.requireExact(t)
+	e.requireCacheExact(t)
+	rc := readmodel.NewRecent(e.redis, readmodel.RecentOptions{})
+	nobody := readmodel.Query{Limit: 20, UserID: "nobody"}
+	require.Eventually(t, func() bool {
+		st, err := rc.State(ctx)
+		return err == nil && st.Whole
+	}, 3*time.Minute, 20*time.Millisecond, "the cache of a stream that lost nothing is never marked whole")
+	page, ok, reason, err := rc.Find(ctx, nobody)
+	require.NoError(t, err)
+	require.True(t, ok, "a user never seen, in a whole cache: %s", reason)
+	require.Equal(t, "[]", string(page.Body))
+
+	stream, err := e.js.Stream(ctx, schemas.StreamName)
+	require.NoError(t, err)
+	require.NoError(t, stream.DeleteMsg(ctx, 10))
+	require.NoError(t, e.redis.FlushAll(ctx).Err())
+	e.requireCacheExact(t)
+	// Two more rounds of the projector's watch after the rebuild: the
+	// cache's checkpoint, recorded by the watch, moves past each event.
+	for seq := uint64(1001); seq <= 1002; seq++ {
+		e.publish(t, 1)
+		e.waitCheckpoints(t, seq)
+	}
+	st, err := rc.State(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Complete)
+	require.False(t, st.Whole, "rebuilt from a stream that lost an event")
+	_, ok, reason, err = rc.Find(ctx, nobody)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Equal(t, "outside", reason)
+}

@@ -131,7 +131,7 @@ func (o perEventRecent) Apply(ctx context.Context, events []schemas.Event, now t
 		}
 		args = append(args, position(ev.Timestamp, ev.Seq), ev.EventType, ev.UserID, ev.ID, b)
 	}
-	res, err := redis.NewScript(replidLua+recentPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
+	res, err := redis.NewScript(replidLua+trimmedLua+recentPerEventLua).Run(ctx, o.rdb, nil, args...).Int64Slice()
 	if err != nil {
 		return RecentResult{}, err
 	}

@@ -70,7 +70,7 @@ func NewRecent(rdb redis.UniversalClient, o RecentOptions) *Recent {
 	if o.ScanBudget <= 0 {
 		o.ScanBudget = 20_000
 	}
-	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(replidLua + recentApplyLua), query: redis.NewScript(replidLua + recentQueryLua),
+	return &Recent{rdb: rdb, opts: o, apply: redis.NewScript(replidLua + trimmedLua + recentApplyLua), query: redis.NewScript(replidLua + trimmedLua + recentQueryLua),
 		mark: redis.NewScript(markCompleteLua), lease: redis.NewScript(leaseLua)}
 }
 
@@ -148,7 +148,7 @@ func (r *Recent) Apply(ctx context.Context, events []schemas.Event, now time.Tim
 	// events, which trims on (one more round but for a concurrent writer:
 	// each round names every index key the victims it saw need).
 	for round := 0; ; round++ {
-		keys := []string{p + "meta", p + "ids", p + "all", p + "ev", p + "tu"}
+		keys := []string{p + "meta", p + "ids", p + "all", p + "ev", p + "tu", p + "tb"}
 		args := make([]any, 0, 3+len(names)+len(tail))
 		args = append(args, r.opts.MaxEvents, epochOf(now), len(names))
 		for _, name := range names {

@@ -3,10 +3,11 @@
 -- Cluster slot): KEYS[1] meta (epoch, complete, floor, checkpoints), [2]
 -- ids (event id -> position: the first copy of an id wins, as in MongoDB),
 -- [3] all (sorted set of positions, all scores 0), [4] ev (position ->
--- JSON), [5] tu (position -> type, id, user for trimming), then index keys
--- t:<type> and u:<userId> (sorted sets of positions).
+-- JSON), [5] tu (position -> type, id, user for trimming), [6] tb (the
+-- filter of index names that lost events, recent_trimmed.go), then index
+-- keys t:<type> and u:<userId> (sorted sets of positions).
 -- ARGV: max events, epoch, k, then the k index keys' names ('t:' .. type,
--- 'u:' .. userId) in the order of KEYS[6..5+k], then (position, eventType,
+-- 'u:' .. userId) in the order of KEYS[7..6+k], then (position, eventType,
 -- userId, id, JSON) quintuples. A position is the event's place in the
 -- newest-first order: 12 hex digits of timestamp then 16 of stream
 -- sequence, so the lexicographic order of positions is the (timestamp,
@@ -15,7 +16,8 @@
 -- The cache holds every applied event whose position is above meta.floor
 -- (the highest position ever trimmed): an event at or below the floor is
 -- not added, so re-adding is idempotent under redelivery, crashes and two
--- projectors. Trimming removes the oldest positions from every index; it
+-- projectors; its index names go into the filter, as those of every
+-- event trimmed do (markTrimmed, defined before this script). Trimming removes the oldest positions from every index; it
 -- stops at the first victim whose index keys the caller did not pass, and
 -- returns those keys' names, to be passed in a call with no events, which
 -- trims on (the cache is complete above its floor meanwhile, only larger
@@ -26,16 +28,20 @@
 -- are grouped per key into variadic commands (one ZADD per sorted set, one
 -- HSET per hash, chunked), since a command costs Redis far more than an
 -- element: a replay sends thousands of events per call.
-local meta, idsKey, allKey, evKey, tuKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, idsKey, allKey, evKey, tuKey, tbKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local maxEvents = tonumber(ARGV[1])
 local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[2])
 -- A cache started here holds no acknowledged event yet: verified on this
 -- master (failover.go; replid() is defined before this script).
 if fresh == 1 then redis.call('HSET', meta, 'replid', replid()) end
 local floor = redis.call('HGET', meta, 'floor')
+-- The filter holds every name trimmed so far if the floor it was kept to
+-- is the floor (false == false for a cache that never trimmed).
+local namesKept = redis.call('HGET', meta, 'names') == floor
+local oldFloor = floor
 local keyOf = {}
 local nk = tonumber(ARGV[3])
-for i = 1, nk do keyOf[ARGV[3 + i]] = KEYS[5 + i] end
+for i = 1, nk do keyOf[ARGV[3 + i]] = KEYS[6 + i] end
 local firstArg = 4 + nk
 
 -- Lua's unpack is bounded by its stack: commands get at most `chunk`
@@ -51,6 +57,16 @@ end
 -- Lists are filled with explicit lengths: Lua 5.1's # is a binary search,
 -- and a replay's call holds thousands of events.
 
+-- The index names that lost an event (left out or trimmed), each once.
+local lost, nlost, isLost = {}, 0, {}
+local function lose(name)
+  if not isLost[name] then
+    isLost[name] = true
+    nlost = nlost + 1
+    lost[nlost] = name
+  end
+end
+
 -- The events above the floor, and their ids' stored positions.
 local cand, ids, nc = {}, {}, 0
 for i = firstArg, #ARGV, 5 do
@@ -58,6 +74,9 @@ for i = firstArg, #ARGV, 5 do
     nc = nc + 1
     cand[nc] = i
     ids[nc] = ARGV[i + 3]
+  else
+    lose('t:' .. ARGV[i + 1])
+    lose('u:' .. ARGV[i + 2])
   end
 end
 local stored = {}
@@ -150,6 +169,8 @@ if n > maxEvents then
         if i + j - 1 <= upTo then
           drop('t:' .. typ, pos)
           drop('u:' .. user, pos)
+          lose('t:' .. typ)
+          lose('u:' .. user)
           nv = nv + 1
           vids[nv] = id
           vpos[nv] = pos
@@ -175,8 +196,16 @@ if n > maxEvents then
     call('ZREM', allKey, victims)
     call('HDEL', evKey, victims)
     call('HDEL', tuKey, victims)
-    redis.call('HSET', meta, 'floor', victims[nvict])
+    floor = victims[nvict]
   end
+end
+-- The filter first, then the floor, and the floor the filter is kept to
+-- ('names') if it was before: a cache whose two differ was trimmed by a
+-- writer that keeps no filter, and its filter is not believed again.
+if nlost > 0 then markTrimmed(tbKey, lost) end
+if floor ~= oldFloor then
+  redis.call('HSET', meta, 'floor', floor)
+  if namesKept then redis.call('HSET', meta, 'names', floor) end
 end
 local out = {added, fresh}
 for i = 1, nmiss do out[2 + i] = missing[i] end

@@ -35,6 +35,8 @@ type RecentBuild struct {
 	byPos map[string]*builtEvent // position → event
 	ids   map[string]string      // id → position, cached events only
 	floor string
+	// lost are the index names that lost an event (recent_trimmed.go).
+	lost trimmedFilter
 	// from is the first sequence Flush writes (WriteFrom).
 	from uint64
 	// pending are the events added and not written yet (some may have
@@ -75,6 +77,8 @@ func (b *RecentBuild) Add(events []schemas.Event) error {
 	for _, ev := range events {
 		pos := position(ev.Timestamp, ev.Seq)
 		if b.floor != "" && pos <= b.floor {
+			b.lost.mark("t:" + ev.EventType)
+			b.lost.mark("u:" + ev.UserID)
 			continue
 		}
 		if _, ok := b.ids[ev.ID]; ok { // this event again, or a later copy of its id
@@ -92,6 +96,8 @@ func (b *RecentBuild) Add(events []schemas.Event) error {
 		if b.kept.Len() > b.r.opts.MaxEvents {
 			victim := heap.Pop(&b.kept).(string)
 			if e := b.byPos[victim]; e != nil {
+				b.lost.mark("t:" + e.typ)
+				b.lost.mark("u:" + e.user)
 				delete(b.ids, e.id)
 				delete(b.byPos, victim)
 				e.trimmed = true
@@ -131,6 +137,11 @@ func (b *RecentBuild) Write(ctx context.Context) error {
 	p, err := b.r.keyPrefix(ctx)
 	if err != nil {
 		return err
+	}
+	if lost := b.lost.value(); len(lost) > 0 {
+		if err := b.r.rdb.Set(ctx, p+"tb", lost, 0).Err(); err != nil {
+			return fmt.Errorf("write recent cache filter: %w", err)
+		}
 	}
 	ok, err := buildWrittenScript.Run(ctx, b.r.rdb, []string{p + "meta"}, b.master, b.floor).Bool()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -283,12 +294,13 @@ var (
 	// KEYS[1] (the script runs there).
 	buildMasterScript = redis.NewScript(replidLua + `return replid()`)
 	// buildWrittenScript records the master that holds the build's writes
-	// (ARGV[1], read before them) and the floor (ARGV[2], if any), unless
-	// another master holds the cache now.
+	// (ARGV[1], read before them) and the floor (ARGV[2], if any; the
+	// filter, written before, is kept to it), unless another master holds
+	// the cache now.
 	buildWrittenScript = redis.NewScript(replidLua + `
 if replid() ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'replid', ARGV[1])
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'floor', ARGV[2]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'floor', ARGV[2], 'names', ARGV[2]) end
 return 1`)
 )
 

@@ -62,6 +62,11 @@ func TestRecentBuildWritesWhatApplyWould(t *testing.T) {
 			}
 			want := storedKeys(t, rdb, readmodel.RecentPrefixFor(appliedPrefix))
 			require.NotEmpty(t, want["all"])
+			if tc.max < tc.evs {
+				require.NotEmpty(t, want["tb"], "the filter of the names that lost events")
+			} else {
+				require.NotContains(t, want, "tb", "nothing lost")
+			}
 			// Written at the end, or flushed after every Add from the
 			// first event or from half-way (events written, then trimmed
 			// and removed again, and later copies of their ids written).

@@ -57,7 +57,7 @@ func (r *Recent) Find(ctx context.Context, q Query) (page RecentPage, ok bool, r
 		args = append(args, t)
 	}
 	// The index keys the script reads (see recent_query.lua).
-	keys := []string{p + "meta", p + "tu", p + "ev"}
+	keys := []string{p + "meta", p + "tu", p + "ev", p + "tb"}
 	switch {
 	case len(types) == 0 && q.UserID == "":
 		keys = append(keys, p+"all")

@@ -1,6 +1,7 @@
 -- Answer a GET /events query from the recent-events cache, if the cache can
 -- answer it exactly. KEYS (one hash tag: one Cluster slot): [1] meta, [2]
--- tu, [3] ev, then the index to read: all (no type, no user), u:<userId>
+-- tu, [3] ev, [4] tb (everTrimmed's filter, defined before this script,
+-- recent_trimmed.go), then the index to read: all (no type, no user), u:<userId>
 -- (a user, with or without types), or t:<type> for each type (types and
 -- no user). ARGV: limit, min, max (ZRANGEBYLEX bounds of positions: '-' or
 -- '[pos'; '+', '[pos' or '(pos'), userId ('' for any), scan budget, then
@@ -14,7 +15,7 @@ local budget = tonumber(ARGV[5])
 local types = {}
 for i = 6, #ARGV do types[#types + 1] = ARGV[i] end
 
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor')
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'complete', 'checkpoint', 'historyCheckpoint', 'floor', 'whole', 'names')
 if not m[1] or m[2] ~= m[1] then return {0, 'rebuilding'} end
 if tonumber(m[3] or '0') < tonumber(m[4] or '0') then return {0, 'behind'} end
 -- Another master than the one that verified the cache (a failover, whose
@@ -24,11 +25,20 @@ if redis.call('HGET', KEYS[1], 'replid') ~= replid() then return {0, 'unverified
 local floor = m[5]
 
 -- Below the floor the cache is not complete: cut the range there and note
--- whether the query's own lower bound lies inside the cache.
+-- whether the query's own lower bound lies inside the cache. It is for a
+-- user's or types' index that never lost an event, in a cache built from
+-- the whole stream whose filter was kept at every trim: every event of
+-- theirs is above the floor.
 local bottomInside = true
 if floor then
   if min == '-' or string.sub(min, 2) <= floor then
     min, bottomInside = '(' .. floor, false
+    if m[6] == m[1] and m[7] == floor and (user ~= '' or #types > 0) then
+      local names = {}
+      if user ~= '' then names[1] = 'u:' .. user
+      else for i, t in ipairs(types) do names[i] = 't:' .. t end end
+      bottomInside = not everTrimmed(KEYS[4], names)
+    end
   end
 end
 local want = limit + 1
@@ -67,20 +77,20 @@ end
 
 local got
 if #types == 0 then
-  got = top(KEYS[4])
+  got = top(KEYS[5])
 elseif user == '' and #types == 1 then
-  got = top(KEYS[4])
+  got = top(KEYS[5])
 elseif user == '' then
   got = {}
   for i = 1, #types do
-    for _, pos in ipairs(top(KEYS[3 + i])) do got[#got + 1] = pos end
+    for _, pos in ipairs(top(KEYS[4 + i])) do got[#got + 1] = pos end
   end
   table.sort(got, function(a, b) return a > b end)
   for i = #got, want + 1, -1 do got[i] = nil end
 else
   local isType = {}
   for _, t in ipairs(types) do isType[t] = true end
-  got = scan(KEYS[4], function(typ, _) return isType[typ] end)
+  got = scan(KEYS[5], function(typ, _) return isType[typ] end)
   if not got then return {0, 'budget'} end
 end
 

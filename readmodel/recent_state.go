@@ -17,6 +17,10 @@ type RecentState struct {
 	// Complete: the cache holds every event of the stream above its floor
 	// (it was rebuilt from the stream, or started with it).
 	Complete bool
+	// Whole: the complete cache was built from a stream that never lost
+	// an event (MarkWhole), so a user or type whose events were never
+	// trimmed has all of them in it (recent_trimmed.go).
+	Whole bool
 	// Checkpoint is the recent projection's ack floor, HistoryCheckpoint
 	// the history projection's. The cache is used only while Checkpoint ≥
 	// HistoryCheckpoint: it then holds every event MongoDB holds up to its
@@ -44,7 +48,7 @@ func (r *Recent) State(ctx context.Context) (RecentState, error) {
 		return RecentState{}, err
 	}
 	pipe := r.rdb.Pipeline()
-	m := pipe.HMGet(ctx, p+"meta", "epoch", "complete", "checkpoint", "historyCheckpoint", "floor")
+	m := pipe.HMGet(ctx, p+"meta", "epoch", "complete", "checkpoint", "historyCheckpoint", "floor", "whole")
 	n := pipe.ZCard(ctx, p+"all")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return RecentState{}, fmt.Errorf("read recent cache state: %w", err)
@@ -52,6 +56,7 @@ func (r *Recent) State(ctx context.Context) (RecentState, error) {
 	str := func(i int) string { s, _ := m.Val()[i].(string); return s }
 	s := RecentState{Epoch: str(0), Floor: str(4), Count: n.Val()}
 	s.Complete = s.Epoch != "" && str(1) == s.Epoch
+	s.Whole = s.Complete && str(5) == s.Epoch
 	s.Checkpoint, _ = strconv.ParseUint(str(2), 10, 64)
 	s.HistoryCheckpoint, _ = strconv.ParseUint(str(3), 10, 64)
 	return s, nil
@@ -120,6 +125,32 @@ if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
   return 1
 end
 return 0`
+
+// MarkWhole records that the complete cache of epoch was built from a
+// stream that never lost an event (its first sequence is 1 and none was
+// deleted): every event MongoDB's history holds went through the cache,
+// which then answers for a user or type it never trimmed below its floor
+// too (recent_trimmed.go). A stream that never lost an event now never
+// did, so this is decided whenever it is asked, and a cache built before
+// the filter existed gains it. false: the cache of epoch is gone or not
+// complete.
+func (r *Recent) MarkWhole(ctx context.Context, epoch string) (bool, error) {
+	p, err := r.keyPrefix(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := markWholeScript.Run(ctx, r.rdb, []string{p + "meta"}, epoch).Bool()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("mark recent cache whole: %w", err)
+	}
+	return ok, nil
+}
+
+var markWholeScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'complete')
+if m[1] ~= ARGV[1] or m[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'whole', ARGV[1])
+return 1`)
 
 // SetPositions records the recent projection's and the history's ack
 // floors (see RecentState). The history's is read before the cache's, so a

@@ -150,3 +150,122 @@ func TestRecentAnswersLikeMongoDB(t *testing.T) {
 	require.Greater(t, mongoPages, 50)
 	require.Greater(t, crossings, 10, "walks cross from the cache into MongoDB")
 }
+
+// TestRecentAnswersForNamesItNeverTrimmed: a cache built from a stream that
+// never lost an event (MarkWhole) answers a query by user or type below
+// its floor too when that user or type never lost an event to a trim or
+// to the floor: every such walk reads the bytes and cursors MongoDB gives,
+// from the cache alone, including "none" for a user with no event yet.
+// A user or type that lost one, a cache not marked whole, and a cache
+// trimmed by a writer that keeps no filter are answered as before.
+func TestRecentAnswersForNamesItNeverTrimmed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testsupport.StartMongo(t).Database(t)
+	rdb := testsupport.StartRedis(t).Client(t)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
+	require.NoError(t, h.EnsureIndexes(ctx))
+	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150})
+	now := time.Now()
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	const base = int64(1767225600000)
+
+	// 400 events of users u0-u5 and types a, b, c, order.created, all
+	// trimmed at some point; then the new users v0-v2 and the type d,
+	// newer than all of them; then user late's event of type e, stamped
+	// below the floor (not cached: lost), then more of v0-v2 and d.
+	evs := randomEvents(rng, 400, base)
+	for i := range 60 {
+		evs = append(evs, schemas.Event{ID: fmt.Sprintf("v%04d", i), EventType: []string{"a", "d"}[i%2],
+			UserID: fmt.Sprintf("v%d", i%3), Timestamp: base + 200_000 + int64(i)*500, ReceivedAt: base + 400 + int64(i)})
+		if i == 30 {
+			evs = append(evs, schemas.Event{ID: "late", EventType: "e", UserID: "late", Timestamp: base + 1000, ReceivedAt: base + 430})
+		}
+	}
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+	}
+	for i := 0; i < len(evs); i += 50 {
+		batch := evs[i:min(i+50, len(evs))]
+		_, err := h.Apply(ctx, batch)
+		require.NoError(t, err)
+		_, err = rc.Apply(ctx, batch, now)
+		require.NoError(t, err)
+	}
+	epoch, _, err := rc.Start(ctx, now)
+	require.NoError(t, err)
+	done, err := rc.MarkComplete(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.NoError(t, rc.SetPositions(ctx, uint64(len(evs)), uint64(len(evs))))
+
+	// walk pages through q from MongoDB, requiring the cache's bytes and
+	// cursor on every page it answers; it returns whether it answered
+	// every page (the last, not full, included).
+	walk := func(q readmodel.Query) (all bool) {
+		all = true
+		t.Helper()
+		for page := 0; ; page++ {
+			require.Less(t, page, 500, "walk did not end")
+			events, next, err := h.Find(ctx, q)
+			require.NoError(t, err)
+			if events == nil {
+				events = []schemas.Event{}
+			}
+			want, err := json.Marshal(events)
+			require.NoError(t, err)
+			got, ok, _, err := rc.Find(ctx, q)
+			require.NoError(t, err)
+			all = all && ok
+			if ok {
+				require.Equal(t, string(want), string(got.Body), "page %d: %+v", page, q)
+				require.Equal(t, next, got.Next, "page %d: %+v", page, q)
+			}
+			if next == nil {
+				return all
+			}
+			q.After = next
+		}
+	}
+	never := []readmodel.Query{
+		{Limit: 100, UserID: "v1"}, {Limit: 7, UserID: "v2"}, {Limit: 100, UserID: "nobody"},
+		{Limit: 100, Types: []string{"d"}}, {Limit: 9, Types: []string{"d", "none"}},
+		{Limit: 100, UserID: "v0", Types: []string{"a", "b"}}, {Limit: 100, UserID: "v0", From: base},
+		// A user's index is read for its types: b lost events, v0 none.
+		{Limit: 100, UserID: "v0", From: base, Types: []string{"b"}},
+	}
+	lost := []readmodel.Query{
+		{Limit: 100, UserID: "late"}, {Limit: 100, UserID: "u3"}, {Limit: 100, Types: []string{"e"}},
+		{Limit: 100, Types: []string{"d", "e"}}, {Limit: 100}, {Limit: 100, UserID: "late", Types: []string{"d"}},
+	}
+	for _, q := range append(never, lost...) {
+		require.False(t, walk(q), "not whole: %+v ends in MongoDB", q)
+	}
+
+	ok, err := rc.MarkWhole(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, ok)
+	st, err := rc.State(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Whole)
+	for _, q := range never {
+		require.True(t, walk(q), "whole: %+v is answered by the cache to its end", q)
+	}
+	for _, q := range lost {
+		require.False(t, walk(q), "lost an event: %+v ends in MongoDB", q)
+	}
+	for range 200 {
+		q := randomQuery(rng, base)
+		if rng.IntN(2) == 0 {
+			q.UserID = []string{"v0", "v1", "v2", "late", "nobody", "u1"}[rng.IntN(6)]
+		}
+		walk(q)
+	}
+
+	// A trim by a writer that keeps no filter moves the floor alone.
+	meta := readmodel.RecentPrefixFor(readmodel.DefaultPrefix) + "meta"
+	require.NoError(t, rdb.HSet(ctx, meta, "floor", rdb.HGet(ctx, meta, "floor").Val()+"0").Err())
+	require.False(t, walk(readmodel.Query{Limit: 100, UserID: "nobody"}), "a filter not kept at every trim is not believed")
+}

@@ -7,7 +7,9 @@
 -- Keys under <prefix>recent: — all, t:<type>, u:<userId> (sorted sets of
 -- positions, all scores 0), ev (position -> JSON), tu (position -> type,
 -- id, user for trimming), ids (event id -> position: the first copy of an id
--- wins, as in MongoDB), meta (epoch, complete, floor, checkpoints).
+-- wins, as in MongoDB), meta (epoch, complete, floor, names, checkpoints),
+-- tb (the filter of index names that lost an event: left out at or below
+-- the floor, or trimmed; markTrimmed is defined before this script).
 --
 -- The cache holds every applied event whose position is above meta.floor
 -- (the highest position ever trimmed): an event at or below the floor is
@@ -22,6 +24,7 @@ local fresh = redis.call('HSETNX', meta, 'epoch', ARGV[3])
 -- master (failover.go; replid() is defined before this script).
 if fresh == 1 then redis.call('HSET', meta, 'replid', replid()) end
 local floor = redis.call('HGET', meta, 'floor')
+local namesKept = redis.call('HGET', meta, 'names') == floor
 
 local added = 0
 for i = 4, #ARGV, 5 do
@@ -36,6 +39,8 @@ for i = 4, #ARGV, 5 do
       redis.call('HSET', p .. 'ev', pos, json)
       redis.call('HSET', p .. 'tu', pos, typ .. '\n' .. #id .. '\n' .. id .. user)
     end
+  else
+    markTrimmed(p .. 'tb', {'t:' .. typ, 'u:' .. user})
   end
 end
 
@@ -54,11 +59,15 @@ if n > maxEvents then
       redis.call('ZREM', p .. 't:' .. typ, pos)
       redis.call('ZREM', p .. 'u:' .. user, pos)
       if redis.call('HGET', p .. 'ids', id) == pos then redis.call('HDEL', p .. 'ids', id) end
+      markTrimmed(p .. 'tb', {'t:' .. typ, 'u:' .. user})
     end
     redis.call('ZREM', p .. 'all', pos)
     redis.call('HDEL', p .. 'ev', pos)
     redis.call('HDEL', p .. 'tu', pos)
   end
-  if #victims > 0 then redis.call('HSET', meta, 'floor', victims[#victims]) end
+  if #victims > 0 then
+    redis.call('HSET', meta, 'floor', victims[#victims])
+    if namesKept then redis.call('HSET', meta, 'names', victims[#victims]) end
+  end
 end
 return {added, fresh}
