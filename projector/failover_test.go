@@ -63,6 +63,11 @@ func (e *testEnv) requireRedisExact(t *testing.T) {
 	c := readmodel.NewCounters(e.redis, readmodel.CountersOptions{})
 	rc := readmodel.NewRecent(e.redis, readmodel.RecentOptions{})
 	total := int64(e.total())
+	bound := e.cfg.RecentMaxEvents
+	if bound == 0 {
+		bound = readmodel.DefaultRecentMaxEvents
+	}
+	require.LessOrEqual(t, total, int64(bound), "the test sent more events than the cache holds")
 	var mu sync.Mutex
 	var seen string
 	ok := assert.Eventually(t, func() bool {
@@ -242,16 +247,21 @@ func TestCountersAndCacheExactAfterRedisMasterKilled(t *testing.T) {
 			}
 			reg, _ := e.startCounted(t, false)
 			// Publish continuously, in small batches, until stopped (at the
-			// latest when the test ends, before NATS stops).
+			// latest when the test ends, before NATS stops), at most 2,000
+			// events a second: the cache must hold every event sent
+			// (requireRedisExact), and its bound is 100,000; unpaced, a
+			// fast machine sent 204,150 while the failover took its time.
 			var mu sync.Mutex
 			stop, published := make(chan struct{}), make(chan error, 1)
 			go func() {
 				published <- func() error {
+					pace := time.NewTicker(25 * time.Millisecond)
+					defer pace.Stop()
 					for {
 						select {
 						case <-stop:
 							return nil
-						default:
+						case <-pace.C:
 						}
 						mu.Lock()
 						err := e.tryPublish(50)

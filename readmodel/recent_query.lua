@@ -28,18 +28,24 @@ local floor = m[5]
 -- whether the query's own lower bound lies inside the cache. It is for a
 -- user's or types' index that never lost an event, in a cache built from
 -- the whole stream whose filter was kept at every trim: every event of
--- theirs is above the floor.
+-- theirs is above the floor. A cache that trimmed nothing holds every
+-- event if it is whole; if not, it was rebuilt from a stream that had
+-- lost its oldest events (STREAM_MAX_AGE, STREAM_MAX_BYTES), which
+-- MongoDB may still hold: it answers full pages only.
+local whole = m[6] == m[1]
 local bottomInside = true
 if floor then
   if min == '-' or string.sub(min, 2) <= floor then
     min, bottomInside = '(' .. floor, false
-    if m[6] == m[1] and m[7] == floor and (user ~= '' or #types > 0) then
+    if whole and m[7] == floor and (user ~= '' or #types > 0) then
       local names = {}
       if user ~= '' then names[1] = 'u:' .. user
       else for i, t in ipairs(types) do names[i] = 't:' .. t end end
       bottomInside = not everTrimmed(KEYS[4], names)
     end
   end
+elseif not whole then
+  bottomInside = false
 end
 local want = limit + 1
 

@@ -269,3 +269,41 @@ func TestRecentAnswersForNamesItNeverTrimmed(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, meta, "floor", rdb.HGet(ctx, meta, "floor").Val()+"0").Err())
 	require.False(t, walk(readmodel.Query{Limit: 100, UserID: "nobody"}), "a filter not kept at every trim is not believed")
 }
+
+// TestRecentNotWholeAnswersFullPagesOnly: a cache that trimmed nothing but
+// is not whole — rebuilt from a stream that had lost its oldest events,
+// which MongoDB keeps — answers only pages it holds in full; marked whole,
+// it answers the rest too.
+func TestRecentNotWholeAnswersFullPagesOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testsupport.StartRedis(t).Client(t)
+	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{})
+	now := time.Now()
+	evs := randomEvents(rand.New(rand.NewPCG(1, 2)), 50, 1767225600000)
+	_, err := rc.Apply(ctx, evs[10:], now) // the stream had lost the first ten
+	require.NoError(t, err)
+	epoch, _, err := rc.Start(ctx, now)
+	require.NoError(t, err)
+	done, err := rc.MarkComplete(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, done)
+	require.NoError(t, rc.SetPositions(ctx, 50, 50))
+
+	_, ok, reason, err := rc.Find(ctx, readmodel.Query{Limit: 100})
+	require.NoError(t, err)
+	require.False(t, ok, "not whole: MongoDB may hold older events")
+	require.Equal(t, "outside", reason)
+	page, ok, reason, err := rc.Find(ctx, readmodel.Query{Limit: 5})
+	require.NoError(t, err)
+	require.True(t, ok, "a full page: %s", reason)
+	require.NotNil(t, page.Next)
+
+	done, err = rc.MarkWhole(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, done)
+	page, ok, reason, err = rc.Find(ctx, readmodel.Query{Limit: 100})
+	require.NoError(t, err)
+	require.True(t, ok, "whole: %s", reason)
+	require.Nil(t, page.Next)
+}

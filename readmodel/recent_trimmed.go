@@ -39,7 +39,9 @@ const trimmedHashes = 5
 
 // trimmedLua defines markTrimmed(key, names) (names: a table of index key
 // names to set, each once) and everTrimmed(key, names) (true if any of
-// names may have lost events).
+// names may have lost events). A server without BITFIELD (the in-process
+// miniredis of a standalone without redis-server) or BITFIELD_RO (Redis
+// before 6.2) gets SETBIT and GETBIT, a command a bit.
 const trimmedLua = `
 local trimmedBits = 67108864
 local function trimmedOffsets(name, ops, verb)
@@ -52,22 +54,32 @@ local function trimmedOffsets(name, ops, verb)
     if verb == 'SET' then ops[#ops + 1] = 1 end
   end
 end
+local function setTrimmed(key, ops)
+  local r = redis.pcall('BITFIELD', key, unpack(ops))
+  if type(r) == 'table' and r.err then
+    for i = 3, #ops, 4 do redis.call('SETBIT', key, ops[i], 1) end
+  end
+end
 local function markTrimmed(key, names)
   local ops = {}
   for _, name in ipairs(names) do
     trimmedOffsets(name, ops, 'SET')
     if #ops >= 4000 then
-      redis.call('BITFIELD', key, unpack(ops))
+      setTrimmed(key, ops)
       ops = {}
     end
   end
-  if #ops > 0 then redis.call('BITFIELD', key, unpack(ops)) end
+  if #ops > 0 then setTrimmed(key, ops) end
 end
 local function everTrimmed(key, names)
   for _, name in ipairs(names) do
     local ops = {}
     trimmedOffsets(name, ops, 'GET')
-    local bits = redis.call('BITFIELD_RO', key, unpack(ops))
+    local bits = redis.pcall('BITFIELD_RO', key, unpack(ops))
+    if type(bits) == 'table' and bits.err then
+      bits = {}
+      for i = 3, #ops, 3 do bits[#bits + 1] = redis.call('GETBIT', key, ops[i]) end
+    end
     local all = true
     for _, b in ipairs(bits) do if b == 0 then all = false end end
     if all then return true end

@@ -56,4 +56,18 @@ func TestInProcessRedisRunsTheRecentCache(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "past the bound of 10")
 	require.Equal(t, "outside", reason)
+
+	// Its filter of the users and types that lost events (SETBIT and
+	// GETBIT here: miniredis has no BITFIELD).
+	ok, err = rc.MarkWhole(ctx, epoch)
+	require.NoError(t, err)
+	require.True(t, ok)
+	page, ok, reason, err = rc.Find(ctx, readmodel.Query{Limit: 20, UserID: "nobody"})
+	require.NoError(t, err)
+	require.True(t, ok, "a user that lost no event: %s", reason)
+	require.Equal(t, "[]", string(page.Body))
+	_, ok, reason, err = rc.Find(ctx, readmodel.Query{Limit: 20, UserID: "u1"})
+	require.NoError(t, err)
+	require.False(t, ok, "u1 lost events to the bound")
+	require.Equal(t, "outside", reason)
 }
