@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kilnhq/kiln/readmodel"
@@ -61,45 +63,98 @@ func randomQuery(rng *rand.Rand, base int64) readmodel.Query {
 	return q
 }
 
+// bothStores is a history (FerretDB) and a cache (MaxEvents 150) given the
+// same events, for comparing their answers.
+type bothStores struct {
+	t   *testing.T
+	ctx context.Context
+	h   *readmodel.History
+	rc  *readmodel.Recent
+	rdb *redis.Client
+	now time.Time
+}
+
+func newBothStores(t *testing.T) *bothStores {
+	ctx := context.Background()
+	db := testsupport.StartMongo(t).Database(t)
+	rdb := testsupport.StartRedis(t).Client(t)
+	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
+	require.NoError(t, h.EnsureIndexes(ctx))
+	return &bothStores{t: t, ctx: ctx, h: h, rc: readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150}), rdb: rdb, now: time.Now()}
+}
+
+// apply gives both stores the events in batches of 50, the cache each
+// batch's first half twice (a redelivery changes nothing).
+func (s *bothStores) apply(evs []schemas.Event) {
+	for i := 0; i < len(evs); i += 50 {
+		batch := evs[i:min(i+50, len(evs))]
+		_, err := s.h.Apply(s.ctx, batch)
+		require.NoError(s.t, err)
+		_, err = s.rc.Apply(s.ctx, batch, s.now)
+		require.NoError(s.t, err)
+		_, err = s.rc.Apply(s.ctx, batch[:len(batch)/2], s.now)
+		require.NoError(s.t, err)
+	}
+}
+
+// complete starts the cache and marks it complete.
+func (s *bothStores) complete() (epoch string) {
+	epoch, _, err := s.rc.Start(s.ctx, s.now)
+	require.NoError(s.t, err)
+	done, err := s.rc.MarkComplete(s.ctx, epoch)
+	require.NoError(s.t, err)
+	require.True(s.t, done)
+	return epoch
+}
+
+// walk pages through q from MongoDB, requiring the cache's bytes and
+// cursor on every page it answers, and returns, page by page, whether it
+// answered (the gateway asks the cache first, MongoDB when it cannot).
+func (s *bothStores) walk(q readmodel.Query) (cached []bool) {
+	s.t.Helper()
+	for page := 0; ; page++ {
+		require.Less(s.t, page, 500, "walk did not end")
+		events, next, err := s.h.Find(s.ctx, q)
+		require.NoError(s.t, err)
+		if events == nil {
+			events = []schemas.Event{}
+		}
+		want, err := json.Marshal(events)
+		require.NoError(s.t, err)
+		got, ok, _, err := s.rc.Find(s.ctx, q)
+		require.NoError(s.t, err)
+		cached = append(cached, ok)
+		if ok {
+			require.Equal(s.t, string(want), string(got.Body), "page %d: %+v", page, q)
+			require.Equal(s.t, next, got.Next, "page %d: %+v", page, q)
+		}
+		if next == nil {
+			return cached
+		}
+		q.After = next
+	}
+}
+
 // TestRecentAnswersLikeMongoDB runs random queries as page walks twice: once
 // all from MongoDB, once cache-first (falling back to MongoDB page by page,
 // as the gateway does), and requires the same bytes and cursors on every
 // page, including walks that cross from the cache into MongoDB.
 func TestRecentAnswersLikeMongoDB(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := testsupport.StartMongo(t).Database(t)
-	rdb := testsupport.StartRedis(t).Client(t)
-	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
-	require.NoError(t, h.EnsureIndexes(ctx))
-	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150})
-	now := time.Now()
-
+	s := newBothStores(t)
+	ctx, rc := s.ctx, s.rc
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	const base = int64(1767225600000)
-	evs := randomEvents(rng, 400, base)
-	for i := 0; i < len(evs); i += 50 {
-		batch := evs[i:min(i+50, len(evs))]
-		_, err := h.Apply(ctx, batch)
-		require.NoError(t, err)
-		_, err = rc.Apply(ctx, batch, now)
-		require.NoError(t, err)
-		_, err = rc.Apply(ctx, batch[:len(batch)/2], now) // redelivery changes nothing
-		require.NoError(t, err)
-	}
+	s.apply(randomEvents(rng, 400, base))
 
 	q := readmodel.Query{Limit: 10}
 	_, ok, reason, err := rc.Find(ctx, q)
 	require.NoError(t, err)
 	require.False(t, ok, "an incomplete cache is not used")
 	require.Equal(t, "rebuilding", reason)
-	epoch, _, err := rc.Start(ctx, now)
-	require.NoError(t, err)
-	done, err := rc.MarkComplete(ctx, epoch)
-	require.NoError(t, err)
-	require.True(t, done)
+	s.complete()
 	require.NoError(t, rc.SetPositions(ctx, 399, 400))
 	_, ok, reason, err = rc.Find(ctx, q)
 	require.NoError(t, err)
@@ -112,37 +167,17 @@ func TestRecentAnswersLikeMongoDB(t *testing.T) {
 	require.NotZero(t, st.Oldest().Timestamp)
 
 	var cachePages, mongoPages, crossings int
-	for i := range 300 {
-		q := randomQuery(rng, base)
-		var after *readmodel.Cursor
-		prevCache := false
-		for page := 0; ; page++ {
-			require.Less(t, page, 500, "walk did not end")
-			q.After = after
-			events, next, err := h.Find(ctx, q)
-			require.NoError(t, err)
-			if events == nil {
-				events = []schemas.Event{}
-			}
-			want, err := json.Marshal(events)
-			require.NoError(t, err)
-			got, ok, _, err := rc.Find(ctx, q)
-			require.NoError(t, err)
+	for range 300 {
+		pages := s.walk(randomQuery(rng, base))
+		for i, ok := range pages {
 			if ok {
 				cachePages++
-				require.Equal(t, string(want), string(got.Body), "query %d page %d: %+v", i, page, q)
-				require.Equal(t, next, got.Next, "query %d page %d: %+v", i, page, q)
-			} else {
-				mongoPages++
-				if prevCache {
-					crossings++
-				}
+				continue
 			}
-			prevCache = ok
-			if next == nil {
-				break
+			mongoPages++
+			if i > 0 && pages[i-1] {
+				crossings++
 			}
-			after = next
 		}
 	}
 	t.Logf("pages from the cache %d, from MongoDB %d, walks crossing %d", cachePages, mongoPages, crossings)
@@ -160,13 +195,8 @@ func TestRecentAnswersLikeMongoDB(t *testing.T) {
 // trimmed by a writer that keeps no filter are answered as before.
 func TestRecentAnswersForNamesItNeverTrimmed(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db := testsupport.StartMongo(t).Database(t)
-	rdb := testsupport.StartRedis(t).Client(t)
-	h := readmodel.NewHistory(db, readmodel.DefaultCollections())
-	require.NoError(t, h.EnsureIndexes(ctx))
-	rc := readmodel.NewRecent(rdb, readmodel.RecentOptions{MaxEvents: 150})
-	now := time.Now()
+	s := newBothStores(t)
+	ctx, rc, rdb := s.ctx, s.rc, s.rdb
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
@@ -187,48 +217,12 @@ func TestRecentAnswersForNamesItNeverTrimmed(t *testing.T) {
 	for i := range evs {
 		evs[i].Seq = uint64(i + 1)
 	}
-	for i := 0; i < len(evs); i += 50 {
-		batch := evs[i:min(i+50, len(evs))]
-		_, err := h.Apply(ctx, batch)
-		require.NoError(t, err)
-		_, err = rc.Apply(ctx, batch, now)
-		require.NoError(t, err)
-	}
-	epoch, _, err := rc.Start(ctx, now)
-	require.NoError(t, err)
-	done, err := rc.MarkComplete(ctx, epoch)
-	require.NoError(t, err)
-	require.True(t, done)
+	s.apply(evs)
+	epoch := s.complete()
 	require.NoError(t, rc.SetPositions(ctx, uint64(len(evs)), uint64(len(evs))))
-
-	// walk pages through q from MongoDB, requiring the cache's bytes and
-	// cursor on every page it answers; it returns whether it answered
-	// every page (the last, not full, included).
-	walk := func(q readmodel.Query) (all bool) {
-		all = true
-		t.Helper()
-		for page := 0; ; page++ {
-			require.Less(t, page, 500, "walk did not end")
-			events, next, err := h.Find(ctx, q)
-			require.NoError(t, err)
-			if events == nil {
-				events = []schemas.Event{}
-			}
-			want, err := json.Marshal(events)
-			require.NoError(t, err)
-			got, ok, _, err := rc.Find(ctx, q)
-			require.NoError(t, err)
-			all = all && ok
-			if ok {
-				require.Equal(t, string(want), string(got.Body), "page %d: %+v", page, q)
-				require.Equal(t, next, got.Next, "page %d: %+v", page, q)
-			}
-			if next == nil {
-				return all
-			}
-			q.After = next
-		}
-	}
+	// walk reports whether the cache answered every page of q (the last,
+	// not full, included).
+	walk := func(q readmodel.Query) bool { return !slices.Contains(s.walk(q), false) }
 	never := []readmodel.Query{
 		{Limit: 100, UserID: "v1"}, {Limit: 7, UserID: "v2"}, {Limit: 100, UserID: "nobody"},
 		{Limit: 100, Types: []string{"d"}}, {Limit: 9, Types: []string{"d", "none"}},

@@ -40,8 +40,12 @@ func readShapes() []readShape {
 
 // Read orders: how read_events' preloaded events are stamped (-read-order).
 const (
-	// ReadShuffled: timestamps spread over the hour before the preload, in
-	// random order, as clients' clocks and batching send them.
+	// ReadShuffled: timestamps spread over the minute before the preload,
+	// in random order, as clients' clocks and batching send them. (Over an
+	// hour, the events of the scenarios run before it in the same minutes
+	// — sse_fanout's, replay_rate's — were newer than most of the preload,
+	// and the cache's newest 100,000 held too few of reader-7's events to
+	// answer its page: MongoDB was measured instead.)
 	ReadShuffled = "shuffled"
 	// ReadOrdered: timestamps one millisecond apart, ending at the preload.
 	ReadOrdered = "ordered"
@@ -118,7 +122,7 @@ func (r *runner) readEventsIn(ctx context.Context, order string) ([]any, error) 
 
 func readOrderLabel(order string) string {
 	if order == ReadShuffled {
-		return "shuffled over 1h"
+		return "shuffled over 1m"
 	}
 	return "in order"
 }
@@ -247,15 +251,18 @@ func (r *runner) preloadReads(ctx context.Context, order string) error {
 	if err != nil {
 		return err
 	}
+	// Every measured query, as measured: the cache answers each once it
+	// holds the preload's newest page of it.
 	deadline := time.Now().Add(max(r.cfg.Settle, time.Minute))
-	for {
-		a, err := g.Get("/events?limit=1&userId=" + readUser)
+	shapes := readShapes()
+	for len(shapes) > 0 {
+		a, err := g.Get(shapes[0].path)
 		if err == nil && a.Source == "cache" {
-			r.log.Info("read_events: the cache answers", "waited", time.Since(start).Round(time.Millisecond))
-			return nil
+			shapes = shapes[1:]
+			continue
 		}
 		if time.Now().After(deadline) {
-			r.log.Warn("read_events: the cache does not answer yet; measuring anyway", "source", a.Source, "err", err)
+			r.log.Warn("read_events: the cache does not answer yet; measuring anyway", "query", shapes[0].path, "source", a.Source, "err", err)
 			return nil
 		}
 		select {
@@ -264,11 +271,13 @@ func (r *runner) preloadReads(ctx context.Context, order string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	r.log.Info("read_events: the cache answers", "waited", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // readStamps are the timestamps (Unix ms) of n preloaded events, by index:
 // ordered, one millisecond apart ending at now; shuffled, a random
-// permutation of n instants spread evenly over the hour before now.
+// permutation of n instants spread evenly over the minute before now.
 func readStamps(order string, n int, now time.Time) []int64 {
 	end := now.UnixMilli()
 	stamps := make([]int64, n)
@@ -278,7 +287,7 @@ func readStamps(order string, n int, now time.Time) []int64 {
 		}
 		return stamps
 	}
-	span := time.Hour.Milliseconds()
+	span := time.Minute.Milliseconds()
 	for k, p := range rand.Perm(n) {
 		stamps[k] = end - span + int64(p)*span/int64(max(n, 1))
 	}

@@ -16,7 +16,7 @@ func TestReadStamps(t *testing.T) {
 		oldest  int64
 	}{
 		{ReadOrdered, true, now.UnixMilli() - n},
-		{ReadShuffled, false, now.Add(-time.Hour).UnixMilli()},
+		{ReadShuffled, false, now.Add(-time.Minute).UnixMilli()},
 	}
 	for _, tt := range tests {
 		stamps := readStamps(tt.order, n, now)
