@@ -17,8 +17,9 @@
 -- (the highest position ever trimmed): an event at or below the floor is
 -- not added, so re-adding is idempotent under redelivery, crashes and two
 -- projectors; its index names go into the filter, as those of every
--- event trimmed do (markTrimmed, defined before this script). Trimming removes the oldest positions from every index; it
--- stops at the first victim whose index keys the caller did not pass, and
+-- event trimmed do (markTrimmed, defined before this script). Trimming
+-- removes the oldest positions from every index; it stops at the first
+-- victim whose index keys the caller did not pass, and
 -- returns those keys' names, to be passed in a call with no events, which
 -- trims on (the cache is complete above its floor meanwhile, only larger
 -- than its bound). Returns {added, fresh, missing names...}; fresh is 1
