@@ -201,6 +201,15 @@ func TestReplayRebuildsWhileReadsContinue(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	cgen, err := readmodel.CountersGeneration(ctx, rdb)
 	require.NoError(t, err)
+	if cgen != 1 {
+		// Seen once under load (generation 0 after "replay complete"),
+		// not reproduced since: what the replays recorded and said.
+		cur, err := db.Collection("replays").Find(ctx, bson.D{})
+		require.NoError(t, err)
+		var states []bson.M
+		require.NoError(t, cur.All(ctx, &states))
+		t.Logf("replay states: %v\nthe resumed replay said:\n%s", states, out)
+	}
 	require.EqualValues(t, 1, cgen)
 
 	after, err := getMetrics(in.Base)
