@@ -131,9 +131,10 @@ return 0`
 // deleted): every event MongoDB's history holds went through the cache,
 // which then answers for a user or type it never trimmed below its floor
 // too (recent_trimmed.go). A stream that never lost an event now never
-// did, so this is decided whenever it is asked, and a cache built before
-// the filter existed gains it. false: the cache of epoch is gone or not
-// complete.
+// did, so this is decided whenever it is asked, and a cache built by a
+// Kiln before this is marked too (if it had trimmed, its filter is still
+// not believed: it lacks the floor it was kept to). false: the cache of
+// epoch is gone or not complete.
 func (r *Recent) MarkWhole(ctx context.Context, epoch string) (bool, error) {
 	p, err := r.keyPrefix(ctx)
 	if err != nil {
